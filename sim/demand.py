@@ -1,0 +1,341 @@
+"""The call stream: every random input of one replication, drawn up front as arrays.
+
+A :class:`CallStream` is data. It is drawn from the scenario and a replication number
+before the model runs (or read from a file of recorded calls, trace replay), so that
+every dispatch policy compared on it sees exactly the same calls, patience, repair times
+and travel noise. Each quantity has its own named stream (see :mod:`sim.streams`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+from sim.geo import SpatialIndex, great_circle_km_array
+from sim.network import KM_PER_DEGREE, Network
+from sim.scenario import HOURS_PER_DAY, Scenario
+from sim.streams import named_rng
+
+
+@dataclass(frozen=True)
+class CallStream:
+    """Columns of length n (one entry per breakdown call, sorted by call time).
+
+    Per-attempt hotline inputs have shape (n, max_attempts).
+    """
+
+    t_call_h: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    area: np.ndarray
+    segment: np.ndarray
+    fault: np.ndarray
+    surge: np.ndarray
+    handling_h: np.ndarray
+    patience_h: np.ndarray
+    redial_u: np.ndarray
+    redial_delay_h: np.ndarray
+    remote_u: np.ndarray
+    contact_delay_h: np.ndarray
+    turnout_day_h: np.ndarray
+    turnout_night_h: np.ndarray
+    drive_noise: np.ndarray
+    return_noise: np.ndarray
+    repair_h: np.ndarray
+    fix_u: np.ndarray
+    part_u: np.ndarray
+    part_delay_h: np.ndarray
+    tow_wait_h: np.ndarray
+    workshop_h: np.ndarray
+    complaint_u: np.ndarray
+    complaint_work_h: np.ndarray
+    candidates: np.ndarray
+    candidate_km: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.t_call_h)
+
+    def equals(self, other: CallStream) -> bool:
+        """True when every column is identical (NaN equal to NaN)."""
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+            for f in fields(self)
+        )
+
+
+def hourly_rates(scenario: Scenario) -> np.ndarray:
+    """Expected calls in each hour of the horizon, before surges (day 0 is a Monday)."""
+    demand = scenario.demand
+    n_hours = math.ceil(scenario.horizon.hours)
+    hours = np.arange(n_hours)
+    hour_w = np.asarray(demand.hour_of_day_profile, dtype=float)
+    hour_w = hour_w / hour_w.sum()
+    day_w = np.asarray(demand.day_of_week_profile, dtype=float)
+    day_w = day_w / day_w.mean()
+    rates: np.ndarray = demand.mean_calls_per_day * day_w[(hours // 24) % 7] * hour_w[hours % 24]
+    return rates
+
+
+def _area_weights(scenario: Scenario, network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Demand points (lat, lon) and their weights."""
+    spatial = scenario.demand.spatial
+    if spatial.csv is None:
+        areas = network.areas
+        return (
+            areas["lat"].to_numpy(float),
+            areas["lon"].to_numpy(float),
+            areas["population_weight"].to_numpy(float),
+        )
+    try:
+        table = pd.read_csv(spatial.csv)
+    except Exception as exc:
+        raise ScenarioError(f"cannot read demand points: {exc}", file=spatial.csv) from None
+    missing = {"lat", "lon", "weight"} - set(table.columns)
+    if missing:
+        raise ScenarioError(f"demand CSV lacks columns {sorted(missing)}", file=spatial.csv, line=1)
+    weight = table["weight"].to_numpy(float)
+    if (weight < 0).any() or weight.sum() <= 0:
+        raise ScenarioError("weights must be non-negative with a positive sum", file=spatial.csv, field="weight")
+    return table["lat"].to_numpy(float), table["lon"].to_numpy(float), weight
+
+
+def _poisson_times(rng: np.random.Generator, rates: np.ndarray, offset_h: float = 0.0) -> np.ndarray:
+    """Arrival times of a Poisson process with a piecewise-constant hourly rate."""
+    counts = rng.poisson(rates)
+    starts = np.repeat(np.arange(len(rates), dtype=float), counts)
+    return offset_h + starts + rng.random(len(starts))
+
+
+def _scatter(
+    rng: np.random.Generator, lat: np.ndarray, lon: np.ndarray, scatter_km: float
+) -> tuple[np.ndarray, np.ndarray]:
+    if scatter_km <= 0:
+        return lat.copy(), lon.copy()
+    d = rng.normal(0.0, scatter_km / KM_PER_DEGREE, (2, len(lat)))
+    new_lat = np.clip(lat + d[0], -89.0, 89.0)
+    new_lon = lon + d[1] / np.maximum(0.2, np.cos(np.radians(lat)))
+    return new_lat, new_lon
+
+
+def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.DataFrame:
+    """Call times and places, the surges' extra calls included."""
+    seed = scenario.seed
+    rng_arrivals = named_rng(seed, "arrivals", replication)
+    rng_places = named_rng(seed, "places", replication)
+    point_lat, point_lon, weight = _area_weights(scenario, network)
+    rates = hourly_rates(scenario)
+    times = [_poisson_times(rng_arrivals, rates)]
+    surge_ids = [np.full(len(times[0]), -1, dtype=np.int8)]
+    for s, surge in enumerate(scenario.surges):
+        if surge.demand_multiplier <= 1.0:
+            continue
+        dist = great_circle_km_array(
+            point_lat, point_lon, surge.region.center_lat, surge.region.center_lon
+        )
+        inside = dist <= surge.region.radius_km
+        share = weight[inside].sum() / weight.sum() if inside.any() else 0.0
+        first = int(math.floor(surge.start_h))
+        last = min(len(rates), int(math.ceil(surge.end_h)))
+        window = np.zeros(len(rates))
+        window[first:last] = 1.0
+        extra = (surge.demand_multiplier - 1.0) * rates * window * max(share, 1e-3)
+        t = _poisson_times(rng_arrivals, extra)
+        t = t[(t >= surge.start_h) & (t < surge.end_h)]
+        times.append(t)
+        surge_ids.append(np.full(len(t), s, dtype=np.int8))
+    t_call = np.concatenate(times)
+    surge = np.concatenate(surge_ids)
+
+    # Places: ordinary calls by weight everywhere, surge calls by weight inside the region.
+    n = len(t_call)
+    point = np.empty(n, dtype=np.int64)
+    ordinary = surge < 0
+    p = weight / weight.sum()
+    point[ordinary] = rng_places.choice(len(p), size=int(ordinary.sum()), p=p)
+    for s, surge_cfg in enumerate(scenario.surges):
+        mask = surge == s
+        if not mask.any():
+            continue
+        dist = great_circle_km_array(
+            point_lat, point_lon, surge_cfg.region.center_lat, surge_cfg.region.center_lon
+        )
+        w = np.where(dist <= surge_cfg.region.radius_km, weight, 0.0)
+        if w.sum() <= 0:
+            w = (dist == dist.min()).astype(float)
+        point[mask] = rng_places.choice(len(w), size=int(mask.sum()), p=w / w.sum())
+    lat, lon = _scatter(rng_places, point_lat[point], point_lon[point], scenario.demand.spatial.scatter_km)
+    order = np.argsort(t_call, kind="stable")
+    return pd.DataFrame(
+        {
+            "t_call_h": t_call[order],
+            "lat": lat[order],
+            "lon": lon[order],
+            "surge": surge[order],
+        }
+    )
+
+
+def _categorical(rng: np.random.Generator, shares: list[float], n: int) -> np.ndarray:
+    p = np.asarray(shares, dtype=float)
+    return rng.choice(len(p), size=n, p=p / p.sum()).astype(np.int8)
+
+
+def _lognormal_noise(rng: np.random.Generator, cv: float, size: int) -> np.ndarray:
+    if cv <= 0:
+        return np.ones(size)
+    sigma2 = math.log1p(cv**2)
+    return rng.lognormal(-sigma2 / 2, math.sqrt(sigma2), size)
+
+
+def draw_call_stream(
+    scenario: Scenario,
+    network: Network,
+    replication: int = 0,
+    calls: pd.DataFrame | None = None,
+) -> CallStream:
+    """Draw every random input of one replication.
+
+    ``calls`` (columns t_call_h, lat, lon and optionally fault, segment by name) replaces
+    the drawn times and places: a replay of recorded calls. Everything else is drawn.
+    """
+    seed = scenario.seed
+    demand = scenario.demand
+    if calls is None:
+        base = _arrivals(scenario, network, replication)
+        n = len(base)
+        fault = _categorical(named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n)
+        segment = _categorical(named_rng(seed, "segments", replication), [s.share for s in demand.segments], n)
+    else:
+        base = calls.sort_values("t_call_h", kind="stable").reset_index(drop=True)
+        n = len(base)
+        base["surge"] = np.int8(-1)
+        fault = _names_to_index(base, "fault", [f.name for f in demand.fault_classes])
+        segment = _names_to_index(base, "segment", [s.name for s in demand.segments])
+        if "fault" not in base:
+            fault = _categorical(named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n)
+        if "segment" not in base:
+            segment = _categorical(named_rng(seed, "segments", replication), [s.share for s in demand.segments], n)
+
+    lat = base["lat"].to_numpy(float)
+    lon = base["lon"].to_numpy(float)
+    # Which demand area a call belongs to: the nearest area seat.
+    area_lat = network.areas["lat"].to_numpy(float)
+    area_lon = network.areas["lon"].to_numpy(float)
+    area = SpatialIndex(area_lat, area_lon).nearest(lat, lon, 1)[0][:, 0] if n else np.zeros(0, np.int64)
+
+    hotline = scenario.hotline
+    attempts = hotline.max_attempts
+    min_per_h = 1.0 / 60.0
+    rng = named_rng(seed, "handling", replication)
+    handling_h = hotline.handling_time_min.sample(rng, (n, attempts)) * min_per_h
+    if hotline.patience_min is None:
+        patience_h = np.full((n, attempts), np.inf)
+    else:
+        patience_h = hotline.patience_min.sample(named_rng(seed, "patience", replication), (n, attempts)) * min_per_h
+    rng = named_rng(seed, "redial", replication)
+    redial_u = rng.random((n, attempts))
+    redial_delay_h = hotline.redial_delay_min.sample(rng, (n, attempts)) * min_per_h
+
+    ops = scenario.stations
+    rng = named_rng(seed, "turnout", replication)
+    turnout_day_h = ops.turnout_day_min.sample(rng, n) * min_per_h
+    turnout_night_h = ops.turnout_night_min.sample(rng, n) * min_per_h
+    rng = named_rng(seed, "travel_noise", replication)
+    drive_noise = _lognormal_noise(rng, scenario.travel.noise_cv, n)
+    return_noise = _lognormal_noise(rng, scenario.travel.noise_cv, n)
+
+    repair_h = np.empty(n)
+    part_delay_h = np.empty(n)
+    workshop_h = np.empty(n)
+    rng_repair = named_rng(seed, "repair", replication)
+    rng_parts = named_rng(seed, "parts", replication)
+    rng_workshop = named_rng(seed, "workshop", replication)
+    for k, fc in enumerate(demand.fault_classes):
+        mask = fault == k
+        m = int(mask.sum())
+        repair_h[mask] = fc.repair_time_min.sample(rng_repair, m) * min_per_h
+        part_delay_h[mask] = fc.part_delay_h.sample(rng_parts, m)
+        workshop_h[mask] = fc.workshop_repair_h.sample(rng_workshop, m)
+    rng = named_rng(seed, "tow", replication)
+    tow_wait_h = ops.tow_wait_h.sample(rng, n)
+    rng = named_rng(seed, "complaints", replication)
+    complaint_u = rng.random(n)
+    complaint_work_h = scenario.complaints.work_time_h.sample(rng, n)
+
+    candidates, candidate_km = network.nearest_stations(lat, lon, scenario.dispatch.candidates)
+    return CallStream(
+        t_call_h=base["t_call_h"].to_numpy(float),
+        lat=lat,
+        lon=lon,
+        area=np.asarray(area, dtype=np.int64),
+        segment=segment,
+        fault=fault,
+        surge=base["surge"].to_numpy(np.int8),
+        handling_h=handling_h,
+        patience_h=patience_h,
+        redial_u=redial_u,
+        redial_delay_h=redial_delay_h,
+        remote_u=named_rng(seed, "remote", replication).random(n),
+        contact_delay_h=ops.contact_delay_min.sample(named_rng(seed, "contact", replication), n) * min_per_h,
+        turnout_day_h=turnout_day_h,
+        turnout_night_h=turnout_night_h,
+        drive_noise=drive_noise,
+        return_noise=return_noise,
+        repair_h=repair_h,
+        fix_u=rng_repair.random(n),
+        part_u=rng_parts.random(n),
+        part_delay_h=part_delay_h,
+        tow_wait_h=tow_wait_h,
+        workshop_h=workshop_h,
+        complaint_u=complaint_u,
+        complaint_work_h=complaint_work_h,
+        candidates=candidates,
+        candidate_km=candidate_km,
+    )
+
+
+def _names_to_index(table: pd.DataFrame, column: str, names: list[str]) -> np.ndarray:
+    if column not in table:
+        return np.zeros(len(table), dtype=np.int8)
+    lookup = {name: i for i, name in enumerate(names)}
+    values = table[column].astype(str)
+    unknown = sorted(set(values) - set(lookup))
+    if unknown:
+        raise ScenarioError(f"unknown {column} names {unknown}; known: {names}", field=column)
+    return values.map(lookup).to_numpy(np.int8)
+
+
+def read_call_trace(path: str | Path) -> pd.DataFrame:
+    """A recorded call list: CSV with t_call_h, lat, lon and optional fault, segment."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise ScenarioError("call trace not found", file=path) from None
+    except Exception as exc:
+        raise ScenarioError(f"cannot read call trace: {exc}", file=path) from None
+    missing = {"t_call_h", "lat", "lon"} - set(table.columns)
+    if missing:
+        raise ScenarioError(f"call trace lacks columns {sorted(missing)}", file=path, line=1)
+    bad = (table["t_call_h"] < 0) | ~table["lat"].between(-90, 90) | ~table["lon"].between(-180, 180)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ScenarioError("time or coordinates out of range", file=path, line=row + 2)
+    return table
+
+
+def expected_calls_per_day(scenario: Scenario) -> float:
+    """Mean calls per day over the horizon, surges included."""
+    base = scenario.demand.mean_calls_per_day
+    total_h = scenario.horizon.hours
+    extra = sum(
+        max(0.0, s.demand_multiplier - 1.0) * base / HOURS_PER_DAY * max(0.0, min(s.end_h, total_h) - s.start_h)
+        for s in scenario.surges
+    )
+    # The surge's extra is an upper bound: it assumes all demand lies inside the region.
+    return base + extra / scenario.horizon.days

@@ -1,0 +1,193 @@
+"""The dispatch interface: what a policy sees and the two decisions it makes.
+
+A policy is a small object with two methods of fixed signature (as JEMSS keeps its
+dispatch decisions):
+
+* ``assign(order, view)`` when the hotline hands over a work order: set
+  ``order.station`` (the station that owns the order and whose distance sets the arrival
+  promise) and return the van to send now, or ``None`` to keep the order waiting;
+* ``next_order(van, view)`` when a van becomes free (on site after a job, or back at its
+  base): return the waiting order it takes next, or ``None``.
+
+Waiting orders live in the policy, so a policy decides queue discipline too. The model
+owns time, vans and records; the policy owns only its queues.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from sim.geo import great_circle_km
+
+if TYPE_CHECKING:
+    import simpy
+
+    from sim.network import Network
+    from sim.scenario import Scenario
+    from sim.travel import PromiseTable, TravelModel
+
+IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
+VAN_STATES = ("idle", "to_site", "on_site", "returning")
+
+
+class Van:
+    """A mobile service van; ``lat``/``lon`` is where it is now (its base when idle)."""
+
+    __slots__ = ("base_lat", "base_lon", "call", "id", "lat", "lon", "state", "station")
+
+    def __init__(self, van_id: int, station: int, lat: float, lon: float) -> None:
+        self.id = van_id
+        self.station = station
+        self.base_lat = lat
+        self.base_lon = lon
+        self.lat = lat
+        self.lon = lon
+        self.state = IDLE
+        self.call = -1
+
+    @property
+    def at_base(self) -> bool:
+        return self.lat == self.base_lat and self.lon == self.base_lon
+
+
+class Order:
+    """A work order from the hotline: one breakdown call waiting for or given a van."""
+
+    __slots__ = (
+        "call",
+        "candidate_km",
+        "candidates",
+        "dispatched_h",
+        "event",
+        "lat",
+        "lon",
+        "priority",
+        "segment",
+        "station",
+        "t_call_h",
+    )
+
+    def __init__(
+        self,
+        call: int,
+        lat: float,
+        lon: float,
+        t_call_h: float,
+        dispatched_h: float,
+        segment: int,
+        priority: int,
+        candidates: np.ndarray,
+        candidate_km: np.ndarray,
+        event: simpy.Event,
+    ) -> None:
+        self.call = call
+        self.lat = lat
+        self.lon = lon
+        self.t_call_h = t_call_h
+        self.dispatched_h = dispatched_h
+        self.segment = segment
+        self.priority = priority
+        self.candidates = candidates
+        self.candidate_km = candidate_km
+        self.station = -1
+        self.event = event
+
+
+class DispatchView:
+    """What a policy may look at: stations, vans, idle vans by station, travel estimates."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        network: Network,
+        vans: list[Van],
+        travel: TravelModel,
+        promises: PromiseTable,
+    ) -> None:
+        self.env = env
+        self.scenario = scenario
+        self.network = network
+        self.vans = vans
+        self.travel = travel
+        self.promises = promises
+        self.station_open = np.ones(network.n_stations, dtype=bool)
+        # Kept by the model: lets the common case skip the per-candidate open check.
+        self.all_open = True
+        # Idle vans waiting at each station, as a stack: the last one back goes out first.
+        self.idle_at: list[list[Van]] = [[] for _ in range(network.n_stations)]
+        self.idle_count = 0
+        self.speed_factor_at: Any = lambda lat, lon: 1.0
+
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def open_candidates(self, order: Order) -> list[tuple[int, float]]:
+        """Open stations near the order as (station, great-circle km), nearest first."""
+        out = [
+            (int(s), float(km))
+            for s, km in zip(order.candidates, order.candidate_km, strict=True)
+            if km != float("inf") and self.station_open[s]
+        ]
+        if out:
+            return out
+        # All precomputed candidates are shut (a disaster): widen the search.
+        index, km = self.network.nearest_stations(
+            np.array([order.lat]), np.array([order.lon]), self.network.n_stations
+        )
+        return [(int(s), float(d)) for s, d in zip(index[0], km[0], strict=True) if self.station_open[s]]
+
+    def nearest_open_station(self, order: Order) -> int:
+        if self.all_open:
+            return int(order.candidates[0])
+        candidates = self.open_candidates(order)
+        return candidates[0][0] if candidates else int(order.candidates[0])
+
+    def take_idle_van(self, station: int) -> Van | None:
+        idle = self.idle_at[station]
+        if not idle:
+            return None
+        self.idle_count -= 1
+        return idle.pop()
+
+    def station_road_km(self, station: int, lat: float, lon: float) -> float:
+        net = self.network
+        gc = great_circle_km(net.station_lat[station], net.station_lon[station], lat, lon)
+        return self.travel.road_km(gc)
+
+    def estimated_arrival_h(self, van: Van, order: Order) -> float:
+        """Expected hours from now until ``van`` reaches the order (no noise, mean turn-out)."""
+        ops = self.scenario.stations
+        turnout = ops.turnout_day_min.mean / 60.0 if van.at_base else 0.0
+        gc = great_circle_km(van.lat, van.lon, order.lat, order.lon)
+        road = self.travel.road_km(gc)
+        return turnout + self.travel.expected_drive_h(road, self.now + turnout, self.speed_factor_at(order.lat, order.lon))
+
+
+class DispatchPolicy(ABC):
+    """Base class of dispatch policies. Subclasses set ``name`` and a docstring."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, **options: Any) -> None:
+        if options:
+            raise TypeError(f"{type(self).__name__} takes no options, got {sorted(options)}")
+
+    def setup(self, view: DispatchView) -> None:  # noqa: B027 - optional hook
+        """Called once before the run, with the view the policy will be given."""
+
+    @abstractmethod
+    def assign(self, order: Order, view: DispatchView) -> Van | None:
+        """Set ``order.station``; return the van to send now, or None to keep it waiting."""
+
+    @abstractmethod
+    def next_order(self, van: Van, view: DispatchView) -> Order | None:
+        """The waiting order a newly free van takes next, or None."""
+
+    def waiting(self) -> int:
+        """How many orders wait for a van (for monitoring)."""
+        return 0

@@ -1,0 +1,88 @@
+"""The 24-hour hotline: agents on shifts, one FIFO queue, impatient callers.
+
+Agents are counted, not modelled one by one. When the shift plan lowers the number on
+duty, agents who are busy finish their call before they go, and nobody new is answered
+until the busy count falls below the new level: the usual call-centre convention.
+
+A caller who must wait gets an event that is triggered exactly once: with ``True`` when
+an agent answers, or with ``False`` when the caller's patience runs out first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import simpy
+
+
+class _Waiting:
+    __slots__ = ("event", "since_h")
+
+    def __init__(self, event: simpy.Event, since_h: float) -> None:
+        self.event = event
+        self.since_h = since_h
+
+
+class Hotline:
+    """Counted agents with a time-varying number on duty, and a FIFO of waiting callers."""
+
+    def __init__(self, env: simpy.Environment, agents_on_duty: int) -> None:
+        self.env = env
+        self.on_duty = agents_on_duty
+        self.busy = 0
+        self._queue: deque[_Waiting] = deque()
+        self._waiting = 0  # callers in the queue who have not hung up
+        # Time integral of the number waiting, for Little's law.
+        self.queue_area_h = 0.0
+        self._last_change_h = 0.0
+
+    def _account(self) -> None:
+        now = self.env.now
+        self.queue_area_h += self._waiting * (now - self._last_change_h)
+        self._last_change_h = now
+
+    @property
+    def waiting(self) -> int:
+        return self._waiting
+
+    def arrive(self, patience_h: float) -> simpy.Event | None:
+        """A caller rings. None: answered at once. Otherwise an event (True answered, False gave up)."""
+        if self.busy < self.on_duty and not self._waiting:
+            self.busy += 1
+            return None
+        env = self.env
+        event = env.event()
+        self._account()
+        self._waiting += 1
+        self._queue.append(_Waiting(event, env.now))
+        if patience_h != float("inf"):
+            env.timeout(patience_h).callbacks.append(lambda _: self._give_up(event))
+        return event
+
+    def _give_up(self, event: simpy.Event) -> None:
+        if event.triggered:
+            return
+        self._account()
+        self._waiting -= 1
+        event.succeed(False)
+
+    def release(self) -> None:
+        """An agent finishes a call and takes the next caller if still on duty."""
+        self.busy -= 1
+        self._serve()
+
+    def set_agents(self, on_duty: int) -> None:
+        """A shift change."""
+        self.on_duty = on_duty
+        self._serve()
+
+    def _serve(self) -> None:
+        queue = self._queue
+        while queue and self.busy < self.on_duty:
+            waiting = queue.popleft()
+            if waiting.event.triggered:  # hung up earlier; its entry is dropped lazily
+                continue
+            self._account()
+            self._waiting -= 1
+            self.busy += 1
+            waiting.event.succeed(True)

@@ -1,0 +1,192 @@
+"""KPIs: pure functions of the call and unit tables, and intervals over replications.
+
+Every rate counts calls made after the warm-up. A call whose promise had not yet
+expired at the horizon, and which had not yet met it, is censored: it is left out of
+both numerator and denominator rather than counted late. docs/kpis.md gives each
+definition in words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim.dispatch.base import IDLE
+
+SECONDS_PER_H = 3600.0
+
+# (name, what it means, whether higher is better); the order of the KPI table.
+KPI_DEFINITIONS: dict[str, str] = {
+    "on_time_arrival_rate": "arrived within the arrival promise / dispatched calls whose promise was met or expired",
+    "on_time_repair_rate": "repaired by the repair deadline / roadside jobs repaired or past their deadline",
+    "complaint_closure_rate": "complaints closed within the deadline / complaints closed or past their deadline",
+    "contact_on_time_rate": "customer called back within the contact promise / dispatched calls",
+    "service_level": "calls answered within the service-level threshold / calls answered or abandoned",
+    "abandonment_rate": "calls whose caller gave up on every attempt / calls answered or abandoned",
+    "avg_speed_of_answer_s": "mean wait of the answered attempt, seconds",
+    "response_p50_h": "median hours from call to arrival on site, arrived calls",
+    "response_p90_h": "90th percentile of hours from call to arrival",
+    "response_p95_h": "95th percentile of hours from call to arrival",
+    "remote_fix_rate": "solved by remote diagnosis / calls answered",
+    "fixed_on_site_rate": "repaired on site / jobs whose on-site outcome is known",
+    "tow_rate": "towed to a workshop / jobs whose on-site outcome is known",
+    "complaints_per_1000_calls": "complaints raised per 1000 calls",
+    "van_utilisation": "share of van time not idle (driving, on site, returning)",
+    "agent_utilisation": "agent time handling calls / agent time on duty",
+    "calls_per_day": "calls made per day after the warm-up",
+}
+
+
+def _rate(numerator: np.ndarray, denominator: np.ndarray) -> float:
+    d = int(denominator.sum())
+    return float((numerator & denominator).sum() / d) if d else float("nan")
+
+
+def call_kpis(
+    calls: pd.DataFrame,
+    *,
+    warmup_h: float,
+    horizon_h: float,
+    contact_promise_h: float,
+    service_level_s: float,
+) -> dict[str, float]:
+    """Call-based KPIs of one replication."""
+    c = calls[calls["t_call_h"] >= warmup_h]
+    t_call = c["t_call_h"].to_numpy()
+    arrived = c["arrived_h"].to_numpy()
+    dispatched = ~np.isnan(c["dispatched_h"].to_numpy())
+    deadline = t_call + c["arrival_promise_h"].to_numpy()
+    has_arrived = ~np.isnan(arrived)
+    arrival_known = dispatched & (has_arrived | (deadline <= horizon_h))
+    arrival_on_time = has_arrived & (arrived <= deadline)
+
+    repaired = c["repaired_h"].to_numpy()
+    due = c["repair_due_h"].to_numpy()
+    has_repaired = ~np.isnan(repaired)
+    repair_known = dispatched & (has_repaired | (due <= horizon_h))
+    repair_on_time = has_repaired & (repaired <= due)
+
+    contacted = c["contacted_h"].to_numpy()
+    contact_deadline = c["dispatched_h"].to_numpy() + contact_promise_h
+    contact_known = dispatched & ((contacted <= horizon_h) | (contact_deadline <= horizon_h))
+    contact_on_time = contacted <= contact_deadline
+
+    answered = ~np.isnan(c["answered_h"].to_numpy())
+    abandoned = ~np.isnan(c["abandoned_h"].to_numpy())
+    offered = answered | abandoned
+    wait_s = c["hotline_wait_h"].to_numpy() * SECONDS_PER_H
+    remote = (c["final_state"] == "remote").to_numpy()
+
+    released = ~np.isnan(c["van_released_h"].to_numpy())
+    towed = c["towed"].to_numpy(bool)
+    fixed = c["fixed_on_site"].to_numpy(bool)
+
+    raised = c["complaint_raised_h"].to_numpy()
+    closed = c["complaint_closed_h"].to_numpy()
+    complaint_deadline = c["complaint_deadline_h"].to_numpy()
+    has_complaint = ~np.isnan(raised)
+    closure_known = has_complaint & (~np.isnan(closed) | (complaint_deadline <= horizon_h))
+    closed_on_time = ~np.isnan(closed) & (closed <= complaint_deadline)
+
+    response = (arrived - t_call)[has_arrived]
+    days = (horizon_h - warmup_h) / 24.0
+    n = len(c)
+    return {
+        "on_time_arrival_rate": _rate(arrival_on_time, arrival_known),
+        "on_time_repair_rate": _rate(repair_on_time, repair_known),
+        "complaint_closure_rate": _rate(closed_on_time, closure_known),
+        "contact_on_time_rate": _rate(contact_on_time, contact_known),
+        "service_level": _rate(answered & (wait_s <= service_level_s), offered),
+        "abandonment_rate": _rate(abandoned, offered),
+        "avg_speed_of_answer_s": float(np.mean(wait_s[answered])) if answered.any() else math.nan,
+        "response_p50_h": _quantile(response, 0.50),
+        "response_p90_h": _quantile(response, 0.90),
+        "response_p95_h": _quantile(response, 0.95),
+        "remote_fix_rate": _rate(remote, answered),
+        "fixed_on_site_rate": _rate(fixed, released),
+        "tow_rate": _rate(towed, released),
+        "complaints_per_1000_calls": 1000.0 * has_complaint.sum() / n if n else math.nan,
+        "calls_per_day": n / days if days > 0 else math.nan,
+    }
+
+
+def _quantile(values: np.ndarray, q: float) -> float:
+    return float(np.quantile(values, q)) if len(values) else math.nan
+
+
+def van_busy_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
+    """Hours each van spent not idle within [start_h, end_h]; spells open at the end are closed there."""
+    t = units["t_h"].to_numpy()
+    van = units["van"].to_numpy()
+    state = units["state"].cat.codes.to_numpy() if hasattr(units["state"], "cat") else units["state"].to_numpy()
+    order = np.lexsort((np.arange(len(t)), t, van))
+    t, van, state = t[order], van[order], state[order]
+    n_vans = int(van.max()) + 1 if len(van) else 0
+    # Each row's spell lasts until the next row of the same van, or the end of the window.
+    next_t = np.append(t[1:], end_h)
+    last_of_van = np.append(van[1:] != van[:-1], True)
+    next_t[last_of_van] = end_h
+    lo = np.clip(t, start_h, end_h)
+    hi = np.clip(next_t, start_h, end_h)
+    busy = np.where(state != IDLE, hi - lo, 0.0)
+    return np.bincount(van, weights=busy, minlength=n_vans)
+
+
+def van_utilisation(units: pd.DataFrame, start_h: float, end_h: float) -> float:
+    busy = van_busy_hours(units, start_h, end_h)
+    return float(busy.sum() / (len(busy) * (end_h - start_h))) if len(busy) else math.nan
+
+
+def agent_utilisation(
+    calls: pd.DataFrame, agents_by_hour: tuple[int, ...], start_h: float, end_h: float
+) -> float:
+    """Handling time inside the window over agent hours on duty in the window."""
+    begin = calls["answered_h"].to_numpy()
+    end = begin + calls["handling_h"].to_numpy()
+    ok = ~np.isnan(begin)
+    handled = (np.clip(end[ok], start_h, end_h) - np.clip(begin[ok], start_h, end_h)).sum()
+    hours = np.arange(math.floor(start_h), math.ceil(end_h))
+    weights = np.clip(np.minimum(hours + 1, end_h) - np.maximum(hours, start_h), 0, 1)
+    on_duty = float((np.asarray(agents_by_hour)[hours % 24] * weights).sum())
+    return float(handled / on_duty) if on_duty else math.nan
+
+
+@dataclass(frozen=True)
+class Interval:
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+
+def confidence_interval(values: np.ndarray | list[float], level: float = 0.95) -> Interval:
+    """Student-t interval of the mean over replications (NaN bounds with one replication)."""
+    x = np.asarray(values, dtype=float)
+    x = x[~np.isnan(x)]
+    n = len(x)
+    if n == 0:
+        return Interval(math.nan, math.nan, math.nan, 0)
+    mean = float(x.mean())
+    if n < 2:
+        return Interval(mean, math.nan, math.nan, n)
+    half = float(stats.t.ppf((1 + level) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, n)
+
+
+def summarise(per_replication: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """One row per KPI: mean, interval bounds and replications, from a row-per-replication table."""
+    rows = []
+    for name in per_replication.columns:
+        if name == "replication":
+            continue
+        ci = confidence_interval(per_replication[name].to_numpy(), level)
+        rows.append({"kpi": name, "mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n})
+    return pd.DataFrame(rows).set_index("kpi")

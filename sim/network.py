@@ -1,0 +1,204 @@
+"""The rescue network: stations with their vans and workshop bays, and a spatial index.
+
+Stations are either generated from the demand areas (every covered prefecture gets a
+station at its seat, the rest go where demand is largest) or read from a CSV. Network
+generation is deterministic: it uses its own random stream, derived from the scenario
+seed, only to scatter a prefecture's extra stations around its seat.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+from sim.geo import SpatialIndex
+from sim.reference import select_areas
+from sim.scenario import GeneratedStations, Scenario, VansConfig
+from sim.streams import named_rng
+
+KM_PER_DEGREE = 111.2
+
+
+@dataclass(frozen=True)
+class Network:
+    """Stations as parallel arrays (index = station id) and the index over them."""
+
+    station_name: np.ndarray  # str
+    station_lat: np.ndarray
+    station_lon: np.ndarray
+    station_area: np.ndarray  # index into ``areas``; -1 when loaded without one
+    vans_per_station: np.ndarray
+    workshop_bays: np.ndarray
+    areas: pd.DataFrame
+    index: SpatialIndex
+
+    @property
+    def n_stations(self) -> int:
+        return len(self.station_lat)
+
+    @property
+    def n_vans(self) -> int:
+        return int(self.vans_per_station.sum())
+
+    @property
+    def van_station(self) -> np.ndarray:
+        """Home station of each van, vans numbered station by station."""
+        return np.repeat(np.arange(self.n_stations), self.vans_per_station)
+
+    def prefecture_coverage(self) -> float:
+        """Share of the scenario's prefecture-level divisions with at least one station."""
+        is_pref = self.areas["is_prefecture"].to_numpy()
+        if not is_pref.any():
+            return float("nan")
+        with_station = np.zeros(len(self.areas), dtype=bool)
+        with_station[self.station_area[self.station_area >= 0]] = True
+        return float(with_station[is_pref].mean())
+
+    def nearest_stations(
+        self, lat: np.ndarray, lon: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and great-circle km of the k nearest stations to each point."""
+        return self.index.nearest(lat, lon, min(k, self.n_stations))
+
+
+def build_network(scenario: Scenario) -> Network:
+    """Stations, vans and bays for a scenario, ready for the model."""
+    areas = select_areas(scenario.geography.provinces, scenario.geography.include_municipalities)
+    if len(areas) == 0:
+        raise ScenarioError("no prefecture matches the scenario's geography", field="geography")
+    stations = scenario.network.stations
+    if stations.generate is not None:
+        table = _generate_stations(stations.generate, areas, scenario.seed)
+    else:
+        assert stations.csv is not None
+        table = _read_stations(stations.csv, areas)
+    vans = _allocate_vans(scenario.network.vans, table, stations.csv is not None)
+    if vans.sum() <= 0:
+        raise ScenarioError("the network has no vans", field="network.vans.total")
+    lat = table["lat"].to_numpy(dtype=float)
+    lon = table["lon"].to_numpy(dtype=float)
+    return Network(
+        station_name=table["name"].to_numpy(dtype=str),
+        station_lat=lat,
+        station_lon=lon,
+        station_area=table["area"].to_numpy(dtype=np.int64),
+        vans_per_station=vans,
+        workshop_bays=table["workshop_bays"].to_numpy(dtype=np.int64),
+        areas=areas,
+        index=SpatialIndex(lat, lon),
+    )
+
+
+def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
+    """Integer shares of ``total`` proportional to ``weights`` (Hamilton's method)."""
+    if total <= 0:
+        return np.zeros(len(weights), dtype=np.int64)
+    exact = weights / weights.sum() * total
+    base = np.floor(exact).astype(np.int64)
+    short = total - int(base.sum())
+    # Ties break by position so that the allocation is deterministic.
+    order = np.lexsort((np.arange(len(weights)), -(exact - base)))
+    base[order[:short]] += 1
+    return base
+
+
+def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -> pd.DataFrame:
+    weight = areas["population_weight"].to_numpy(dtype=float)
+    n_areas = len(areas)
+    is_pref = areas["is_prefecture"].to_numpy()
+    # Which areas get a station at all: every municipality, and the largest prefectures
+    # until the coverage target is met; a network reaches the small ones last.
+    n_pref_covered = math.ceil(cfg.coverage_target * is_pref.sum() - 1e-9)
+    pref_order = np.flatnonzero(is_pref)[np.argsort(-weight[is_pref], kind="stable")]
+    covered = ~is_pref.copy()
+    covered[pref_order[:n_pref_covered]] = True
+    if covered.sum() > cfg.count:
+        raise ScenarioError(
+            f"{cfg.count} stations cannot cover {int(covered.sum())} areas; "
+            "raise count or lower coverage_target",
+            field="network.stations.generate.count",
+        )
+    per_area = covered.astype(np.int64)
+    extra_weight = np.where(covered, weight, 0.0)
+    per_area += _largest_remainder(extra_weight, cfg.count - int(per_area.sum()))
+
+    rng = named_rng(seed, "network")
+    rows = []
+    for a in range(n_areas):
+        seat_lat = float(areas["lat"].iat[a])
+        seat_lon = float(areas["lon"].iat[a])
+        for j in range(per_area[a]):
+            lat, lon = seat_lat, seat_lon
+            if j > 0:  # the first station stands at the seat, the others around it
+                d_lat, d_lon = rng.normal(0.0, cfg.spread_km / KM_PER_DEGREE, 2)
+                lat += d_lat
+                lon += d_lon / max(0.2, math.cos(math.radians(seat_lat)))
+            rows.append(
+                {
+                    "name": f"{areas['name'].iat[a]}-{j + 1}",
+                    "lat": lat,
+                    "lon": lon,
+                    "area": a,
+                    "workshop_bays": cfg.workshop_bays,
+                    "demand_weight": weight[a] / per_area[a],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _read_stations(path: object, areas: pd.DataFrame) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path)  # type: ignore[call-overload]
+    except Exception as exc:
+        raise ScenarioError(f"cannot read stations CSV: {exc}", file=str(path)) from None
+    missing = {"id", "lat", "lon"} - set(table.columns)
+    if missing:
+        raise ScenarioError(f"stations CSV lacks columns {sorted(missing)}", file=str(path), line=1)
+    for column, low, high in (("lat", -90, 90), ("lon", -180, 180)):
+        bad = ~table[column].between(low, high)
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ScenarioError(
+                f"{column} out of range", file=str(path), line=row + 2, field=column
+            )
+    for column in ("vans", "workshop_bays"):
+        if column in table and (table[column] < 0).any():
+            row = int(np.flatnonzero((table[column] < 0).to_numpy())[0])
+            raise ScenarioError("must not be negative", file=str(path), line=row + 2, field=column)
+    table = table.rename(columns={"id": "name"})
+    table["name"] = table["name"].astype(str)
+    if "workshop_bays" not in table:
+        table["workshop_bays"] = 2
+    # Each station belongs to the demand area whose seat is nearest.
+    area_index = SpatialIndex(areas["lat"].to_numpy(float), areas["lon"].to_numpy(float))
+    nearest, _ = area_index.nearest(table["lat"].to_numpy(float), table["lon"].to_numpy(float), 1)
+    table["area"] = nearest[:, 0]
+    table["demand_weight"] = areas["population_weight"].to_numpy(float)[table["area"]]
+    return table
+
+
+def _allocate_vans(cfg: VansConfig, stations: pd.DataFrame, from_csv: bool) -> np.ndarray:
+    n = len(stations)
+    if cfg.total is None:
+        if not from_csv or "vans" not in stations:
+            raise ScenarioError(
+                "give network.vans.total, or a stations CSV with a vans column",
+                field="network.vans.total",
+            )
+        return stations["vans"].to_numpy(dtype=np.int64)
+    if cfg.min_per_station * n > cfg.total:
+        raise ScenarioError(
+            f"{cfg.total} vans cannot give {cfg.min_per_station} to each of {n} stations",
+            field="network.vans.total",
+        )
+    vans = np.full(n, cfg.min_per_station, dtype=np.int64)
+    weights = (
+        stations["demand_weight"].to_numpy(dtype=float)
+        if cfg.allocation == "demand"
+        else np.ones(n)
+    )
+    return vans + _largest_remainder(weights, cfg.total - int(vans.sum()))

@@ -1,0 +1,62 @@
+"""Reference data shipped with the project: prefectures, published figures, scenarios.
+
+In a source checkout the files are read from the top-level ``seeds/`` and ``scenarios/``
+folders; an installed wheel carries copies under ``sim/_bundled/``.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def data_dir(name: str) -> Path:
+    """The folder ``seeds`` or ``scenarios``, wherever this installation keeps it."""
+    for candidate in (_PACKAGE_DIR / "_bundled" / name, _PACKAGE_DIR.parent / name):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"reference folder {name!r} is missing from this installation")
+
+
+def default_scenario_path() -> Path:
+    """The bundled national scenario that ``rescue-sim run`` uses with no argument."""
+    return data_dir("scenarios") / "dongfeng_light_truck.yaml"
+
+
+PREFECTURE_COUNT = 337
+
+
+@cache
+def areas() -> pd.DataFrame:
+    """Demand areas: the 337 prefecture-level divisions plus the 4 municipalities.
+
+    Columns: adcode, name, province, kind, lat, lon, population_weight. The column
+    ``is_prefecture`` marks the 337 divisions that count towards published coverage.
+    """
+    seeds = data_dir("seeds")
+    prefectures = pd.read_csv(seeds / "prefectures.csv", dtype={"adcode": str})
+    municipalities = pd.read_csv(seeds / "municipalities.csv", dtype={"adcode": str})
+    prefectures["is_prefecture"] = True
+    municipalities["is_prefecture"] = False
+    table = pd.concat([prefectures, municipalities], ignore_index=True)
+    return table.sort_values("adcode", ignore_index=True)
+
+
+def select_areas(provinces: tuple[str, ...] | None, include_municipalities: bool) -> pd.DataFrame:
+    """The demand areas of a scenario's geography, in a stable order."""
+    table = areas()
+    keep = np.ones(len(table), dtype=bool)
+    if provinces is not None:
+        keep &= table["province"].isin(provinces).to_numpy()
+    if not include_municipalities:
+        keep &= table["is_prefecture"].to_numpy()
+    return table[keep].reset_index(drop=True)
+
+
+def known_provinces() -> list[str]:
+    return sorted(areas()["province"].unique())

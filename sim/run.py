@@ -1,0 +1,179 @@
+"""Running a scenario: replications (serial or in worker processes) and their results.
+
+Each replication is a pure function of (scenario, replication number, policy): it builds
+the network, draws its call stream and runs the model, so a replication gives the same
+rows whichever process runs it. Results are gathered in replication order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.complaints import add_complaints
+from sim.demand import CallStream, draw_call_stream
+from sim.dispatch import DispatchPolicy, resolve_policy
+from sim.kpis import agent_utilisation, call_kpis, summarise, van_utilisation
+from sim.model import Model
+from sim.network import Network, build_network
+from sim.records import FINAL_STATES
+from sim.scenario import Scenario
+
+ProgressFn = Callable[[float], None]
+"""Called with the fraction of the work done, between 0 and 1."""
+
+
+@dataclass
+class ReplicationResult:
+    """The tables and KPIs of one replication."""
+
+    replication: int
+    calls: pd.DataFrame
+    units: pd.DataFrame
+    kpis: dict[str, float]
+    hotline_queue_area_h: float
+
+
+@dataclass
+class RunResult:
+    """All replications of a run: per-call rows, unit rows and KPIs with intervals."""
+
+    scenario: Scenario
+    policy: str
+    replications: list[ReplicationResult] = field(default_factory=list)
+
+    @property
+    def calls(self) -> pd.DataFrame:
+        """One row per call, all replications, with a ``replication`` column."""
+        return pd.concat([r.calls for r in self.replications], ignore_index=True)
+
+    @property
+    def units(self) -> pd.DataFrame:
+        return pd.concat([r.units for r in self.replications], ignore_index=True)
+
+    @property
+    def kpis_by_replication(self) -> pd.DataFrame:
+        rows = [{"replication": r.replication, **r.kpis} for r in self.replications]
+        return pd.DataFrame(rows)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """One row per KPI: mean and 95% interval over replications."""
+        return summarise(self.kpis_by_replication)
+
+
+def _policy_instance(scenario: Scenario, policy: str | DispatchPolicy | None) -> DispatchPolicy:
+    if isinstance(policy, DispatchPolicy):
+        return policy
+    name = policy or scenario.dispatch.policy
+    options = scenario.dispatch.options if name == scenario.dispatch.policy else {}
+    return resolve_policy(name)(**options)
+
+
+def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFrame:
+    """The per-call table of a finished model, with names instead of codes."""
+    scenario = model.scenario
+    network = model.network
+    rec = model.finalize()
+    columns: dict[str, Any] = {
+        "replication": np.full(len(stream), replication, dtype=np.int64),
+        "call_id": np.arange(len(stream), dtype=np.int64),
+        "t_call_h": stream.t_call_h,
+        "lat": stream.lat,
+        "lon": stream.lon,
+        "prefecture": pd.Categorical(network.areas["name"].to_numpy()[stream.area]),
+        "adcode": network.areas["adcode"].to_numpy()[stream.area],
+        "segment": pd.Categorical.from_codes(stream.segment, [s.name for s in scenario.demand.segments]),
+        "fault": pd.Categorical.from_codes(stream.fault, [f.name for f in scenario.demand.fault_classes]),
+        "surge": stream.surge,
+    }
+    columns.update(rec.columns())
+    columns["final_state"] = pd.Categorical.from_codes(rec.final_state, FINAL_STATES)
+    calls = pd.DataFrame(columns)
+    return add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h)
+
+
+def run_replication(
+    scenario: Scenario,
+    replication: int = 0,
+    policy: str | DispatchPolicy | None = None,
+    *,
+    network: Network | None = None,
+    stream: CallStream | None = None,
+    progress: ProgressFn | None = None,
+) -> ReplicationResult:
+    """Build, run and collect one replication."""
+    network = network or build_network(scenario)
+    stream = stream if stream is not None else draw_call_stream(scenario, network, replication)
+    model = Model(scenario, network, stream, _policy_instance(scenario, policy))
+    if progress is None:
+        model.run()
+    else:
+        horizon = scenario.horizon.hours
+        model.start()
+        day = 24.0
+        while model.env.now < horizon:
+            model.advance(min(horizon, model.env.now + day))
+            progress(model.env.now / horizon)
+    calls = calls_frame(model, stream, replication)
+    units = model.unit_log.to_frame()
+    units.insert(0, "replication", replication)
+    warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
+    kpis = call_kpis(
+        calls,
+        warmup_h=warmup_h,
+        horizon_h=horizon_h,
+        contact_promise_h=scenario.promises.contact_min / 60.0,
+        service_level_s=scenario.hotline.service_level_s,
+    )
+    kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
+    kpis["agent_utilisation"] = agent_utilisation(calls, scenario.hotline.agents_by_hour, warmup_h, horizon_h)
+    return ReplicationResult(replication, calls, units, kpis, model.hotline.queue_area_h)
+
+
+def _worker(args: tuple[str, int, str | None]) -> ReplicationResult:
+    scenario_json, replication, policy = args
+    scenario = Scenario.model_validate_json(scenario_json)
+    return run_replication(scenario, replication, policy)
+
+
+def run(
+    scenario: Scenario,
+    *,
+    replications: int | None = None,
+    policy: str | None = None,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+) -> RunResult:
+    """Run every replication of a scenario; results are the same for any ``workers``."""
+    n = replications if replications is not None else scenario.replications
+    policy_name = policy or scenario.dispatch.policy
+    resolve_policy(policy_name)  # fail fast, before any work
+    result = RunResult(scenario=scenario, policy=policy_name)
+    workers = max(1, min(workers, n, os.cpu_count() or 1))
+    if workers == 1:
+        network = build_network(scenario)
+        for r in range(n):
+            def step(fraction: float, r: int = r) -> None:
+                if progress is not None:
+                    progress((r + fraction) / n)
+            result.replications.append(
+                run_replication(scenario, r, policy, network=network, progress=step)
+            )
+        return result
+    payload = scenario.model_dump_json(by_alias=True)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        done = 0
+        for rep in pool.map(_worker, [(payload, r, policy) for r in range(n)]):
+            result.replications.append(rep)
+            done += 1
+            if progress is not None:
+                progress(done / n)
+    return result

@@ -1,0 +1,653 @@
+"""Scenario files: YAML validated into frozen, typed objects with every default filled.
+
+The clock of the model runs in hours. Every field that holds a duration or a distance
+carries its unit in its name (``handling_time_min``, ``arrival_promise_h``, ``scatter_km``).
+Defaults are the sourced figures of DESIGN.md; a scenario file only states what differs.
+
+``load_scenario`` is the only entry point that reads files: it reports any mistake as a
+:class:`~sim.errors.ScenarioError` naming the file, the line and the dotted field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from sim.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
+from sim.errors import ScenarioError
+
+HOURS_PER_DAY = 24
+SHARE_TOLERANCE = 1e-6
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+def _check_shares(items: Sequence[Any], what: str) -> None:
+    total = sum(item.share for item in items)
+    if abs(total - 1.0) > SHARE_TOLERANCE:
+        raise ValueError(f"{what} shares must sum to 1, they sum to {total:g}")
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{what} names must be unique")
+
+
+def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Resolve a path relative to the scenario file and insist that it exists."""
+    if value is None:
+        return None
+    base = (info.context or {}).get("base_dir")
+    path = value if value.is_absolute() or base is None else Path(base) / value
+    if not path.is_file():
+        raise ValueError(f"file not found: {value}")
+    return path
+
+
+# --------------------------------------------------------------------------- horizon
+
+
+class Horizon(_Model):
+    """How long one replication runs, and how much of its start is discarded."""
+
+    days: float = Field(30.0, gt=0)
+    warmup_days: float = Field(1.0, ge=0)
+
+    @model_validator(mode="after")
+    def _warmup_shorter(self) -> Horizon:
+        if self.warmup_days >= self.days:
+            raise ValueError("warmup_days must be shorter than days")
+        return self
+
+    @property
+    def hours(self) -> float:
+        return self.days * HOURS_PER_DAY
+
+    @property
+    def warmup_h(self) -> float:
+        return self.warmup_days * HOURS_PER_DAY
+
+
+class Geography(_Model):
+    """Which part of China the scenario covers (all of it by default)."""
+
+    provinces: tuple[str, ...] | None = Field(
+        None, description="Chinese province names, e.g. 河南省; None means the whole country."
+    )
+    include_municipalities: bool = True
+
+
+# --------------------------------------------------------------------------- network
+
+
+class GeneratedStations(_Model):
+    """Stations placed in prefectures by demand weight."""
+
+    count: int = Field(gt=0)
+    coverage_target: float = Field(0.92, ge=0, le=1)
+    workshop_bays: int = Field(2, ge=0)
+    spread_km: float = Field(20.0, ge=0, description="scatter of a prefecture's extra stations")
+
+
+class StationsConfig(_Model):
+    """Either generate stations, or load them from a CSV (id, lat, lon[, vans, workshop_bays])."""
+
+    generate: GeneratedStations | None = None
+    csv: Path | None = None
+
+    _resolve = field_validator("csv")(_resolve_file)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> StationsConfig:
+        if (self.generate is None) == (self.csv is None):
+            raise ValueError("give exactly one of 'generate' or 'csv'")
+        return self
+
+
+class VansConfig(_Model):
+    """How many vans, and how they are shared among stations."""
+
+    total: int | None = Field(None, gt=0, description="None: take the vans column of the CSV")
+    allocation: Literal["demand", "equal"] = "demand"
+    min_per_station: int = Field(1, ge=0)
+
+
+class NetworkConfig(_Model):
+    stations: StationsConfig = StationsConfig(generate=GeneratedStations(count=1050))
+    vans: VansConfig = VansConfig(total=2000)
+
+
+# --------------------------------------------------------------------------- demand
+
+# ADAC/AA truck figures: about 55% of jobs fall between 16:00 and 08:00.
+DEFAULT_HOUR_PROFILE: tuple[float, ...] = (
+    2.0, 1.6, 1.4, 1.3, 1.4, 1.8, 2.8, 4.0, 5.4, 6.0, 6.0, 5.6,
+    5.2, 5.4, 5.6, 5.8, 6.0, 6.0, 5.4, 4.6, 3.8, 3.2, 2.8, 2.4,
+)  # fmt: skip
+# Monday is the weekday peak (AA review); Sunday the quietest day.
+DEFAULT_DAY_PROFILE: tuple[float, ...] = (1.18, 1.04, 1.0, 1.0, 1.02, 0.92, 0.84)
+
+
+class Fleet(_Model):
+    vehicles: int = Field(gt=0)
+    calls_per_vehicle_year: float = Field(gt=0)
+
+
+class SpatialDemand(_Model):
+    """Where breakdowns happen: prefecture seats by population weight, or a CSV of points."""
+
+    csv: Path | None = Field(None, description="lat, lon, weight columns; None: prefectures")
+    scatter_km: float = Field(25.0, ge=0, description="spread of breakdowns around a point")
+
+    _resolve = field_validator("csv")(_resolve_file)
+
+
+class FaultClass(_Model):
+    name: str = Field(min_length=1)
+    share: float = Field(ge=0, le=1)
+    on_site_fix_probability: float = Field(ge=0, le=1)
+    repair_time_min: Distribution
+    part_missing_probability: float = Field(0.0, ge=0, le=1)
+    part_delay_h: Distribution = Fixed(dist="fixed", value=2.0)
+    workshop_repair_h: Distribution = LogNormal(dist="lognormal", mean=8.0, cv=0.8)
+
+
+class Segment(_Model):
+    name: str = Field(min_length=1)
+    share: float = Field(ge=0, le=1)
+    priority: int = Field(1, ge=0, description="0 is served first by priority policies")
+
+
+DEFAULT_FAULTS: tuple[FaultClass, ...] = (
+    FaultClass(
+        name="routine",
+        share=0.6,
+        on_site_fix_probability=0.97,
+        repair_time_min=LogNormal(dist="lognormal", mean=50, cv=0.6),
+        part_missing_probability=0.05,
+        part_delay_h=LogNormal(dist="lognormal", mean=2.0, cv=0.5),
+    ),
+    FaultClass(
+        name="general",
+        share=0.3,
+        on_site_fix_probability=0.88,
+        repair_time_min=LogNormal(dist="lognormal", mean=110, cv=0.6),
+        part_missing_probability=0.12,
+        part_delay_h=LogNormal(dist="lognormal", mean=3.0, cv=0.6),
+    ),
+    FaultClass(
+        name="major",
+        share=0.1,
+        on_site_fix_probability=0.55,
+        repair_time_min=LogNormal(dist="lognormal", mean=200, cv=0.6),
+        part_missing_probability=0.25,
+        part_delay_h=LogNormal(dist="lognormal", mean=5.0, cv=0.6),
+        workshop_repair_h=LogNormal(dist="lognormal", mean=16.0, cv=0.8),
+    ),
+)
+DEFAULT_SEGMENTS: tuple[Segment, ...] = (
+    Segment(name="individual", share=0.55, priority=1),
+    Segment(name="fleet", share=0.35, priority=0),
+    Segment(name="special_vehicle", share=0.10, priority=0),
+)
+
+
+class DemandConfig(_Model):
+    """How many calls, when, where, and of what kind."""
+
+    calls_per_day: float | None = Field(None, gt=0)
+    fleet: Fleet | None = None
+    hour_of_day_profile: tuple[float, ...] = DEFAULT_HOUR_PROFILE
+    day_of_week_profile: tuple[float, ...] = DEFAULT_DAY_PROFILE
+    spatial: SpatialDemand = SpatialDemand()
+    fault_classes: tuple[FaultClass, ...] = Field(DEFAULT_FAULTS, min_length=1)
+    segments: tuple[Segment, ...] = Field(DEFAULT_SEGMENTS, min_length=1)
+
+    @field_validator("hour_of_day_profile")
+    @classmethod
+    def _24_hours(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return _profile(v, HOURS_PER_DAY, "hours")
+
+    @field_validator("day_of_week_profile")
+    @classmethod
+    def _7_days(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return _profile(v, 7, "days (Monday first)")
+
+    @field_validator("fault_classes")
+    @classmethod
+    def _fault_shares(cls, v: tuple[FaultClass, ...]) -> tuple[FaultClass, ...]:
+        _check_shares(v, "fault class")
+        return v
+
+    @field_validator("segments")
+    @classmethod
+    def _segment_shares(cls, v: tuple[Segment, ...]) -> tuple[Segment, ...]:
+        _check_shares(v, "segment")
+        return v
+
+    @model_validator(mode="after")
+    def _one_volume(self) -> DemandConfig:
+        if (self.calls_per_day is None) == (self.fleet is None):
+            raise ValueError("give exactly one of 'calls_per_day' or 'fleet'")
+        return self
+
+    @property
+    def mean_calls_per_day(self) -> float:
+        if self.calls_per_day is not None:
+            return self.calls_per_day
+        assert self.fleet is not None
+        return self.fleet.vehicles * self.fleet.calls_per_vehicle_year / 365.0
+
+
+def _profile(values: tuple[float, ...], length: int, what: str) -> tuple[float, ...]:
+    if len(values) != length:
+        raise ValueError(f"needs {length} values, one per {what}; got {len(values)}")
+    if any(v < 0 for v in values) or sum(values) <= 0:
+        raise ValueError("values must be non-negative with a positive sum")
+    return values
+
+
+# --------------------------------------------------------------------------- hotline
+
+
+class Shift(_Model):
+    """Agents on duty from start_h to end_h (wrapping past midnight when end_h <= start_h)."""
+
+    start_h: int = Field(ge=0, lt=24)
+    end_h: int = Field(ge=0, le=24)
+    agents: int = Field(ge=0)
+
+    def covers(self, hour: int) -> bool:
+        if self.end_h > self.start_h:
+            return self.start_h <= hour < self.end_h
+        return hour >= self.start_h or hour < self.end_h
+
+
+DEFAULT_SHIFTS: tuple[Shift, ...] = (
+    Shift(start_h=0, end_h=8, agents=4),
+    Shift(start_h=8, end_h=16, agents=9),
+    Shift(start_h=16, end_h=24, agents=7),
+)
+
+
+class HotlineConfig(_Model):
+    """The 24-hour hotline: agents by shift, handling, patience, redials, remote fixes."""
+
+    shifts: tuple[Shift, ...] = Field(DEFAULT_SHIFTS, min_length=1)
+    handling_time_min: Distribution = LogNormal(dist="lognormal", mean=6.0, cv=0.6)
+    patience_min: Distribution | None = Exponential(dist="exponential", mean=4.0)
+    redial_probability: float = Field(0.6, ge=0, le=1)
+    redial_delay_min: Distribution = Exponential(dist="exponential", mean=5.0)
+    max_attempts: int = Field(3, ge=1, le=20)
+    remote_diagnosis_share: float = Field(0.05, ge=0, le=1)
+    service_level_s: float = Field(20.0, gt=0)
+
+    @field_validator("shifts")
+    @classmethod
+    def _full_cover(cls, v: tuple[Shift, ...]) -> tuple[Shift, ...]:
+        uncovered = [h for h in range(HOURS_PER_DAY) if sum(s.agents for s in v if s.covers(h)) == 0]
+        if uncovered:
+            raise ValueError(f"the hotline must be staffed 24 h; no agent at hours {uncovered}")
+        return v
+
+    @property
+    def agents_by_hour(self) -> tuple[int, ...]:
+        return tuple(
+            sum(s.agents for s in self.shifts if s.covers(h)) for h in range(HOURS_PER_DAY)
+        )
+
+
+# --------------------------------------------------------------------------- travel
+
+
+class DistanceBand(_Model):
+    """A band of road distance; ``up_to_km`` None means 'and beyond'."""
+
+    up_to_km: float | None = Field(None, gt=0)
+
+
+class SpeedBand(DistanceBand):
+    speed_kmh: float = Field(gt=0)
+
+
+def _check_bands(bands: Sequence[DistanceBand]) -> None:
+    limits = [b.up_to_km for b in bands]
+    if limits[-1] is not None:
+        raise ValueError("the last band must be open-ended (up_to_km: null)")
+    finite = [x for x in limits[:-1] if x is not None]
+    if len(finite) != len(limits) - 1 or finite != sorted(set(finite)):
+        raise ValueError("up_to_km must increase and only the last band may be open")
+
+
+class TravelConfig(_Model):
+    """Road distance from great-circle distance, and speed by band, hour and chance."""
+
+    detour_factor: float = Field(1.32, ge=1.0)
+    short_trip_detour_extra: float = Field(0.15, ge=0)
+    short_trip_scale_km: float = Field(10.0, gt=0)
+    speed_bands: tuple[SpeedBand, ...] = (
+        SpeedBand(up_to_km=15, speed_kmh=30),
+        SpeedBand(up_to_km=60, speed_kmh=50),
+        SpeedBand(up_to_km=None, speed_kmh=70),
+    )
+    hourly_speed_factor: tuple[float, ...] = (
+        1.1, 1.1, 1.1, 1.1, 1.1, 1.05, 1.0, 0.85, 0.8, 0.9, 0.95, 0.95,
+        0.95, 0.95, 0.95, 0.95, 0.9, 0.8, 0.8, 0.9, 1.0, 1.05, 1.1, 1.1,
+    )  # fmt: skip
+    noise_cv: float = Field(0.25, ge=0)
+
+    @field_validator("speed_bands")
+    @classmethod
+    def _bands(cls, v: tuple[SpeedBand, ...]) -> tuple[SpeedBand, ...]:
+        _check_bands(v)
+        return v
+
+    @field_validator("hourly_speed_factor")
+    @classmethod
+    def _hours(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if any(x <= 0 for x in v):
+            raise ValueError("speed factors must be positive")
+        return _profile(v, HOURS_PER_DAY, "hour")
+
+
+# --------------------------------------------------------------------------- stations
+
+
+class StationOpsConfig(_Model):
+    """What happens at a station once it has the order."""
+
+    contact_delay_min: Distribution = LogNormal(dist="lognormal", mean=8.0, cv=0.7)
+    turnout_day_min: Distribution = LogNormal(dist="lognormal", mean=15.0, cv=0.6)
+    turnout_night_min: Distribution = LogNormal(dist="lognormal", mean=30.0, cv=0.6)
+    night_start_h: int = Field(20, ge=0, lt=24)
+    night_end_h: int = Field(7, ge=0, lt=24)
+    tow_wait_h: Distribution = LogNormal(dist="lognormal", mean=1.5, cv=0.6)
+    tow_speed_kmh: float = Field(40.0, gt=0)
+
+
+# --------------------------------------------------------------------------- promises
+
+
+class ArrivalPromise(DistanceBand):
+    hours: float = Field(gt=0)
+
+
+class RepairPromise(_Model):
+    hours: float = Field(gt=0)
+    counted_from: Literal["arrival", "call"] = Field("call", alias="from")
+
+
+class PromisesConfig(_Model):
+    """What the network promises the customer (GAC Hino / FAW / JAC commitments)."""
+
+    contact_min: float = Field(30.0, gt=0)
+    arrival: tuple[ArrivalPromise, ...] = (
+        ArrivalPromise(up_to_km=100, hours=3),
+        ArrivalPromise(up_to_km=300, hours=5),
+        ArrivalPromise(up_to_km=None, hours=10),
+    )
+    repair: dict[str, RepairPromise] = {
+        "routine": RepairPromise(hours=4, **{"from": "arrival"}),
+        "general": RepairPromise(hours=24, **{"from": "call"}),
+        "major": RepairPromise(hours=72, **{"from": "call"}),
+    }
+
+    @field_validator("arrival")
+    @classmethod
+    def _bands(cls, v: tuple[ArrivalPromise, ...]) -> tuple[ArrivalPromise, ...]:
+        _check_bands(v)
+        return v
+
+
+# --------------------------------------------------------------------------- complaints
+
+
+class ComplaintProbabilities(_Model):
+    late_arrival: float = Field(0.30, ge=0, le=1)
+    late_repair: float = Field(0.30, ge=0, le=1)
+    late_contact: float = Field(0.05, ge=0, le=1)
+    abandoned: float = Field(0.02, ge=0, le=1)
+    served_on_time: float = Field(0.005, ge=0, le=1)
+
+
+class ComplaintDesk(_Model):
+    staff: int = Field(2, ge=1)
+    start_h: int = Field(8, ge=0, lt=24)
+    end_h: int = Field(20, ge=0, le=24)
+
+    @model_validator(mode="after")
+    def _day_window(self) -> ComplaintDesk:
+        if self.end_h <= self.start_h:
+            raise ValueError("desk hours must satisfy start_h < end_h within one day")
+        return self
+
+
+class ComplaintsConfig(_Model):
+    probability: ComplaintProbabilities = ComplaintProbabilities()
+    desk: ComplaintDesk = ComplaintDesk()
+    work_time_h: Distribution = LogNormal(dist="lognormal", mean=1.5, cv=0.8)
+    closure_deadline_h: float = Field(48.0, gt=0)
+
+
+# --------------------------------------------------------------------------- surges
+
+
+class SurgeRegion(_Model):
+    center_lat: float = Field(ge=-90, le=90)
+    center_lon: float = Field(ge=-180, le=180)
+    radius_km: float = Field(gt=0)
+
+
+class Surge(_Model):
+    """A disaster or peak: more calls in a region for a while, slower roads, shut stations."""
+
+    name: str
+    region: SurgeRegion
+    start_day: float = Field(ge=0)
+    duration_h: float = Field(gt=0)
+    demand_multiplier: float = Field(1.0, ge=0)
+    speed_factor: float = Field(1.0, gt=0, le=1)
+    stations_shut_fraction: float = Field(0.0, ge=0, le=1)
+    extra_agents: int = Field(0, ge=0)
+
+    @property
+    def start_h(self) -> float:
+        return self.start_day * HOURS_PER_DAY
+
+    @property
+    def end_h(self) -> float:
+        return self.start_h + self.duration_h
+
+
+# --------------------------------------------------------------------------- dispatch
+
+
+class DispatchConfig(_Model):
+    policy: str = "nearest_station"
+    options: dict[str, Any] = {}
+    candidates: int = Field(8, ge=1, le=64, description="nearest stations precomputed per call")
+
+    @field_validator("policy")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from sim.dispatch import resolve_policy
+        from sim.errors import PolicyError
+
+        try:
+            resolve_policy(v)
+        except PolicyError as exc:
+            raise ValueError(exc.message) from None
+        return v
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Scenario(_Model):
+    """A whole scenario: network, demand, operations, promises and what to run."""
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(20220314, ge=0)
+    replications: int = Field(1, ge=1)
+    horizon: Horizon = Horizon()
+    geography: Geography = Geography()
+    network: NetworkConfig = NetworkConfig()
+    demand: DemandConfig = DemandConfig(calls_per_day=2000)
+    hotline: HotlineConfig = HotlineConfig()
+    travel: TravelConfig = TravelConfig()
+    stations: StationOpsConfig = StationOpsConfig()
+    promises: PromisesConfig = PromisesConfig()
+    complaints: ComplaintsConfig = ComplaintsConfig()
+    surges: tuple[Surge, ...] = ()
+    dispatch: DispatchConfig = DispatchConfig()
+
+    @model_validator(mode="after")
+    def _repair_promise_per_fault(self) -> Scenario:
+        faults = {f.name for f in self.demand.fault_classes}
+        missing = sorted(faults - set(self.promises.repair))
+        if missing:
+            raise _FieldError(("promises", "repair"), f"no repair promise for fault classes {missing}")
+        return self
+
+    def with_overrides(self, **changes: Any) -> Scenario:
+        """A copy with top-level fields replaced, validated again."""
+        data = self.model_dump(by_alias=True)
+        data.update(changes)
+        return Scenario.model_validate(data)
+
+
+class _FieldError(ValueError):
+    """A cross-field error that knows which field it is about."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _line_of(node: Any, loc: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest node of ``loc`` present in the YAML tree."""
+    line = getattr(getattr(node, "lc", None), "line", None)
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        if isinstance(node, Mapping) and part in node:
+            if lc is not None:
+                line = lc.key(part)[0]
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            if lc is not None:
+                line = lc.item(part)[0]
+            node = node[part]
+        # A part that is not in the tree (a union tag, a missing key): stay on the parent.
+    return None if line is None else line + 1
+
+
+def _dotted(loc: Sequence[str | int]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in {"fixed", "exponential", "lognormal", "gamma", "uniform", "empirical"}:
+            continue  # union tags pydantic adds: not a field the user wrote
+        elif part.startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + part
+    return out
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    msg = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if msg.startswith(prefix):
+            msg = msg[len(prefix) :]
+    if error["type"] == "extra_forbidden":
+        msg = "unknown field"
+    elif error["type"] == "union_tag_invalid":
+        msg = f"unknown distribution family {error['input'].get('dist')!r}" if isinstance(
+            error.get("input"), Mapping
+        ) else msg
+    return msg
+
+
+def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
+    """Validate scenario YAML text; relative file names resolve against ``source``'s folder."""
+    yaml = YAML(typ="rt")
+    try:
+        tree = yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ScenarioError(f"YAML syntax: {exc.problem or exc}", file=source, line=line) from None
+    except YAMLError as exc:
+        raise ScenarioError(f"YAML syntax: {exc}", file=source) from None
+    if tree is None:
+        tree = {}
+    if not isinstance(tree, Mapping):
+        raise ScenarioError("a scenario must be a mapping of fields", file=source, line=1)
+    base_dir = Path(source).parent if str(source) != "<scenario>" else Path.cwd()
+    try:
+        return Scenario.model_validate(_plain(tree), context={"base_dir": base_dir})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        ctx_error = (first.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            loc = loc + ctx_error.loc
+        raise ScenarioError(
+            _message(first), file=source, line=_line_of(tree, loc), field=_dotted(loc) or None
+        ) from None
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError("scenario file not found", file=path) from None
+    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"cannot read scenario: {exc.__class__.__name__}", file=path) from None
+    return parse_scenario(text, path)
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+__all__ = [
+    "Distribution",
+    "Exponential",
+    "Fixed",
+    "LogNormal",
+    "Scenario",
+    "ScenarioError",
+    "Uniform",
+    "load_scenario",
+    "parse_scenario",
+]
