@@ -33,17 +33,13 @@ PREFECTURE_COUNT = 337
 
 @cache
 def areas() -> pd.DataFrame:
-    """Demand areas: the 337 prefecture-level divisions plus the 4 municipalities.
+    """Demand areas: the 337 prefecture-level-and-above divisions (地级及以上城市).
 
-    Columns: adcode, name, province, kind, lat, lon, population_weight. The column
-    ``is_prefecture`` marks the 337 divisions that count towards published coverage.
+    Columns: adcode, name, province, kind, lat, lon, population_weight, and
+    ``is_prefecture`` (every row counts towards the published prefecture coverage).
     """
-    seeds = data_dir("seeds")
-    prefectures = pd.read_csv(seeds / "prefectures.csv", dtype={"adcode": str})
-    municipalities = pd.read_csv(seeds / "municipalities.csv", dtype={"adcode": str})
-    prefectures["is_prefecture"] = True
-    municipalities["is_prefecture"] = False
-    table = pd.concat([prefectures, municipalities], ignore_index=True)
+    table = pd.read_csv(data_dir("seeds") / "prefectures.csv", dtype={"adcode": str})
+    table["is_prefecture"] = True
     return table.sort_values("adcode", ignore_index=True)
 
 
@@ -54,7 +50,7 @@ def select_areas(provinces: tuple[str, ...] | None, include_municipalities: bool
     if provinces is not None:
         keep &= table["province"].isin(provinces).to_numpy()
     if not include_municipalities:
-        keep &= table["is_prefecture"].to_numpy()
+        keep &= (table["kind"] != "municipality").to_numpy()
     return table[keep].reset_index(drop=True)
 
 

@@ -1,0 +1,113 @@
+"""The run folder: calls.parquet, units.parquet and summary.json, each written atomically.
+
+Every file is written to a temporary name in the same folder and renamed into place,
+so an interrupted run leaves either the old file or the new one, never half a file.
+summary.json is written last: its presence marks a complete run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sim.reference import data_dir
+from sim.run import RunResult
+from sim.scenario import file_sha256
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("rescue-sim", "simpy", "numpy", "scipy", "pandas", "pydantic"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "unknown"
+    return out
+
+
+def _finite(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def input_hashes(scenario_path: str | Path | None, result: RunResult) -> dict[str, str]:
+    """SHA-256 of every file the run read: scenario, reference data, CSVs it names."""
+    files: dict[str, Path] = {}
+    if scenario_path is not None:
+        files["scenario"] = Path(scenario_path)
+    seeds = data_dir("seeds")
+    files["seeds/prefectures.csv"] = seeds / "prefectures.csv"
+    sc = result.scenario
+    if sc.network.stations.csv is not None:
+        files["network.stations.csv"] = sc.network.stations.csv
+    if sc.demand.spatial.csv is not None:
+        files["demand.spatial.csv"] = sc.demand.spatial.csv
+    return {name: file_sha256(p) for name, p in files.items()}
+
+
+def summary_dict(result: RunResult, scenario_path: str | Path | None = None) -> dict[str, Any]:
+    summary = result.summary
+    kpis = {
+        name: {
+            "mean": _finite(row["mean"]),
+            "ci95_low": _finite(row["low"]),
+            "ci95_high": _finite(row["high"]),
+            "replications": int(row["n"]),
+        }
+        for name, row in summary.iterrows()
+    }
+    return {
+        "scenario_name": result.scenario.name,
+        "policy": result.policy,
+        "seed": result.scenario.seed,
+        "replications": len(result.replications),
+        "kpis": kpis,
+        "kpis_by_replication": json.loads(result.kpis_by_replication.to_json(orient="records")),
+        "scenario": result.scenario.model_dump(mode="json", by_alias=True),
+        "scenario_file": str(scenario_path) if scenario_path is not None else None,
+        "input_sha256": input_hashes(scenario_path, result),
+        "versions": _versions(),
+    }
+
+
+def write_run(result: RunResult, out_dir: str | Path, scenario_path: str | Path | None = None) -> Path:
+    """Write the run folder; returns its path."""
+    out = Path(out_dir)
+    calls = result.calls
+    units = result.units
+    _atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
+    _atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
+    text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
+    _atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return out
+
+
+def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """The calls, units and summary of a run folder."""
+    run_dir = Path(run_dir)
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    return (
+        pd.read_parquet(run_dir / "calls.parquet"),
+        pd.read_parquet(run_dir / "units.parquet"),
+        summary,
+    )
