@@ -3,7 +3,8 @@
 Complaints do not change anything upstream, so they are worked after the model has run,
 on the finished call records: the desk is a multi-server FIFO queue whose staff work only
 during desk hours, and a complaint is closed on time when the desk finishes it within the
-closure deadline of its being raised.
+closure deadline of its being raised. After the desk's work, a resolution delay passes
+(calendar time, nobody busy) before the complaint is closed.
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ def work_complaints(
 
 
 def add_complaints(
-    calls: pd.DataFrame, scenario: Scenario, complaint_u: np.ndarray, work_h: np.ndarray
+    calls: pd.DataFrame,
+    scenario: Scenario,
+    complaint_u: np.ndarray,
+    work_h: np.ndarray,
+    resolution_h: np.ndarray,
 ) -> pd.DataFrame:
     """The call table with complaint_cause, complaint_raised_h, complaint_closed_h added."""
     cfg = scenario.complaints
@@ -98,7 +103,9 @@ def add_complaints(
     raised[raised] = complaint_u[raised] < probability[cause[raised]]
     raised_h = np.where(raised, when, np.nan)
     closed_h = np.full(len(calls), np.nan)
-    closed_h[raised] = work_complaints(raised_h[raised], work_h[raised], cfg.desk, horizon_h)
+    desk_done = work_complaints(raised_h[raised], work_h[raised], cfg.desk, math.inf)
+    closed = desk_done + resolution_h[raised]
+    closed_h[raised] = np.where(closed <= horizon_h, closed, np.nan)
     out = calls.copy()
     out["complaint_cause"] = pd.Categorical.from_codes(np.where(raised, cause, -1), CAUSES)
     out["complaint_raised_h"] = raised_h

@@ -25,6 +25,7 @@ from sim.model import Model
 from sim.network import Network, build_network
 from sim.records import FINAL_STATES
 from sim.scenario import Scenario
+from sim.streams import named_rng
 
 ProgressFn = Callable[[float], None]
 """Called with the fraction of the work done, between 0 and 1."""
@@ -97,7 +98,11 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
     columns.update(rec.columns())
     columns["final_state"] = pd.Categorical.from_codes(rec.final_state, FINAL_STATES)
     calls = pd.DataFrame(columns)
-    return add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h)
+    # Drawn here from its own named stream: it only matters once the run is over.
+    resolution_h = scenario.complaints.resolution_delay_h.sample(
+        named_rng(scenario.seed, "complaint_resolution", replication), len(stream)
+    )
+    return add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h)
 
 
 def run_replication(

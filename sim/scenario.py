@@ -437,9 +437,14 @@ class ComplaintDesk(_Model):
 
 
 class ComplaintsConfig(_Model):
+    """Complaints by cause, worked by a desk: ``work_time_h`` occupies a desk agent (in desk
+    hours); ``resolution_delay_h`` then passes before closure without occupying anyone
+    (waiting on a station's answer, a refund, a re-inspection)."""
+
     probability: ComplaintProbabilities = ComplaintProbabilities()
     desk: ComplaintDesk = ComplaintDesk()
-    work_time_h: Distribution = LogNormal(dist="lognormal", mean=1.5, cv=0.8)
+    work_time_h: Distribution = LogNormal(dist="lognormal", mean=1.0, cv=1.0)
+    resolution_delay_h: Distribution = LogNormal(dist="lognormal", mean=8.0, cv=1.5)
     closure_deadline_h: float = Field(48.0, gt=0)
 
 
