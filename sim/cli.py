@@ -28,7 +28,8 @@ app = typer.Typer(
     help="Simulate a national roadside truck-rescue network.",
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Tables are wide: give them room when the output is a file or a pipe.
+out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
 # Published targets (seed 002): shown beside the simulated rates.
@@ -180,6 +181,92 @@ def run(
             err.print("interrupted while writing: files already in place are complete")
             raise typer.Exit(code=130) from None
         out.print(f"wrote {out_dir}/calls.parquet, units.parquet, summary.json")
+
+
+def _fmt(kpi: str, value: float, signed: bool = False) -> str:
+    if math.isnan(value):
+        return "-"
+    rate = kpi.endswith("_rate") or kpi in {"service_level", "van_utilisation", "agent_utilisation"}
+    if rate:
+        return f"{value * 100:+.2f} pt" if signed else f"{value:.1%}"
+    return f"{value:+,.3f}" if signed else f"{value:,.2f}"
+
+
+@app.command()
+def compare(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    policy: Annotated[
+        list[str], typer.Option("--policy", help="A policy to compare; repeat; the first is the reference.")
+    ],
+    replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
+    days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write comparison.csv/json here.")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes for replications.")] = 1,
+) -> None:
+    """Run several policies on the same call streams; paired differences to the first."""
+    from sim.compare import compare as compare_policies
+    from sim.dispatch import resolve_policy
+
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, seed, None, replications)
+        for name in policy:
+            resolve_policy(name)
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+        build_network(scenario)
+    except UserInputError as exc:
+        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+            exc.file = str(scenario_file)
+        _fail(str(exc))
+        return
+    try:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+            disable=not err.is_terminal,
+        ) as bar:
+            task = bar.add_task(f"{len(policy)} policies x{scenario.replications}", total=1.0)
+            comparison = compare_policies(
+                scenario, policy, workers=workers, progress=lambda f: bar.update(task, completed=f)
+            )
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written")
+        raise typer.Exit(code=130) from None
+    table_data = comparison.table()
+    names = comparison.policies
+    table = Table(
+        title=f"{scenario.name}: {scenario.replications} paired replications, reference {names[0]}",
+        caption="Δ = policy - reference, paired over replications; * the 95% interval excludes 0",
+    )
+    for column in ("KPI", "policy", "mean", "95% interval", "Δ", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column in ("KPI", "policy") else "right")
+    for kpi, rows in table_data.groupby("kpi", sort=False):
+        name = str(kpi)
+        for k, (_, row) in enumerate(rows.iterrows()):
+            label = "" if k else (f"[bold]{name}[/bold]" if name in HEADLINE else name)
+            interval = "" if math.isnan(row["low"]) else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
+            diff = diff_interval = ""
+            if k > 0:
+                colour = {"better": "green", "worse": "red"}.get(row["verdict"], "")
+                diff = _fmt(name, row["diff"], True) + ("*" if row["significant"] else "")
+                if colour:
+                    diff = f"[{colour}]{diff}[/{colour}]"
+                if not math.isnan(row["diff_low"]):
+                    diff_interval = f"{_fmt(name, row['diff_low'], True)} / {_fmt(name, row['diff_high'], True)}"
+            table.add_row(label, str(row["policy"]), _fmt(name, row["mean"]), interval, diff, diff_interval)
+        table.add_section()
+    out.print(table)
+    if out_dir is not None:
+        from sim.output import write_comparison
+
+        write_comparison(comparison, out_dir)
+        out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from sim.dispatch.base import IDLE
 
 SECONDS_PER_H = 3600.0
 
-# (name, what it means, whether higher is better); the order of the KPI table.
+# What each KPI means, in the order of the KPI table.
 KPI_DEFINITIONS: dict[str, str] = {
     "on_time_arrival_rate": "arrived within the arrival promise / dispatched calls whose promise was met or expired",
     "on_time_repair_rate": "repaired by the repair deadline / roadside jobs repaired or past their deadline",
@@ -38,6 +38,28 @@ KPI_DEFINITIONS: dict[str, str] = {
     "van_utilisation": "share of van time not idle (driving, on site, returning)",
     "agent_utilisation": "agent time handling calls / agent time on duty",
     "calls_per_day": "calls made per day after the warm-up",
+}
+
+
+# Which way is better, for verdicts and regression checks; None: neither (a volume).
+KPI_HIGHER_IS_BETTER: dict[str, bool | None] = {
+    "on_time_arrival_rate": True,
+    "on_time_repair_rate": True,
+    "complaint_closure_rate": True,
+    "contact_on_time_rate": True,
+    "service_level": True,
+    "abandonment_rate": False,
+    "avg_speed_of_answer_s": False,
+    "response_p50_h": False,
+    "response_p90_h": False,
+    "response_p95_h": False,
+    "remote_fix_rate": True,
+    "fixed_on_site_rate": True,
+    "tow_rate": False,
+    "complaints_per_1000_calls": False,
+    "van_utilisation": None,
+    "agent_utilisation": None,
+    "calls_per_day": None,
 }
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from sim.reference import data_dir
+from sim.compare import Comparison
 from sim.run import RunResult
 from sim.scenario import file_sha256
 
@@ -114,3 +115,20 @@ def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
         pd.read_parquet(run_dir / "units.parquet"),
         summary,
     )
+
+
+def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
+    """comparison.csv (long table) and comparison.json (the same, with the scenario)."""
+    out = Path(out_dir)
+    table = comparison.table()
+    _atomic_write(out / "comparison.csv", lambda p: table.to_csv(p, index=False))
+    payload = {
+        "scenario": comparison.scenario.model_dump(mode="json", by_alias=True),
+        "policies": comparison.policies,
+        "reference": comparison.policies[0],
+        "rows": json.loads(table.to_json(orient="records")),
+        "versions": _versions(),
+    }
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    _atomic_write(out / "comparison.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return out

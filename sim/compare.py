@@ -1,0 +1,114 @@
+"""Comparing dispatch policies on common random numbers, with paired intervals.
+
+Every policy runs on the same scenario and seed, so replication r of each policy sees the
+same call stream. The difference of a KPI between two policies is then taken
+replication by replication (a paired comparison), which removes the shared noise: the
+interval of a paired difference is far narrower than that of two independent runs, and
+for two identical policies it is exactly zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.run import ProgressFn, RunResult, run
+from sim.scenario import Scenario
+
+
+@dataclass(frozen=True)
+class PairedDifference:
+    """``candidate - reference`` of one KPI, mean and 95% interval over replications."""
+
+    kpi: str
+    mean: float
+    low: float
+    high: float
+    n: int
+
+    @property
+    def significant(self) -> bool:
+        """The interval excludes zero."""
+        return bool(self.low > 0 or self.high < 0)
+
+
+def paired_difference(kpi: str, candidate: RunResult, reference: RunResult) -> PairedDifference:
+    a = candidate.kpis_by_replication.set_index("replication")[kpi]
+    b = reference.kpis_by_replication.set_index("replication")[kpi]
+    common = a.index.intersection(b.index)
+    if len(common) == 0:
+        raise ValueError("the two runs share no replication")
+    diff = a.loc[common].to_numpy(float) - b.loc[common].to_numpy(float)
+    if np.all(diff == 0):  # identical streams and decisions: no noise at all
+        return PairedDifference(kpi, 0.0, 0.0, 0.0, len(diff))
+    ci = confidence_interval(diff)
+    return PairedDifference(kpi, ci.mean, ci.low, ci.high, ci.n)
+
+
+@dataclass
+class Comparison:
+    """Runs of several policies on one scenario, the first being the reference."""
+
+    scenario: Scenario
+    results: dict[str, RunResult]
+
+    @property
+    def policies(self) -> list[str]:
+        return list(self.results)
+
+    def table(self) -> pd.DataFrame:
+        """Long table: one row per (kpi, policy) with the KPI and its paired difference."""
+        reference_name = self.policies[0]
+        reference = self.results[reference_name]
+        rows = []
+        for policy, result in self.results.items():
+            summary = result.summary
+            for kpi, row in summary.iterrows():
+                diff = paired_difference(str(kpi), result, reference)
+                better = KPI_HIGHER_IS_BETTER.get(str(kpi))
+                verdict = ""
+                if policy != reference_name and diff.significant and better is not None:
+                    verdict = "better" if (diff.mean > 0) == better else "worse"
+                rows.append(
+                    {
+                        "kpi": kpi,
+                        "policy": policy,
+                        "mean": row["mean"],
+                        "low": row["low"],
+                        "high": row["high"],
+                        "diff": diff.mean,
+                        "diff_low": diff.low,
+                        "diff_high": diff.high,
+                        "significant": diff.significant,
+                        "verdict": verdict,
+                        "replications": diff.n,
+                    }
+                )
+        return pd.DataFrame(rows)
+
+
+def compare(
+    scenario: Scenario,
+    policies: list[str],
+    *,
+    replications: int | None = None,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+) -> Comparison:
+    """Run every policy on the scenario's call streams; the first policy is the reference."""
+    if not policies:
+        raise ValueError("name at least one policy")
+    results: dict[str, RunResult] = {}
+    for k, policy in enumerate(policies):
+        def step(fraction: float, k: int = k) -> None:
+            if progress is not None:
+                progress((k + fraction) / len(policies))
+
+        key = policy if policy not in results else f"{policy}#{k + 1}"
+        results[key] = run(
+            scenario, replications=replications, policy=policy, workers=workers, progress=step
+        )
+    return Comparison(scenario, results)

@@ -1,0 +1,175 @@
+"""Regression testing of dispatch policies: run helpers, statistical assertions, baselines.
+
+Assertions use 95% intervals over replications. Because every run of a scenario and seed
+sees the same call streams (common random numbers), a new result is compared with a
+reference or a stored baseline replication by replication: the paired difference.
+
+Used from pytest through the plugin in :mod:`sim.pytest_plugin` (fixtures
+``rescue_run`` and ``rescue_baseline``, option ``--update-baselines``), or directly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from sim.compare import PairedDifference, paired_difference
+from sim.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.run import RunResult, run
+from sim.scenario import Scenario, load_scenario
+
+BASELINE_FORMAT = 1
+
+
+class KPIAssertionError(AssertionError):
+    """A KPI failed a statistical check; the message names KPI, values and interval."""
+
+
+def run_policy(
+    scenario: Scenario | str | Path,
+    policy: str | None = None,
+    *,
+    replications: int | None = None,
+    days: float | None = None,
+    workers: int = 1,
+) -> RunResult:
+    """Run a scenario (object or file) with a policy, optionally on a shorter horizon."""
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    if days is not None:
+        sc = sc.with_overrides(horizon={"days": days, "warmup_days": min(sc.horizon.warmup_days, days / 10)})
+    return run(sc, replications=replications, policy=policy, workers=workers)
+
+
+def _interval(result: RunResult, kpi: str) -> tuple[float, float, float]:
+    if kpi not in result.kpis_by_replication:
+        raise KeyError(f"unknown KPI {kpi!r}; known: {sorted(KPI_HIGHER_IS_BETTER)}")
+    ci = confidence_interval(result.kpis_by_replication[kpi].to_numpy())
+    return ci.mean, ci.low, ci.high
+
+
+def assert_kpi_at_least(result: RunResult, kpi: str, threshold: float) -> None:
+    """Fail when the KPI is significantly below ``threshold`` (its whole interval is)."""
+    mean, low, high = _interval(result, kpi)
+    upper = mean if math.isnan(high) else high
+    if upper < threshold:
+        raise KPIAssertionError(
+            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] is below the required {threshold:.4g}"
+        )
+
+
+def assert_kpi_at_most(result: RunResult, kpi: str, threshold: float) -> None:
+    """Fail when the KPI is significantly above ``threshold``."""
+    mean, low, high = _interval(result, kpi)
+    lower = mean if math.isnan(low) else low
+    if lower > threshold:
+        raise KPIAssertionError(
+            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] is above the allowed {threshold:.4g}"
+        )
+
+
+def _worse_by(diff: PairedDifference, kpi: str) -> float:
+    """How much worse the candidate is for certain (the interval's best case), >= 0."""
+    higher_is_better = KPI_HIGHER_IS_BETTER.get(kpi)
+    if higher_is_better is None:
+        raise ValueError(f"{kpi} has no better direction; compare it with assert_kpi_at_least/most")
+    best_case = diff.high if higher_is_better else -diff.low
+    return max(0.0, -best_case)
+
+
+def assert_no_worse(
+    candidate: RunResult, reference: RunResult, kpi: str, margin: float = 0.0
+) -> PairedDifference:
+    """Fail when ``candidate`` is worse than ``reference`` by more than ``margin`` for certain.
+
+    Both runs must come from the same scenario and seed, so that replication r of each saw
+    the same calls; the check uses the 95% interval of the paired difference.
+    """
+    diff = paired_difference(kpi, candidate, reference)
+    if _worse_by(diff, kpi) > margin:
+        raise KPIAssertionError(
+            f"{kpi}: {candidate.policy} is worse than {reference.policy} by "
+            f"{abs(diff.mean):.4g} (paired 95% CI of the difference {diff.low:.4g}, "
+            f"{diff.high:.4g}; allowed margin {margin:.4g})"
+        )
+    return diff
+
+
+# ------------------------------------------------------------------ baselines
+
+
+def baseline_record(result: RunResult) -> dict[str, Any]:
+    """What a baseline file stores: the per-replication KPIs and their intervals."""
+    by_rep = result.kpis_by_replication
+    return {
+        "format": BASELINE_FORMAT,
+        "scenario": result.scenario.name,
+        "policy": result.policy,
+        "seed": result.scenario.seed,
+        "days": result.scenario.horizon.days,
+        "replications": len(result.replications),
+        "kpis": {
+            kpi: {
+                "mean": ci.mean,
+                "low": ci.low,
+                "high": ci.high,
+                "by_replication": [None if math.isnan(v) else v for v in by_rep[kpi].tolist()],
+            }
+            for kpi in by_rep.columns
+            if kpi != "replication"
+            for ci in [confidence_interval(by_rep[kpi].to_numpy())]
+        },
+    }
+
+
+def write_baseline(result: RunResult, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(baseline_record(result), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def check_baseline(
+    result: RunResult,
+    path: str | Path,
+    *,
+    kpis: list[str] | None = None,
+    margin: float = 0.0,
+) -> None:
+    """Fail when any KPI is significantly worse than the stored baseline (paired by replication)."""
+    path = Path(path)
+    if not path.is_file():
+        raise KPIAssertionError(f"no baseline at {path}; create it with pytest --update-baselines")
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    if stored.get("seed") != result.scenario.seed or stored.get("days") != result.scenario.horizon.days:
+        raise KPIAssertionError(
+            f"baseline {path} was made with seed {stored.get('seed')} over {stored.get('days')} days; "
+            f"this run has seed {result.scenario.seed} over {result.scenario.horizon.days} days"
+        )
+    by_rep = result.kpis_by_replication
+    failures = []
+    names = kpis or [k for k, better in KPI_HIGHER_IS_BETTER.items() if better is not None]
+    for kpi in names:
+        old = stored["kpis"][kpi]
+        old_values = [math.nan if v is None else v for v in old["by_replication"]]
+        new_values = by_rep[kpi].tolist()
+        n = min(len(old_values), len(new_values))
+        diffs = [new_values[r] - old_values[r] for r in range(n)]
+        if all(d == 0 for d in diffs):
+            continue
+        ci = confidence_interval(diffs)
+        diff = PairedDifference(kpi, ci.mean, ci.low, ci.high, ci.n)
+        if math.isnan(diff.low):  # one replication: no interval, any worsening counts
+            diff = PairedDifference(kpi, ci.mean, ci.mean, ci.mean, ci.n)
+        if _worse_by(diff, kpi) > margin:
+            new_ci = confidence_interval(new_values)
+            failures.append(
+                f"{kpi}: baseline {old['mean']:.4g} [{old['low']:.4g}, {old['high']:.4g}], "
+                f"new {new_ci.mean:.4g} [{new_ci.low:.4g}, {new_ci.high:.4g}], "
+                f"paired difference {diff.mean:+.4g} [95% CI {diff.low:+.4g}, {diff.high:+.4g}]"
+            )
+    if failures:
+        raise KPIAssertionError(
+            f"{result.policy} on {result.scenario.name} regressed against {path}: " + "; ".join(failures)
+        )
