@@ -5,7 +5,13 @@ from __future__ import annotations
 import importlib
 
 from sim.dispatch.base import DispatchPolicy, DispatchView, Order, Van
-from sim.dispatch.policies import NearestIdleVan, NearestStation
+from sim.dispatch.policies import (
+    NearestIdleVan,
+    NearestStation,
+    NearestStationWithBackup,
+    Preparedness,
+    Priority,
+)
 from sim.errors import PolicyError
 
 REGISTRY: dict[str, type[DispatchPolicy]] = {}
@@ -19,7 +25,7 @@ def register(cls: type[DispatchPolicy]) -> type[DispatchPolicy]:
     return cls
 
 
-for _cls in (NearestStation, NearestIdleVan):
+for _cls in (NearestStation, NearestIdleVan, NearestStationWithBackup, Priority, Preparedness):
     register(_cls)
 
 
@@ -47,6 +53,9 @@ __all__ = [
     "DispatchView",
     "NearestIdleVan",
     "NearestStation",
+    "NearestStationWithBackup",
+    "Preparedness",
+    "Priority",
     "Order",
     "Van",
     "register",

@@ -36,7 +36,17 @@ VAN_STATES = ("idle", "to_site", "on_site", "returning")
 class Van:
     """A mobile service van; ``lat``/``lon`` is where it is now (its base when idle)."""
 
-    __slots__ = ("base_lat", "base_lon", "call", "id", "lat", "lon", "state", "station")
+    __slots__ = (
+        "base_lat",
+        "base_lon",
+        "call",
+        "expected_free_h",
+        "id",
+        "lat",
+        "lon",
+        "state",
+        "station",
+    )
 
     def __init__(self, van_id: int, station: int, lat: float, lon: float) -> None:
         self.id = van_id
@@ -47,6 +57,9 @@ class Van:
         self.lon = lon
         self.state = IDLE
         self.call = -1
+        # When a dispatcher would expect this van to be free (mean values, no peeking at
+        # the drawn times): set by the model when the van is sent out.
+        self.expected_free_h = 0.0
 
     @property
     def at_base(self) -> bool:
@@ -120,6 +133,12 @@ class DispatchView:
         # Idle vans waiting at each station, as a stack: the last one back goes out first.
         self.idle_at: list[list[Van]] = [[] for _ in range(network.n_stations)]
         self.idle_count = 0
+        self.vans_of: list[list[Van]] = [[] for _ in range(network.n_stations)]
+        for van in vans:
+            self.vans_of[van.station].append(van)
+        faults = scenario.demand.fault_classes
+        # A dispatcher's rule of thumb for how long a job keeps a van out.
+        self.mean_on_site_h = sum(f.share * f.repair_time_min.mean for f in faults) / 60.0
         self.speed_factor_at: Any = lambda lat, lon: 1.0
 
     @property
@@ -159,6 +178,27 @@ class DispatchView:
         gc = great_circle_km(net.station_lat[station], net.station_lon[station], lat, lon)
         return self.travel.road_km(gc)
 
+    def arrival_deadline_h(self, order: Order) -> float:
+        """When the arrival promise for this order runs out (nearest open station's band)."""
+        km = self.station_road_km(self.nearest_open_station(order), order.lat, order.lon)
+        return order.t_call_h + self.promises.arrival_h(km)
+
+    def station_wait_h(self, station: int, queued_ahead: int) -> float:
+        """Expected hours until one of ``station``'s vans can take a new order.
+
+        Zero with an idle van; otherwise the van expected to free up for the order's place
+        in the queue, plus a mean job for each full round of the station's vans ahead.
+        """
+        if self.idle_at[station]:
+            return 0.0
+        vans = self.vans_of[station]
+        if not vans:
+            return float("inf")
+        free = sorted(v.expected_free_h for v in vans)
+        rounds, place = divmod(queued_ahead, len(vans))
+        job_h = self.mean_on_site_h + 2 * self.travel.expected_drive_h(30.0, self.now)
+        return max(0.0, free[place] - self.now) + rounds * job_h
+
     def estimated_arrival_h(self, van: Van, order: Order) -> float:
         """Expected hours from now until ``van`` reaches the order (no noise, mean turn-out)."""
         ops = self.scenario.stations
@@ -172,6 +212,8 @@ class DispatchPolicy(ABC):
     """Base class of dispatch policies. Subclasses set ``name`` and a docstring."""
 
     name: ClassVar[str] = ""
+    # True: the hotline answers waiting callers by segment priority, not first come first served.
+    prioritise_hotline: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         if options:
