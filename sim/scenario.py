@@ -448,6 +448,26 @@ class ComplaintsConfig(_Model):
     closure_deadline_h: float = Field(48.0, gt=0)
 
 
+# --------------------------------------------------------------------------- contractors
+
+
+class ContractorsConfig(_Model):
+    """Local third-party repair shops that can take a job the network's vans cannot keep.
+
+    Brands lean on the independent shops (seed 001: "100多万家维修力量") for mobile and
+    roadside service. Shops are scattered at ``shops_per_1000_km2`` (a planar Poisson
+    process, so the distance to the nearest shop is Rayleigh-distributed); a shop
+    accepts an offered job with ``accept_probability``, needs ``response_delay_h`` to
+    set off and drives at ``speed_factor`` of a service van's speed.
+    """
+
+    shops_per_1000_km2: float = Field(2.0, gt=0)
+    accept_probability: float = Field(0.6, ge=0, le=1)
+    response_delay_h: Distribution = LogNormal(dist="lognormal", mean=0.75, cv=0.6)
+    speed_factor: float = Field(0.8, gt=0, le=2)
+    cost_per_job_cny: float = Field(600.0, ge=0)
+
+
 # --------------------------------------------------------------------------- surges
 
 
@@ -519,6 +539,7 @@ class Scenario(_Model):
     promises: PromisesConfig = PromisesConfig()
     complaints: ComplaintsConfig = ComplaintsConfig()
     surges: tuple[Surge, ...] = ()
+    contractors: ContractorsConfig = ContractorsConfig()
     dispatch: DispatchConfig = DispatchConfig()
 
     @model_validator(mode="after")
