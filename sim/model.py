@@ -394,7 +394,8 @@ class Model:
         )
         t_call = self.stream.t_call_h
         previous = np.where(np.isnan(rec.answered_h), t_call, rec.answered_h)
-        if np.any(rec.answered_h < t_call):
+        # Tolerance: a call starts at now + (t - now), which can differ from t by an ulp.
+        if np.any(rec.answered_h < t_call - 1e-9):
             raise ModelInvariantError("a call was answered before it was made")
         for name in order:
             column = getattr(rec, name)
@@ -403,7 +404,7 @@ class Model:
                 raise ModelInvariantError(f"{name} earlier than the step before it")
             previous = np.where(known, column, previous)
         done = ~np.isnan(rec.repaired_h)
-        if np.any(rec.repaired_h[done] < t_call[done]):
+        if np.any(rec.repaired_h[done] < t_call[done] - 1e-9):
             raise ModelInvariantError("a call was repaired before it was made")
         if math.isnan(self.hotline.queue_area_h):
             raise ModelInvariantError("hotline accounting broke")

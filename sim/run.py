@@ -70,12 +70,29 @@ class RunResult:
         return summarise(self.kpis_by_replication)
 
 
-def _policy_instance(scenario: Scenario, policy: str | DispatchPolicy | None) -> DispatchPolicy:
+PolicySpec = str | type[DispatchPolicy] | None
+"""A registered name, ``module:Class``, a policy class, or None for the scenario's own."""
+
+
+def _policy_class(scenario: Scenario, policy: PolicySpec) -> type[DispatchPolicy]:
+    if isinstance(policy, type):
+        return policy
+    return resolve_policy(policy or scenario.dispatch.policy)
+
+
+def _policy_instance(scenario: Scenario, policy: PolicySpec | DispatchPolicy) -> DispatchPolicy:
+    """A fresh policy object for one replication (policies keep queues: never share one)."""
     if isinstance(policy, DispatchPolicy):
         return policy
-    name = policy or scenario.dispatch.policy
-    options = scenario.dispatch.options if name == scenario.dispatch.policy else {}
-    return resolve_policy(name)(**options)
+    cls = _policy_class(scenario, policy)
+    uses_scenario_policy = policy is None or policy == scenario.dispatch.policy
+    return cls(**(scenario.dispatch.options if uses_scenario_policy else {}))
+
+
+def _policy_label(scenario: Scenario, policy: PolicySpec) -> str:
+    if isinstance(policy, type):
+        return policy.name or policy.__name__
+    return policy or scenario.dispatch.policy
 
 
 def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFrame:
@@ -108,7 +125,7 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
 def run_replication(
     scenario: Scenario,
     replication: int = 0,
-    policy: str | DispatchPolicy | None = None,
+    policy: PolicySpec | DispatchPolicy = None,
     *,
     network: Network | None = None,
     stream: CallStream | None = None,
@@ -143,7 +160,7 @@ def run_replication(
     return ReplicationResult(replication, calls, units, kpis, model.hotline.queue_area_h)
 
 
-def _worker(args: tuple[str, int, str | None]) -> ReplicationResult:
+def _worker(args: tuple[str, int, PolicySpec]) -> ReplicationResult:
     scenario_json, replication, policy = args
     scenario = Scenario.model_validate_json(scenario_json)
     return run_replication(scenario, replication, policy)
@@ -153,15 +170,18 @@ def run(
     scenario: Scenario,
     *,
     replications: int | None = None,
-    policy: str | None = None,
+    policy: PolicySpec = None,
     workers: int = 1,
     progress: ProgressFn | None = None,
 ) -> RunResult:
-    """Run every replication of a scenario; results are the same for any ``workers``."""
+    """Run every replication of a scenario; results are the same for any ``workers``.
+
+    Each replication gets a fresh policy object. A policy class passed directly must be
+    importable by worker processes when ``workers`` > 1.
+    """
     n = replications if replications is not None else scenario.replications
-    policy_name = policy or scenario.dispatch.policy
-    resolve_policy(policy_name)  # fail fast, before any work
-    result = RunResult(scenario=scenario, policy=policy_name)
+    _policy_class(scenario, policy)  # fail fast, before any work
+    result = RunResult(scenario=scenario, policy=_policy_label(scenario, policy))
     workers = max(1, min(workers, n, os.cpu_count() or 1))
     if workers == 1:
         network = build_network(scenario)
