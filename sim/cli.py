@@ -20,7 +20,7 @@ from sim.demand import expected_calls_per_day
 from sim.errors import UserInputError
 from sim.network import build_network
 from sim.reference import PREFECTURE_COUNT, default_scenario_path
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario, field_line, load_scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -37,8 +37,16 @@ HEADLINE = ("on_time_arrival_rate", "on_time_repair_rate", "complaint_closure_ra
 
 
 def _fail(message: str) -> None:
-    err.print(f"error: {message}", highlight=False, soft_wrap=True)
+    err.print(f"error: {message}", highlight=False, soft_wrap=True, markup=False)
     raise typer.Exit(code=2)
+
+
+def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
+    """Point an error found after validation (building the network) at its scenario line."""
+    if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+        exc.file = str(scenario_path)
+        exc.line = field_line(scenario_path, exc.field)
+    return exc
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
@@ -61,8 +69,12 @@ def _apply_overrides(
         changes["seed"] = seed
     if policy is not None:
         from sim.dispatch import resolve_policy
+        from sim.errors import PolicyError
 
-        resolve_policy(policy)
+        try:
+            resolve_policy(policy)
+        except PolicyError as exc:
+            raise PolicyError(exc.message, field="--policy") from None
         changes["dispatch"] = {**scenario.dispatch.model_dump(), "policy": policy, "options": {}}
     if replications is not None:
         if replications < 1:
@@ -80,9 +92,7 @@ def validate(
         scenario, path = _load(scenario_file)
         network = build_network(scenario)
     except UserInputError as exc:
-        if exc.file is None:
-            exc.file = str(scenario_file)
-        _fail(str(exc))
+        _fail(str(_locate(exc, scenario_file)))
         return
     n_pref = int(network.areas["is_prefecture"].sum())
     table = Table(title=f"{scenario.name}: {path}", show_header=False)
@@ -146,9 +156,7 @@ def run(
             raise UserInputError("must be at least 1", field="--workers")
         build_network(scenario)  # network mistakes surface before any work
     except UserInputError as exc:
-        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
-            exc.file = str(scenario_file or default_scenario_path())
-        _fail(str(exc))
+        _fail(str(_locate(exc, scenario_file or default_scenario_path())))
         return
     try:
         with Progress(
@@ -212,14 +220,15 @@ def compare(
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         for name in policy:
-            resolve_policy(name)
+            try:
+                resolve_policy(name)
+            except UserInputError as exc:
+                raise UserInputError(exc.message, field="--policy") from None
         if workers < 1:
             raise UserInputError("must be at least 1", field="--workers")
         build_network(scenario)
     except UserInputError as exc:
-        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
-            exc.file = str(scenario_file)
-        _fail(str(exc))
+        _fail(str(_locate(exc, scenario_file)))
         return
     try:
         with Progress(
@@ -274,5 +283,5 @@ def main() -> None:
     try:
         app()
     except UserInputError as exc:  # a user error raised outside a command's own handling
-        err.print(f"error: {exc}", highlight=False, soft_wrap=True)
+        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
         sys.exit(2)

@@ -159,14 +159,22 @@ def _read_stations(path: object, areas: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise ScenarioError(f"stations CSV lacks columns {sorted(missing)}", file=str(path), line=1)
     for column, low, high in (("lat", -90, 90), ("lon", -180, 180)):
-        bad = ~table[column].between(low, high)
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+        bad = ~table[column].between(low, high)  # NaN (not a number) is out of range too
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ScenarioError(
                 f"{column} out of range", file=str(path), line=row + 2, field=column
             )
     for column in ("vans", "workshop_bays"):
-        if column in table and (table[column] < 0).any():
+        if column not in table:
+            continue
+        numeric = pd.to_numeric(table[column], errors="coerce")
+        if numeric.isna().any() or (numeric != numeric.round()).any():
+            row = int(np.flatnonzero((numeric.isna() | (numeric != numeric.round())).to_numpy())[0])
+            raise ScenarioError("must be a whole number", file=str(path), line=row + 2, field=column)
+        table[column] = numeric.astype(np.int64)
+        if (table[column] < 0).any():
             row = int(np.flatnonzero((table[column] < 0).to_numpy())[0])
             raise ScenarioError("must not be negative", file=str(path), line=row + 2, field=column)
     table = table.rename(columns={"id": "name"})

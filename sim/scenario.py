@@ -34,6 +34,14 @@ HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
 
 
+class _FieldError(ValueError):
+    """A cross-field error that knows which field it is about."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -70,7 +78,7 @@ class Horizon(_Model):
     @model_validator(mode="after")
     def _warmup_shorter(self) -> Horizon:
         if self.warmup_days >= self.days:
-            raise ValueError("warmup_days must be shorter than days")
+            raise _FieldError(("warmup_days",), "warmup_days must be shorter than days")
         return self
 
     @property
@@ -89,6 +97,19 @@ class Geography(_Model):
         None, description="Chinese province names, e.g. 河南省; None means the whole country."
     )
     include_municipalities: bool = True
+
+    @field_validator("provinces")
+    @classmethod
+    def _known(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if v is None:
+            return v
+        from sim.reference import known_provinces
+
+        known = set(known_provinces())
+        for i, name in enumerate(v):
+            if name not in known:
+                raise _FieldError((i,), f"unknown province {name!r}; use the Chinese name, e.g. 河南省")
+        return v
 
 
 # --------------------------------------------------------------------------- network
@@ -557,14 +578,6 @@ class Scenario(_Model):
         return Scenario.model_validate(data)
 
 
-class _FieldError(ValueError):
-    """A cross-field error that knows which field it is about."""
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
 # --------------------------------------------------------------------------- loading
 
 
@@ -619,6 +632,20 @@ def _message(error: Mapping[str, Any]) -> str:
             error.get("input"), Mapping
         ) else msg
     return msg
+
+
+def field_line(path: str | Path, field: str) -> int | None:
+    """1-based line of a dotted field (``network.vans.total``, ``demand.segments[1]``) in a file."""
+    try:
+        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, YAMLError):
+        return None
+    loc: list[str | int] = []
+    for part in field.replace("]", "").split("."):
+        name, *indices = part.split("[")
+        loc.append(name)
+        loc.extend(int(i) for i in indices)
+    return _line_of(tree, loc)
 
 
 def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
