@@ -123,7 +123,9 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
             field="network.stations.generate.count",
         )
     per_area = covered.astype(np.int64)
-    extra_weight = np.where(covered, weight, 0.0)
+    # With nothing covered by the target (coverage 0 and no municipality), stations simply
+    # go where demand is largest.
+    extra_weight = np.where(covered, weight, 0.0) if covered.any() else weight
     per_area += _largest_remainder(extra_weight, cfg.count - int(per_area.sum()))
 
     rng = named_rng(seed, "network")
