@@ -278,6 +278,49 @@ def compare(
         out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
 
 
+def _run_folder(run_dir: Path) -> None:
+    """A run folder must hold what ``rescue-sim run --out`` writes."""
+    if not run_dir.is_dir():
+        raise UserInputError("run folder not found", file=run_dir)
+    for name in ("summary.json", "calls.parquet", "units.parquet"):
+        if not (run_dir / name).is_file():
+            raise UserInputError(f"not a run folder: {name} is missing", file=run_dir)
+
+
+@app.command()
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN_DIR/figures).")] = None,
+) -> None:
+    """Write the figures of a run as PNG files."""
+    from sim.report import plot_run
+
+    try:
+        _run_folder(run_dir)
+    except UserInputError as exc:
+        _fail(str(exc))
+        return
+    paths = plot_run(run_dir, out_dir)
+    for path in paths:
+        out.print(str(path), highlight=False)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
+    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default RUN_DIR/report.html).")] = None,
+) -> None:
+    """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
+    from sim.report import write_report
+
+    try:
+        _run_folder(run_dir)
+    except UserInputError as exc:
+        _fail(str(exc))
+        return
+    out.print(str(write_report(run_dir, out_file)), highlight=False)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

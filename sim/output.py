@@ -19,13 +19,14 @@ from typing import Any
 
 import pandas as pd
 
-from sim.reference import data_dir
 from sim.compare import Comparison
+from sim.reference import data_dir
 from sim.run import RunResult
 from sim.scenario import file_sha256
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write ``path`` through ``write(temporary_path)``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
@@ -99,10 +100,10 @@ def write_run(result: RunResult, out_dir: str | Path, scenario_path: str | Path 
     out = Path(out_dir)
     calls = result.calls
     units = result.units
-    _atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
-    _atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
+    atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
+    atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
     text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
-    _atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return out
 
 
@@ -121,7 +122,7 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
     """comparison.csv (long table) and comparison.json (the same, with the scenario)."""
     out = Path(out_dir)
     table = comparison.table()
-    _atomic_write(out / "comparison.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out / "comparison.csv", lambda p: table.to_csv(p, index=False))
     payload = {
         "scenario": comparison.scenario.model_dump(mode="json", by_alias=True),
         "policies": comparison.policies,
@@ -130,5 +131,5 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
         "versions": _versions(),
     }
     text = json.dumps(payload, indent=2, ensure_ascii=False)
-    _atomic_write(out / "comparison.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    atomic_write(out / "comparison.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return out

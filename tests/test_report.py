@@ -1,0 +1,141 @@
+"""sim.report: PNG figures and one self-contained HTML page from a run folder."""
+
+from __future__ import annotations
+
+import base64
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib import image
+
+from sim import load_scenario, run
+from sim.output import write_run
+from sim.report import load_run, plot_run, write_report
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "scenarios" / "quick.yaml"
+FIGURES = {
+    "kpi_dashboard",
+    "response_times",
+    "hourly_profile",
+    "van_utilisation",
+    "network_map",
+    "timeline",
+}
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder as ``rescue-sim run scenarios/quick.yaml --days 2 --out DIR`` writes it."""
+    scenario = load_scenario(QUICK).with_overrides(
+        horizon={"days": 2, "warmup_days": 0.2}, replications=2
+    )
+    return write_run(run(scenario), tmp_path_factory.mktemp("run") / "quick", QUICK)
+
+
+@pytest.fixture(scope="module")
+def report(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_report(run_dir, tmp_path_factory.mktemp("report") / "report.html")
+
+
+def test_load_run_rebuilds_the_scenario_and_network(run_dir: Path) -> None:
+    folder = load_run(run_dir)
+    assert folder.scenario is not None and folder.scenario.name == "quick_henan"
+    assert folder.network is not None and folder.network.n_vans == 110
+    assert folder.horizon_h == 48.0 and folder.warmup_h == pytest.approx(4.8)
+
+
+def test_plot_run_writes_every_figure_as_png(run_dir: Path, tmp_path: Path) -> None:
+    paths = plot_run(run_dir, tmp_path / "figures")
+    assert {p.stem for p in paths} == FIGURES
+    for path in paths:
+        data = path.read_bytes()
+        assert data.startswith(PNG) and len(data) > 10_000
+        pixels = image.imread(path)
+        assert pixels.shape[0] > 300 and pixels.shape[1] > 400
+        assert pixels[..., :3].std() > 0.05  # drawn, not blank
+    assert not list((tmp_path / "figures").glob(".*tmp"))  # atomic: no temporary left behind
+    # Default folder: RUN_DIR/figures.
+    assert {p.parent for p in plot_run(run_dir)} == {run_dir / "figures"}
+
+
+def test_report_is_one_self_contained_page(report: Path, run_dir: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    # The KPI table with the published target beside the headline rates.
+    assert '<table class="kpis">' in text
+    for kpi in ("on_time_arrival_rate", "complaint_closure_rate", "van_utilisation"):
+        assert f"<code>{kpi}</code>" in text
+    assert text.count("93.0%") >= 3
+    # Figures embedded as base64 PNG, one per figure, each decoding to a PNG.
+    images = re.findall(r'<img alt="([^"]+)" src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert {alt.replace(" ", "_") for alt, _ in images} == FIGURES
+    for _, data in images:
+        assert base64.b64decode(data).startswith(PNG)
+    # The resolved scenario, and nothing fetched from anywhere: it opens offline.
+    assert "&quot;name&quot;: &quot;quick_henan&quot;" in text
+    assert "河南省" in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
+    assert "<script" not in text
+    assert not list(report.parent.glob(".*tmp"))
+    # Default path: RUN_DIR/report.html.
+    assert write_report(run_dir) == run_dir / "report.html"
+
+
+def test_report_survives_a_moved_scenario_csv(tmp_path: Path) -> None:
+    """A run whose stations CSV has gone still reports (without the network's figures' extras)."""
+    bench = load_scenario(ROOT / "scenarios" / "overloaded_neighbour.yaml")
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("overloaded_stations.csv", "overloaded_demand.csv"):
+        shutil.copy(ROOT / "scenarios" / "data" / name, data / name)
+    moved = bench.model_dump(by_alias=True)
+    moved["network"]["stations"]["csv"] = data / "overloaded_stations.csv"
+    moved["demand"]["spatial"]["csv"] = data / "overloaded_demand.csv"
+    scenario = (
+        type(bench)
+        .model_validate(moved)
+        .with_overrides(horizon={"days": 1, "warmup_days": 0.1}, replications=1)
+    )
+    run_dir = write_run(run(scenario), tmp_path / "run")
+    shutil.rmtree(data)
+    assert load_run(run_dir).network is None
+    text = write_report(run_dir).read_text(encoding="utf-8")
+    assert text.count("data:image/png;base64,") == len(FIGURES)
+
+
+def _screenshot(chromium: str, page: Path, out: Path, profile: Path) -> None:
+    command = [
+        chromium,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        f"--screenshot={out}",
+        "--window-size=1200,1600",
+        page.resolve().as_uri(),
+    ]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+
+
+def test_report_renders_in_headless_chromium(report: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    shot = tmp_path / "report.png"
+    _screenshot(chromium, report, shot, tmp_path / "profile")
+    pixels = image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (1600, 1200)
+    assert pixels.std() > 0.05  # not a blank page
+    non_white = float(np.mean(pixels.min(axis=2) < 0.9))
+    assert 0.02 < non_white < 0.9  # text, a table and the first figure, on a white page
