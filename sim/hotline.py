@@ -69,7 +69,8 @@ class Hotline:
     def release(self) -> None:
         """An agent finishes a call and takes the next caller if still on duty."""
         self.busy -= 1
-        self._serve()
+        if self._queue:  # most calls end with nobody waiting: skip the call to _serve
+            self._serve()
 
     def set_agents(self, on_duty: int) -> None:
         """A shift change."""

@@ -5,13 +5,31 @@ lifecycle is explicit: build (``__init__``) -> ``run()`` -> ``finalize()`` (clos
 intervals at the horizon) -> the records. Nothing random is drawn here: every random
 input comes from the call stream, so two policies run on one stream see the same calls.
 Complaints are worked afterwards (:mod:`sim.complaints`): they do not feed back.
+
+Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is some
+700 000 calls, so the per-call path is kept lean, without changing any result:
+
+* a call is a generator driven by :class:`_Driver`, not a :class:`simpy.Process`: it is
+  started from the source's timeout at its time and needs no start or end event;
+* stream columns are read, and record columns written, through memoryviews, which deal
+  in plain Python numbers instead of boxing a numpy scalar on every access;
+* workshop bays are a lean equivalent of ``simpy.Resource`` (:class:`_Bays`);
+* the distance from the owning station, computed for the promise, is reused when the
+  van drives from that very spot, and a trip's road km and hours come from one call;
+* constants are looked up once per run, not once per call.
+
+None of this changes the order in which anything happens: every event that remains is
+scheduled at the same point, with the same time and priority, relative to every other
+as before, so a run gives the same records to the last bit (PERFORMANCE.md explains why).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Generator
-from typing import Any
+from collections import deque
+from collections.abc import Callable, Generator, Mapping
+from functools import partial
+from typing import Any, cast
 
 import numpy as np
 import simpy
@@ -28,9 +46,129 @@ from sim.travel import PromiseTable, TravelModel
 
 MIN_PER_H = 60.0
 
+CallProcess = Generator[simpy.Event, Any, None]
+
 
 class ModelInvariantError(AssertionError):
     """The model reached a state it must never reach (a bug, not a user error)."""
+
+
+class _Driver:
+    """Runs a call's generator as :class:`simpy.Process` would, minus two events.
+
+    ``simpy.Process`` starts its generator from an ``Initialize`` event and, when the
+    generator ends, is itself triggered as an event; nothing waits on a call, so both
+    were pure cost (two of the seven events of a call). A driver runs the generator's
+    first step at once, and resumes it from the callbacks of each event it yields, at
+    the very place ``Process`` would have put its own resume callback, so that it is
+    resumed in the same order relative to everything else. An exception in the generator
+    propagates out of ``env.run()`` directly instead of through a failed process event.
+
+    A class, not a closure: a closure that appends itself refers to itself, and every
+    call would leave a reference cycle (its whole frame) for the garbage collector.
+    """
+
+    __slots__ = ("_send",)
+
+    def __init__(self, process: CallProcess) -> None:
+        self._send = process.send
+        try:
+            target = self._send(None)
+        except StopIteration:
+            return
+        target.callbacks.append(self)
+
+    def __call__(self, event: simpy.Event) -> None:
+        try:
+            target = self._send(event._value)
+        except StopIteration:
+            return
+        target.callbacks.append(self)
+
+
+class _Columns:
+    """Named columns as flat memoryviews; an element is read or written as a Python number.
+
+    Indexing a numpy array boxes a numpy scalar (about 100 ns to read, 70 ns to write); a
+    memoryview of the same memory takes about a third of that and copies nothing, so the
+    numpy arrays stay the only copy of the data. Per-attempt columns (n, attempts) are
+    flattened row by row: element ``[i, a]`` is ``[i * attempts + a]``.
+    """
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], *, writable: bool = False) -> None:
+        for name, array in arrays.items():
+            if writable:
+                # Written in place: must be the array itself, never a copy.
+                view = array.data
+            else:
+                native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
+                view = native.reshape(-1).data
+            setattr(self, name, view)
+
+
+class _Bays:
+    """A workshop's repair bays: ``simpy.Resource``, event for event, without its machinery.
+
+    About one call in ten is towed, and the generic resource classes cost as much as
+    the rest of such a call. This keeps their behaviour exactly: a request is an event
+    that is triggered when a bay is granted; a release frees the bay at once and
+    triggers a release event, and only when that event is processed is the first
+    waiting request granted; a request made in between takes a free bay only if nobody
+    is waiting (the grant always goes to the head of the queue). Same events, scheduled
+    at the same points, so the order of everything else is unchanged.
+    """
+
+    __slots__ = ("_capacity", "_env", "_users", "_waiting")
+
+    def __init__(self, env: simpy.Environment, capacity: int) -> None:
+        self._env = env
+        self._capacity = capacity
+        self._users = 0
+        self._waiting: deque[simpy.Event] = deque()
+
+    def request(self) -> simpy.Event:
+        """An event triggered when the caller has a bay (at once, if one is free)."""
+        granted = self._env.event()
+        self._waiting.append(granted)
+        self._grant()
+        return granted
+
+    def release(self) -> None:
+        self._users -= 1
+        released = self._env.event()
+        released.callbacks.append(self._grant)
+        released.succeed()
+
+    def _grant(self, _: simpy.Event | None = None) -> None:
+        if self._waiting and self._users < self._capacity:
+            self._users += 1
+            self._waiting.popleft().succeed()
+
+
+# The stream columns the model reads while it runs.
+_STREAM_COLUMNS = (
+    "t_call_h",
+    "lat",
+    "lon",
+    "segment",
+    "fault",
+    "handling_h",
+    "patience_h",
+    "redial_u",
+    "redial_delay_h",
+    "remote_u",
+    "contact_delay_h",
+    "turnout_day_h",
+    "turnout_night_h",
+    "drive_noise",
+    "return_noise",
+    "repair_h",
+    "fix_u",
+    "part_u",
+    "part_delay_h",
+    "tow_wait_h",
+    "workshop_h",
+)
 
 
 class Model:
@@ -71,7 +209,7 @@ class Model:
 
         self.agents_by_hour = scenario.hotline.agents_by_hour
         self.hotline = Hotline(self.env, self.agents_by_hour[0])
-        self._bays: dict[int, simpy.Resource] = {}
+        self._bays: dict[int, _Bays] = {}
         self._active_surges: list[int] = []
         self._started = False
         self._finalized = False
@@ -87,7 +225,41 @@ class Model:
             for f in demand.fault_classes
         ]
         self._night = (scenario.stations.night_start_h, scenario.stations.night_end_h)
+        self._night_by_hour = [self._is_night(float(hour)) for hour in range(24)]
         self._tow_speed = scenario.stations.tow_speed_kmh
+        hotline = scenario.hotline
+        self._max_attempts = hotline.max_attempts
+        self._redial_p = hotline.redial_probability
+        self._remote_share = hotline.remote_diagnosis_share
+        # The same values as network.station_lat/lon, as Python floats.
+        self._station_lat: list[float] = network.station_lat.tolist()
+        self._station_lon: list[float] = network.station_lon.tolist()
+
+        # Fast element access to the stream (read) and the records (written in place).
+        attempt_columns = (
+            stream.handling_h,
+            stream.patience_h,
+            stream.redial_u,
+            stream.redial_delay_h,
+        )
+        per_attempt = {column.shape for column in attempt_columns}
+        if len(per_attempt) != 1 or stream.patience_h.shape[1] < self._max_attempts:
+            raise ValueError(
+                f"per-attempt stream columns must all have shape (n, >= {self._max_attempts}), "
+                f"got {sorted(per_attempt)}"
+            )
+        self._attempt_stride = stream.patience_h.shape[1]
+        # Typed Any: the columns are attributes set by name (no __getattr__ to declare them:
+        # a class with one loses CPython's fast attribute access).
+        self._in = cast(Any, _Columns({name: getattr(stream, name) for name in _STREAM_COLUMNS}))
+        self._out = cast(Any, _Columns(self.records.columns(), writable=True))
+        self._log: Callable[[float, int, int, int], None] = self.unit_log.log
+        # Calls are started in stream order up to the first one at or after the horizon.
+        late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
+        self._n_calls = int(late[0]) if len(late) else len(stream)
+        self._next_call = 0
+        self._t_call = self._in.t_call_h
+        self._on_call_time_callback = self._on_call_time  # bound once, not once per call
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -97,10 +269,14 @@ class Model:
             return
         self._started = True
         env = self.env
-        env.process(self._source())
+        # Calls at time zero start after the other processes' first steps, as a process
+        # started first would have started them; the rest come from the source's timeouts.
+        at_zero = self._release_calls(0.0, waited=False)
         env.process(self._shift_changes())
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
+        for i in at_zero:
+            env.process(self._call(i))
 
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
@@ -124,17 +300,30 @@ class Model:
 
     # ------------------------------------------------------------------ processes
 
-    def _source(self) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        times = self.stream.t_call_h
-        horizon = self.horizon_h
-        for i in range(len(times)):
-            t = float(times[i])
-            if t >= horizon:
-                break
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            env.process(self._call(i))
+    def _release_calls(self, now: float, waited: bool) -> range:
+        """The calls due at ``now``; schedules the source's timeout for the next one.
+
+        This is the call source. A source process would wait for each call's time with a
+        timeout and start the call as a process; here the timeout's callback starts the
+        calls itself (:meth:`_on_call_time`). ``waited``: the first call is the one the
+        timeout waited for; it is due whatever the rounding of ``now``. The next timeout
+        is scheduled before the due calls take their first step, as the process did.
+        """
+        times = self._t_call
+        n = self._n_calls
+        first = end = self._next_call
+        if waited:
+            end += 1
+        while end < n and not times[end] > now:
+            end += 1
+        self._next_call = end
+        if end < n:
+            self.env.timeout(times[end] - now).callbacks.append(self._on_call_time_callback)
+        return range(first, end)
+
+    def _on_call_time(self, event: simpy.Event) -> None:
+        for i in self._release_calls(self.env.now, waited=True):
+            _Driver(self._call(i))
 
     def _shift_changes(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -195,124 +384,139 @@ class Model:
 
     # ------------------------------------------------------------------ one call
 
-    def _call(self, i: int) -> Generator[simpy.Event, Any, None]:
+    def _call(self, i: int) -> CallProcess:
         env = self.env
-        s = self.stream
-        rec = self.records
+        timeout = env.timeout
+        s = self._in
+        rec = self._out
         hotline = self.hotline
-        hcfg = self.scenario.hotline
-        t_call = env.now
+        # env.now is a property: read once per step, into `now`.
+        t_call = now = env.now
 
         # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
+        max_attempts = self._max_attempts
+        row = i * self._attempt_stride  # this call's first element in per-attempt columns
         wait_total = 0.0
-        for attempt in range(hcfg.max_attempts):
+        for attempt in range(max_attempts):
             rec.attempts[i] = attempt + 1
-            started = env.now
-            answered = hotline.arrive(float(s.patience_h[i, attempt]))
+            started = now
+            answered = hotline.arrive(s.patience_h[row + attempt])
             if answered is not None:
                 got_agent = yield answered
-                wait_total += env.now - started
+                now = env.now
+                wait_total += now - started
                 if not got_agent:
-                    if attempt + 1 < hcfg.max_attempts and s.redial_u[i, attempt] < hcfg.redial_probability:
-                        yield env.timeout(float(s.redial_delay_h[i, attempt]))
+                    if attempt + 1 < max_attempts and s.redial_u[row + attempt] < self._redial_p:
+                        yield timeout(s.redial_delay_h[row + attempt])
+                        now = env.now
                         continue
-                    rec.abandoned_h[i] = env.now
+                    rec.abandoned_h[i] = now
                     rec.hotline_wait_total_h[i] = wait_total
                     rec.final_state[i] = ABANDONED
                     return
-            rec.answered_h[i] = env.now
-            rec.hotline_wait_h[i] = env.now - started
+            rec.answered_h[i] = now
+            rec.hotline_wait_h[i] = now - started
             rec.hotline_wait_total_h[i] = wait_total
-            handling = float(s.handling_h[i, attempt])
+            handling = s.handling_h[row + attempt]
             rec.handling_h[i] = handling
-            yield env.timeout(handling)
+            yield timeout(handling)
             hotline.release()
             break
+        now = env.now
 
-        if s.remote_u[i] < hcfg.remote_diagnosis_share:
+        if s.remote_u[i] < self._remote_share:
             rec.final_state[i] = REMOTE
-            rec.repaired_h[i] = env.now
+            rec.repaired_h[i] = now
             return
 
         # 2. Dispatch: the policy picks the station and a van now, or queues the order.
-        now = env.now
-        segment = int(s.segment[i])
+        segment = s.segment[i]
+        lat = s.lat[i]
+        lon = s.lon[i]
+        stream = self.stream
         order = Order(
             i,
-            float(s.lat[i]),
-            float(s.lon[i]),
+            lat,
+            lon,
             t_call,
             now,
             segment,
             self._priority[segment],
-            s.candidates[i],
-            s.candidate_km[i],
+            stream.candidates[i],
+            stream.candidate_km[i],
             env.event(),
         )
         van = self.policy.assign(order, self.view)
         station = order.station
         rec.dispatched_h[i] = now
         rec.station[i] = station
-        promise_km = self.view.station_road_km(station, order.lat, order.lon)
+        # As view.station_road_km; the great-circle part is kept for the van's drive below.
+        station_lat = self._station_lat[station]
+        station_lon = self._station_lon[station]
+        station_gc = great_circle_km(station_lat, station_lon, lat, lon)
+        promise_km = self.travel.road_km(station_gc)
         rec.promise_km[i] = promise_km
         rec.arrival_promise_h[i] = self.promises.arrival_h(promise_km)
-        rec.contacted_h[i] = now + float(s.contact_delay_h[i])
-        promise_h, from_arrival = self._repair_promise[int(s.fault[i])]
+        rec.contacted_h[i] = now + s.contact_delay_h[i]
+        fault = s.fault[i]
+        promise_h, from_arrival = self._repair_promise[fault]
         if not from_arrival:
             rec.repair_due_h[i] = t_call + promise_h
         if van is None:
             van = yield order.event
+            now = env.now
 
         # 3. The van turns out (unless already on the road) and drives to the site.
-        yield from self._serve_on_site(i, van, order)
-
-    def _serve_on_site(self, i: int, van: Van, order: Order) -> Generator[simpy.Event, Any, None]:
-        env = self.env
-        s = self.stream
-        rec = self.records
-        now = env.now
         if van.call != -1:
-            raise ModelInvariantError(f"van {van.id} sent to call {i} while serving call {van.call}")
-        from_base = van.at_base
+            raise ModelInvariantError(
+                f"van {van.id} sent to call {i} while serving call {van.call}"
+            )
+        van_lat = van.lat
+        van_lon = van.lon
+        from_base = van_lat == van.base_lat and van_lon == van.base_lon  # van.at_base
         van.call = i
         van.state = TO_SITE
-        self.unit_log.log(now, van.id, TO_SITE, i)
+        self._log(now, van.id, TO_SITE, i)
         rec.van[i] = van.id
         rec.assigned_h[i] = now
         if from_base:
-            turnout = float(s.turnout_night_h[i] if self._is_night(now) else s.turnout_day_h[i])
+            night = self._night_by_hour[int(now) % 24]
+            turnout = s.turnout_night_h[i] if night else s.turnout_day_h[i]
         else:
             turnout = 0.0
         departed = now + turnout
-        road_km = self.travel.road_km(great_circle_km(van.lat, van.lon, order.lat, order.lon))
+        if van_lat == station_lat and van_lon == station_lon:
+            # The van stands where the promise was measured from: the same distance.
+            gc = station_gc
+        else:
+            gc = great_circle_km(van_lat, van_lon, order.lat, order.lon)
         speed_factor = self._speed_factor_at(order.lat, order.lon) if self._active_surges else 1.0
-        drive = self.travel.drive_h(road_km, departed, float(s.drive_noise[i]), speed_factor)
+        road_km, drive = self.travel.trip(gc, departed, s.drive_noise[i], speed_factor)
         rec.departed_h[i] = departed
         rec.road_km[i] = road_km
-        yield env.timeout(turnout + drive)
+        yield timeout(turnout + drive)
 
         # 4. On site: repair, or diagnose and call a tow.
         arrived = env.now
         rec.arrived_h[i] = arrived
         van.lat, van.lon = order.lat, order.lon
         van.state = ON_SITE
-        self.unit_log.log(arrived, van.id, ON_SITE, i)
-        fault = int(s.fault[i])
-        promise_h, from_arrival = self._repair_promise[fault]
+        self._log(arrived, van.id, ON_SITE, i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
         fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = float(s.repair_h[i])
+        on_site_h = s.repair_h[i]
         if fixable and s.part_u[i] < self._part_p[fault]:
             rec.part_missing[i] = True
-            on_site_h += float(s.part_delay_h[i])
-        yield env.timeout(on_site_h)
-        rec.van_released_h[i] = env.now
-        self._van_free(van)
+            on_site_h += s.part_delay_h[i]
+        yield timeout(on_site_h)
+        now = env.now
+        rec.van_released_h[i] = now
+        self._van_free(van, now)
 
         if fixable:
             rec.fixed_on_site[i] = True
-            rec.repaired_h[i] = env.now
+            rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
             return
 
@@ -321,17 +525,17 @@ class Model:
         workshop = self._workshop_station(order)
         tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
         rec.tow_km[i] = tow_km
-        yield env.timeout(float(s.tow_wait_h[i]) + tow_km / self._tow_speed)
+        yield timeout(s.tow_wait_h[i] + tow_km / self._tow_speed)
         rec.tow_arrived_h[i] = env.now
         bays = self._bays.get(workshop)
         if bays is None:
-            bays = self._bays[workshop] = simpy.Resource(
+            bays = self._bays[workshop] = _Bays(
                 env, capacity=max(1, int(self.network.workshop_bays[workshop]))
             )
-        with bays.request() as bay:
-            yield bay
-            rec.workshop_start_h[i] = env.now
-            yield env.timeout(float(s.workshop_h[i]))
+        yield bays.request()
+        rec.workshop_start_h[i] = env.now
+        yield timeout(s.workshop_h[i])
+        bays.release()
         rec.repaired_h[i] = env.now
         rec.final_state[i] = REPAIRED
 
@@ -347,39 +551,39 @@ class Model:
 
     # ------------------------------------------------------------------ vans
 
-    def _van_free(self, van: Van) -> None:
-        """A van has finished on site: the next waiting order, or home."""
+    def _van_free(self, van: Van, now: float) -> None:
+        """A van has finished on site at ``now``: the next waiting order, or home."""
         finished = van.call
         van.call = -1
         order = self.policy.next_order(van, self.view)
         if order is not None:
             order.event.succeed(van)
             return
-        now = self.env.now
-        if van.at_base:
-            self._van_idle(van)
+        if van.lat == van.base_lat and van.lon == van.base_lon:  # van.at_base
+            self._van_idle(van, now)
             return
         van.state = RETURNING
-        self.unit_log.log(now, van.id, RETURNING, -1)
+        self._log(now, van.id, RETURNING, -1)
         gc = great_circle_km(van.lat, van.lon, van.base_lat, van.base_lon)
-        road = self.travel.road_km(gc)
-        drive = self.travel.drive_h(road, now, float(self.stream.return_noise[finished]))
-        self.env.timeout(drive).callbacks.append(lambda _: self._van_home(van))
+        _, drive = self.travel.trip(gc, now, self._in.return_noise[finished])
+        self.env.timeout(drive).callbacks.append(partial(self._van_home, van))
 
-    def _van_home(self, van: Van) -> None:
+    def _van_home(self, van: Van, event: simpy.Event) -> None:
         van.lat, van.lon = van.base_lat, van.base_lon
         order = self.policy.next_order(van, self.view)
         if order is not None:
             order.event.succeed(van)
             return
-        self._van_idle(van)
+        self._van_idle(van, self.env.now)
 
-    def _van_idle(self, van: Van) -> None:
+    def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE
-        self.unit_log.log(self.env.now, van.id, IDLE, -1)
-        self.view.idle_at[van.station].append(van)
-        if self.view.station_open[van.station]:
-            self.view.idle_count += 1
+        self._log(now, van.id, IDLE, -1)
+        view = self.view
+        view.idle_at[van.station].append(van)
+        # all_open first: it spares indexing the numpy array in the usual case.
+        if view.all_open or view.station_open[van.station]:
+            view.idle_count += 1
 
     # ------------------------------------------------------------------ checks
 

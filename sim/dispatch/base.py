@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from sim.travel import PromiseTable, TravelModel
 
 IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
+_INF = float("inf")
 VAN_STATES = ("idle", "to_site", "on_site", "returning")
 
 
@@ -140,6 +141,10 @@ class DispatchView:
         # A dispatcher's rule of thumb for how long a job keeps a van out.
         self.mean_on_site_h = sum(f.share * f.repair_time_min.mean for f in faults) / 60.0
         self.speed_factor_at: Any = lambda lat, lon: 1.0
+        # Station coordinates as Python floats (the same values): indexing a list is
+        # cheaper than boxing a numpy scalar, and station_road_km runs once per order.
+        self._station_lat: list[float] = network.station_lat.tolist()
+        self._station_lon: list[float] = network.station_lon.tolist()
 
     @property
     def now(self) -> float:
@@ -147,10 +152,16 @@ class DispatchView:
 
     def open_candidates(self, order: Order) -> list[tuple[int, float]]:
         """Open stations near the order as (station, great-circle km), nearest first."""
+        # Walked as Python numbers (tolist) rather than numpy scalars: same values, and
+        # several times faster for the policies that call this on every order.
         out = [
             (int(s), float(km))
-            for s, km in zip(order.candidates, order.candidate_km, strict=True)
-            if km != float("inf") and self.station_open[s]
+            for s, km in zip(
+                np.asarray(order.candidates).tolist(),
+                np.asarray(order.candidate_km).tolist(),
+                strict=True,
+            )
+            if km != _INF and self.station_open[s]
         ]
         if out:
             return out
@@ -174,8 +185,7 @@ class DispatchView:
         return idle.pop()
 
     def station_road_km(self, station: int, lat: float, lon: float) -> float:
-        net = self.network
-        gc = great_circle_km(net.station_lat[station], net.station_lon[station], lat, lon)
+        gc = great_circle_km(self._station_lat[station], self._station_lon[station], lat, lon)
         return self.travel.road_km(gc)
 
     def arrival_deadline_h(self, order: Order) -> float:
