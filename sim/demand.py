@@ -18,7 +18,7 @@ import pandas as pd
 from sim.errors import ScenarioError
 from sim.geo import SpatialIndex, great_circle_km_array
 from sim.network import KM_PER_DEGREE, Network
-from sim.scenario import HOURS_PER_DAY, Scenario
+from sim.scenario import HOURS_PER_DAY, Scenario, Surge
 from sim.streams import named_rng
 
 
@@ -54,6 +54,9 @@ class CallStream:
     workshop_h: np.ndarray
     complaint_u: np.ndarray
     complaint_work_h: np.ndarray
+    contractor_u: np.ndarray
+    contractor_km: np.ndarray
+    contractor_delay_h: np.ndarray
     candidates: np.ndarray
     candidate_km: np.ndarray
 
@@ -122,61 +125,52 @@ def _scatter(
     return new_lat, new_lon
 
 
+def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """Demand weight of each point inside the surge region (the nearest point if none is)."""
+    region = surge.region
+    dist = great_circle_km_array(lat, lon, region.center_lat, region.center_lon)
+    inside = np.where(dist <= region.radius_km, weight, 0.0)
+    if inside.sum() > 0:
+        return inside
+    return (dist == dist.min()).astype(float)
+
+
 def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.DataFrame:
-    """Call times and places, the surges' extra calls included."""
+    """Call times and places, the surges' extra calls included, before the horizon.
+
+    Ordinary calls and each surge's extra calls have streams of their own, so adding a
+    surge leaves every ordinary call where and when it was.
+    """
     seed = scenario.seed
-    rng_arrivals = named_rng(seed, "arrivals", replication)
-    rng_places = named_rng(seed, "places", replication)
+    horizon_h = scenario.horizon.hours
     point_lat, point_lon, weight = _area_weights(scenario, network)
+    scatter_km = scenario.demand.spatial.scatter_km
     rates = hourly_rates(scenario)
-    times = [_poisson_times(rng_arrivals, rates)]
-    surge_ids = [np.full(len(times[0]), -1, dtype=np.int8)]
+
+    def place(rng: np.random.Generator, n: int, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        point = rng.choice(len(w), size=n, p=w / w.sum())
+        return _scatter(rng, point_lat[point], point_lon[point], scatter_km)
+
+    t = _poisson_times(named_rng(seed, "arrivals", replication), rates)
+    t = t[t < horizon_h]  # the last hour is drawn whole; a Poisson process cut stays Poisson
+    lat, lon = place(named_rng(seed, "places", replication), len(t), weight)
+    parts = [(t, lat, lon, np.full(len(t), -1, dtype=np.int8))]
     for s, surge in enumerate(scenario.surges):
         if surge.demand_multiplier <= 1.0:
             continue
-        dist = great_circle_km_array(
-            point_lat, point_lon, surge.region.center_lat, surge.region.center_lon
-        )
-        inside = dist <= surge.region.radius_km
-        share = weight[inside].sum() / weight.sum() if inside.any() else 0.0
-        first = int(math.floor(surge.start_h))
-        last = min(len(rates), int(math.ceil(surge.end_h)))
+        w = _surge_points(surge, point_lat, point_lon, weight)
+        share = max(float(w.sum() / weight.sum()), 1e-3)
         window = np.zeros(len(rates))
-        window[first:last] = 1.0
-        extra = (surge.demand_multiplier - 1.0) * rates * window * max(share, 1e-3)
-        t = _poisson_times(rng_arrivals, extra)
-        t = t[(t >= surge.start_h) & (t < surge.end_h)]
-        times.append(t)
-        surge_ids.append(np.full(len(t), s, dtype=np.int8))
-    t_call = np.concatenate(times)
-    surge = np.concatenate(surge_ids)
-
-    # Places: ordinary calls by weight everywhere, surge calls by weight inside the region.
-    n = len(t_call)
-    point = np.empty(n, dtype=np.int64)
-    ordinary = surge < 0
-    p = weight / weight.sum()
-    point[ordinary] = rng_places.choice(len(p), size=int(ordinary.sum()), p=p)
-    for s, surge_cfg in enumerate(scenario.surges):
-        mask = surge == s
-        if not mask.any():
-            continue
-        dist = great_circle_km_array(
-            point_lat, point_lon, surge_cfg.region.center_lat, surge_cfg.region.center_lon
-        )
-        w = np.where(dist <= surge_cfg.region.radius_km, weight, 0.0)
-        if w.sum() <= 0:
-            w = (dist == dist.min()).astype(float)
-        point[mask] = rng_places.choice(len(w), size=int(mask.sum()), p=w / w.sum())
-    lat, lon = _scatter(rng_places, point_lat[point], point_lon[point], scenario.demand.spatial.scatter_km)
+        window[int(math.floor(surge.start_h)) : min(len(rates), int(math.ceil(surge.end_h)))] = 1.0
+        extra = (surge.demand_multiplier - 1.0) * rates * window * share
+        t = _poisson_times(named_rng(seed, f"surge:{surge.name}:arrivals", replication), extra)
+        t = t[(t >= surge.start_h) & (t < surge.end_h) & (t < horizon_h)]
+        lat, lon = place(named_rng(seed, f"surge:{surge.name}:places", replication), len(t), w)
+        parts.append((t, lat, lon, np.full(len(t), s, dtype=np.int8)))
+    t_call, lat, lon, surge_id = (np.concatenate(column) for column in zip(*parts, strict=True))
     order = np.argsort(t_call, kind="stable")
     return pd.DataFrame(
-        {
-            "t_call_h": t_call[order],
-            "lat": lat[order],
-            "lon": lon[order],
-            "surge": surge[order],
-        }
+        {"t_call_h": t_call[order], "lat": lat[order], "lon": lon[order], "surge": surge_id[order]}
     )
 
 
@@ -228,45 +222,37 @@ def draw_call_stream(
     area_lon = network.areas["lon"].to_numpy(float)
     area = SpatialIndex(area_lat, area_lon).nearest(lat, lon, 1)[0][:, 0] if n else np.zeros(0, np.int64)
 
+    def rng(name: str) -> np.random.Generator:
+        return named_rng(seed, name, replication)
+
     hotline = scenario.hotline
     attempts = hotline.max_attempts
     min_per_h = 1.0 / 60.0
-    rng = named_rng(seed, "handling", replication)
-    handling_h = hotline.handling_time_min.sample(rng, (n, attempts)) * min_per_h
+    handling_h = hotline.handling_time_min.sample(rng("handling"), (n, attempts)) * min_per_h
     if hotline.patience_min is None:
         patience_h = np.full((n, attempts), np.inf)
     else:
-        patience_h = hotline.patience_min.sample(named_rng(seed, "patience", replication), (n, attempts)) * min_per_h
-    rng = named_rng(seed, "redial", replication)
-    redial_u = rng.random((n, attempts))
-    redial_delay_h = hotline.redial_delay_min.sample(rng, (n, attempts)) * min_per_h
+        patience_h = hotline.patience_min.sample(rng("patience"), (n, attempts)) * min_per_h
+    redial_delay_h = hotline.redial_delay_min.sample(rng("redial_delay"), (n, attempts)) * min_per_h
 
-    ops = scenario.stations
-    rng = named_rng(seed, "turnout", replication)
-    turnout_day_h = ops.turnout_day_min.sample(rng, n) * min_per_h
-    turnout_night_h = ops.turnout_night_min.sample(rng, n) * min_per_h
-    rng = named_rng(seed, "travel_noise", replication)
-    drive_noise = _lognormal_noise(rng, scenario.travel.noise_cv, n)
-    return_noise = _lognormal_noise(rng, scenario.travel.noise_cv, n)
-
+    # Per fault class, each from a stream of its own: another class's settings never
+    # shift these draws.
     repair_h = np.empty(n)
     part_delay_h = np.empty(n)
     workshop_h = np.empty(n)
-    rng_repair = named_rng(seed, "repair", replication)
-    rng_parts = named_rng(seed, "parts", replication)
-    rng_workshop = named_rng(seed, "workshop", replication)
     for k, fc in enumerate(demand.fault_classes):
         mask = fault == k
         m = int(mask.sum())
-        repair_h[mask] = fc.repair_time_min.sample(rng_repair, m) * min_per_h
-        part_delay_h[mask] = fc.part_delay_h.sample(rng_parts, m)
-        workshop_h[mask] = fc.workshop_repair_h.sample(rng_workshop, m)
-    rng = named_rng(seed, "tow", replication)
-    tow_wait_h = ops.tow_wait_h.sample(rng, n)
-    rng = named_rng(seed, "complaints", replication)
-    complaint_u = rng.random(n)
-    complaint_work_h = scenario.complaints.work_time_h.sample(rng, n)
+        repair_h[mask] = fc.repair_time_min.sample(rng(f"repair:{fc.name}"), m) * min_per_h
+        part_delay_h[mask] = fc.part_delay_h.sample(rng(f"part_delay:{fc.name}"), m)
+        workshop_h[mask] = fc.workshop_repair_h.sample(rng(f"workshop:{fc.name}"), m)
 
+    ops = scenario.stations
+    noise_cv = scenario.travel.noise_cv
+    contractors = scenario.contractors
+    # Nearest of the shops scattered as a planar Poisson process: Rayleigh distance.
+    shops_per_km2 = contractors.shops_per_1000_km2 / 1000.0
+    contractor_km = rng("contractor_distance").rayleigh(1.0 / math.sqrt(2 * math.pi * shops_per_km2), n)
     candidates, candidate_km = network.nearest_stations(lat, lon, scenario.dispatch.candidates)
     return CallStream(
         t_call_h=base["t_call_h"].to_numpy(float),
@@ -278,22 +264,25 @@ def draw_call_stream(
         surge=base["surge"].to_numpy(np.int8),
         handling_h=handling_h,
         patience_h=patience_h,
-        redial_u=redial_u,
+        redial_u=rng("redial").random((n, attempts)),
         redial_delay_h=redial_delay_h,
-        remote_u=named_rng(seed, "remote", replication).random(n),
-        contact_delay_h=ops.contact_delay_min.sample(named_rng(seed, "contact", replication), n) * min_per_h,
-        turnout_day_h=turnout_day_h,
-        turnout_night_h=turnout_night_h,
-        drive_noise=drive_noise,
-        return_noise=return_noise,
+        remote_u=rng("remote").random(n),
+        contact_delay_h=ops.contact_delay_min.sample(rng("contact"), n) * min_per_h,
+        turnout_day_h=ops.turnout_day_min.sample(rng("turnout_day"), n) * min_per_h,
+        turnout_night_h=ops.turnout_night_min.sample(rng("turnout_night"), n) * min_per_h,
+        drive_noise=_lognormal_noise(rng("drive_noise"), noise_cv, n),
+        return_noise=_lognormal_noise(rng("return_noise"), noise_cv, n),
         repair_h=repair_h,
-        fix_u=rng_repair.random(n),
-        part_u=rng_parts.random(n),
+        fix_u=rng("on_site_fix").random(n),
+        part_u=rng("part_missing").random(n),
         part_delay_h=part_delay_h,
-        tow_wait_h=tow_wait_h,
+        tow_wait_h=ops.tow_wait_h.sample(rng("tow_wait"), n),
         workshop_h=workshop_h,
-        complaint_u=complaint_u,
-        complaint_work_h=complaint_work_h,
+        complaint_u=rng("complaint").random(n),
+        complaint_work_h=scenario.complaints.work_time_h.sample(rng("complaint_work"), n),
+        contractor_u=rng("contractor_accept").random(n),
+        contractor_km=contractor_km,
+        contractor_delay_h=contractors.response_delay_h.sample(rng("contractor_delay"), n),
         candidates=candidates,
         candidate_km=candidate_km,
     )

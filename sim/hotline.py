@@ -10,6 +10,7 @@ an agent answers, or with ``False`` when the caller's patience runs out first.
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 
 import simpy
@@ -26,11 +27,15 @@ class _Waiting:
 class Hotline:
     """Counted agents with a time-varying number on duty, and a FIFO of waiting callers."""
 
-    def __init__(self, env: simpy.Environment, agents_on_duty: int) -> None:
+    def __init__(self, env: simpy.Environment, agents_on_duty: int, prioritised: bool = False) -> None:
         self.env = env
         self.on_duty = agents_on_duty
         self.busy = 0
+        self.prioritised = prioritised
         self._queue: deque[_Waiting] = deque()
+        # With priorities, waiting callers sit in a heap of (priority, arrival number).
+        self._heap: list[tuple[int, int, _Waiting]] = []
+        self._arrivals = 0
         self._waiting = 0  # callers in the queue who have not hung up
         # Time integral of the number waiting, for Little's law.
         self.queue_area_h = 0.0
@@ -45,8 +50,11 @@ class Hotline:
     def waiting(self) -> int:
         return self._waiting
 
-    def arrive(self, patience_h: float) -> simpy.Event | None:
-        """A caller rings. None: answered at once. Otherwise an event (True answered, False gave up)."""
+    def arrive(self, patience_h: float, priority: int = 0) -> simpy.Event | None:
+        """A caller rings. None: answered at once. Otherwise an event (True answered, False gave up).
+
+        ``priority`` (0 first) orders the queue only on a prioritised hotline.
+        """
         if self.busy < self.on_duty and not self._waiting:
             self.busy += 1
             return None
@@ -54,7 +62,11 @@ class Hotline:
         event = env.event()
         self._account()
         self._waiting += 1
-        self._queue.append(_Waiting(event, env.now))
+        if self.prioritised:
+            self._arrivals += 1
+            heapq.heappush(self._heap, (priority, self._arrivals, _Waiting(event, env.now)))
+        else:
+            self._queue.append(_Waiting(event, env.now))
         if patience_h != float("inf"):
             env.timeout(patience_h).callbacks.append(lambda _: self._give_up(event))
         return event
@@ -69,7 +81,7 @@ class Hotline:
     def release(self) -> None:
         """An agent finishes a call and takes the next caller if still on duty."""
         self.busy -= 1
-        if self._queue:  # most calls end with nobody waiting: skip the call to _serve
+        if self._waiting:  # most calls end with nobody waiting: skip the call to _serve
             self._serve()
 
     def set_agents(self, on_duty: int) -> None:
@@ -77,10 +89,16 @@ class Hotline:
         self.on_duty = on_duty
         self._serve()
 
+    def _next_waiting(self) -> _Waiting | None:
+        if self.prioritised:
+            return heapq.heappop(self._heap)[2] if self._heap else None
+        return self._queue.popleft() if self._queue else None
+
     def _serve(self) -> None:
-        queue = self._queue
-        while queue and self.busy < self.on_duty:
-            waiting = queue.popleft()
+        while self.busy < self.on_duty:
+            waiting = self._next_waiting()
+            if waiting is None:
+                break
             if waiting.event.triggered:  # hung up earlier; its entry is dropped lazily
                 continue
             self._account()

@@ -37,6 +37,8 @@ KPI_DEFINITIONS: dict[str, str] = {
     "complaints_per_1000_calls": "complaints raised per 1000 calls",
     "van_utilisation": "share of van time not idle (driving, on site, returning)",
     "agent_utilisation": "agent time handling calls / agent time on duty",
+    "contractor_rate": "jobs given to local third-party shops / dispatched calls",
+    "contractor_cost_cny_per_day": "contractor jobs x scenario cost per job, per day after the warm-up",
     "calls_per_day": "calls made per day after the warm-up",
 }
 
@@ -59,6 +61,8 @@ KPI_HIGHER_IS_BETTER: dict[str, bool | None] = {
     "complaints_per_1000_calls": False,
     "van_utilisation": None,
     "agent_utilisation": None,
+    "contractor_rate": None,
+    "contractor_cost_cny_per_day": False,
     "calls_per_day": None,
 }
 
@@ -75,6 +79,7 @@ def call_kpis(
     horizon_h: float,
     contact_promise_h: float,
     service_level_s: float,
+    contractor_cost_cny: float = 0.0,
 ) -> dict[str, float]:
     """Call-based KPIs of one replication."""
     c = calls[calls["t_call_h"] >= warmup_h]
@@ -132,8 +137,24 @@ def call_kpis(
         "fixed_on_site_rate": _rate(fixed, released),
         "tow_rate": _rate(towed, released),
         "complaints_per_1000_calls": 1000.0 * has_complaint.sum() / n if n else math.nan,
+        "contractor_rate": _rate(c["contractor"].to_numpy(bool), dispatched),
+        "contractor_cost_cny_per_day": (
+            int(c["contractor"].sum()) * contractor_cost_cny / days if days > 0 else math.nan
+        ),
         "calls_per_day": n / days if days > 0 else math.nan,
     }
+
+
+def call_kpis_by(calls: pd.DataFrame, by: str, **settings: float) -> pd.DataFrame:
+    """:func:`call_kpis` for each value of a column (segment, fault, prefecture...).
+
+    ``settings`` are call_kpis' keyword arguments. One row per group.
+    """
+    rows = {
+        key: call_kpis(group, **settings)  # type: ignore[arg-type]
+        for key, group in calls.groupby(by, observed=True, sort=True)
+    }
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by)
 
 
 def _quantile(values: np.ndarray, q: float) -> float:

@@ -36,7 +36,7 @@ import simpy
 
 from sim.demand import CallStream
 from sim.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
-from sim.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE
+from sim.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
 from sim.geo import great_circle_km
 from sim.hotline import Hotline
 from sim.network import Network
@@ -197,6 +197,7 @@ class Model:
         ]
         self.view = DispatchView(self.env, scenario, network, self.vans, self.travel, self.promises)
         self.view.speed_factor_at = self._speed_factor_at
+        self.view.stream = stream
         for van in self.vans:
             self.view.idle_at[van.station].append(van)
             self.unit_log.log(0.0, van.id, IDLE, -1)
@@ -208,7 +209,8 @@ class Model:
         self.policy.setup(self.view)
 
         self.agents_by_hour = scenario.hotline.agents_by_hour
-        self.hotline = Hotline(self.env, self.agents_by_hour[0])
+        self._prioritise_hotline = self.policy.prioritise_hotline
+        self.hotline = Hotline(self.env, self.agents_by_hour[0], self._prioritise_hotline)
         self._bays: dict[int, _Bays] = {}
         self._active_surges: list[int] = []
         self._started = False
@@ -219,6 +221,17 @@ class Model:
         self._fix_p = [f.on_site_fix_probability for f in demand.fault_classes]
         self._part_p = [f.part_missing_probability for f in demand.fault_classes]
         self._priority = [s.priority for s in demand.segments]
+        # What a dispatcher expects a job to keep a van on site (mean repair, plus the
+        # mean wait for a part when one is missing), by fault class.
+        self._expected_on_site_h = [
+            f.repair_time_min.mean / 60.0
+            + f.on_site_fix_probability * f.part_missing_probability * f.part_delay_h.mean
+            for f in demand.fault_classes
+        ]
+        ops = scenario.stations
+        self._expected_turnout_h = (ops.turnout_day_min.mean / 60.0, ops.turnout_night_min.mean / 60.0)
+        contractors = scenario.contractors
+        self._contractor_speed = contractors.speed_factor
         repair = scenario.promises.repair
         self._repair_promise = [
             (repair[f.name].hours, repair[f.name].counted_from == "arrival")
@@ -400,7 +413,10 @@ class Model:
         for attempt in range(max_attempts):
             rec.attempts[i] = attempt + 1
             started = now
-            answered = hotline.arrive(s.patience_h[row + attempt])
+            answered = hotline.arrive(
+                s.patience_h[row + attempt],
+                self._priority[s.segment[i]] if self._prioritise_hotline else 0,
+            )
             if answered is not None:
                 got_agent = yield answered
                 now = env.now
@@ -450,9 +466,12 @@ class Model:
         station = order.station
         rec.dispatched_h[i] = now
         rec.station[i] = station
-        # As view.station_road_km; the great-circle part is kept for the van's drive below.
-        station_lat = self._station_lat[station]
-        station_lon = self._station_lon[station]
+        # The promise is the nearest open station's, whichever station the policy chose, so
+        # that every policy is held to the same promise. The great-circle distance is kept
+        # for the van's drive below when it leaves from that station.
+        promise_station = station if station == order.candidates[0] else self.view.nearest_open_station(order)
+        station_lat = self._station_lat[promise_station]
+        station_lon = self._station_lon[promise_station]
         station_gc = great_circle_km(station_lat, station_lon, lat, lon)
         promise_km = self.travel.road_km(station_gc)
         rec.promise_km[i] = promise_km
@@ -467,6 +486,9 @@ class Model:
             now = env.now
 
         # 3. The van turns out (unless already on the road) and drives to the site.
+        if type(van) is Contractor:
+            yield from self._contractor_job(i, order, van, now, promise_h, from_arrival)
+            return
         if van.call != -1:
             raise ModelInvariantError(
                 f"van {van.id} sent to call {i} while serving call {van.call}"
@@ -479,8 +501,8 @@ class Model:
         self._log(now, van.id, TO_SITE, i)
         rec.van[i] = van.id
         rec.assigned_h[i] = now
+        night = self._night_by_hour[int(now) % 24]
         if from_base:
-            night = self._night_by_hour[int(now) % 24]
             turnout = s.turnout_night_h[i] if night else s.turnout_day_h[i]
         else:
             turnout = 0.0
@@ -494,6 +516,12 @@ class Model:
         road_km, drive = self.travel.trip(gc, departed, s.drive_noise[i], speed_factor)
         rec.departed_h[i] = departed
         rec.road_km[i] = road_km
+        # What the dispatcher expects (means, not the drawn times): turn-out, the drive
+        # without its noise, the job.
+        expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
+        van.expected_free_h = (
+            now + expected_turnout + drive / s.drive_noise[i] + self._expected_on_site_h[fault]
+        )
         yield timeout(turnout + drive)
 
         # 4. On site: repair, or diagnose and call a tow.
@@ -514,13 +542,53 @@ class Model:
         rec.van_released_h[i] = now
         self._van_free(van, now)
 
+        yield from self._finish(i, order, fixable, now)
+
+    def _contractor_job(
+        self, i: int, order: Order, shop: Contractor, now: float, promise_h: float, from_arrival: bool
+    ) -> CallProcess:
+        """A local shop's mechanic drives out and repairs; no network van is involved."""
+        s = self._in
+        rec = self._out
+        timeout = self.env.timeout
+        rec.contractor[i] = True
+        rec.assigned_h[i] = now
+        departed = now + shop.delay_h
+        speed_factor = self._contractor_speed
+        if self._active_surges:
+            speed_factor *= self._speed_factor_at(order.lat, order.lon)
+        road_km, drive = self.travel.trip(shop.distance_km, departed, s.drive_noise[i], speed_factor)
+        rec.departed_h[i] = departed
+        rec.road_km[i] = road_km
+        yield timeout(shop.delay_h + drive)
+        arrived = self.env.now
+        rec.arrived_h[i] = arrived
+        if from_arrival:
+            rec.repair_due_h[i] = arrived + promise_h
+        fault = s.fault[i]
+        fixable = s.fix_u[i] < self._fix_p[fault]
+        on_site_h = s.repair_h[i]
+        if fixable and s.part_u[i] < self._part_p[fault]:
+            rec.part_missing[i] = True
+            on_site_h += s.part_delay_h[i]
+        yield timeout(on_site_h)
+        now = self.env.now
+        rec.van_released_h[i] = now
+        yield from self._finish(i, order, fixable, now)
+
+    def _finish(self, i: int, order: Order, fixable: bool, now: float) -> CallProcess:
+        """Repaired on site, or towed to a workshop and repaired in a bay."""
+        rec = self._out
+        s = self._in
+        env = self.env
+        timeout = env.timeout
         if fixable:
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
             return
 
-        # 5. Towed to the owning station's workshop and repaired in a bay.
+        # Towed to the owning station's workshop and repaired in a bay.
         rec.towed[i] = True
         workshop = self._workshop_station(order)
         tow_km = self.view.station_road_km(workshop, order.lat, order.lon)

@@ -39,7 +39,7 @@ FLOAT_COLUMNS = (
     "tow_km",
 )
 INT_COLUMNS = ("attempts", "station", "van", "final_state")
-BOOL_COLUMNS = ("fixed_on_site", "towed", "part_missing")
+BOOL_COLUMNS = ("fixed_on_site", "towed", "part_missing", "contractor")
 
 
 class CallRecords:
@@ -83,6 +83,7 @@ class CallRecords:
     fixed_on_site: np.ndarray
     towed: np.ndarray
     part_missing: np.ndarray
+    contractor: np.ndarray
 
     def columns(self) -> dict[str, np.ndarray]:
         names = TIME_COLUMNS + FLOAT_COLUMNS + INT_COLUMNS + BOOL_COLUMNS

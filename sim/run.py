@@ -154,6 +154,7 @@ def run_replication(
         horizon_h=horizon_h,
         contact_promise_h=scenario.promises.contact_min / 60.0,
         service_level_s=scenario.hotline.service_level_s,
+        contractor_cost_cny=scenario.contractors.cost_per_job_cny,
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, scenario.hotline.agents_by_hour, warmup_h, horizon_h)

@@ -151,6 +151,10 @@ def check_baseline(
     failures = []
     names = kpis or [k for k, better in KPI_HIGHER_IS_BETTER.items() if better is not None]
     for kpi in names:
+        if kpi not in stored["kpis"]:
+            if kpis is not None:
+                failures.append(f"{kpi}: not in the baseline; refresh it with --update-baselines")
+            continue  # a KPI newer than the baseline has nothing to compare with
         old = stored["kpis"][kpi]
         old_values = [math.nan if v is None else v for v in old["by_replication"]]
         new_values = by_rep[kpi].tolist()

@@ -13,7 +13,7 @@ import pytest
 from sim import load_scenario
 from sim.compare import compare, paired_difference
 from sim.dispatch import REGISTRY
-from sim.kpis import confidence_interval
+from sim.kpis import call_kpis_by, confidence_interval
 from sim.testing import (
     KPIAssertionError,
     assert_kpi_at_least,
@@ -58,13 +58,20 @@ def test_backup_beats_nearest_station_when_a_neighbour_is_idle(overloaded) -> No
 
 
 def _segment_on_time(result, segment: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    rates = []
-    for rep in result.replications:
-        calls = rep.calls
-        calls = calls[(calls["segment"] == segment) & calls["arrived_h"].notna()]
-        on_time = (calls["arrived_h"] - calls["t_call_h"]) <= calls["arrival_promise_h"]
-        rates.append(on_time.mean())
-    return np.asarray(rates)
+    """On-time arrival of one segment, per replication, censoring as the KPI does."""
+    sc = result.scenario
+    settings = {
+        "warmup_h": sc.horizon.warmup_h,
+        "horizon_h": sc.horizon.hours,
+        "contact_promise_h": sc.promises.contact_min / 60,
+        "service_level_s": sc.hotline.service_level_s,
+    }
+    return np.asarray(
+        [
+            call_kpis_by(rep.calls, "segment", **settings).loc[segment, "on_time_arrival_rate"]
+            for rep in result.replications
+        ]
+    )
 
 
 def test_priority_raises_the_fleet_segments_on_time_rate(overloaded) -> None:  # type: ignore[no-untyped-def]

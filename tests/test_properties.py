@@ -461,15 +461,6 @@ def _simple(days: float) -> Scenario:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "sim/demand.py hourly_rates/_arrivals draw a whole last hour (ceil of the horizon) "
-        "and never drop calls at or after the horizon: with a horizon that is not a whole "
-        "number of hours the calls table holds calls that were never made "
-        "(attempts 0, 'unfinished'), which also inflate the calls_per_day KPI"
-    ),
-)
 def test_no_call_after_the_horizon() -> None:
     scenario = _simple(days=1.45)  # 34.8 h: the horizon falls inside an hour
     assert scenario.horizon.hours % 1 != 0

@@ -246,12 +246,6 @@ _LOGNORMAL = {"dist": "lognormal", "mean": 2.0, "cv": 0.5}
             {"dist": "fixed", "value": 15.0},
             {"turnout_day_h"},
             id="turnout_day",
-            marks=pytest.mark.xfail(
-                reason="sim/demand.py draws turnout_day_h and turnout_night_h from the "
-                "one 'turnout' stream: a day distribution that uses another number of "
-                "draws shifts every night turn-out",
-                strict=True,
-            ),
         ),
         pytest.param(
             "demand",
@@ -259,11 +253,6 @@ _LOGNORMAL = {"dist": "lognormal", "mean": 2.0, "cv": 0.5}
             {"dist": "gamma", "mean": 200.0, "cv": 0.7},
             {"repair_h"},
             id="repair_time_of_the_last_class",
-            marks=pytest.mark.xfail(
-                reason="sim/demand.py draws fix_u from the 'repair' stream after the repair "
-                "times: another repair-time family shifts every on-site-fix decision",
-                strict=True,
-            ),
         ),
     ],
 )
@@ -280,11 +269,6 @@ def test_one_distribution_changes_one_column(
     assert _changed(stream, other) == expected
 
 
-@pytest.mark.xfail(
-    reason="sim/demand.py draws the repair times of all fault classes one after the other "
-    "from the 'repair' stream: changing the first class's family shifts the others",
-    strict=True,
-)
 def test_repair_time_of_one_class_leaves_other_classes(
     quick: Scenario, network: Network, stream: CallStream
 ) -> None:
@@ -319,11 +303,6 @@ def test_surge_keeps_the_ordinary_call_times(
     assert in_surge.min() >= 48.0 and in_surge.max() < 48.0 + 72.0
 
 
-@pytest.mark.xfail(
-    reason="sim/demand.py _arrivals draws surge places and the scatter of all calls from "
-    "the one 'places' stream, so adding a surge moves every ordinary call",
-    strict=True,
-)
 def test_surge_keeps_the_ordinary_call_places(
     quick: Scenario, network: Network, stream: CallStream
 ) -> None:

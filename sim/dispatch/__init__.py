@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from sim.dispatch.base import DispatchPolicy, DispatchView, Order, Van
+from sim.dispatch.base import Contractor, DispatchPolicy, DispatchView, Order, Van
 from sim.dispatch.policies import (
+    ContractorOverflow,
     NearestIdleVan,
     NearestStation,
     NearestStationWithBackup,
@@ -25,7 +26,14 @@ def register(cls: type[DispatchPolicy]) -> type[DispatchPolicy]:
     return cls
 
 
-for _cls in (NearestStation, NearestIdleVan, NearestStationWithBackup, Priority, Preparedness):
+for _cls in (
+    NearestStation,
+    NearestIdleVan,
+    NearestStationWithBackup,
+    Priority,
+    Preparedness,
+    ContractorOverflow,
+):
     register(_cls)
 
 
@@ -49,6 +57,8 @@ def resolve_policy(spec: str) -> type[DispatchPolicy]:
 
 __all__ = [
     "REGISTRY",
+    "Contractor",
+    "ContractorOverflow",
     "DispatchPolicy",
     "DispatchView",
     "NearestIdleVan",

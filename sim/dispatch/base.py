@@ -25,6 +25,7 @@ from sim.geo import great_circle_km
 if TYPE_CHECKING:
     import simpy
 
+    from sim.demand import CallStream
     from sim.network import Network
     from sim.scenario import Scenario
     from sim.travel import PromiseTable, TravelModel
@@ -65,6 +66,20 @@ class Van:
     @property
     def at_base(self) -> bool:
         return self.lat == self.base_lat and self.lon == self.base_lon
+
+
+class Contractor(Van):
+    """A local third-party repair shop that has accepted one job: not one of the network's vans.
+
+    It sets off ``delay_h`` after accepting, from ``distance_km`` (great circle) away.
+    """
+
+    __slots__ = ("delay_h", "distance_km")
+
+    def __init__(self, lat: float, lon: float, delay_h: float, distance_km: float) -> None:
+        super().__init__(-1, -1, lat, lon)
+        self.delay_h = delay_h
+        self.distance_km = distance_km
 
 
 class Order:
@@ -134,6 +149,8 @@ class DispatchView:
         # Idle vans waiting at each station, as a stack: the last one back goes out first.
         self.idle_at: list[list[Van]] = [[] for _ in range(network.n_stations)]
         self.idle_count = 0
+        # The call stream, for the draws a policy may ask about (contractor offers).
+        self.stream: CallStream | None = None
         self.vans_of: list[list[Van]] = [[] for _ in range(network.n_stations)]
         for van in vans:
             self.vans_of[van.station].append(van)
@@ -187,6 +204,27 @@ class DispatchView:
     def station_road_km(self, station: int, lat: float, lon: float) -> float:
         gc = great_circle_km(self._station_lat[station], self._station_lon[station], lat, lon)
         return self.travel.road_km(gc)
+
+    def contractor_offer(self, order: Order) -> Contractor | None:
+        """Offer the job to the nearest local shop: the shop, or None if it declines.
+
+        Whether it accepts, how far it is and how soon it can leave were drawn with the
+        call stream (common random numbers for every policy that asks).
+        """
+        stream = self.stream
+        i = order.call
+        if stream is None or stream.contractor_u[i] >= self.scenario.contractors.accept_probability:
+            return None
+        return Contractor(
+            order.lat, order.lon, float(stream.contractor_delay_h[i]), float(stream.contractor_km[i])
+        )
+
+    def contractor_arrival_h(self, shop: Contractor, order: Order) -> float:
+        """When a shop that accepted now would reach the breakdown (expected drive)."""
+        start = self.now + shop.delay_h
+        road = self.travel.road_km(shop.distance_km)
+        factor = self.scenario.contractors.speed_factor * self.speed_factor_at(order.lat, order.lon)
+        return start + self.travel.expected_drive_h(road, start, factor)
 
     def arrival_deadline_h(self, order: Order) -> float:
         """When the arrival promise for this order runs out (nearest open station's band)."""

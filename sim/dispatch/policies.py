@@ -241,3 +241,33 @@ class Preparedness(NearestStation):
         if best < 0:
             return super().assign(order, view)
         return self._give_to(best, order, view)
+
+
+class ContractorOverflow(NearestStationWithBackup):
+    """Own vans first; when none can keep the arrival promise, a local repair shop.
+
+    The nearest open station takes the order when it can keep the promise. Otherwise the
+    job is offered to the nearest third-party shop (seed 001: brands lean on the more
+    than one million independent repair shops for mobile service). A shop that accepts
+    and would arrive before the best own van gets the job, at the scenario's cost per
+    job; a shop that declines, or would be later, leaves the order to the station with
+    the earliest estimated arrival, as cross-station support does.
+    """
+
+    name = "contractor_overflow"
+
+    def assign(self, order: Order, view: DispatchView) -> Van | None:
+        candidates = view.open_candidates(order)
+        deadline = view.arrival_deadline_h(order)
+        best, best_eta = candidates[0][0], float("inf")
+        for station, km in candidates:
+            eta = self._eta_h(station, km, order, view)
+            if eta <= deadline:
+                return self._give_to(station, order, view)
+            if eta < best_eta:
+                best, best_eta = station, eta
+        shop = view.contractor_offer(order)
+        if shop is not None and view.contractor_arrival_h(shop, order) < best_eta:
+            order.station = candidates[0][0]  # its workshop takes the truck if it is towed
+            return shop
+        return self._give_to(best, order, view)
