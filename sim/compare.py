@@ -103,6 +103,7 @@ def compare(
         raise ValueError("name at least one policy")
     results: dict[str, RunResult] = {}
     for k, policy in enumerate(policies):
+
         def step(fraction: float, k: int = k) -> None:
             if progress is not None:
                 progress((k + fraction) / len(policies))

@@ -84,7 +84,9 @@ def hourly_rates(scenario: Scenario) -> np.ndarray:
     return rates
 
 
-def _area_weights(scenario: Scenario, network: Network) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _area_weights(
+    scenario: Scenario, network: Network
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Demand points (lat, lon) and their weights."""
     spatial = scenario.demand.spatial
     if spatial.csv is None:
@@ -103,11 +105,15 @@ def _area_weights(scenario: Scenario, network: Network) -> tuple[np.ndarray, np.
         raise ScenarioError(f"demand CSV lacks columns {sorted(missing)}", file=spatial.csv, line=1)
     weight = table["weight"].to_numpy(float)
     if (weight < 0).any() or weight.sum() <= 0:
-        raise ScenarioError("weights must be non-negative with a positive sum", file=spatial.csv, field="weight")
+        raise ScenarioError(
+            "weights must be non-negative with a positive sum", file=spatial.csv, field="weight"
+        )
     return table["lat"].to_numpy(float), table["lon"].to_numpy(float), weight
 
 
-def _poisson_times(rng: np.random.Generator, rates: np.ndarray, offset_h: float = 0.0) -> np.ndarray:
+def _poisson_times(
+    rng: np.random.Generator, rates: np.ndarray, offset_h: float = 0.0
+) -> np.ndarray:
     """Arrival times of a Poisson process with a piecewise-constant hourly rate."""
     counts = rng.poisson(rates)
     starts = np.repeat(np.arange(len(rates), dtype=float), counts)
@@ -161,7 +167,7 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
         w = _surge_points(surge, point_lat, point_lon, weight)
         share = max(float(w.sum() / weight.sum()), 1e-3)
         window = np.zeros(len(rates))
-        window[int(math.floor(surge.start_h)) : min(len(rates), int(math.ceil(surge.end_h)))] = 1.0
+        window[math.floor(surge.start_h) : min(len(rates), math.ceil(surge.end_h))] = 1.0
         extra = (surge.demand_multiplier - 1.0) * rates * window * share
         t = _poisson_times(named_rng(seed, f"surge:{surge.name}:arrivals", replication), extra)
         t = t[(t >= surge.start_h) & (t < surge.end_h) & (t < horizon_h)]
@@ -202,8 +208,12 @@ def draw_call_stream(
     if calls is None:
         base = _arrivals(scenario, network, replication)
         n = len(base)
-        fault = _categorical(named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n)
-        segment = _categorical(named_rng(seed, "segments", replication), [s.share for s in demand.segments], n)
+        fault = _categorical(
+            named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n
+        )
+        segment = _categorical(
+            named_rng(seed, "segments", replication), [s.share for s in demand.segments], n
+        )
     else:
         base = calls.sort_values("t_call_h", kind="stable").reset_index(drop=True)
         n = len(base)
@@ -211,16 +221,24 @@ def draw_call_stream(
         fault = _names_to_index(base, "fault", [f.name for f in demand.fault_classes])
         segment = _names_to_index(base, "segment", [s.name for s in demand.segments])
         if "fault" not in base:
-            fault = _categorical(named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n)
+            fault = _categorical(
+                named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n
+            )
         if "segment" not in base:
-            segment = _categorical(named_rng(seed, "segments", replication), [s.share for s in demand.segments], n)
+            segment = _categorical(
+                named_rng(seed, "segments", replication), [s.share for s in demand.segments], n
+            )
 
     lat = base["lat"].to_numpy(float)
     lon = base["lon"].to_numpy(float)
     # Which demand area a call belongs to: the nearest area seat.
     area_lat = network.areas["lat"].to_numpy(float)
     area_lon = network.areas["lon"].to_numpy(float)
-    area = SpatialIndex(area_lat, area_lon).nearest(lat, lon, 1)[0][:, 0] if n else np.zeros(0, np.int64)
+    area = (
+        SpatialIndex(area_lat, area_lon).nearest(lat, lon, 1)[0][:, 0]
+        if n
+        else np.zeros(0, np.int64)
+    )
 
     def rng(name: str) -> np.random.Generator:
         return named_rng(seed, name, replication)
@@ -252,7 +270,9 @@ def draw_call_stream(
     contractors = scenario.contractors
     # Nearest of the shops scattered as a planar Poisson process: Rayleigh distance.
     shops_per_km2 = contractors.shops_per_1000_km2 / 1000.0
-    contractor_km = rng("contractor_distance").rayleigh(1.0 / math.sqrt(2 * math.pi * shops_per_km2), n)
+    contractor_km = rng("contractor_distance").rayleigh(
+        1.0 / math.sqrt(2 * math.pi * shops_per_km2), n
+    )
     candidates, candidate_km = network.nearest_stations(lat, lon, scenario.dispatch.candidates)
     return CallStream(
         t_call_h=base["t_call_h"].to_numpy(float),
@@ -311,7 +331,9 @@ def read_call_trace(path: str | Path) -> pd.DataFrame:
     missing = {"t_call_h", "lat", "lon"} - set(table.columns)
     if missing:
         raise ScenarioError(f"call trace lacks columns {sorted(missing)}", file=path, line=1)
-    bad = (table["t_call_h"] < 0) | ~table["lat"].between(-90, 90) | ~table["lon"].between(-180, 180)
+    bad = (
+        (table["t_call_h"] < 0) | ~table["lat"].between(-90, 90) | ~table["lon"].between(-180, 180)
+    )
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise ScenarioError("time or coordinates out of range", file=path, line=row + 2)
@@ -323,7 +345,10 @@ def expected_calls_per_day(scenario: Scenario) -> float:
     base = scenario.demand.mean_calls_per_day
     total_h = scenario.horizon.hours
     extra = sum(
-        max(0.0, s.demand_multiplier - 1.0) * base / HOURS_PER_DAY * max(0.0, min(s.end_h, total_h) - s.start_h)
+        max(0.0, s.demand_multiplier - 1.0)
+        * base
+        / HOURS_PER_DAY
+        * max(0.0, min(s.end_h, total_h) - s.start_h)
         for s in scenario.surges
     )
     # The surge's extra is an upper bound: it assumes all demand lies inside the region.

@@ -51,7 +51,10 @@ def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float
 
 
 def great_circle_km_array(
-    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray, lon2: np.ndarray
+    lat1: np.ndarray | float,
+    lon1: np.ndarray | float,
+    lat2: np.ndarray | float,
+    lon2: np.ndarray | float,
 ) -> np.ndarray:
     """Haversine distances, element-wise over arrays."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
@@ -67,9 +70,7 @@ class SpatialIndex:
         self.size = len(lat)
         self._tree = cKDTree(to_xyz(lat, lon))
 
-    def nearest(
-        self, lat: np.ndarray, lon: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def nearest(self, lat: np.ndarray, lon: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and great-circle km of the k nearest points, each row sorted by distance.
 
         Both results have shape (n, k); when k exceeds the number of points the missing

@@ -27,7 +27,9 @@ class _Waiting:
 class Hotline:
     """Counted agents with a time-varying number on duty, and a FIFO of waiting callers."""
 
-    def __init__(self, env: simpy.Environment, agents_on_duty: int, prioritised: bool = False) -> None:
+    def __init__(
+        self, env: simpy.Environment, agents_on_duty: int, prioritised: bool = False
+    ) -> None:
         self.env = env
         self.on_duty = agents_on_duty
         self.busy = 0
@@ -51,7 +53,7 @@ class Hotline:
         return self._waiting
 
     def arrive(self, patience_h: float, priority: int = 0) -> simpy.Event | None:
-        """A caller rings. None: answered at once. Otherwise an event (True answered, False gave up).
+        """A caller rings: None if answered at once, else an event (True answered, False gave up).
 
         ``priority`` (0 first) orders the queue only on a prioritised hotline.
         """

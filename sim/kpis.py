@@ -21,11 +21,19 @@ SECONDS_PER_H = 3600.0
 
 # What each KPI means, in the order of the KPI table.
 KPI_DEFINITIONS: dict[str, str] = {
-    "on_time_arrival_rate": "arrived within the arrival promise / dispatched calls whose promise was met or expired",
-    "on_time_repair_rate": "repaired by the repair deadline / roadside jobs repaired or past their deadline",
-    "complaint_closure_rate": "complaints closed within the deadline / complaints closed or past their deadline",
+    "on_time_arrival_rate": (
+        "arrived within the arrival promise / dispatched calls whose promise was met or expired"
+    ),
+    "on_time_repair_rate": (
+        "repaired by the repair deadline / roadside jobs repaired or past their deadline"
+    ),
+    "complaint_closure_rate": (
+        "complaints closed within the deadline / complaints closed or past their deadline"
+    ),
     "contact_on_time_rate": "customer called back within the contact promise / dispatched calls",
-    "service_level": "calls answered within the service-level threshold / calls answered or abandoned",
+    "service_level": (
+        "calls answered within the service-level threshold / calls answered or abandoned"
+    ),
     "abandonment_rate": "calls whose caller gave up on every attempt / calls answered or abandoned",
     "avg_speed_of_answer_s": "mean wait of the answered attempt, seconds",
     "response_p50_h": "median hours from call to arrival on site, arrived calls",
@@ -38,7 +46,9 @@ KPI_DEFINITIONS: dict[str, str] = {
     "van_utilisation": "share of van time not idle (driving, on site, returning)",
     "agent_utilisation": "agent time handling calls / agent time on duty",
     "contractor_rate": "jobs given to local third-party shops / dispatched calls",
-    "contractor_cost_cny_per_day": "contractor jobs x scenario cost per job, per day after the warm-up",
+    "contractor_cost_cny_per_day": (
+        "contractor jobs x scenario cost per job, per day after the warm-up"
+    ),
     "calls_per_day": "calls made per day after the warm-up",
 }
 
@@ -151,7 +161,7 @@ def call_kpis_by(calls: pd.DataFrame, by: str, **settings: float) -> pd.DataFram
     ``settings`` are call_kpis' keyword arguments. One row per group.
     """
     rows = {
-        key: call_kpis(group, **settings)  # type: ignore[arg-type]
+        key: call_kpis(group, **settings)
         for key, group in calls.groupby(by, observed=True, sort=True)
     }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by)
@@ -162,10 +172,17 @@ def _quantile(values: np.ndarray, q: float) -> float:
 
 
 def van_busy_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
-    """Hours each van spent not idle within [start_h, end_h]; spells open at the end are closed there."""
+    """Hours each van spent not idle within [start_h, end_h].
+
+    Spells still open at ``end_h`` are closed there.
+    """
     t = units["t_h"].to_numpy()
     van = units["van"].to_numpy()
-    state = units["state"].cat.codes.to_numpy() if hasattr(units["state"], "cat") else units["state"].to_numpy()
+    state = (
+        units["state"].cat.codes.to_numpy()
+        if hasattr(units["state"], "cat")
+        else units["state"].to_numpy()
+    )
     order = np.lexsort((np.arange(len(t)), t, van))
     t, van, state = t[order], van[order], state[order]
     n_vans = int(van.max()) + 1 if len(van) else 0

@@ -229,7 +229,10 @@ class Model:
             for f in demand.fault_classes
         ]
         ops = scenario.stations
-        self._expected_turnout_h = (ops.turnout_day_min.mean / 60.0, ops.turnout_night_min.mean / 60.0)
+        self._expected_turnout_h = (
+            ops.turnout_day_min.mean / 60.0,
+            ops.turnout_night_min.mean / 60.0,
+        )
         contractors = scenario.contractors
         self._contractor_speed = contractors.speed_factor
         repair = scenario.promises.repair
@@ -361,7 +364,7 @@ class Model:
             ]
         )
         inside = np.flatnonzero(distance <= surge.region.radius_km)
-        n_shut = int(round(surge.stations_shut_fraction * len(inside)))
+        n_shut = round(surge.stations_shut_fraction * len(inside))
         # The stations nearest the centre of the disaster are the ones that shut.
         shut = inside[np.argsort(distance[inside], kind="stable")[:n_shut]]
         self._set_open(shut, False)
@@ -469,7 +472,9 @@ class Model:
         # The promise is the nearest open station's, whichever station the policy chose, so
         # that every policy is held to the same promise. The great-circle distance is kept
         # for the van's drive below when it leaves from that station.
-        promise_station = station if station == order.candidates[0] else self.view.nearest_open_station(order)
+        promise_station = (
+            station if station == order.candidates[0] else self.view.nearest_open_station(order)
+        )
         station_lat = self._station_lat[promise_station]
         station_lon = self._station_lon[promise_station]
         station_gc = great_circle_km(station_lat, station_lon, lat, lon)
@@ -502,10 +507,8 @@ class Model:
         rec.van[i] = van.id
         rec.assigned_h[i] = now
         night = self._night_by_hour[int(now) % 24]
-        if from_base:
-            turnout = s.turnout_night_h[i] if night else s.turnout_day_h[i]
-        else:
-            turnout = 0.0
+        # A van coming straight from another job is already on the road: no turn-out.
+        turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
         departed = now + turnout
         if van_lat == station_lat and van_lon == station_lon:
             # The van stands where the promise was measured from: the same distance.
@@ -545,7 +548,13 @@ class Model:
         yield from self._finish(i, order, fixable, now)
 
     def _contractor_job(
-        self, i: int, order: Order, shop: Contractor, now: float, promise_h: float, from_arrival: bool
+        self,
+        i: int,
+        order: Order,
+        shop: Contractor,
+        now: float,
+        promise_h: float,
+        from_arrival: bool,
     ) -> CallProcess:
         """A local shop's mechanic drives out and repairs; no network van is involved."""
         s = self._in
@@ -557,7 +566,9 @@ class Model:
         speed_factor = self._contractor_speed
         if self._active_surges:
             speed_factor *= self._speed_factor_at(order.lat, order.lon)
-        road_km, drive = self.travel.trip(shop.distance_km, departed, s.drive_noise[i], speed_factor)
+        road_km, drive = self.travel.trip(
+            shop.distance_km, departed, s.drive_noise[i], speed_factor
+        )
         rec.departed_h[i] = departed
         rec.road_km[i] = road_km
         yield timeout(shop.delay_h + drive)

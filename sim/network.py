@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -152,9 +153,9 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
     return pd.DataFrame(rows)
 
 
-def _read_stations(path: object, areas: pd.DataFrame) -> pd.DataFrame:
+def _read_stations(path: Path, areas: pd.DataFrame) -> pd.DataFrame:
     try:
-        table = pd.read_csv(path)  # type: ignore[call-overload]
+        table = pd.read_csv(path)
     except Exception as exc:
         raise ScenarioError(f"cannot read stations CSV: {exc}", file=str(path)) from None
     missing = {"id", "lat", "lon"} - set(table.columns)
@@ -174,7 +175,9 @@ def _read_stations(path: object, areas: pd.DataFrame) -> pd.DataFrame:
         numeric = pd.to_numeric(table[column], errors="coerce")
         if numeric.isna().any() or (numeric != numeric.round()).any():
             row = int(np.flatnonzero((numeric.isna() | (numeric != numeric.round())).to_numpy())[0])
-            raise ScenarioError("must be a whole number", file=str(path), line=row + 2, field=column)
+            raise ScenarioError(
+                "must be a whole number", file=str(path), line=row + 2, field=column
+            )
         table[column] = numeric.astype(np.int64)
         if (table[column] < 0).any():
             row = int(np.flatnonzero((table[column] < 0).to_numpy())[0])

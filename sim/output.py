@@ -95,7 +95,9 @@ def summary_dict(result: RunResult, scenario_path: str | Path | None = None) -> 
     }
 
 
-def write_run(result: RunResult, out_dir: str | Path, scenario_path: str | Path | None = None) -> Path:
+def write_run(
+    result: RunResult, out_dir: str | Path, scenario_path: str | Path | None = None
+) -> Path:
     """Write the run folder; returns its path."""
     out = Path(out_dir)
     calls = result.calls

@@ -57,7 +57,9 @@ def rescue_baseline(request: pytest.FixtureRequest) -> Callable[..., None]:
     folder = Path(request.config.rootpath) / str(request.config.getini("rescue_sim_baselines"))
     update = bool(request.config.getoption("--update-baselines"))
 
-    def _check(result: RunResult, name: str, *, kpis: list[str] | None = None, margin: float = 0.0) -> None:
+    def _check(
+        result: RunResult, name: str, *, kpis: list[str] | None = None, margin: float = 0.0
+    ) -> None:
         path = folder / f"{name}.json"
         if update:
             write_baseline(result, path)

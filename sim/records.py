@@ -111,8 +111,12 @@ class UnitLog:
         return pd.DataFrame(
             {
                 "t_h": np.frombuffer(self.t_h, dtype=np.float64).copy(),
-                "van": np.frombuffer(self.van, dtype=np.int64).copy() if self.van.itemsize == 8 else np.asarray(self.van, dtype=np.int64),
-                "state": pd.Categorical.from_codes(np.asarray(self.state, dtype=np.int8), VAN_STATES),
+                "van": np.frombuffer(self.van, dtype=np.int64).copy()
+                if self.van.itemsize == 8
+                else np.asarray(self.van, dtype=np.int64),
+                "state": pd.Categorical.from_codes(
+                    np.asarray(self.state, dtype=np.int8), VAN_STATES
+                ),
                 "call_id": np.asarray(self.call, dtype=np.int64),
             }
         )

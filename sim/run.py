@@ -108,8 +108,12 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
         "lon": stream.lon,
         "prefecture": pd.Categorical(network.areas["name"].to_numpy()[stream.area]),
         "adcode": network.areas["adcode"].to_numpy()[stream.area],
-        "segment": pd.Categorical.from_codes(stream.segment, [s.name for s in scenario.demand.segments]),
-        "fault": pd.Categorical.from_codes(stream.fault, [f.name for f in scenario.demand.fault_classes]),
+        "segment": pd.Categorical.from_codes(
+            stream.segment, [s.name for s in scenario.demand.segments]
+        ),
+        "fault": pd.Categorical.from_codes(
+            stream.fault, [f.name for f in scenario.demand.fault_classes]
+        ),
         "surge": stream.surge,
     }
     columns.update(rec.columns())
@@ -119,7 +123,9 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
     resolution_h = scenario.complaints.resolution_delay_h.sample(
         named_rng(scenario.seed, "complaint_resolution", replication), len(stream)
     )
-    return add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h)
+    return add_complaints(
+        calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h
+    )
 
 
 def run_replication(
@@ -157,7 +163,9 @@ def run_replication(
         contractor_cost_cny=scenario.contractors.cost_per_job_cny,
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
-    kpis["agent_utilisation"] = agent_utilisation(calls, scenario.hotline.agents_by_hour, warmup_h, horizon_h)
+    kpis["agent_utilisation"] = agent_utilisation(
+        calls, scenario.hotline.agents_by_hour, warmup_h, horizon_h
+    )
     return ReplicationResult(replication, calls, units, kpis, model.hotline.queue_area_h)
 
 
@@ -187,19 +195,20 @@ def run(
     if workers == 1:
         network = build_network(scenario)
         for r in range(n):
+
             def step(fraction: float, r: int = r) -> None:
                 if progress is not None:
                     progress((r + fraction) / n)
+
             result.replications.append(
                 run_replication(scenario, r, policy, network=network, progress=step)
             )
         return result
     payload = scenario.model_dump_json(by_alias=True)
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        done = 0
-        for rep in pool.map(_worker, [(payload, r, policy) for r in range(n)]):
+        jobs = [(payload, r, policy) for r in range(n)]
+        for done, rep in enumerate(pool.map(_worker, jobs), start=1):
             result.replications.append(rep)
-            done += 1
             if progress is not None:
                 progress(done / n)
     return result

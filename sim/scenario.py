@@ -108,7 +108,9 @@ class Geography(_Model):
         known = set(known_provinces())
         for i, name in enumerate(v):
             if name not in known:
-                raise _FieldError((i,), f"unknown province {name!r}; use the Chinese name, e.g. 河南省")
+                raise _FieldError(
+                    (i,), f"unknown province {name!r}; use the Chinese name, e.g. 河南省"
+                )
         return v
 
 
@@ -320,7 +322,9 @@ class HotlineConfig(_Model):
     @field_validator("shifts")
     @classmethod
     def _full_cover(cls, v: tuple[Shift, ...]) -> tuple[Shift, ...]:
-        uncovered = [h for h in range(HOURS_PER_DAY) if sum(s.agents for s in v if s.covers(h)) == 0]
+        uncovered = [
+            h for h in range(HOURS_PER_DAY) if sum(s.agents for s in v if s.covers(h)) == 0
+        ]
         if uncovered:
             raise ValueError(f"the hotline must be staffed 24 h; no agent at hours {uncovered}")
         return v
@@ -568,7 +572,9 @@ class Scenario(_Model):
         faults = {f.name for f in self.demand.fault_classes}
         missing = sorted(faults - set(self.promises.repair))
         if missing:
-            raise _FieldError(("promises", "repair"), f"no repair promise for fault classes {missing}")
+            raise _FieldError(
+                ("promises", "repair"), f"no repair promise for fault classes {missing}"
+            )
         return self
 
     def with_overrides(self, **changes: Any) -> Scenario:
@@ -628,9 +634,11 @@ def _message(error: Mapping[str, Any]) -> str:
     if error["type"] == "extra_forbidden":
         msg = "unknown field"
     elif error["type"] == "union_tag_invalid":
-        msg = f"unknown distribution family {error['input'].get('dist')!r}" if isinstance(
-            error.get("input"), Mapping
-        ) else msg
+        msg = (
+            f"unknown distribution family {error['input'].get('dist')!r}"
+            if isinstance(error.get("input"), Mapping)
+            else msg
+        )
     return msg
 
 

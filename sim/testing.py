@@ -38,7 +38,9 @@ def run_policy(
     """Run a scenario (object or file) with a policy, optionally on a shorter horizon."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if days is not None:
-        sc = sc.with_overrides(horizon={"days": days, "warmup_days": min(sc.horizon.warmup_days, days / 10)})
+        sc = sc.with_overrides(
+            horizon={"days": days, "warmup_days": min(sc.horizon.warmup_days, days / 10)}
+        )
     return run(sc, replications=replications, policy=policy, workers=workers)
 
 
@@ -55,7 +57,8 @@ def assert_kpi_at_least(result: RunResult, kpi: str, threshold: float) -> None:
     upper = mean if math.isnan(high) else high
     if upper < threshold:
         raise KPIAssertionError(
-            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] is below the required {threshold:.4g}"
+            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] "
+            f"is below the required {threshold:.4g}"
         )
 
 
@@ -65,7 +68,8 @@ def assert_kpi_at_most(result: RunResult, kpi: str, threshold: float) -> None:
     lower = mean if math.isnan(low) else low
     if lower > threshold:
         raise KPIAssertionError(
-            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] is above the allowed {threshold:.4g}"
+            f"{kpi} = {mean:.4g} [95% CI {low:.4g}, {high:.4g}] "
+            f"is above the allowed {threshold:.4g}"
         )
 
 
@@ -142,9 +146,13 @@ def check_baseline(
     if not path.is_file():
         raise KPIAssertionError(f"no baseline at {path}; create it with pytest --update-baselines")
     stored = json.loads(path.read_text(encoding="utf-8"))
-    if stored.get("seed") != result.scenario.seed or stored.get("days") != result.scenario.horizon.days:
+    if (
+        stored.get("seed") != result.scenario.seed
+        or stored.get("days") != result.scenario.horizon.days
+    ):
         raise KPIAssertionError(
-            f"baseline {path} was made with seed {stored.get('seed')} over {stored.get('days')} days; "
+            f"baseline {path} was made with seed {stored.get('seed')} "
+            f"over {stored.get('days')} days; "
             f"this run has seed {result.scenario.seed} over {result.scenario.horizon.days} days"
         )
     by_rep = result.kpis_by_replication
@@ -175,5 +183,6 @@ def check_baseline(
             )
     if failures:
         raise KPIAssertionError(
-            f"{result.policy} on {result.scenario.name} regressed against {path}: " + "; ".join(failures)
+            f"{result.policy} on {result.scenario.name} regressed against {path}: "
+            + "; ".join(failures)
         )

@@ -37,7 +37,11 @@ def erlang_c_service_level(
 
 
 def erlang_a(
-    arrival_rate: float, service_rate: float, servers: int, abandon_rate: float, max_states: int = 5000
+    arrival_rate: float,
+    service_rate: float,
+    servers: int,
+    abandon_rate: float,
+    max_states: int = 5000,
 ) -> dict[str, float]:
     """M/M/c+M (Erlang A) by its birth-death chain: abandonment probability and mean wait.
 

@@ -28,16 +28,24 @@ class TravelModel:
         self.hourly_speed_factor = cfg.hourly_speed_factor
 
     def road_km(self, gc_km: float) -> float:
-        return gc_km * self.detour_factor * (1.0 + self.short_extra * math.exp(-gc_km / self.short_scale_km))
+        return (
+            gc_km
+            * self.detour_factor
+            * (1.0 + self.short_extra * math.exp(-gc_km / self.short_scale_km))
+        )
 
     def road_km_array(self, gc_km: np.ndarray) -> np.ndarray:
         gc = np.asarray(gc_km, dtype=float)
-        return gc * self.detour_factor * (1.0 + self.short_extra * np.exp(-gc / self.short_scale_km))
+        return (
+            gc * self.detour_factor * (1.0 + self.short_extra * np.exp(-gc / self.short_scale_km))
+        )
 
     def speed_kmh(self, road_km: float) -> float:
         return self._band_speeds[bisect.bisect_left(self._band_limits, road_km)]
 
-    def drive_h(self, road_km: float, now_h: float, noise: float, speed_factor: float = 1.0) -> float:
+    def drive_h(
+        self, road_km: float, now_h: float, noise: float, speed_factor: float = 1.0
+    ) -> float:
         """Driving time starting at ``now_h``; ``noise`` is this trip's drawn multiplier."""
         hour = int(now_h) % 24
         speed = self.speed_kmh(road_km) * self.hourly_speed_factor[hour] * speed_factor
@@ -51,8 +59,10 @@ class TravelModel:
         The model's hot path makes two trips a call; this is the same arithmetic, in the
         same order, as the two methods, without their three Python calls.
         """
-        road = gc_km * self.detour_factor * (
-            1.0 + self.short_extra * math.exp(-gc_km / self.short_scale_km)
+        road = (
+            gc_km
+            * self.detour_factor
+            * (1.0 + self.short_extra * math.exp(-gc_km / self.short_scale_km))
         )
         band = self._band_speeds[bisect.bisect_left(self._band_limits, road)]
         speed = band * self.hourly_speed_factor[int(start_h) % 24] * speed_factor

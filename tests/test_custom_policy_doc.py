@@ -20,10 +20,26 @@ def test_page_shows_the_example_verbatim() -> None:
 def test_example_policy_runs_from_the_cli_by_module_path() -> None:
     env = {**os.environ, "PYTHONPATH": str(EXAMPLES)}
     proc = subprocess.run(
-        [sys.executable, "-m", "sim", "compare", "scenarios/overloaded_neighbour.yaml",
-         "--policy", "nearest_station", "--policy", "least_loaded:LeastLoadedNearby",
-         "--replications", "3", "--days", "2"],
-        capture_output=True, text=True, check=False, cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "compare",
+            "scenarios/overloaded_neighbour.yaml",
+            "--policy",
+            "nearest_station",
+            "--policy",
+            "least_loaded:LeastLoadedNearby",
+            "--replications",
+            "3",
+            "--days",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr
     assert "least_loaded:LeastLoadedNearby" in proc.stdout

@@ -86,7 +86,9 @@ def test_priority_raises_the_fleet_segments_on_time_rate(overloaded) -> None:  #
 
 def test_preparedness_keeps_promises_better_than_the_published_rule(overloaded) -> None:  # type: ignore[no-untyped-def]
     assert_no_worse(
-        overloaded.results["preparedness"], overloaded.results["nearest_station"], "on_time_arrival_rate"
+        overloaded.results["preparedness"],
+        overloaded.results["nearest_station"],
+        "on_time_arrival_rate",
     )
 
 
@@ -103,11 +105,15 @@ def test_assert_no_worse_fails_with_the_interval(overloaded) -> None:  # type: i
 def test_kpi_at_least(overloaded) -> None:  # type: ignore[no-untyped-def]
     backup = overloaded.results["nearest_station_with_backup"]
     assert_kpi_at_least(backup, "on_time_arrival_rate", 0.8)
-    with pytest.raises(KPIAssertionError, match=r"on_time_arrival_rate = .* below the required 0\.5"):
+    with pytest.raises(
+        KPIAssertionError, match=r"on_time_arrival_rate = .* below the required 0\.5"
+    ):
         assert_kpi_at_least(overloaded.results["nearest_station"], "on_time_arrival_rate", 0.5)
 
 
-def test_a_regressed_baseline_names_kpi_baseline_new_value_and_interval(overloaded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_regressed_baseline_names_kpi_baseline_new_value_and_interval(
+    overloaded, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     path = write_baseline(overloaded.results["nearest_station_with_backup"], tmp_path / "b.json")
     # The good policy's own baseline passes...
     check_baseline(overloaded.results["nearest_station_with_backup"], path)
@@ -125,16 +131,44 @@ def test_a_regressed_baseline_names_kpi_baseline_new_value_and_interval(overload
 def test_compare_cli_prints_paired_table_and_writes_files(tmp_path: Path) -> None:
     out = tmp_path / "cmp"
     proc = subprocess.run(
-        [sys.executable, "-m", "sim", "compare", str(QUICK), "--policy", "nearest_station",
-         "--policy", "nearest_idle_van", "--policy", "nearest_station_with_backup",
-         "--replications", "2", "--days", "2", "--out", str(out)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "sim",
+            "compare",
+            str(QUICK),
+            "--policy",
+            "nearest_station",
+            "--policy",
+            "nearest_idle_van",
+            "--policy",
+            "nearest_station_with_backup",
+            "--replications",
+            "2",
+            "--days",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr
-    for name in ("on_time_arrival_rate", "nearest_idle_van", "nearest_station_with_backup", "Δ 95% interval"):
+    for name in (
+        "on_time_arrival_rate",
+        "nearest_idle_van",
+        "nearest_station_with_backup",
+        "Δ 95% interval",
+    ):
         assert name in proc.stdout
     rows = json.loads((out / "comparison.json").read_text())["rows"]
-    assert {r["policy"] for r in rows} == {"nearest_station", "nearest_idle_van", "nearest_station_with_backup"}
+    assert {r["policy"] for r in rows} == {
+        "nearest_station",
+        "nearest_idle_van",
+        "nearest_station_with_backup",
+    }
     assert (out / "comparison.csv").read_text().startswith("kpi,policy,mean")
 
 
@@ -147,3 +181,41 @@ def test_every_registered_policy_runs_and_serves_calls(policy: str) -> None:
     calls = result.calls
     assert (calls["final_state"] == "repaired").sum() > 5
     assert REGISTRY[policy].__doc__
+
+
+def test_contractor_overflow_hands_late_jobs_to_local_shops() -> None:
+    scenario = load_scenario(OVERLOADED)
+    result = compare(scenario, ["nearest_station", "contractor_overflow"]).results
+    shops = result["contractor_overflow"]
+    calls = shops.calls
+    served_by_shop = calls[calls["contractor"]]
+    assert len(served_by_shop) > 0
+    assert (served_by_shop["van"] == -1).all() and served_by_shop["arrived_h"].notna().all()
+    assert (calls.loc[~calls["contractor"], "contractor"] == False).all()  # noqa: E712
+    cost = shops.summary.loc["contractor_cost_cny_per_day", "mean"]
+    rate = shops.summary.loc["contractor_rate", "mean"]
+    assert cost > 0 and 0 < rate < 1
+    assert_no_worse(shops, result["nearest_station"], "on_time_arrival_rate")
+    diff = paired_difference("on_time_arrival_rate", shops, result["nearest_station"])
+    assert diff.low > 0, diff
+
+
+def test_priority_hotline_answers_fleets_first() -> None:
+    from sim import parse_scenario
+    from sim.run import run
+
+    text = (ROOT / "scenarios" / "quick.yaml").read_text(encoding="utf-8")
+    # One agent for a provincial volume: callers queue all day.
+    scenario = parse_scenario(text, ROOT / "scenarios" / "quick.yaml").with_overrides(
+        hotline={"shifts": [{"start_h": 0, "end_h": 24, "agents": 1}], "patience_min": None},
+        horizon={"days": 2, "warmup_days": 0.25},
+    )
+    waits = {}
+    for policy in ("nearest_station", "priority"):
+        calls = run(scenario, replications=3, policy=policy).calls
+        answered = calls[calls["answered_h"].notna()]
+        waits[policy] = answered.groupby("segment", observed=True)["hotline_wait_h"].mean()
+    assert waits["priority"]["fleet"] < 0.5 * waits["priority"]["individual"]
+    # First come first served treats the segments alike (within noise).
+    ratio = waits["nearest_station"]["fleet"] / waits["nearest_station"]["individual"]
+    assert 0.6 < ratio < 1.6

@@ -186,7 +186,9 @@ class DispatchView:
         index, km = self.network.nearest_stations(
             np.array([order.lat]), np.array([order.lon]), self.network.n_stations
         )
-        return [(int(s), float(d)) for s, d in zip(index[0], km[0], strict=True) if self.station_open[s]]
+        return [
+            (int(s), float(d)) for s, d in zip(index[0], km[0], strict=True) if self.station_open[s]
+        ]
 
     def nearest_open_station(self, order: Order) -> int:
         if self.all_open:
@@ -216,7 +218,10 @@ class DispatchView:
         if stream is None or stream.contractor_u[i] >= self.scenario.contractors.accept_probability:
             return None
         return Contractor(
-            order.lat, order.lon, float(stream.contractor_delay_h[i]), float(stream.contractor_km[i])
+            order.lat,
+            order.lon,
+            float(stream.contractor_delay_h[i]),
+            float(stream.contractor_km[i]),
         )
 
     def contractor_arrival_h(self, shop: Contractor, order: Order) -> float:
@@ -253,7 +258,9 @@ class DispatchView:
         turnout = ops.turnout_day_min.mean / 60.0 if van.at_base else 0.0
         gc = great_circle_km(van.lat, van.lon, order.lat, order.lon)
         road = self.travel.road_km(gc)
-        return turnout + self.travel.expected_drive_h(road, self.now + turnout, self.speed_factor_at(order.lat, order.lon))
+        return turnout + self.travel.expected_drive_h(
+            road, self.now + turnout, self.speed_factor_at(order.lat, order.lon)
+        )
 
 
 class DispatchPolicy(ABC):

@@ -111,7 +111,9 @@ class NearestStationWithBackup(NearestStation):
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         road = view.travel.road_km(km)
         start = view.now + wait + turnout
-        return start + view.travel.expected_drive_h(road, start, view.speed_factor_at(order.lat, order.lon))
+        return start + view.travel.expected_drive_h(
+            road, start, view.speed_factor_at(order.lat, order.lon)
+        )
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
@@ -198,7 +200,9 @@ class Preparedness(NearestStation):
         net = view.network
         lat, lon = net.station_lat, net.station_lon
         self._neighbours = [
-            np.flatnonzero(great_circle_km_array(lat, lon, lat[s], lon[s]) <= self.coverage_km).tolist()
+            np.flatnonzero(
+                great_circle_km_array(lat, lon, lat[s], lon[s]) <= self.coverage_km
+            ).tolist()
             for s in range(net.n_stations)
         ]
         # Demand each station stands for: its area's weight shared among the area's stations.
