@@ -300,13 +300,13 @@ def compare(
         out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
 
 
-def _run_folder(run_dir: Path) -> None:
-    """A run folder must hold what ``rescue-sim run --out`` writes."""
+def _require_run_folder(run_dir: Path) -> None:
+    """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
     if not run_dir.is_dir():
-        raise UserInputError("run folder not found", file=run_dir)
+        _fail(f"{run_dir}: run folder not found")
     for name in ("summary.json", "calls.parquet", "units.parquet"):
         if not (run_dir / name).is_file():
-            raise UserInputError(f"not a run folder: {name} is missing", file=run_dir)
+            _fail(f"{run_dir}: not a run folder: {name} is missing")
 
 
 @app.command()
@@ -319,11 +319,7 @@ def plot(
     """Write the figures of a run as PNG files."""
     from sim.report import plot_run
 
-    try:
-        _run_folder(run_dir)
-    except UserInputError as exc:
-        _fail(str(exc))
-        return
+    _require_run_folder(run_dir)
     paths = plot_run(run_dir, out_dir)
     for path in paths:
         out.print(str(path), highlight=False)
@@ -339,11 +335,7 @@ def report(
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
     from sim.report import write_report
 
-    try:
-        _run_folder(run_dir)
-    except UserInputError as exc:
-        _fail(str(exc))
-        return
+    _require_run_folder(run_dir)
     out.print(str(write_report(run_dir, out_file)), highlight=False)
 
 

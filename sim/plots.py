@@ -37,6 +37,7 @@ from matplotlib.patches import Polygon, Rectangle
 
 from sim.kpis import KPI_DEFINITIONS, van_busy_hours
 from sim.reference import areas, data_dir
+from sim.scenario import Surge
 
 HEADLINE_KPIS = ("on_time_arrival_rate", "on_time_repair_rate", "complaint_closure_rate")
 SERVICE_KPIS = (
@@ -129,52 +130,28 @@ def _published_targets() -> tuple[tuple[str, float], ...]:
     return tuple((kpi, float(figures[kpi])) for kpi in HEADLINE_KPIS if kpi in figures)
 
 
-def surge_windows(surges: Any) -> list[tuple[str, float, float]]:
-    """(name, start_h, end_h) of each surge.
-
-    Accepts a Scenario, its ``surges`` (Surge objects), the resolved scenario dict of
-    summary.json or its ``"surges"`` list of dicts.
-    """
+def _surges(surges: Any) -> list[Surge]:
+    """Surge objects from a Scenario, its ``surges``, a resolved scenario dict or dicts."""
     if surges is None:
         return []
     if hasattr(surges, "surges"):
         surges = surges.surges
     elif isinstance(surges, Mapping):
         surges = surges.get("surges", ())
-    out = []
-    for s in surges:
-        if isinstance(s, Mapping):
-            start = float(s["start_day"]) * 24.0
-            out.append((str(s.get("name", "surge")), start, start + float(s["duration_h"])))
-        else:
-            out.append((str(s.name), float(s.start_h), float(s.end_h)))
-    return out
+    return [s if isinstance(s, Surge) else Surge.model_validate(s) for s in surges]
+
+
+def surge_windows(surges: Any) -> list[tuple[str, float, float]]:
+    """(name, start_h, end_h) of each surge (any input :func:`_surges` accepts)."""
+    return [(s.name, s.start_h, s.end_h) for s in _surges(surges)]
 
 
 def _surge_regions(surges: Any) -> list[tuple[str, float, float, float]]:
     """(name, centre lat, centre lon, radius km) of each surge, from the same inputs."""
-    if surges is None:
-        return []
-    if hasattr(surges, "surges"):
-        surges = surges.surges
-    elif isinstance(surges, Mapping):
-        surges = surges.get("surges", ())
-    out = []
-    for s in surges:
-        if isinstance(s, Mapping):
-            r = s["region"]
-            out.append(
-                (
-                    str(s.get("name", "surge")),
-                    float(r["center_lat"]),
-                    float(r["center_lon"]),
-                    float(r["radius_km"]),
-                )
-            )
-        else:
-            r = s.region
-            out.append((str(s.name), r.center_lat, r.center_lon, r.radius_km))
-    return out
+    return [
+        (s.name, s.region.center_lat, s.region.center_lon, s.region.radius_km)
+        for s in _surges(surges)
+    ]
 
 
 def _after_warmup(calls: pd.DataFrame, warmup_h: float) -> pd.DataFrame:
