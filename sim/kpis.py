@@ -82,6 +82,65 @@ def _rate(numerator: np.ndarray, denominator: np.ndarray) -> float:
     return float((numerator & denominator).sum() / d) if d else float("nan")
 
 
+# The promises, each as (column of the call table it is judged by, KPI it feeds).
+PROMISES = (
+    ("arrival_promise_met", "on_time_arrival_rate"),
+    ("repair_promise_met", "on_time_repair_rate"),
+    ("complaint_closed_in_time", "complaint_closure_rate"),
+    ("contact_promise_met", "contact_on_time_rate"),
+)
+
+
+def _promise_arrays(
+    calls: pd.DataFrame, horizon_h: float, contact_promise_h: float
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each promise: (known, met). Unknown: not applicable, or censored at the horizon.
+
+    A promise is known once it was met, or once its deadline passed before the horizon;
+    one still open at the horizon is censored rather than counted as broken.
+    """
+    t_call = calls["t_call_h"].to_numpy()
+    dispatched = ~np.isnan(calls["dispatched_h"].to_numpy())
+
+    arrived = calls["arrived_h"].to_numpy()
+    deadline = t_call + calls["arrival_promise_h"].to_numpy()
+    arrival_met = arrived <= deadline  # False for NaN: not (yet) arrived
+    arrival_known = dispatched & (arrival_met | (deadline <= horizon_h))
+
+    repaired = calls["repaired_h"].to_numpy()
+    due = calls["repair_due_h"].to_numpy()
+    repair_met = repaired <= due
+    repair_known = dispatched & (repair_met | (due <= horizon_h))
+
+    contact_due = calls["dispatched_h"].to_numpy() + contact_promise_h
+    contact_met = calls["contacted_h"].to_numpy() <= contact_due
+    contact_known = dispatched & (contact_met | (contact_due <= horizon_h))
+
+    closed = calls["complaint_closed_h"].to_numpy()
+    complaint_due = calls["complaint_deadline_h"].to_numpy()
+    closure_met = closed <= complaint_due
+    closure_known = ~np.isnan(calls["complaint_raised_h"].to_numpy()) & (
+        closure_met | (complaint_due <= horizon_h)
+    )
+    return {
+        "arrival_promise_met": (arrival_known, arrival_met),
+        "repair_promise_met": (repair_known, repair_met),
+        "contact_promise_met": (contact_known, contact_met),
+        "complaint_closed_in_time": (closure_known, closure_met),
+    }
+
+
+def promise_outcomes(
+    calls: pd.DataFrame, *, horizon_h: float, contact_promise_h: float
+) -> pd.DataFrame:
+    """Whether each call's promises were met: True, False, or <NA> (none, or censored)."""
+    outcomes = _promise_arrays(calls, horizon_h, contact_promise_h)
+    return pd.DataFrame(
+        {name: pd.arrays.BooleanArray(met, ~known) for name, (known, met) in outcomes.items()},
+        index=calls.index,
+    )
+
+
 def call_kpis(
     calls: pd.DataFrame,
     *,
@@ -95,22 +154,9 @@ def call_kpis(
     c = calls[calls["t_call_h"] >= warmup_h]
     t_call = c["t_call_h"].to_numpy()
     arrived = c["arrived_h"].to_numpy()
-    dispatched = ~np.isnan(c["dispatched_h"].to_numpy())
-    deadline = t_call + c["arrival_promise_h"].to_numpy()
     has_arrived = ~np.isnan(arrived)
-    arrival_known = dispatched & (has_arrived | (deadline <= horizon_h))
-    arrival_on_time = has_arrived & (arrived <= deadline)
-
-    repaired = c["repaired_h"].to_numpy()
-    due = c["repair_due_h"].to_numpy()
-    has_repaired = ~np.isnan(repaired)
-    repair_known = dispatched & (has_repaired | (due <= horizon_h))
-    repair_on_time = has_repaired & (repaired <= due)
-
-    contacted = c["contacted_h"].to_numpy()
-    contact_deadline = c["dispatched_h"].to_numpy() + contact_promise_h
-    contact_known = dispatched & ((contacted <= horizon_h) | (contact_deadline <= horizon_h))
-    contact_on_time = contacted <= contact_deadline
+    dispatched = ~np.isnan(c["dispatched_h"].to_numpy())
+    promises = _promise_arrays(c, horizon_h, contact_promise_h)
 
     answered = ~np.isnan(c["answered_h"].to_numpy())
     abandoned = ~np.isnan(c["abandoned_h"].to_numpy())
@@ -122,21 +168,13 @@ def call_kpis(
     towed = c["towed"].to_numpy(bool)
     fixed = c["fixed_on_site"].to_numpy(bool)
 
-    raised = c["complaint_raised_h"].to_numpy()
-    closed = c["complaint_closed_h"].to_numpy()
-    complaint_deadline = c["complaint_deadline_h"].to_numpy()
-    has_complaint = ~np.isnan(raised)
-    closure_known = has_complaint & (~np.isnan(closed) | (complaint_deadline <= horizon_h))
-    closed_on_time = ~np.isnan(closed) & (closed <= complaint_deadline)
+    has_complaint = ~np.isnan(c["complaint_raised_h"].to_numpy())
 
     response = (arrived - t_call)[has_arrived]
     days = (horizon_h - warmup_h) / 24.0
     n = len(c)
     return {
-        "on_time_arrival_rate": _rate(arrival_on_time, arrival_known),
-        "on_time_repair_rate": _rate(repair_on_time, repair_known),
-        "complaint_closure_rate": _rate(closed_on_time, closure_known),
-        "contact_on_time_rate": _rate(contact_on_time, contact_known),
+        **{kpi: _rate(promises[column][1], promises[column][0]) for column, kpi in PROMISES},
         "service_level": _rate(answered & (wait_s <= service_level_s), offered),
         "abandonment_rate": _rate(abandoned, offered),
         "avg_speed_of_answer_s": float(np.mean(wait_s[answered])) if answered.any() else math.nan,

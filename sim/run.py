@@ -20,7 +20,13 @@ import pandas as pd
 from sim.complaints import add_complaints
 from sim.demand import CallStream, draw_call_stream
 from sim.dispatch import DispatchPolicy, resolve_policy
-from sim.kpis import agent_utilisation, call_kpis, summarise, van_utilisation
+from sim.kpis import (
+    agent_utilisation,
+    call_kpis,
+    promise_outcomes,
+    summarise,
+    van_utilisation,
+)
 from sim.model import Model
 from sim.network import Network, build_network
 from sim.records import FINAL_STATES
@@ -123,9 +129,15 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
     resolution_h = scenario.complaints.resolution_delay_h.sample(
         named_rng(scenario.seed, "complaint_resolution", replication), len(stream)
     )
-    return add_complaints(
-        calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h
+    add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h)
+    outcomes = promise_outcomes(
+        calls,
+        horizon_h=scenario.horizon.hours,
+        contact_promise_h=scenario.promises.contact_min / 60.0,
     )
+    for name in outcomes.columns:
+        calls[name] = outcomes[name]
+    return calls
 
 
 def run_replication(
