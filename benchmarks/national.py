@@ -255,8 +255,7 @@ def report(results: list[dict[str, Any]]) -> None:
             )
     print()
     ratios = ", ".join(
-        f"{r['days']:g} d {min(r['bare_s']) / min(r['model_s']):.2f}"
-        for r in results
+        f"{r['days']:g} d {min(r['bare_s']) / min(r['model_s']):.2f}" for r in results
     )
     print(f"model/bare ratio (calls/s, same calls and events per call): {ratios}")
     first, last = results[0], results[-1]

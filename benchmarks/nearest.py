@@ -67,9 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     index_per_call = min(index_s) / n
     geopy_per_call = geopy_s / n_geopy
     print(f"{network.n_stations} stations, k = {k} nearest per call")
-    print(
-        f"spatial index (bulk, {n} calls in one query): {1e6 * index_per_call:.2f} us per call"
-    )
+    print(f"spatial index (bulk, {n} calls in one query): {1e6 * index_per_call:.2f} us per call")
     print(f"geopy great_circle scan ({n_geopy} calls): {1e6 * geopy_per_call:.0f} us per call")
     print(f"speed-up: {geopy_per_call / index_per_call:,.0f}x")
 
