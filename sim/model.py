@@ -16,7 +16,10 @@ Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is 
 * workshop bays are a lean equivalent of ``simpy.Resource`` (:class:`_Bays`);
 * the distance from the owning station, computed for the promise, is reused when the
   van drives from that very spot, and a trip's road km and hours come from one call;
-* constants are looked up once per run, not once per call.
+* constants are looked up once per run, not once per call;
+* the common per-call steps (hotline answered at once, promise, drive, van free, unit
+  log, timeouts, the policy's order) are spelt out in :meth:`Model._call` rather than
+  called, with the same operations in the same order.
 
 None of this changes the order in which anything happens: every event that remains is
 scheduled at the same point, with the same time and priority, relative to every other
@@ -26,18 +29,22 @@ as before, so a run gives the same records to the last bit (PERFORMANCE.md expla
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
+from heapq import heappush
+from math import asin, cos, exp, radians, sin, sqrt
 from typing import Any, cast
 
 import numpy as np
 import simpy
+from simpy.events import NORMAL
 
 from sim.demand import CallStream
 from sim.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
-from sim.geo import great_circle_km
+from sim.geo import _DIAMETER_KM, great_circle_km
 from sim.hotline import Hotline
 from sim.network import Network
 from sim.records import ABANDONED, REMOTE, REPAIRED, CallRecords, UnitLog
@@ -47,6 +54,7 @@ from sim.travel import PromiseTable, TravelModel
 MIN_PER_H = 60.0
 
 CallProcess = Generator[simpy.Event, Any, None]
+_new_order = object.__new__
 
 
 class ModelInvariantError(AssertionError):
@@ -84,6 +92,62 @@ class _Driver:
         except StopIteration:
             return
         target.callbacks.append(self)
+
+
+class _CallOrder(Order):
+    """The :class:`Order` for call ``call`` of a model's stream, built without ``__init__``.
+
+    The same attributes, but the candidate rows (numpy views of the stream) are made only
+    if a policy reads them (nearest_station reads ``nearest`` instead), and the event only
+    when first asked for (only a queued order's is). Making an event schedules nothing,
+    so when it is made changes nothing.
+    """
+
+    __slots__ = ("_event", "_model")
+
+    _model: Model
+    _event: simpy.Event | None
+
+    @property
+    def candidates(self) -> np.ndarray:  # type: ignore[override]
+        return self._model.stream.candidates[self.call]
+
+    @property
+    def candidate_km(self) -> np.ndarray:  # type: ignore[override]
+        return self._model.stream.candidate_km[self.call]
+
+    @property
+    def event(self) -> simpy.Event:  # type: ignore[override]
+        event = self._event
+        if event is None:
+            event = self._event = self._model.env.event()
+        return event
+
+
+def _timeout_maker(env: simpy.Environment) -> Callable[[float], simpy.Timeout]:
+    """``env.timeout`` without its two Python calls (``Timeout.__init__``, ``schedule``).
+
+    The event made and scheduled is the one ``env.timeout(delay)`` makes: a
+    :class:`simpy.Timeout` with the same attributes, pushed onto the environment's queue
+    with the same key (``now + delay``, normal priority, the next event id).
+    """
+    queue = env._queue
+    eid = env._eid
+    new = object.__new__
+
+    def timeout(delay: float) -> simpy.Timeout:
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        event = new(simpy.Timeout)
+        event.env = env
+        event.callbacks = []
+        event._value = None
+        event._delay = delay
+        event._ok = True
+        heappush(queue, (env._now + delay, NORMAL, next(eid), event))
+        return event
+
+    return timeout
 
 
 class _Columns:
@@ -269,13 +333,32 @@ class Model:
         # a class with one loses CPython's fast attribute access).
         self._in = cast(Any, _Columns({name: getattr(stream, name) for name in _STREAM_COLUMNS}))
         self._out = cast(Any, _Columns(self.records.columns(), writable=True))
-        self._log: Callable[[float, int, int, int], None] = self.unit_log.log
+        # The unit log's columns' appends, bound once: a log entry is four appends.
+        log = self.unit_log
+        self._log_t = log.t_h.append
+        self._log_van = log.van.append
+        self._log_state = log.state.append
+        self._log_call = log.call.append
+        # What TravelModel.road_km / drive_h and PromiseTable.arrival_h compute with, for
+        # the per-call path that spells them out (the same arithmetic, in the same order).
+        travel = self.travel
+        self._detour = travel.detour_factor
+        self._short_extra = travel.short_extra
+        self._short_scale_km = travel.short_scale_km
+        self._band_limits = travel._band_limits
+        self._band_speeds = travel._band_speeds
+        self._hourly_speed = travel.hourly_speed_factor
+        self._promise_limits = self.promises._limits
+        self._promise_hours = self.promises._hours
+        # Each call's nearest station (order.candidates[0]), read as a Python int.
+        self._nearest = np.ascontiguousarray(stream.candidates[:, 0], dtype=np.int64).data
         # Calls are started in stream order up to the first one at or after the horizon.
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
         self._n_calls = int(late[0]) if len(late) else len(stream)
         self._next_call = 0
         self._t_call = self._in.t_call_h
         self._on_call_time_callback = self._on_call_time  # bound once, not once per call
+        self._timeout = _timeout_maker(self.env)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -338,8 +421,21 @@ class Model:
         return range(first, end)
 
     def _on_call_time(self, event: simpy.Event) -> None:
-        for i in self._release_calls(self.env.now, waited=True):
-            _Driver(self._call(i))
+        # self._release_calls(env.now, waited=True), spelt out: this runs once per call.
+        env = self.env
+        now = env._now
+        times = self._t_call
+        n = self._n_calls
+        first = self._next_call
+        end = first + 1
+        while end < n and not times[end] > now:
+            end += 1
+        self._next_call = end
+        if end < n:
+            self._timeout(times[end] - now).callbacks.append(self._on_call_time_callback)
+        call = self._call
+        for i in range(first, end):
+            _Driver(call(i))
 
     def _shift_changes(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -402,45 +498,61 @@ class Model:
 
     def _call(self, i: int) -> CallProcess:
         env = self.env
-        timeout = env.timeout
+        timeout = self._timeout
         s = self._in
         rec = self._out
         hotline = self.hotline
         # env.now is a property: read once per step, into `now`.
         t_call = now = env.now
+        row = i * self._attempt_stride  # this call's first element in per-attempt columns
 
         # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
-        max_attempts = self._max_attempts
-        row = i * self._attempt_stride  # this call's first element in per-attempt columns
-        wait_total = 0.0
-        for attempt in range(max_attempts):
-            rec.attempts[i] = attempt + 1
-            started = now
-            answered = hotline.arrive(
-                s.patience_h[row + attempt],
-                self._priority[s.segment[i]] if self._prioritise_hotline else 0,
-            )
-            if answered is not None:
-                got_agent = yield answered
-                now = env.now
-                wait_total += now - started
-                if not got_agent:
-                    if attempt + 1 < max_attempts and s.redial_u[row + attempt] < self._redial_p:
-                        yield timeout(s.redial_delay_h[row + attempt])
-                        now = env.now
-                        continue
-                    rec.abandoned_h[i] = now
-                    rec.hotline_wait_total_h[i] = wait_total
-                    rec.final_state[i] = ABANDONED
-                    return
+        if hotline.busy < hotline.on_duty and not hotline._waiting:
+            # Answered on the first ring: Hotline.arrive's own fast path, spelt out here
+            # (most calls), with what the loop below would record for it.
+            hotline.busy += 1
+            rec.attempts[i] = 1
             rec.answered_h[i] = now
-            rec.hotline_wait_h[i] = now - started
-            rec.hotline_wait_total_h[i] = wait_total
-            handling = s.handling_h[row + attempt]
+            rec.hotline_wait_h[i] = 0.0  # now - now
+            rec.hotline_wait_total_h[i] = 0.0
+            handling = s.handling_h[row]
             rec.handling_h[i] = handling
             yield timeout(handling)
-            hotline.release()
-            break
+        else:
+            max_attempts = self._max_attempts
+            priority = self._priority[s.segment[i]] if self._prioritise_hotline else 0
+            wait_total = 0.0
+            for attempt in range(max_attempts):
+                rec.attempts[i] = attempt + 1
+                started = now
+                answered = hotline.arrive(s.patience_h[row + attempt], priority)
+                if answered is not None:
+                    got_agent = yield answered
+                    now = env.now
+                    wait_total += now - started
+                    if not got_agent:
+                        if (
+                            attempt + 1 < max_attempts
+                            and s.redial_u[row + attempt] < self._redial_p
+                        ):
+                            yield timeout(s.redial_delay_h[row + attempt])
+                            now = env.now
+                            continue
+                        rec.abandoned_h[i] = now
+                        rec.hotline_wait_total_h[i] = wait_total
+                        rec.final_state[i] = ABANDONED
+                        return
+                rec.answered_h[i] = now
+                rec.hotline_wait_h[i] = now - started
+                rec.hotline_wait_total_h[i] = wait_total
+                handling = s.handling_h[row + attempt]
+                rec.handling_h[i] = handling
+                yield timeout(handling)
+                break
+        # hotline.release(), spelt out.
+        hotline.busy -= 1
+        if hotline._waiting:
+            hotline._serve()
         now = env.now
 
         if s.remote_u[i] < self._remote_share:
@@ -452,35 +564,54 @@ class Model:
         segment = s.segment[i]
         lat = s.lat[i]
         lon = s.lon[i]
-        stream = self.stream
-        order = Order(
-            i,
-            lat,
-            lon,
-            t_call,
-            now,
-            segment,
-            self._priority[segment],
-            stream.candidates[i],
-            stream.candidate_km[i],
-            env.event(),
-        )
-        van = self.policy.assign(order, self.view)
+        view = self.view
+        nearest = self._nearest[i]  # candidates[0], as a Python int
+        # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
+        # event), spelt out (see _CallOrder).
+        order = _new_order(_CallOrder)
+        order.call = i
+        order.lat = lat
+        order.lon = lon
+        order.t_call_h = t_call
+        order.dispatched_h = now
+        order.segment = segment
+        order.priority = self._priority[segment]
+        order.nearest = nearest
+        order.station = -1
+        order._event = None
+        order._model = self
+        van = self.policy.assign(order, view)
         station = order.station
         rec.dispatched_h[i] = now
         rec.station[i] = station
         # The promise is the nearest open station's, whichever station the policy chose, so
         # that every policy is held to the same promise. The great-circle distance is kept
         # for the van's drive below when it leaves from that station.
-        promise_station = (
-            station if station == order.candidates[0] else self.view.nearest_open_station(order)
-        )
+        if station == nearest or view.all_open:
+            promise_station = nearest  # what view.nearest_open_station(order) gives
+        else:
+            promise_station = view.nearest_open_station(order)
         station_lat = self._station_lat[promise_station]
         station_lon = self._station_lon[promise_station]
-        station_gc = great_circle_km(station_lat, station_lon, lat, lon)
-        promise_km = self.travel.road_km(station_gc)
+        # great_circle_km(station_lat, station_lon, lat, lon), spelt out.
+        p1 = radians(station_lat)
+        p2 = radians(lat)
+        h = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(lon - station_lon) / 2) ** 2
+        root = sqrt(h)
+        if not root < 1.0:
+            root = 1.0
+        station_gc = _DIAMETER_KM * asin(root)
+        # self.travel.road_km(station_gc), spelt out.
+        promise_km = (
+            station_gc
+            * self._detour
+            * (1.0 + self._short_extra * exp(-station_gc / self._short_scale_km))
+        )
         rec.promise_km[i] = promise_km
-        rec.arrival_promise_h[i] = self.promises.arrival_h(promise_km)
+        # self.promises.arrival_h(promise_km), spelt out.
+        rec.arrival_promise_h[i] = self._promise_hours[
+            bisect_left(self._promise_limits, promise_km)
+        ]
         rec.contacted_h[i] = now + s.contact_delay_h[i]
         fault = s.fault[i]
         promise_h, from_arrival = self._repair_promise[fault]
@@ -498,41 +629,59 @@ class Model:
             raise ModelInvariantError(
                 f"van {van.id} sent to call {i} while serving call {van.call}"
             )
+        van_id = van.id
         van_lat = van.lat
         van_lon = van.lon
         from_base = van_lat == van.base_lat and van_lon == van.base_lon  # van.at_base
         van.call = i
         van.state = TO_SITE
-        self._log(now, van.id, TO_SITE, i)
-        rec.van[i] = van.id
+        # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
+        self._log_t(now)
+        self._log_van(van_id)
+        self._log_state(TO_SITE)
+        self._log_call(i)
+        rec.van[i] = van_id
         rec.assigned_h[i] = now
         night = self._night_by_hour[int(now) % 24]
         # A van coming straight from another job is already on the road: no turn-out.
         turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
         departed = now + turnout
+        speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
+        noise = s.drive_noise[i]
         if van_lat == station_lat and van_lon == station_lon:
-            # The van stands where the promise was measured from: the same distance.
-            gc = station_gc
+            # The van stands where the promise was measured from: the same distance, so
+            # the same road km (travel.trip would compute promise_km again).
+            road_km = promise_km
+            # self.travel.drive_h(promise_km, departed, noise, speed_factor), spelt out.
+            speed = (
+                self._band_speeds[bisect_left(self._band_limits, promise_km)]
+                * self._hourly_speed[int(departed) % 24]
+                * speed_factor
+            )
+            drive = promise_km / speed * noise
         else:
-            gc = great_circle_km(van_lat, van_lon, order.lat, order.lon)
-        speed_factor = self._speed_factor_at(order.lat, order.lon) if self._active_surges else 1.0
-        road_km, drive = self.travel.trip(gc, departed, s.drive_noise[i], speed_factor)
+            gc = great_circle_km(van_lat, van_lon, lat, lon)
+            road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
         rec.departed_h[i] = departed
         rec.road_km[i] = road_km
         # What the dispatcher expects (means, not the drawn times): turn-out, the drive
         # without its noise, the job.
         expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
         van.expected_free_h = (
-            now + expected_turnout + drive / s.drive_noise[i] + self._expected_on_site_h[fault]
+            now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
         )
         yield timeout(turnout + drive)
 
         # 4. On site: repair, or diagnose and call a tow.
         arrived = env.now
         rec.arrived_h[i] = arrived
-        van.lat, van.lon = order.lat, order.lon
+        van.lat = lat
+        van.lon = lon
         van.state = ON_SITE
-        self._log(arrived, van.id, ON_SITE, i)
+        self._log_t(arrived)
+        self._log_van(van_id)
+        self._log_state(ON_SITE)
+        self._log_call(i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
         fixable = s.fix_u[i] < self._fix_p[fault]
@@ -543,9 +692,47 @@ class Model:
         yield timeout(on_site_h)
         now = env.now
         rec.van_released_h[i] = now
-        self._van_free(van, now)
 
-        yield from self._finish(i, order, fixable, now)
+        # The van is free: the next waiting order, or home.
+        van.call = -1
+        next_order = self.policy.next_order(van, view)
+        if next_order is not None:
+            next_order.event.succeed(van)
+        elif lat == van.base_lat and lon == van.base_lon:  # van.at_base
+            self._van_idle(van, now)
+        else:
+            van.state = RETURNING
+            self._log_t(now)
+            self._log_van(van_id)
+            self._log_state(RETURNING)
+            self._log_call(-1)
+            # great_circle_km(lat, lon, van.base_lat, van.base_lon), spelt out.
+            p1 = radians(lat)
+            p2 = radians(van.base_lat)
+            h = (
+                sin((p2 - p1) / 2) ** 2
+                + cos(p1) * cos(p2) * sin(radians(van.base_lon - lon) / 2) ** 2
+            )
+            root = sqrt(h)
+            if not root < 1.0:
+                root = 1.0
+            gc = _DIAMETER_KM * asin(root)
+            # self.travel.trip(gc, now, s.return_noise[i])[1], spelt out.
+            road = gc * self._detour * (1.0 + self._short_extra * exp(-gc / self._short_scale_km))
+            speed = (
+                self._band_speeds[bisect_left(self._band_limits, road)]
+                * self._hourly_speed[int(now) % 24]
+                * 1.0
+            )
+            timeout(road / speed * s.return_noise[i]).callbacks.append(partial(self._van_home, van))
+
+        if fixable:
+            # self._finish(i, order, True, now), spelt out.
+            rec.fixed_on_site[i] = True
+            rec.repaired_h[i] = now
+            rec.final_state[i] = REPAIRED
+            return
+        yield from self._finish(i, order, False, now)
 
     def _contractor_job(
         self,
@@ -630,34 +817,29 @@ class Model:
 
     # ------------------------------------------------------------------ vans
 
-    def _van_free(self, van: Van, now: float) -> None:
-        """A van has finished on site at ``now``: the next waiting order, or home."""
-        finished = van.call
-        van.call = -1
-        order = self.policy.next_order(van, self.view)
-        if order is not None:
-            order.event.succeed(van)
-            return
-        if van.lat == van.base_lat and van.lon == van.base_lon:  # van.at_base
-            self._van_idle(van, now)
-            return
-        van.state = RETURNING
-        self._log(now, van.id, RETURNING, -1)
-        gc = great_circle_km(van.lat, van.lon, van.base_lat, van.base_lon)
-        _, drive = self.travel.trip(gc, now, self._in.return_noise[finished])
-        self.env.timeout(drive).callbacks.append(partial(self._van_home, van))
-
     def _van_home(self, van: Van, event: simpy.Event) -> None:
         van.lat, van.lon = van.base_lat, van.base_lon
         order = self.policy.next_order(van, self.view)
         if order is not None:
             order.event.succeed(van)
             return
-        self._van_idle(van, self.env.now)
+        # self._van_idle(van, env.now), spelt out.
+        van.state = IDLE
+        self._log_t(self.env._now)
+        self._log_van(van.id)
+        self._log_state(IDLE)
+        self._log_call(-1)
+        view = self.view
+        view.idle_at[van.station].append(van)
+        if view.all_open or view.station_open[van.station]:
+            view.idle_count += 1
 
     def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE
-        self._log(now, van.id, IDLE, -1)
+        self._log_t(now)
+        self._log_van(van.id)
+        self._log_state(IDLE)
+        self._log_call(-1)
         view = self.view
         view.idle_at[van.station].append(van)
         # all_open first: it spares indexing the numpy array in the usual case.

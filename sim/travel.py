@@ -47,8 +47,9 @@ class TravelModel:
         self, road_km: float, now_h: float, noise: float, speed_factor: float = 1.0
     ) -> float:
         """Driving time starting at ``now_h``; ``noise`` is this trip's drawn multiplier."""
-        hour = int(now_h) % 24
-        speed = self.speed_kmh(road_km) * self.hourly_speed_factor[hour] * speed_factor
+        # speed_kmh(road_km), spelt out: the model calls this once per call.
+        band = self._band_speeds[bisect.bisect_left(self._band_limits, road_km)]
+        speed = band * self.hourly_speed_factor[int(now_h) % 24] * speed_factor
         return road_km / speed * noise
 
     def trip(

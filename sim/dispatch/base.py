@@ -93,6 +93,7 @@ class Order:
         "event",
         "lat",
         "lon",
+        "nearest",
         "priority",
         "segment",
         "station",
@@ -121,6 +122,9 @@ class Order:
         self.priority = priority
         self.candidates = candidates
         self.candidate_km = candidate_km
+        # The nearest station (candidates[0]) as a Python int: the usual answer of
+        # DispatchView.nearest_open_station, without indexing a numpy array.
+        self.nearest = int(candidates[0])
         self.station = -1
         self.event = event
 
@@ -192,9 +196,9 @@ class DispatchView:
 
     def nearest_open_station(self, order: Order) -> int:
         if self.all_open:
-            return int(order.candidates[0])
+            return order.nearest
         candidates = self.open_candidates(order)
-        return candidates[0][0] if candidates else int(order.candidates[0])
+        return candidates[0][0] if candidates else order.nearest
 
     def take_idle_van(self, station: int) -> Van | None:
         idle = self.idle_at[station]

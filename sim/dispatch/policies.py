@@ -35,7 +35,8 @@ class OrderQueue:
     def pop(self) -> Order | None:
         if self.prioritised:
             return heapq.heappop(self._heap)[2] if self._heap else None
-        return self._fifo.popleft() if self._fifo else None
+        fifo = self._fifo
+        return fifo.popleft() if fifo else None
 
     def __len__(self) -> int:
         return len(self._heap) if self.prioritised else len(self._fifo)
@@ -65,17 +66,23 @@ class NearestStation(DispatchPolicy):
 
     def _give_to(self, station: int, order: Order, view: DispatchView) -> Van | None:
         order.station = station
-        van = view.take_idle_van(station)
-        if van is None:
-            self._queue(station).push(order)
-        return van
+        # view.take_idle_van(station), spelt out: this runs for every order.
+        idle = view.idle_at[station]
+        if idle:
+            view.idle_count -= 1
+            return idle.pop()
+        self._queue(station).push(order)
+        return None
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
-        return self._give_to(view.nearest_open_station(order), order, view)
+        # With every station open the nearest open station is the nearest (the usual case).
+        station = order.nearest if view.all_open else view.nearest_open_station(order)
+        return self._give_to(station, order, view)
 
     def next_order(self, van: Van, view: DispatchView) -> Order | None:
         queue = self._queues.get(van.station)
-        return queue.pop() if queue else None
+        # An empty queue pops None: no need to ask its length first.
+        return None if queue is None else queue.pop()
 
     def waiting(self) -> int:
         return sum(len(q) for q in self._queues.values())
@@ -147,7 +154,7 @@ class NearestIdleVan(DispatchPolicy):
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
-        order.station = candidates[0][0] if candidates else int(order.candidates[0])
+        order.station = candidates[0][0] if candidates else order.nearest
         if view.idle_count == 0:
             self._queue.append(order)
             return None
