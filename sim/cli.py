@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +50,23 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
         exc.file = str(scenario_path)
         exc.line = field_line(scenario_path, exc.field)
     return exc
+
+
+@contextmanager
+def _progress(description: str) -> Iterator[Callable[[float], None]]:
+    """A progress bar on stderr (only on a terminal); yields a callback taking 0..1."""
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task(description, total=1.0)
+        yield lambda fraction: bar.update(task, completed=fraction)
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
@@ -170,22 +189,8 @@ def run(
         _fail(str(_locate(exc, scenario_file or default_scenario_path())))
         return
     try:
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
-            task = bar.add_task(f"{scenario.name} x{scenario.replications}", total=1.0)
-            result = run_scenario(
-                scenario,
-                workers=workers,
-                progress=lambda f: bar.update(task, completed=f),
-            )
+        with _progress(f"{scenario.name} x{scenario.replications}") as progress:
+            result = run_scenario(scenario, workers=workers, progress=progress)
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
@@ -246,19 +251,8 @@ def compare(
         _fail(str(_locate(exc, scenario_file)))
         return
     try:
-        with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-            disable=not err.is_terminal,
-        ) as bar:
-            task = bar.add_task(f"{len(policy)} policies x{scenario.replications}", total=1.0)
-            comparison = compare_policies(
-                scenario, policy, workers=workers, progress=lambda f: bar.update(task, completed=f)
-            )
+        with _progress(f"{len(policy)} policies x{scenario.replications}") as progress:
+            comparison = compare_policies(scenario, policy, workers=workers, progress=progress)
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None

@@ -823,16 +823,7 @@ class Model:
         if order is not None:
             order.event.succeed(van)
             return
-        # self._van_idle(van, env.now), spelt out.
-        van.state = IDLE
-        self._log_t(self.env._now)
-        self._log_van(van.id)
-        self._log_state(IDLE)
-        self._log_call(-1)
-        view = self.view
-        view.idle_at[van.station].append(van)
-        if view.all_open or view.station_open[van.station]:
-            view.idle_count += 1
+        self._van_idle(van, self.env._now)
 
     def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE
