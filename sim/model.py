@@ -684,11 +684,7 @@ class Model:
         self._log_call(i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = s.repair_h[i]
-        if fixable and s.part_u[i] < self._part_p[fault]:
-            rec.part_missing[i] = True
-            on_site_h += s.part_delay_h[i]
+        fixable, on_site_h = self._on_site(i, fault)
         yield timeout(on_site_h)
         now = env.now
         rec.van_released_h[i] = now
@@ -722,7 +718,6 @@ class Model:
             speed = (
                 self._band_speeds[bisect_left(self._band_limits, road)]
                 * self._hourly_speed[int(now) % 24]
-                * 1.0
             )
             timeout(road / speed * s.return_noise[i]).callbacks.append(partial(self._van_home, van))
 
@@ -763,16 +758,21 @@ class Model:
         rec.arrived_h[i] = arrived
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fault = s.fault[i]
-        fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = s.repair_h[i]
-        if fixable and s.part_u[i] < self._part_p[fault]:
-            rec.part_missing[i] = True
-            on_site_h += s.part_delay_h[i]
+        fixable, on_site_h = self._on_site(i, s.fault[i])
         yield timeout(on_site_h)
         now = self.env.now
         rec.van_released_h[i] = now
         yield from self._finish(i, order, fixable, now)
+
+    def _on_site(self, i: int, fault: int) -> tuple[bool, float]:
+        """Whether the fault is fixed on site, and the hours spent there (a missing part adds)."""
+        s = self._in
+        fixable = s.fix_u[i] < self._fix_p[fault]
+        on_site_h = s.repair_h[i]
+        if fixable and s.part_u[i] < self._part_p[fault]:
+            self._out.part_missing[i] = True
+            on_site_h += s.part_delay_h[i]
+        return fixable, on_site_h
 
     def _finish(self, i: int, order: Order, fixable: bool, now: float) -> CallProcess:
         """Repaired on site, or towed to a workshop and repaired in a bay."""
