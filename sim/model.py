@@ -9,13 +9,15 @@ Complaints are worked afterwards (:mod:`sim.complaints`): they do not feed back.
 Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
-* a call is a generator driven by :class:`_Driver`, not a :class:`simpy.Process`: it is
-  started from the source's timeout at its time and needs no start or end event;
+* a call is a generator that resumes itself, not a :class:`simpy.Process`: it is started
+  from the source's timeout at its time, needs no start or end event, and no Python
+  callback of its own between an event and its next step (:meth:`Model._call`);
 * stream columns are read, and record columns written, through memoryviews, which deal
   in plain Python numbers instead of boxing a numpy scalar on every access;
 * workshop bays are a lean equivalent of ``simpy.Resource`` (:class:`_Bays`);
 * the distance from the owning station, computed for the promise, is reused when the
-  van drives from that very spot, and a trip's road km and hours come from one call;
+  van drives from that very spot or back to it, and a trip's road km and hours come from
+  one call;
 * constants are looked up once per run, not once per call;
 * the common per-call steps (hotline answered at once, promise, drive, van free, unit
   log, timeouts, the policy's order) are spelt out in :meth:`Model._call` rather than
@@ -39,7 +41,7 @@ from typing import Any, cast
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
 from sim.demand import CallStream
 from sim.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
@@ -53,7 +55,9 @@ from sim.travel import PromiseTable, TravelModel
 
 MIN_PER_H = 60.0
 
-CallProcess = Generator[simpy.Event, Any, None]
+# A call yields nothing and is resumed with the event it waited for (see Model._call).
+CallProcess = Generator[None, simpy.Event, None]
+Resume = Callable[[simpy.Event], None]
 _new_order = object.__new__
 
 
@@ -61,37 +65,8 @@ class ModelInvariantError(AssertionError):
     """The model reached a state it must never reach (a bug, not a user error)."""
 
 
-class _Driver:
-    """Runs a call's generator as :class:`simpy.Process` would, minus two events.
-
-    ``simpy.Process`` starts its generator from an ``Initialize`` event and, when the
-    generator ends, is itself triggered as an event; nothing waits on a call, so both
-    were pure cost (two of the seven events of a call). A driver runs the generator's
-    first step at once, and resumes it from the callbacks of each event it yields, at
-    the very place ``Process`` would have put its own resume callback, so that it is
-    resumed in the same order relative to everything else. An exception in the generator
-    propagates out of ``env.run()`` directly instead of through a failed process event.
-
-    A class, not a closure: a closure that appends itself refers to itself, and every
-    call would leave a reference cycle (its whole frame) for the garbage collector.
-    """
-
-    __slots__ = ("_send",)
-
-    def __init__(self, process: CallProcess) -> None:
-        self._send = process.send
-        try:
-            target = self._send(None)
-        except StopIteration:
-            return
-        target.callbacks.append(self)
-
-    def __call__(self, event: simpy.Event) -> None:
-        try:
-            target = self._send(event._value)
-        except StopIteration:
-            return
-        target.callbacks.append(self)
+def _unset_resume(_: simpy.Event) -> None:
+    raise ModelInvariantError("a call started other than through Model._start_call")
 
 
 class _CallOrder(Order):
@@ -359,6 +334,10 @@ class Model:
         self._t_call = self._in.t_call_h
         self._on_call_time_callback = self._on_call_time  # bound once, not once per call
         self._timeout = _timeout_maker(self.env)
+        # The callback of each van's drive home, made once per van, not once per trip.
+        self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
+        # The generator's own send, handed to a call as it starts (see _start_call).
+        self._resume: Resume = _unset_resume
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -375,7 +354,12 @@ class Model:
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
         for i in at_zero:
-            env.process(self._call(i))
+            # Started as env.process(call) would start it: from an urgent event.
+            begin = env.event()
+            begin._ok = True
+            begin._value = None
+            begin.callbacks.append(partial(self._begin_call, i))
+            env.schedule(begin, URGENT)
 
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
@@ -435,7 +419,10 @@ class Model:
             self._timeout(times[end] - now).callbacks.append(self._on_call_time_callback)
         call = self._call
         for i in range(first, end):
-            _Driver(call(i))
+            # self._start_call(i), spelt out.
+            process = call(i)
+            self._resume = process.send
+            next(process)
 
     def _shift_changes(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -496,14 +483,41 @@ class Model:
 
     # ------------------------------------------------------------------ one call
 
+    def _begin_call(self, i: int, _: simpy.Event) -> None:
+        self._start_call(i)
+
+    def _start_call(self, i: int) -> None:
+        """Run call ``i``'s first step; from then on it resumes itself (see :meth:`_call`)."""
+        call = self._call(i)
+        self._resume = call.send
+        next(call)
+
     def _call(self, i: int) -> CallProcess:
+        """One call, from the first ring to the repair: a generator that resumes itself.
+
+        ``simpy.Process`` would start it from an ``Initialize`` event, resume it from a
+        callback of its own (a Python frame) on each event it yields, and trigger itself
+        as an event at the end. Nothing waits on a call, so the start and end events were
+        pure cost, and so was that frame. Instead the call appends its own ``send``
+        (``resume``, set by :meth:`_start_call`) to the callbacks of the event it waits
+        for, just before it yields, which is the very place ``Process`` would append its
+        callback: the call is resumed in the same order relative to everything else. It
+        is resumed with the event and reads the event's value itself.
+
+        A call must never return while being resumed (``send`` would raise
+        ``StopIteration`` into SimPy's event loop), so each end of a call drops
+        ``resume`` (which refers back to the generator: a reference cycle) and stops at a
+        last ``yield`` that nothing resumes; the generator is freed with the callbacks of
+        the event that resumed it last. An exception propagates out of ``env.run()``.
+        """
+        resume = self._resume
         env = self.env
         timeout = self._timeout
         s = self._in
         rec = self._out
         hotline = self.hotline
-        # env.now is a property: read once per step, into `now`.
-        t_call = now = env.now
+        # env.now is a property; env._now is what it returns.
+        t_call = now = env._now
         row = i * self._attempt_stride  # this call's first element in per-attempt columns
 
         # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
@@ -517,7 +531,8 @@ class Model:
             rec.hotline_wait_total_h[i] = 0.0
             handling = s.handling_h[row]
             rec.handling_h[i] = handling
-            yield timeout(handling)
+            timeout(handling).callbacks.append(resume)
+            yield
         else:
             max_attempts = self._max_attempts
             priority = self._priority[s.segment[i]] if self._prioritise_hotline else 0
@@ -527,37 +542,44 @@ class Model:
                 started = now
                 answered = hotline.arrive(s.patience_h[row + attempt], priority)
                 if answered is not None:
-                    got_agent = yield answered
-                    now = env.now
+                    answered.callbacks.append(resume)
+                    yield
+                    now = env._now
                     wait_total += now - started
-                    if not got_agent:
+                    if not answered._value:  # hung up before an agent answered
                         if (
                             attempt + 1 < max_attempts
                             and s.redial_u[row + attempt] < self._redial_p
                         ):
-                            yield timeout(s.redial_delay_h[row + attempt])
-                            now = env.now
+                            timeout(s.redial_delay_h[row + attempt]).callbacks.append(resume)
+                            yield
+                            now = env._now
                             continue
                         rec.abandoned_h[i] = now
                         rec.hotline_wait_total_h[i] = wait_total
                         rec.final_state[i] = ABANDONED
+                        del resume  # the end of the call (see the docstring)
+                        yield
                         return
                 rec.answered_h[i] = now
                 rec.hotline_wait_h[i] = now - started
                 rec.hotline_wait_total_h[i] = wait_total
                 handling = s.handling_h[row + attempt]
                 rec.handling_h[i] = handling
-                yield timeout(handling)
+                timeout(handling).callbacks.append(resume)
+                yield
                 break
         # hotline.release(), spelt out.
         hotline.busy -= 1
         if hotline._waiting:
             hotline._serve()
-        now = env.now
+        now = env._now
 
         if s.remote_u[i] < self._remote_share:
             rec.final_state[i] = REMOTE
             rec.repaired_h[i] = now
+            del resume  # the end of the call
+            yield
             return
 
         # 2. Dispatch: the policy picks the station and a van now, or queues the order.
@@ -585,8 +607,8 @@ class Model:
         rec.dispatched_h[i] = now
         rec.station[i] = station
         # The promise is the nearest open station's, whichever station the policy chose, so
-        # that every policy is held to the same promise. The great-circle distance is kept
-        # for the van's drive below when it leaves from that station.
+        # that every policy is held to the same promise. Its distance is kept for the
+        # van's drives below, to the site and home, when they start or end at that station.
         if station == nearest or view.all_open:
             promise_station = nearest  # what view.nearest_open_station(order) gives
         else:
@@ -618,12 +640,17 @@ class Model:
         if not from_arrival:
             rec.repair_due_h[i] = t_call + promise_h
         if van is None:
-            van = yield order.event
-            now = env.now
+            given = order.event  # triggered with the van when the order's turn comes
+            given.callbacks.append(resume)
+            yield
+            van = given._value
+            now = env._now
 
         # 3. The van turns out (unless already on the road) and drives to the site.
         if type(van) is Contractor:
-            yield from self._contractor_job(i, order, van, now, promise_h, from_arrival)
+            yield from self._contractor_job(i, order, van, now, promise_h, from_arrival, resume)
+            del resume  # the end of the call
+            yield
             return
         if van.call != -1:
             raise ModelInvariantError(
@@ -670,10 +697,11 @@ class Model:
         van.expected_free_h = (
             now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
         )
-        yield timeout(turnout + drive)
+        timeout(turnout + drive).callbacks.append(resume)
+        yield
 
         # 4. On site: repair, or diagnose and call a tow.
-        arrived = env.now
+        arrived = env._now
         rec.arrived_h[i] = arrived
         van.lat = lat
         van.lon = lon
@@ -684,9 +712,15 @@ class Model:
         self._log_call(i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fixable, on_site_h = self._on_site(i, fault)
-        yield timeout(on_site_h)
-        now = env.now
+        # self._on_site(i, fault), spelt out.
+        fixable = s.fix_u[i] < self._fix_p[fault]
+        on_site_h = s.repair_h[i]
+        if fixable and s.part_u[i] < self._part_p[fault]:
+            rec.part_missing[i] = True
+            on_site_h += s.part_delay_h[i]
+        timeout(on_site_h).callbacks.append(resume)
+        yield
+        now = env._now
         rec.van_released_h[i] = now
 
         # The van is free: the next waiting order, or home.
@@ -694,40 +728,57 @@ class Model:
         next_order = self.policy.next_order(van, view)
         if next_order is not None:
             next_order.event.succeed(van)
-        elif lat == van.base_lat and lon == van.base_lon:  # van.at_base
-            self._van_idle(van, now)
         else:
-            van.state = RETURNING
-            self._log_t(now)
-            self._log_van(van_id)
-            self._log_state(RETURNING)
-            self._log_call(-1)
-            # great_circle_km(lat, lon, van.base_lat, van.base_lon), spelt out.
-            p1 = radians(lat)
-            p2 = radians(van.base_lat)
-            h = (
-                sin((p2 - p1) / 2) ** 2
-                + cos(p1) * cos(p2) * sin(radians(van.base_lon - lon) / 2) ** 2
-            )
-            root = sqrt(h)
-            if not root < 1.0:
-                root = 1.0
-            gc = _DIAMETER_KM * asin(root)
-            # self.travel.trip(gc, now, s.return_noise[i])[1], spelt out.
-            road = gc * self._detour * (1.0 + self._short_extra * exp(-gc / self._short_scale_km))
-            speed = (
-                self._band_speeds[bisect_left(self._band_limits, road)]
-                * self._hourly_speed[int(now) % 24]
-            )
-            timeout(road / speed * s.return_noise[i]).callbacks.append(partial(self._van_home, van))
+            base_lat = van.base_lat
+            base_lon = van.base_lon
+            if lat == base_lat and lon == base_lon:  # van.at_base
+                self._van_idle(van, now)
+            else:
+                van.state = RETURNING
+                self._log_t(now)
+                self._log_van(van_id)
+                self._log_state(RETURNING)
+                self._log_call(-1)
+                if base_lat == station_lat and base_lon == station_lon:
+                    # Home is where the promise was measured from: the same distance (the
+                    # haversine is symmetric to the bit), so the same road km.
+                    road = promise_km
+                else:
+                    # great_circle_km(lat, lon, base_lat, base_lon), spelt out.
+                    p1 = radians(lat)
+                    p2 = radians(base_lat)
+                    h = (
+                        sin((p2 - p1) / 2) ** 2
+                        + cos(p1) * cos(p2) * sin(radians(base_lon - lon) / 2) ** 2
+                    )
+                    root = sqrt(h)
+                    if not root < 1.0:
+                        root = 1.0
+                    gc = _DIAMETER_KM * asin(root)
+                    # self.travel.road_km(gc), spelt out.
+                    road = (
+                        gc
+                        * self._detour
+                        * (1.0 + self._short_extra * exp(-gc / self._short_scale_km))
+                    )
+                # self.travel.trip(gc, now, s.return_noise[i])[1], spelt out.
+                speed = (
+                    self._band_speeds[bisect_left(self._band_limits, road)]
+                    * self._hourly_speed[int(now) % 24]
+                )
+                timeout(road / speed * s.return_noise[i]).callbacks.append(
+                    self._home_callbacks[van_id]
+                )
 
         if fixable:
-            # self._finish(i, order, True, now), spelt out.
+            # self._finish(i, order, True, now, resume), spelt out.
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
-            return
-        yield from self._finish(i, order, False, now)
+        else:
+            yield from self._finish(i, order, False, now, resume)
+        del resume  # the end of the call
+        yield
 
     def _contractor_job(
         self,
@@ -737,11 +788,13 @@ class Model:
         now: float,
         promise_h: float,
         from_arrival: bool,
+        resume: Resume,
     ) -> CallProcess:
         """A local shop's mechanic drives out and repairs; no network van is involved."""
         s = self._in
         rec = self._out
-        timeout = self.env.timeout
+        env = self.env
+        timeout = self._timeout
         rec.contractor[i] = True
         rec.assigned_h[i] = now
         departed = now + shop.delay_h
@@ -753,16 +806,18 @@ class Model:
         )
         rec.departed_h[i] = departed
         rec.road_km[i] = road_km
-        yield timeout(shop.delay_h + drive)
-        arrived = self.env.now
+        timeout(shop.delay_h + drive).callbacks.append(resume)
+        yield
+        arrived = env._now
         rec.arrived_h[i] = arrived
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
         fixable, on_site_h = self._on_site(i, s.fault[i])
-        yield timeout(on_site_h)
-        now = self.env.now
+        timeout(on_site_h).callbacks.append(resume)
+        yield
+        now = env._now
         rec.van_released_h[i] = now
-        yield from self._finish(i, order, fixable, now)
+        yield from self._finish(i, order, fixable, now, resume)
 
     def _on_site(self, i: int, fault: int) -> tuple[bool, float]:
         """Whether the fault is fixed on site, and the hours spent there (a missing part adds)."""
@@ -774,12 +829,19 @@ class Model:
             on_site_h += s.part_delay_h[i]
         return fixable, on_site_h
 
-    def _finish(self, i: int, order: Order, fixable: bool, now: float) -> CallProcess:
+    def _finish(
+        self,
+        i: int,
+        order: Order,
+        fixable: bool,
+        now: float,
+        resume: Resume,
+    ) -> CallProcess:
         """Repaired on site, or towed to a workshop and repaired in a bay."""
         rec = self._out
         s = self._in
         env = self.env
-        timeout = env.timeout
+        timeout = self._timeout
         if fixable:
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
@@ -791,18 +853,21 @@ class Model:
         workshop = self._workshop_station(order)
         tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
         rec.tow_km[i] = tow_km
-        yield timeout(s.tow_wait_h[i] + tow_km / self._tow_speed)
-        rec.tow_arrived_h[i] = env.now
+        timeout(s.tow_wait_h[i] + tow_km / self._tow_speed).callbacks.append(resume)
+        yield
+        rec.tow_arrived_h[i] = env._now
         bays = self._bays.get(workshop)
         if bays is None:
             bays = self._bays[workshop] = _Bays(
                 env, capacity=max(1, int(self.network.workshop_bays[workshop]))
             )
-        yield bays.request()
-        rec.workshop_start_h[i] = env.now
-        yield timeout(s.workshop_h[i])
+        bays.request().callbacks.append(resume)
+        yield
+        rec.workshop_start_h[i] = env._now
+        timeout(s.workshop_h[i]).callbacks.append(resume)
+        yield
         bays.release()
-        rec.repaired_h[i] = env.now
+        rec.repaired_h[i] = env._now
         rec.final_state[i] = REPAIRED
 
     def _workshop_station(self, order: Order) -> int:
