@@ -279,12 +279,25 @@ def confidence_interval(values: np.ndarray | list[float], level: float = 0.95) -
     return Interval(mean, mean - half, mean + half, n)
 
 
+def is_proportion(kpi: str) -> bool:
+    """Whether a KPI is a share of something, so that it lies between 0 and 1."""
+    return kpi.endswith("_rate") or kpi in ("service_level", "van_utilisation")
+
+
 def summarise(per_replication: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """One row per KPI: mean, interval bounds and replications, from a row-per-replication table."""
+    """One row per KPI: mean, interval bounds and replications, from a row-per-replication table.
+
+    A proportion's interval is cut to [0, 1]: with few replications of a rate near 1 the
+    Student-t interval can reach past it, a value no rate can take.
+    """
     rows = []
     for name in per_replication.columns:
         if name == "replication":
             continue
         ci = confidence_interval(per_replication[name].to_numpy(), level)
-        rows.append({"kpi": name, "mean": ci.mean, "low": ci.low, "high": ci.high, "n": ci.n})
+        low, high = ci.low, ci.high
+        if is_proportion(name):
+            # np.clip keeps a NaN bound (one replication) NaN; max and min would not.
+            low, high = float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+        rows.append({"kpi": name, "mean": ci.mean, "low": low, "high": high, "n": ci.n})
     return pd.DataFrame(rows).set_index("kpi")
