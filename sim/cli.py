@@ -294,6 +294,92 @@ def compare(
         out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
 
 
+# What `sweep` shows per point unless --kpi says otherwise.
+SWEEP_KPIS = (*HEADLINE, "response_p90_h", "van_utilisation")
+
+
+@app.command()
+def sweep(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    vary: Annotated[
+        list[str],
+        typer.Option(
+            "--vary",
+            help="PATH=V1,V2,... a field as in the YAML and its values; repeat for a grid.",
+        ),
+    ],
+    kpi: Annotated[
+        list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
+    ] = None,
+    replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
+    days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    policy: Annotated[
+        str | None, typer.Option(help="Dispatch policy name or module:Class.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write sweep.csv, sweep_summary.csv and sweep.json here."),
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes for the runs.")] = 1,
+) -> None:
+    """Run a scenario at every combination of parameter values, on common random numbers."""
+    from sim.kpis import KPI_HIGHER_IS_BETTER
+    from sim.sweep import grid, parse_parameter
+    from sim.sweep import sweep as sweep_scenario
+
+    shown = list(kpi) if kpi else list(SWEEP_KPIS)
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, seed, policy, replications)
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+        for name in shown:
+            if name not in KPI_HIGHER_IS_BETTER:
+                known = ", ".join(KPI_HIGHER_IS_BETTER)
+                raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
+        parameters = [parse_parameter(text) for text in vary]
+        points = grid(scenario, parameters)  # every point validated before any work
+    except UserInputError as exc:
+        _fail(str(_locate(exc, scenario_file)))
+        return
+    runs = len(points) * scenario.replications
+    try:
+        with _progress(f"{len(points)} points x{scenario.replications}") as progress:
+            result = sweep_scenario(scenario, parameters, workers=workers, progress=progress)
+    except KeyboardInterrupt:
+        err.print("interrupted: nothing was written")
+        raise typer.Exit(code=130) from None
+    summary = result.summary.set_index(["point", "kpi"])
+    table = Table(
+        title=f"{scenario.name}: {len(points)} points, {runs} runs on common random numbers",
+        caption="mean [95% interval] over replications",
+    )
+    for path in result.paths:
+        table.add_column(path, justify="right")
+    for name in shown:
+        table.add_column(f"[bold]{name}[/bold]" if name in HEADLINE else name, justify="right")
+    for k, point in enumerate(result.points):
+        cells = [str(value) for value in point.values.values()]
+        for name in shown:
+            row = summary.loc[(k, name)]
+            cell = _fmt(name, row["mean"])
+            if not math.isnan(row["low"]):
+                cell += f" [{_fmt(name, row['low'])}, {_fmt(name, row['high'])}]"
+            cells.append(cell)
+        table.add_row(*cells)
+    out.print(table)
+    if out_dir is not None:
+        from sim.output import write_sweep
+
+        try:
+            write_sweep(result, out_dir)
+        except KeyboardInterrupt:
+            err.print("interrupted while writing: files already in place are complete")
+            raise typer.Exit(code=130) from None
+        out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json")
+
+
 def _require_run_folder(run_dir: Path) -> None:
     """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
     if not run_dir.is_dir():

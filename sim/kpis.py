@@ -287,17 +287,18 @@ def is_proportion(kpi: str) -> bool:
 def summarise(per_replication: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """One row per KPI: mean, interval bounds and replications, from a row-per-replication table.
 
-    A proportion's interval is cut to [0, 1]: with few replications of a rate near 1 the
-    Student-t interval can reach past it, a value no rate can take.
+    Every KPI is a count, a time, a cost or a share, none below zero, and a share is at
+    most 1: the interval is cut to those bounds. With few replications, or values far
+    from normal, the Student-t interval of a rate near 1 or of a skewed time can reach
+    past them, to values no KPI can take.
     """
     rows = []
     for name in per_replication.columns:
         if name == "replication":
             continue
         ci = confidence_interval(per_replication[name].to_numpy(), level)
-        low, high = ci.low, ci.high
-        if is_proportion(name):
-            # np.clip keeps a NaN bound (one replication) NaN; max and min would not.
-            low, high = float(np.clip(low, 0.0, 1.0)), float(np.clip(high, 0.0, 1.0))
+        # np.clip keeps a NaN bound (one replication) NaN; max and min would not.
+        top = 1.0 if is_proportion(name) else np.inf
+        low, high = float(np.clip(ci.low, 0.0, top)), float(np.clip(ci.high, 0.0, top))
         rows.append({"kpi": name, "mean": ci.mean, "low": low, "high": high, "n": ci.n})
     return pd.DataFrame(rows).set_index("kpi")

@@ -23,6 +23,7 @@ from sim.compare import Comparison
 from sim.reference import data_dir
 from sim.run import RunResult
 from sim.scenario import file_sha256
+from sim.sweep import SweepResult
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -134,4 +135,28 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
     }
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     atomic_write(out / "comparison.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
+    return out
+
+
+def write_sweep(result: SweepResult, out_dir: str | Path) -> Path:
+    """sweep.csv (one row per point and replication), sweep_summary.csv and sweep.json.
+
+    sweep.json (the base scenario, the swept values and the summary) is written last:
+    its presence marks a complete sweep folder.
+    """
+    out = Path(out_dir)
+    rows = result.rows
+    summary = result.summary
+    atomic_write(out / "sweep.csv", lambda p: rows.to_csv(p, index=False))
+    atomic_write(out / "sweep_summary.csv", lambda p: summary.to_csv(p, index=False))
+    payload = {
+        "base_scenario": result.base.model_dump(mode="json", by_alias=True),
+        "parameters": {p.path: list(p.values) for p in result.parameters},
+        "points": [point.values for point in result.points],
+        "replications": len(result.results[0].replications) if result.results else 0,
+        "summary": json.loads(summary.to_json(orient="records")),
+        "versions": _versions(),
+    }
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    atomic_write(out / "sweep.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return out

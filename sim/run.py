@@ -187,6 +187,49 @@ def _worker(args: tuple[str, int, PolicySpec]) -> ReplicationResult:
     return run_replication(scenario, replication, policy)
 
 
+Job = tuple[Scenario, int, PolicySpec]
+"""One replication to run: (scenario, replication number, policy)."""
+
+
+def run_jobs(
+    jobs: list[Job], *, workers: int = 1, progress: ProgressFn | None = None
+) -> list[ReplicationResult]:
+    """Run replications, serially or in ``workers`` processes; results in the order of ``jobs``.
+
+    A replication is a pure function of its job, so the results are the same for any
+    ``workers``. Serially, a scenario's network is built once for all of its jobs.
+    """
+    n = len(jobs)
+    workers = max(1, min(workers, n, os.cpu_count() or 1))
+    results: list[ReplicationResult] = []
+    if workers == 1:
+        networks: dict[int, Network] = {}
+        for k, (scenario, replication, policy) in enumerate(jobs):
+
+            def step(fraction: float, k: int = k) -> None:
+                if progress is not None:
+                    progress((k + fraction) / n)
+
+            network = networks.get(id(scenario))
+            if network is None:
+                network = networks[id(scenario)] = build_network(scenario)
+            results.append(
+                run_replication(scenario, replication, policy, network=network, progress=step)
+            )
+        return results
+    payloads: dict[int, str] = {}
+    for scenario, _, _ in jobs:
+        if id(scenario) not in payloads:
+            payloads[id(scenario)] = scenario.model_dump_json(by_alias=True)
+    tasks = [(payloads[id(scenario)], r, policy) for scenario, r, policy in jobs]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        for done, rep in enumerate(pool.map(_worker, tasks), start=1):
+            results.append(rep)
+            if progress is not None:
+                progress(done / n)
+    return results
+
+
 def run(
     scenario: Scenario,
     *,
@@ -203,24 +246,6 @@ def run(
     n = replications if replications is not None else scenario.replications
     _policy_class(scenario, policy)  # fail fast, before any work
     result = RunResult(scenario=scenario, policy=_policy_label(scenario, policy))
-    workers = max(1, min(workers, n, os.cpu_count() or 1))
-    if workers == 1:
-        network = build_network(scenario)
-        for r in range(n):
-
-            def step(fraction: float, r: int = r) -> None:
-                if progress is not None:
-                    progress((r + fraction) / n)
-
-            result.replications.append(
-                run_replication(scenario, r, policy, network=network, progress=step)
-            )
-        return result
-    payload = scenario.model_dump_json(by_alias=True)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        jobs = [(payload, r, policy) for r in range(n)]
-        for done, rep in enumerate(pool.map(_worker, jobs), start=1):
-            result.replications.append(rep)
-            if progress is not None:
-                progress(done / n)
+    jobs: list[Job] = [(scenario, r, policy) for r in range(n)]
+    result.replications = run_jobs(jobs, workers=workers, progress=progress)
     return result

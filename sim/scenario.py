@@ -583,6 +583,64 @@ class Scenario(_Model):
         data.update(changes)
         return Scenario.model_validate(data)
 
+    def with_fields(self, values: Mapping[str, Any]) -> Scenario:
+        """A copy with fields replaced by their dotted paths, validated again.
+
+        Paths are written as in the YAML: ``network.vans.total``,
+        ``hotline.shifts[1].agents``, ``dispatch.policy``. A path the scenario does not
+        have, or a value its field refuses, raises :class:`ScenarioError` naming the field.
+        """
+        data = self.model_dump(by_alias=True)
+        for path, value in values.items():
+            _set_field(data, path, value)
+        try:
+            return Scenario.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = tuple(first["loc"])
+            ctx_error = (first.get("ctx") or {}).get("error")
+            if isinstance(ctx_error, _FieldError):
+                loc = loc + ctx_error.loc
+            raise ScenarioError(_message(first), field=_dotted(loc) or None) from None
+
+
+def _field_path(path: str) -> list[str | int]:
+    """``hotline.shifts[1].agents`` -> ["hotline", "shifts", 1, "agents"]."""
+    loc: list[str | int] = []
+    for part in path.split("."):
+        name, *indices = part.split("[")
+        if not name or any(not i.endswith("]") or not i[:-1].isdigit() for i in indices):
+            raise ScenarioError("not a field path (write it as in the YAML: a.b[0].c)", field=path)
+        loc.append(name)
+        loc.extend(int(i[:-1]) for i in indices)
+    return loc
+
+
+def _set_field(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set a dotted field of a dumped scenario, which must already have it."""
+    loc = _field_path(path)
+    node: Any = data
+    for depth, part in enumerate(loc):
+        where = _dotted(loc[:depth]) or "the scenario"
+        if isinstance(part, int):
+            if not isinstance(node, list | tuple) or not 0 <= part < len(node):
+                raise ScenarioError(f"{where} has no item [{part}]", field=path)
+        elif not isinstance(node, dict) or part not in node:
+            raise ScenarioError(f"{where} has no field {part!r}", field=path)
+        if depth == len(loc) - 1:
+            if isinstance(node, tuple):
+                raise ScenarioError(f"{where} cannot be changed item by item", field=path)
+            node[part] = value
+            return
+        child = node[part]
+        if child is None:
+            raise ScenarioError(
+                f"{_dotted(loc[: depth + 1])} is not set in this scenario", field=path
+            )
+        if isinstance(child, tuple):  # dumped tuples become lists, so that items can be set
+            child = node[part] = list(child)
+        node = child
+
 
 # --------------------------------------------------------------------------- loading
 

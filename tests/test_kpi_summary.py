@@ -1,4 +1,4 @@
-"""The KPI summary: Student-t intervals over replications, proportions kept within [0, 1]."""
+"""The KPI summary: Student-t intervals over replications, kept to the values a KPI can take."""
 
 from __future__ import annotations
 
@@ -29,11 +29,18 @@ def test_a_rate_near_zero_has_its_interval_cut_at_zero() -> None:
     assert row["low"] == 0.0 and row["high"] < 1.0
 
 
-def test_other_kpis_keep_the_student_t_interval() -> None:
-    """A time or a count is not bounded by 1: its interval is left as it is."""
+def test_a_time_is_cut_at_zero_only() -> None:
+    """A time or a count is not bounded by 1, but cannot be negative."""
     values = [0.4, 1.9, 0.2]
     raw = confidence_interval(values)
     assert raw.low < 0.0 and raw.high > 1.0
+    row = summarise(pd.DataFrame({"response_p90_h": values})).loc["response_p90_h"]
+    assert row["low"] == 0.0 and row["high"] == pytest.approx(raw.high)
+
+
+def test_an_interval_within_the_bounds_is_the_student_t_interval() -> None:
+    values = [2.1, 2.4, 2.2, 2.6]
+    raw = confidence_interval(values)
     row = summarise(pd.DataFrame({"response_p90_h": values})).loc["response_p90_h"]
     assert (row["low"], row["high"]) == pytest.approx((raw.low, raw.high))
 
