@@ -39,6 +39,14 @@ err = Console(stderr=True)
 HEADLINE = ("on_time_arrival_rate", "on_time_repair_rate", "complaint_closure_rate")
 
 
+# Options several commands share.
+DaysOption = Annotated[float | None, typer.Option(help="Override the horizon in days.")]
+ReplicationsOption = Annotated[int | None, typer.Option(help="Override the replications.")]
+SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
+PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
+WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+
+
 def _fail(message: str) -> None:
     err.print(f"error: {message}", highlight=False, soft_wrap=True, markup=False)
     raise typer.Exit(code=2)
@@ -165,16 +173,14 @@ def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="Scenario YAML; default: the national Dongfeng scenario.")
     ] = None,
-    days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
-    replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
-    policy: Annotated[
-        str | None, typer.Option(help="Dispatch policy name or module:Class.")
-    ] = None,
+    days: DaysOption = None,
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write the run folder here.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes for replications.")] = 1,
+    workers: WorkersOption = 1,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
     from sim.run import run as run_scenario
@@ -224,13 +230,13 @@ def compare(
         list[str],
         typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
     ],
-    replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
-    days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes for replications.")] = 1,
+    workers: WorkersOption = 1,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.compare import compare as compare_policies
@@ -311,17 +317,15 @@ def sweep(
     kpi: Annotated[
         list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
     ] = None,
-    replications: Annotated[int | None, typer.Option(help="Override the replications.")] = None,
-    days: Annotated[float | None, typer.Option(help="Override the horizon in days.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Override the seed.")] = None,
-    policy: Annotated[
-        str | None, typer.Option(help="Dispatch policy name or module:Class.")
-    ] = None,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    seed: SeedOption = None,
+    policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Write sweep.csv, sweep_summary.csv and sweep.json here."),
     ] = None,
-    workers: Annotated[int, typer.Option(help="Worker processes for the runs.")] = 1,
+    workers: WorkersOption = 1,
 ) -> None:
     """Run a scenario at every combination of parameter values, on common random numbers."""
     from sim.kpis import KPI_HIGHER_IS_BETTER

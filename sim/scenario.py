@@ -596,12 +596,8 @@ class Scenario(_Model):
         try:
             return Scenario.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = tuple(first["loc"])
-            ctx_error = (first.get("ctx") or {}).get("error")
-            if isinstance(ctx_error, _FieldError):
-                loc = loc + ctx_error.loc
-            raise ScenarioError(_message(first), field=_dotted(loc) or None) from None
+            message, loc = _first_error(exc)
+            raise ScenarioError(message, field=_dotted(loc) or None) from None
 
 
 def _field_path(path: str) -> list[str | int]:
@@ -700,6 +696,16 @@ def _message(error: Mapping[str, Any]) -> str:
     return msg
 
 
+def _first_error(exc: ValidationError) -> tuple[str, tuple[str | int, ...]]:
+    """The message and the field location of a validation's first error."""
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    ctx_error = (first.get("ctx") or {}).get("error")
+    if isinstance(ctx_error, _FieldError):
+        loc = loc + ctx_error.loc
+    return _message(first), loc
+
+
 def field_line(path: str | Path, field: str) -> int | None:
     """1-based line of a dotted field (``network.vans.total``, ``demand.segments[1]``) in a file."""
     try:
@@ -733,13 +739,9 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     try:
         return Scenario.model_validate(_plain(tree), context={"base_dir": base_dir})
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        ctx_error = (first.get("ctx") or {}).get("error")
-        if isinstance(ctx_error, _FieldError):
-            loc = loc + ctx_error.loc
+        message, loc = _first_error(exc)
         raise ScenarioError(
-            _message(first), file=source, line=_line_of(tree, loc), field=_dotted(loc) or None
+            message, file=source, line=_line_of(tree, loc), field=_dotted(loc) or None
         ) from None
 
 
