@@ -82,6 +82,16 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
     return load_scenario(scenario_path), scenario_path
 
 
+def _check_policy(name: str) -> None:
+    from sim.dispatch import resolve_policy
+    from sim.errors import PolicyError
+
+    try:
+        resolve_policy(name)
+    except PolicyError as exc:
+        raise PolicyError(exc.message, field="--policy") from None
+
+
 def _apply_overrides(
     scenario: Scenario,
     days: float | None,
@@ -100,13 +110,7 @@ def _apply_overrides(
             raise UserInputError("must not be negative", field="--seed")
         changes["seed"] = seed
     if policy is not None:
-        from sim.dispatch import resolve_policy
-        from sim.errors import PolicyError
-
-        try:
-            resolve_policy(policy)
-        except PolicyError as exc:
-            raise PolicyError(exc.message, field="--policy") from None
+        _check_policy(policy)
         changes["dispatch"] = {**scenario.dispatch.model_dump(), "policy": policy, "options": {}}
     if replications is not None:
         if replications < 1:
@@ -328,14 +332,18 @@ def sweep(
     workers: WorkersOption = 1,
 ) -> None:
     """Run a scenario at every combination of parameter values, on common random numbers."""
+    from rich.markup import escape
+
     from sim.kpis import KPI_HIGHER_IS_BETTER
-    from sim.sweep import grid, parse_parameter
+    from sim.sweep import format_value, grid, parse_parameter
     from sim.sweep import sweep as sweep_scenario
 
     shown = list(kpi) if kpi else list(SWEEP_KPIS)
     try:
         scenario, _ = _load(scenario_file)
-        scenario = _apply_overrides(scenario, days, seed, policy, replications)
+        scenario = _apply_overrides(scenario, days, seed, None, replications)
+        if policy is not None:
+            _check_policy(policy)
         if workers < 1:
             raise UserInputError("must be at least 1", field="--workers")
         for name in shown:
@@ -343,14 +351,16 @@ def sweep(
                 known = ", ".join(KPI_HIGHER_IS_BETTER)
                 raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
         parameters = [parse_parameter(text) for text in vary]
-        points = grid(scenario, parameters)  # every point validated before any work
+        points = grid(scenario, parameters, policy=policy)  # every point checked before any run
     except UserInputError as exc:
         _fail(str(_locate(exc, scenario_file)))
         return
     runs = len(points) * scenario.replications
     try:
         with _progress(f"{len(points)} points x{scenario.replications}") as progress:
-            result = sweep_scenario(scenario, parameters, workers=workers, progress=progress)
+            result = sweep_scenario(
+                scenario, parameters, policy=policy, workers=workers, progress=progress
+            )
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
@@ -364,7 +374,7 @@ def sweep(
     for name in shown:
         table.add_column(f"[bold]{name}[/bold]" if name in HEADLINE else name, justify="right")
     for k, point in enumerate(result.points):
-        cells = [str(value) for value in point.values.values()]
+        cells = [escape(format_value(value)) for value in point.values.values()]
         for name in shown:
             row = summary.loc[(k, name)]
             cell = _fmt(name, row["mean"])

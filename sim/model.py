@@ -508,7 +508,9 @@ class Model:
         ``StopIteration`` into SimPy's event loop), so each end of a call drops
         ``resume`` (which refers back to the generator: a reference cycle) and stops at a
         last ``yield`` that nothing resumes; the generator is freed with the callbacks of
-        the event that resumed it last. An exception propagates out of ``env.run()``.
+        the event that resumed it last. (A call still under way at the horizon keeps its
+        ``resume``: it goes when the model is collected.) An exception propagates out of
+        ``env.run()``.
         """
         resume = self._resume
         env = self.env

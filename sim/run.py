@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from typing import Any
 
@@ -181,10 +181,17 @@ def run_replication(
     return ReplicationResult(replication, calls, units, kpis, model.hotline.queue_area_h)
 
 
-def _worker(args: tuple[str, int, PolicySpec]) -> ReplicationResult:
-    scenario_json, replication, policy = args
+def _without_tables(result: ReplicationResult) -> ReplicationResult:
+    """The KPIs of a replication, with empty call and unit tables (same columns)."""
+    # Copies, so that no view keeps the full tables' memory alive.
+    return replace(result, calls=result.calls.iloc[:0].copy(), units=result.units.iloc[:0].copy())
+
+
+def _worker(args: tuple[str, int, PolicySpec, bool]) -> ReplicationResult:
+    scenario_json, replication, policy, keep_tables = args
     scenario = Scenario.model_validate_json(scenario_json)
-    return run_replication(scenario, replication, policy)
+    result = run_replication(scenario, replication, policy)
+    return result if keep_tables else _without_tables(result)
 
 
 Job = tuple[Scenario, int, PolicySpec]
@@ -192,12 +199,18 @@ Job = tuple[Scenario, int, PolicySpec]
 
 
 def run_jobs(
-    jobs: list[Job], *, workers: int = 1, progress: ProgressFn | None = None
+    jobs: list[Job],
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    keep_tables: bool = True,
 ) -> list[ReplicationResult]:
     """Run replications, serially or in ``workers`` processes; results in the order of ``jobs``.
 
     A replication is a pure function of its job, so the results are the same for any
     ``workers``. Serially, a scenario's network is built once for all of its jobs.
+    Without ``keep_tables`` only the KPIs are kept: the call and unit tables are empty
+    (and never sent back from a worker).
     """
     n = len(jobs)
     workers = max(1, min(workers, n, os.cpu_count() or 1))
@@ -213,15 +226,14 @@ def run_jobs(
             network = networks.get(id(scenario))
             if network is None:
                 network = networks[id(scenario)] = build_network(scenario)
-            results.append(
-                run_replication(scenario, replication, policy, network=network, progress=step)
-            )
+            result = run_replication(scenario, replication, policy, network=network, progress=step)
+            results.append(result if keep_tables else _without_tables(result))
         return results
     payloads: dict[int, str] = {}
     for scenario, _, _ in jobs:
         if id(scenario) not in payloads:
             payloads[id(scenario)] = scenario.model_dump_json(by_alias=True)
-    tasks = [(payloads[id(scenario)], r, policy) for scenario, r, policy in jobs]
+    tasks = [(payloads[id(scenario)], r, policy, keep_tables) for scenario, r, policy in jobs]
     with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
         for done, rep in enumerate(pool.map(_worker, tasks), start=1):
             results.append(rep)

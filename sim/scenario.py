@@ -583,18 +583,20 @@ class Scenario(_Model):
         data.update(changes)
         return Scenario.model_validate(data)
 
-    def with_fields(self, values: Mapping[str, Any]) -> Scenario:
+    def with_fields(self, values: Mapping[str, Any], base_dir: Path | None = None) -> Scenario:
         """A copy with fields replaced by their dotted paths, validated again.
 
         Paths are written as in the YAML: ``network.vans.total``,
         ``hotline.shifts[1].agents``, ``dispatch.policy``. A path the scenario does not
         have, or a value its field refuses, raises :class:`ScenarioError` naming the field.
+        A relative file name among the values is taken from ``base_dir`` (default: the
+        current folder, as for any file named on a command line).
         """
         data = self.model_dump(by_alias=True)
         for path, value in values.items():
             _set_field(data, path, value)
         try:
-            return Scenario.model_validate(data)
+            return Scenario.model_validate(data, context={"base_dir": base_dir or Path.cwd()})
         except ValidationError as exc:
             message, loc = _first_error(exc)
             raise ScenarioError(message, field=_dotted(loc) or None) from None
@@ -619,13 +621,11 @@ def _set_field(data: dict[str, Any], path: str, value: Any) -> None:
     for depth, part in enumerate(loc):
         where = _dotted(loc[:depth]) or "the scenario"
         if isinstance(part, int):
-            if not isinstance(node, list | tuple) or not 0 <= part < len(node):
+            if not isinstance(node, list) or not 0 <= part < len(node):
                 raise ScenarioError(f"{where} has no item [{part}]", field=path)
         elif not isinstance(node, dict) or part not in node:
             raise ScenarioError(f"{where} has no field {part!r}", field=path)
         if depth == len(loc) - 1:
-            if isinstance(node, tuple):
-                raise ScenarioError(f"{where} cannot be changed item by item", field=path)
             node[part] = value
             return
         child = node[part]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,7 +27,15 @@ from ruamel.yaml.error import YAMLError
 from sim.errors import UserInputError
 from sim.kpis import summarise
 from sim.network import build_network
-from sim.run import Job, PolicySpec, ProgressFn, RunResult, _policy_class, _policy_label, run_jobs
+from sim.run import (
+    Job,
+    PolicySpec,
+    ProgressFn,
+    RunResult,
+    _policy_instance,
+    _policy_label,
+    run_jobs,
+)
 from sim.scenario import Scenario
 
 
@@ -74,27 +83,83 @@ class SweepPoint:
     scenario: Scenario
 
 
-def grid(base: Scenario, parameters: Sequence[Parameter]) -> list[SweepPoint]:
-    """Every combination of the parameters' values, the first parameter varying slowest.
+# Fields a sweep must not vary: the replications are set for the whole sweep, and every
+# point keeps the base seed, or the points would no longer share their random numbers.
+_NOT_SWEPT = {
+    "replications": "set for the whole sweep (--replications), not per point",
+    "seed": "every point keeps the base seed, so that all points share their random numbers",
+}
 
-    Each point's scenario is validated and its network built here, before any work: a
-    path the scenario does not have, a value its field refuses or a network it cannot
-    build raises :class:`UserInputError` naming ``--vary PATH=VALUE`` and the field.
-    """
+
+def format_value(value: Any) -> str:
+    """A swept value as it is written in YAML (null, true, 1800, nearest_station)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_parameters(parameters: Sequence[Parameter], policy: PolicySpec) -> None:
     if not parameters:
         raise UserInputError("name at least one parameter to vary", field="--vary")
     paths = [p.path for p in parameters]
-    if len(set(paths)) != len(paths):
-        raise UserInputError("a path is varied twice", field="--vary")
+    for k, parameter in enumerate(parameters):
+        path = parameter.path
+        if path in _NOT_SWEPT:
+            raise UserInputError(_NOT_SWEPT[path], field=f"--vary {path}")
+        if not parameter.values:
+            raise UserInputError("no values given", field=f"--vary {path}")
+        distinct = {repr(v) for v in parameter.values}
+        if len(distinct) != len(parameter.values):
+            raise UserInputError("a value is given twice", field=f"--vary {path}")
+        for other in paths[:k]:
+            if other == path or path.startswith((f"{other}.", f"{other}[")):
+                raise UserInputError(f"already varied as part of {other}", field=f"--vary {path}")
+            if other.startswith((f"{path}.", f"{path}[")):
+                raise UserInputError(f"contains {other}, varied too", field=f"--vary {path}")
+    if policy is not None and "dispatch.policy" in paths:
+        raise UserInputError("dispatch.policy is swept: give the policies there", field="--policy")
+
+
+def grid(
+    base: Scenario,
+    parameters: Sequence[Parameter],
+    *,
+    policy: PolicySpec = None,
+    base_dir: Path | None = None,
+) -> list[SweepPoint]:
+    """Every combination of the parameters' values, the first parameter varying slowest.
+
+    Each point's scenario is validated, its network built and its dispatch policy made
+    here, before any work: a path the scenario does not have, a value its field refuses,
+    a network it cannot build or policy options the policy refuses raise
+    :class:`UserInputError` naming ``--vary PATH=VALUE`` and the field. A point whose
+    swept ``dispatch.policy`` is not the base scenario's starts from no options (as
+    ``--policy`` does), unless ``dispatch.options`` are swept too. Relative file names
+    are taken from ``base_dir`` (default: the current folder).
+    """
+    _check_parameters(parameters, policy)
+    paths = [p.path for p in parameters]
+    options_swept = any(path.startswith("dispatch.options") for path in paths)
     points = []
     for combination in itertools.product(*(p.values for p in parameters)):
         values = dict(zip(paths, combination, strict=True))
+        changes = dict(values)
+        swept_policy = values.get("dispatch.policy", base.dispatch.policy)
+        if swept_policy != base.dispatch.policy and not options_swept:
+            changes["dispatch.options"] = {}
         try:
-            scenario = base.with_fields(values)
+            scenario = base.with_fields(changes, base_dir)
             build_network(scenario)
+            try:
+                _policy_instance(scenario, policy)
+            except (TypeError, ValueError) as exc:
+                raise UserInputError(str(exc), field="dispatch.options") from None
         except UserInputError as exc:
-            given = ", ".join(f"{path}={value}" for path, value in values.items())
-            raise UserInputError(exc.message, field=f"--vary {given}: {exc.field}") from None
+            given = ", ".join(f"{path}={format_value(value)}" for path, value in values.items())
+            field = f"--vary {given}" + (f": {exc.field}" if exc.field else "")
+            raise UserInputError(exc.message, file=exc.file, line=exc.line, field=field) from None
         points.append(SweepPoint(values, scenario))
     return points
 
@@ -143,19 +208,21 @@ def sweep(
     policy: PolicySpec = None,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    keep_tables: bool = False,
+    base_dir: Path | None = None,
 ) -> SweepResult:
     """Run the base scenario at every point of the parameters' grid.
 
     All (point, replication) runs share one pool of ``workers`` processes; the results
     are the same for any ``workers``. ``policy`` overrides each point's own (which is
-    the base scenario's unless ``dispatch.policy`` is swept).
+    the base scenario's unless ``dispatch.policy`` is swept). A sweep keeps the KPIs of
+    every run; the call and unit tables (some 20 MB a replication for a national month)
+    only with ``keep_tables``, else each result's ``calls`` and ``units`` are empty.
     """
-    points = grid(base, parameters)
+    points = grid(base, parameters, policy=policy, base_dir=base_dir)
     n = replications if replications is not None else base.replications
-    for point in points:
-        _policy_class(point.scenario, policy)  # fail fast, before any work
     jobs: list[Job] = [(point.scenario, r, policy) for point in points for r in range(n)]
-    done = run_jobs(jobs, workers=workers, progress=progress)
+    done = run_jobs(jobs, workers=workers, progress=progress, keep_tables=keep_tables)
     results = []
     for k, point in enumerate(points):
         result = RunResult(point.scenario, _policy_label(point.scenario, policy))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -30,7 +31,7 @@ def quick() -> Scenario:
 
 @pytest.fixture(scope="module")
 def fleet(quick: Scenario) -> SweepResult:
-    return sweep(quick, [Parameter("network.vans.total", (70, 140))])
+    return sweep(quick, [Parameter("network.vans.total", (70, 140))], keep_tables=True)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -102,6 +103,83 @@ def test_a_point_whose_network_cannot_be_built_fails_before_any_run(quick: Scena
     assert "40 vans" in caught.value.message
 
 
+def test_an_error_in_a_swept_file_names_that_file(tmp_path: Path, quick: Scenario) -> None:
+    bad = tmp_path / "stations.csv"
+    bad.write_text("name,lat\nA,30.0\n", encoding="utf-8")
+    with pytest.raises(UserInputError) as caught:
+        grid(
+            quick,
+            [
+                Parameter("network.stations.generate", (None,)),
+                Parameter("network.stations.csv", (str(bad),)),
+            ],
+        )
+    assert caught.value.file == str(bad)
+    assert str(caught.value).startswith(f"{bad}")
+    assert "None" not in str(caught.value)
+
+
+def test_relative_files_are_taken_from_the_current_folder(
+    quick: Scenario, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT / "scenarios")
+    (point,) = grid(quick, [Parameter("demand.spatial.csv", ("data/overloaded_demand.csv",))])
+    assert point.scenario.demand.spatial.csv == ROOT / "scenarios/data/overloaded_demand.csv"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field", "message"),
+    [
+        ([Parameter("replications", (1, 2))], "--vary replications", "--replications"),
+        ([Parameter("seed", (1, 2))], "--vary seed", "share their random numbers"),
+        ([Parameter("network.vans.total", ())], "--vary network.vans.total", "no values"),
+        ([Parameter("network.vans.total", (90, 90))], "--vary network.vans.total", "twice"),
+        (
+            [Parameter("network.vans", ({},)), Parameter("network.vans.total", (90,))],
+            "--vary network.vans.total",
+            "already varied as part of network.vans",
+        ),
+        (
+            [Parameter("hotline.shifts[0].agents", (1,)), Parameter("hotline.shifts", ((),))],
+            "--vary hotline.shifts",
+            "contains hotline.shifts[0].agents",
+        ),
+    ],
+)
+def test_a_grid_that_cannot_be_swept_is_refused(
+    quick: Scenario, parameters: list[Parameter], field: str, message: str
+) -> None:
+    with pytest.raises(UserInputError) as caught:
+        grid(quick, parameters)
+    assert caught.value.field == field
+    assert message in caught.value.message
+
+
+def test_policy_options_are_checked_before_any_run(quick: Scenario) -> None:
+    with_options = quick.with_fields(
+        {"dispatch.policy": "preparedness", "dispatch.options": {"coverage_km": 60.0}}
+    )
+    # Another policy starts from no options, as --policy does: nothing to refuse.
+    points = grid(with_options, [Parameter("dispatch.policy", ("preparedness", "priority"))])
+    assert points[0].scenario.dispatch.options == {"coverage_km": 60.0}
+    assert points[1].scenario.dispatch.options == {}
+    with pytest.raises(UserInputError) as caught:
+        grid(quick, [Parameter("dispatch.options", ({"radius": 3},))])
+    assert caught.value.field == "--vary dispatch.options={'radius': 3}: dispatch.options"
+    with pytest.raises(UserInputError) as caught:
+        grid(with_options, [Parameter("dispatch.options.coverage_km", (60.0, -1.0))])
+    assert caught.value.field == "--vary dispatch.options.coverage_km=-1.0: dispatch.options"
+    assert "coverage_km must be positive" in caught.value.message
+
+
+def test_a_policy_is_given_once(quick: Scenario) -> None:
+    (point,) = grid(quick, [Parameter("network.vans.total", (90,))], policy="priority")
+    assert point.scenario.network.vans.total == 90
+    with pytest.raises(UserInputError) as caught:
+        grid(quick, [Parameter("dispatch.policy", ("priority",))], policy="priority")
+    assert caught.value.field == "--policy"
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -129,8 +207,19 @@ def test_a_point_is_the_run_of_its_scenario(quick: Scenario, fleet: SweepResult)
 def test_points_share_their_calls(fleet: SweepResult) -> None:
     """Common random numbers: every fleet size answers the very same calls."""
     small, large = (result.calls for result in fleet.results)
+    assert len(small) > 400 and set(small["replication"]) == {0, 1, 2, 3}
     columns = ["replication", "call_id", "t_call_h", "lat", "lon", "fault"]
     pd.testing.assert_frame_equal(small[columns], large[columns], check_exact=True)
+    # ... and serves them differently.
+    assert not small["arrived_h"].equals(large["arrived_h"])
+
+
+def test_a_sweep_keeps_only_the_kpis_unless_asked(quick: Scenario, fleet: SweepResult) -> None:
+    lean = sweep(quick, [Parameter("network.vans.total", (70, 140))])
+    pd.testing.assert_frame_equal(lean.rows, fleet.rows, check_exact=True)
+    for result in lean.results:
+        assert result.calls.empty and result.units.empty
+        assert list(result.calls.columns) == list(fleet.results[0].calls.columns)
 
 
 def test_doubling_the_fleet_raises_on_time_arrival(fleet: SweepResult) -> None:
@@ -141,6 +230,7 @@ def test_doubling_the_fleet_raises_on_time_arrival(fleet: SweepResult) -> None:
     assert util.high < 0, util
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores for two workers")
 def test_sweep_results_do_not_depend_on_workers(quick: Scenario, fleet: SweepResult) -> None:
     parallel = sweep(quick, [Parameter("network.vans.total", (70, 140))], workers=2)
     pd.testing.assert_frame_equal(parallel.rows, fleet.rows, check_exact=True)
