@@ -145,9 +145,9 @@ def validate(
     table.add_row("expected calls per day", f"{expected_calls_per_day(scenario):,.0f}")
     agents = scenario.hotline.agents_by_hour
     table.add_row("hotline agents on duty", f"{min(agents)}-{max(agents)}")
-    table.add_row(
-        "horizon", f"{scenario.horizon.days:g} days (warm-up {scenario.horizon.warmup_days:g})"
-    )
+    horizon = scenario.horizon
+    start = "" if horizon.start_date is None else f" from {horizon.start_date:%a %Y-%m-%d}"
+    table.add_row("horizon", f"{horizon.days:g} days{start} (warm-up {horizon.warmup_days:g})")
     table.add_row("replications", f"{scenario.replications}")
     table.add_row("dispatch policy", scenario.dispatch.policy)
     table.add_row("surges", ", ".join(s.name for s in scenario.surges) or "none")

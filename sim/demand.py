@@ -72,7 +72,10 @@ class CallStream:
 
 
 def hourly_rates(scenario: Scenario) -> np.ndarray:
-    """Expected calls in each hour of the horizon, before surges (day 0 is a Monday)."""
+    """Expected calls in each hour of the horizon, before surges.
+
+    Day 0 falls on the weekday of ``horizon.start_date`` (a Monday when it is not given).
+    """
     demand = scenario.demand
     n_hours = math.ceil(scenario.horizon.hours)
     hours = np.arange(n_hours)
@@ -80,7 +83,8 @@ def hourly_rates(scenario: Scenario) -> np.ndarray:
     hour_w = hour_w / hour_w.sum()
     day_w = np.asarray(demand.day_of_week_profile, dtype=float)
     day_w = day_w / day_w.mean()
-    rates: np.ndarray = demand.mean_calls_per_day * day_w[(hours // 24) % 7] * hour_w[hours % 24]
+    weekday = (hours // 24 + scenario.horizon.start_weekday) % 7
+    rates: np.ndarray = demand.mean_calls_per_day * day_w[weekday] * hour_w[hours % 24]
     return rates
 
 

@@ -11,7 +11,9 @@ Defaults are the sourced figures of DESIGN.md; a scenario file only states what 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,6 +76,14 @@ class Horizon(_Model):
 
     days: float = Field(30.0, gt=0)
     warmup_days: float = Field(1.0, ge=0)
+    start_date: date | None = Field(
+        None, description="the calendar date of day 0; None: day 0 is a Monday"
+    )
+
+    @property
+    def start_weekday(self) -> int:
+        """Day 0's weekday, Monday 0 to Sunday 6: where the day-of-week profile starts."""
+        return 0 if self.start_date is None else self.start_date.weekday()
 
     @model_validator(mode="after")
     def _warmup_shorter(self) -> Horizon:
@@ -720,6 +730,20 @@ def field_line(path: str | Path, field: str) -> int | None:
     return _line_of(tree, loc)
 
 
+_DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w.-])")
+
+
+def _bad_date_line(text: str) -> int | None:
+    """1-based line of the first date-like YAML value that is no calendar date."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        for match in _DATE_LIKE.finditer(line.split("#", 1)[0]):
+            try:
+                date(*(int(part) for part in match.groups()))
+            except ValueError:
+                return number
+    return None
+
+
 def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     """Validate scenario YAML text; relative file names resolve against ``source``'s folder."""
     yaml = YAML(typ="rt")
@@ -731,6 +755,8 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
         raise ScenarioError(f"YAML syntax: {exc.problem or exc}", file=source, line=line) from None
     except YAMLError as exc:
         raise ScenarioError(f"YAML syntax: {exc}", file=source) from None
+    except ValueError as exc:  # a value YAML recognises but cannot build: 2021-13-01, say
+        raise ScenarioError(f"YAML value: {exc}", file=source, line=_bad_date_line(text)) from None
     if tree is None:
         tree = {}
     if not isinstance(tree, Mapping):

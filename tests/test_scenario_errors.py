@@ -79,6 +79,30 @@ CASES = [
         "YAML syntax",
     ),
     (
+        "impossible_date",
+        """
+        name: calendar
+        horizon:
+          days: 5
+          start_date: 2021-02-30
+        """,
+        4,
+        None,
+        "YAML value: day is out of range for month",
+    ),
+    (
+        "not_a_date",
+        """
+        name: calendar
+        horizon:
+          days: 5
+          start_date: next monday
+        """,
+        4,
+        "horizon.start_date",
+        "valid date",
+    ),
+    (
         "unknown_key_top_level",
         """
         name: typo

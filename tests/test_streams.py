@@ -428,3 +428,16 @@ def test_missing_trace(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         read_call_trace(tmp_path / "absent.csv")
     assert info.value.file == str(tmp_path / "absent.csv")
+
+
+def test_start_date_sets_the_weekday_of_day_0(quick: Scenario) -> None:
+    """Day 0 on a Saturday takes the profile's Saturday; without a date day 0 is a Monday."""
+    monday = hourly_rates(quick.with_fields({"horizon.days": 7}))
+    saturday = hourly_rates(
+        quick.with_fields({"horizon.start_date": "2021-07-17", "horizon.days": 7})
+    )
+    assert quick.horizon.start_date is None and quick.horizon.start_weekday == 0
+    # Saturday is weekday 5: the Saturday run's day 0 is the Monday run's day 5.
+    assert np.array_equal(saturday[:24], monday[5 * 24 : 6 * 24])
+    assert np.array_equal(saturday[2 * 24 : 3 * 24], monday[:24])  # then Monday again
+    assert not np.array_equal(saturday[:24], monday[:24])
