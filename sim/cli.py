@@ -405,16 +405,21 @@ def _require_run_folder(run_dir: Path) -> None:
 
 @app.command()
 def plot(
-    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
+    run_dir: Annotated[
+        Path, typer.Argument(help="A folder written by 'rescue-sim run --out' or 'sweep --out'.")
+    ],
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Where to write (default RUN_DIR/figures).")
     ] = None,
 ) -> None:
-    """Write the figures of a run as PNG files."""
-    from sim.report import plot_run
+    """Write the figures of a run, or of a sweep, as PNG files."""
+    from sim.report import plot_run, plot_sweep
 
-    _require_run_folder(run_dir)
-    paths = plot_run(run_dir, out_dir)
+    if (run_dir / "sweep.json").is_file() and (run_dir / "sweep_summary.csv").is_file():
+        paths = plot_sweep(run_dir, out_dir)
+    else:
+        _require_run_folder(run_dir)
+        paths = plot_run(run_dir, out_dir)
     for path in paths:
         out.print(str(path), highlight=False)
 

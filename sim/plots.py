@@ -1150,6 +1150,94 @@ def policy_comparison(
     return fig
 
 
+# --------------------------------------------------------------------------- sweep
+
+
+def sweep_parameters(summary: pd.DataFrame) -> list[str]:
+    """The swept paths of a sweep summary: its columns between ``point`` and ``kpi``."""
+    columns = list(summary.columns)
+    if "point" not in columns or "kpi" not in columns:
+        raise ValueError("not a sweep summary: it needs 'point' and 'kpi' columns")
+    return columns[columns.index("point") + 1 : columns.index("kpi")]
+
+
+def sweep_plot(
+    summary: pd.DataFrame,
+    x: str | None = None,
+    kpis: Sequence[str] | None = None,
+    *,
+    targets: Mapping[str, float] | None = None,
+    ncols: int = 3,
+) -> Figure:
+    """Each KPI against a swept parameter, with its 95% interval at every point.
+
+    ``summary``: ``SweepResult.summary`` (or sweep_summary.csv read back). ``x``: the
+    swept path on the horizontal axis (default: the first); with more than one swept
+    path, each combination of the others is a line of its own. Numbers are placed by
+    value, anything else (policy names) one after the other.
+    """
+    targets = dict(published_targets() if targets is None else targets)
+    parameters = sweep_parameters(summary)
+    x = parameters[0] if x is None else x
+    if x not in parameters:
+        raise ValueError(f"{x!r} is not swept; swept: {', '.join(parameters)}")
+    names = (
+        list(kpis)
+        if kpis is not None
+        else [k for k in DEFAULT_COMPARISON_KPIS if k in set(summary["kpi"])]
+    )
+    if not names:
+        raise ValueError("no KPI to plot")
+    others = [p for p in parameters if p != x]
+    values = list(pd.unique(summary[x]))
+    column = summary[x]
+    numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+    position = {v: (float(v) if numeric else float(k)) for k, v in enumerate(values)}
+    lines = [((), summary)] if not others else list(summary.groupby(others, sort=False))
+    ncols = max(1, min(ncols, len(names)))
+    nrows = math.ceil(len(names) / ncols)
+    fig = _new_figure(4.6 * ncols, 0.6 + 3.4 * nrows)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    for ax, kpi in zip(axes, names, strict=False):
+        scale = 100.0 if is_rate(kpi) else 1.0
+        for k, (key, group) in enumerate(lines):
+            rows = group[group["kpi"] == kpi]
+            rows = rows.assign(_x=rows[x].map(position)).sort_values("_x")
+            err = _errorbar_x(rows, scale, (0.0, 100.0) if scale == 100.0 else None)
+            keys = key if isinstance(key, tuple) else (key,)
+            label = ", ".join(f"{p}={v}" for p, v in zip(others, keys, strict=True)) or None
+            ax.errorbar(
+                rows["_x"].to_numpy(float),
+                rows["mean"].to_numpy(float) * scale,
+                yerr=err,
+                fmt="o-" if numeric else "o",  # no line between policies, say
+                capsize=4,
+                color=PALETTE[k % len(PALETTE)],
+                label=label,
+            )
+        if kpi in targets:
+            ax.axhline(
+                targets[kpi] * scale,
+                color=TARGET_COLOUR,
+                linestyle="--",
+                linewidth=1.5,
+                label=f"target {targets[kpi] * scale:.0f}%",
+            )
+        if not numeric:
+            ax.set_xticks([position[v] for v in values], [str(v) for v in values], fontsize=8)
+        if others or kpi in targets:
+            ax.legend(fontsize=7)
+        ax.set_title(kpi.replace("_", " "), fontsize=10)
+        ax.set_xlabel(x, fontsize=8)
+        unit = {"_h": "hours", "_s": "seconds"}.get(kpi[-2:], "value")
+        ax.set_ylabel("percent" if scale == 100.0 else unit, fontsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes[len(names) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"KPIs against {x}: mean and 95% interval over replications")
+    return fig
+
+
 def kpi_description(kpi: str) -> str:
     """The one-line definition of a KPI (for tables beside the figures)."""
     return KPI_DEFINITIONS.get(kpi, "")
@@ -1171,5 +1259,7 @@ __all__ = [
     "schematic_province_boundaries",
     "surge_timeline",
     "surge_windows",
+    "sweep_parameters",
+    "sweep_plot",
     "van_utilisation",
 ]

@@ -15,6 +15,7 @@ import html
 import io
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -163,6 +164,23 @@ def plot_run(
     for name, fig in run_figures(run_dir).items():
         path = out / f"{name}.png"
         _atomic_write_bytes(path, figure_png(fig, dpi))
+        written.append(path)
+    return written
+
+
+def plot_sweep(
+    sweep_dir: str | Path, out_dir: str | Path | None = None, *, dpi: int = DPI
+) -> list[Path]:
+    """Write the KPIs of a sweep folder against each swept path as PNG; returns the paths.
+
+    One figure per swept path on the horizontal axis (default folder: SWEEP_DIR/figures).
+    """
+    summary = pd.read_csv(Path(sweep_dir) / "sweep_summary.csv")
+    out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "figures"
+    written = []
+    for x in plots.sweep_parameters(summary):
+        path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
+        _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
         written.append(path)
     return written
 

@@ -494,3 +494,89 @@ def test_policy_comparison_from_compare() -> None:
     assert len(visible) == 2
     assert any(t.get_text().endswith("better") for t in visible[0].texts)
     _save(fig)
+
+
+def _sweep_summary() -> pd.DataFrame:
+    """Two swept paths: vans (numbers) by agents; two KPIs; made-up means and intervals."""
+    rows = []
+    point = 0
+    for vans in (70, 90, 120):
+        for agents in (2, 4):
+            for kpi, mean in (
+                ("on_time_arrival_rate", 0.80 + vans / 1000 + agents / 100),
+                ("response_p90_h", 5.0 - vans / 50),
+            ):
+                rows.append(
+                    {
+                        "point": point,
+                        "network.vans.total": vans,
+                        "hotline.shifts[1].agents": agents,
+                        "kpi": kpi,
+                        "mean": mean,
+                        "low": mean - 0.01,
+                        "high": mean + 0.01,
+                        "n": 5,
+                    }
+                )
+            point += 1
+    return pd.DataFrame(rows)
+
+
+def test_sweep_plot_draws_a_line_per_other_value() -> None:
+    summary = _sweep_summary()
+    assert plots.sweep_parameters(summary) == ["network.vans.total", "hotline.shifts[1].agents"]
+    fig = plots.sweep_plot(summary)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["on time arrival rate", "response p90 h"]
+    ot, p90 = visible
+    data = [ln for ln in ot.lines if ln.get_marker() == "o"]
+    assert len(data) == 2  # one line per number of agents
+    assert list(data[0].get_xdata()) == [70.0, 90.0, 120.0]
+    assert data[0].get_ydata() == pytest.approx([89.0, 91.0, 94.0])  # percent, agents=2
+    assert data[1].get_ydata() == pytest.approx([91.0, 93.0, 96.0])  # agents=4
+    legend = [t.get_text() for t in ot.get_legend().get_texts()]
+    assert "hotline.shifts[1].agents=2" in legend and "target 93%" in legend
+    assert ot.get_xlabel() == "network.vans.total" and ot.get_ylabel() == "percent"
+    assert p90.get_ylabel() == "hours"
+    assert not [ln for ln in p90.lines if ln.get_linestyle() == "--"]  # no target for p90
+    # The other path on the x axis: three lines, one per fleet.
+    by_agents = plots.sweep_plot(summary, "hotline.shifts[1].agents", ["response_p90_h"])
+    (ax,) = [a for a in by_agents.axes if a.get_visible()]
+    assert len([ln for ln in ax.lines if ln.get_marker() == "o"]) == 3
+    with pytest.raises(ValueError, match="not swept"):
+        plots.sweep_plot(summary, "seed")
+    _save(fig)
+
+
+def test_sweep_plot_of_policies_places_names_in_order() -> None:
+    rows = [
+        {"point": k, "dispatch.policy": name, "kpi": "van_utilisation", "mean": m,
+         "low": m - 0.02, "high": m + 0.02, "n": 3}
+        for k, (name, m) in enumerate((("nearest_station", 0.3), ("nearest_idle_van", 0.2)))
+    ]  # fmt: skip
+    fig = plots.sweep_plot(pd.DataFrame(rows))
+    (ax,) = [a for a in fig.axes if a.get_visible()]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["nearest_station", "nearest_idle_van"]
+    (points,) = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    assert points.get_linestyle() == "None"  # no line drawn between two policies
+    assert points.get_ydata() == pytest.approx([30.0, 20.0])
+
+
+def test_plot_command_on_a_sweep_folder(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from sim.cli import app
+
+    out = tmp_path / "sweep"
+    runner = CliRunner()
+    done = runner.invoke(
+        app,
+        ["sweep", str(QUICK), "--vary", "network.vans.total=80,120", "--days", "1",
+         "--replications", "2", "--out", str(out)],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    done = runner.invoke(app, ["plot", str(out)])
+    assert done.exit_code == 0, done.output
+    figure = out / "figures" / "sweep_network.vans.total.png"
+    assert figure.is_file() and figure.read_bytes().startswith(b"\x89PNG")
+    assert str(figure) in done.stdout
