@@ -1074,6 +1074,26 @@ def surge_timeline(
 # --------------------------------------------------------------------------- policies
 
 
+def _kpis_to_plot(kpis: Sequence[str] | None, table: pd.DataFrame) -> list[str]:
+    """The KPIs asked for, or those of the default set that ``table`` (a kpi column) has."""
+    names = (
+        list(kpis)
+        if kpis is not None
+        else [k for k in DEFAULT_COMPARISON_KPIS if k in set(table["kpi"])]
+    )
+    if not names:
+        raise ValueError("no KPI to plot")
+    return names
+
+
+def _kpi_panels(count: int, ncols: int, title_h: float, row_h: float) -> tuple[Figure, np.ndarray]:
+    """A figure with one panel per KPI, ``ncols`` to a row; the panels as a flat array."""
+    ncols = max(1, min(ncols, count))
+    nrows = math.ceil(count / ncols)
+    fig = _new_figure(4.6 * ncols, title_h + row_h * nrows)
+    return fig, np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+
+
 def policy_comparison(
     table: pd.DataFrame,
     kpis: Sequence[str] | None = None,
@@ -1087,18 +1107,9 @@ def policy_comparison(
     the reference; each other policy is labelled with its paired difference and verdict.
     """
     targets = dict(published_targets() if targets is None else targets)
-    names = (
-        list(kpis)
-        if kpis is not None
-        else [k for k in DEFAULT_COMPARISON_KPIS if k in set(table["kpi"])]
-    )
-    if not names:
-        raise ValueError("no KPI to plot")
+    names = _kpis_to_plot(kpis, table)
     policies = list(pd.unique(table["policy"]))
-    ncols = max(1, min(ncols, len(names)))
-    nrows = math.ceil(len(names) / ncols)
-    fig = _new_figure(4.6 * ncols, 0.9 + (0.75 + 0.45 * len(policies)) * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    fig, axes = _kpi_panels(len(names), ncols, 0.9, 0.75 + 0.45 * len(policies))
     for ax, kpi in zip(axes, names, strict=False):
         rows = table[table["kpi"] == kpi].set_index("policy").reindex(policies)
         scale = 100.0 if is_rate(kpi) else 1.0
@@ -1181,23 +1192,14 @@ def sweep_plot(
     x = parameters[0] if x is None else x
     if x not in parameters:
         raise ValueError(f"{x!r} is not swept; swept: {', '.join(parameters)}")
-    names = (
-        list(kpis)
-        if kpis is not None
-        else [k for k in DEFAULT_COMPARISON_KPIS if k in set(summary["kpi"])]
-    )
-    if not names:
-        raise ValueError("no KPI to plot")
+    names = _kpis_to_plot(kpis, summary)
     others = [p for p in parameters if p != x]
     values = list(pd.unique(summary[x]))
     column = summary[x]
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     position = {v: (float(v) if numeric else float(k)) for k, v in enumerate(values)}
     lines = [((), summary)] if not others else list(summary.groupby(others, sort=False))
-    ncols = max(1, min(ncols, len(names)))
-    nrows = math.ceil(len(names) / ncols)
-    fig = _new_figure(4.6 * ncols, 0.6 + 3.4 * nrows)
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
+    fig, axes = _kpi_panels(len(names), ncols, 0.6, 3.4)
     for ax, kpi in zip(axes, names, strict=False):
         scale = 100.0 if is_rate(kpi) else 1.0
         for k, (key, group) in enumerate(lines):
