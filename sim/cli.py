@@ -335,7 +335,7 @@ def sweep(
     from rich.markup import escape
 
     from sim.kpis import KPI_HIGHER_IS_BETTER
-    from sim.sweep import format_value, grid, parse_parameter
+    from sim.sweep import format_value, parse_parameter
     from sim.sweep import sweep as sweep_scenario
 
     shown = list(kpi) if kpi else list(SWEEP_KPIS)
@@ -351,22 +351,26 @@ def sweep(
                 known = ", ".join(KPI_HIGHER_IS_BETTER)
                 raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
         parameters = [parse_parameter(text) for text in vary]
-        points = grid(scenario, parameters, policy=policy)  # every point checked before any run
     except UserInputError as exc:
         _fail(str(_locate(exc, scenario_file)))
         return
-    runs = len(points) * scenario.replications
+    n_points = math.prod(len(p.values) for p in parameters)
+    runs = n_points * scenario.replications
     try:
-        with _progress(f"{len(points)} points x{scenario.replications}") as progress:
+        # sweep() checks every point (scenario, network, policy) before the first run.
+        with _progress(f"{n_points} points x{scenario.replications}") as progress:
             result = sweep_scenario(
                 scenario, parameters, policy=policy, workers=workers, progress=progress
             )
+    except UserInputError as exc:
+        _fail(str(_locate(exc, scenario_file)))
+        return
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
     summary = result.summary.set_index(["point", "kpi"])
     table = Table(
-        title=f"{scenario.name}: {len(points)} points, {runs} runs on common random numbers",
+        title=f"{scenario.name}: {n_points} points, {runs} runs on common random numbers",
         caption="mean [95% interval] over replications",
     )
     for path in result.paths:

@@ -15,7 +15,7 @@ KPIs, ready for pandas; and a summary, one row per (point, KPI), with the mean a
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,20 +180,18 @@ class SweepResult:
     @property
     def rows(self) -> pd.DataFrame:
         """One row per (point, replication): ``point``, each swept path, ``replication``, KPIs."""
-        frames = []
-        for k, (point, result) in enumerate(zip(self.points, self.results, strict=True)):
-            frame = result.kpis_by_replication
-            for column, value in reversed([("point", k), *point.values.items()]):
-                frame.insert(0, column, [value] * len(frame))
-            frames.append(frame)
-        return pd.concat(frames, ignore_index=True)
+        return self._per_point(lambda result: result.kpis_by_replication)
 
     @property
     def summary(self) -> pd.DataFrame:
         """One row per (point, KPI): ``point``, each swept path, ``kpi``, mean, low, high, n."""
+        return self._per_point(lambda result: summarise(result.kpis_by_replication).reset_index())
+
+    def _per_point(self, table: Callable[[RunResult], pd.DataFrame]) -> pd.DataFrame:
+        """``table`` of each point's run, behind the point's number and swept values."""
         frames = []
         for k, (point, result) in enumerate(zip(self.points, self.results, strict=True)):
-            frame = summarise(result.kpis_by_replication).reset_index()
+            frame = table(result)
             for column, value in reversed([("point", k), *point.values.items()]):
                 frame.insert(0, column, [value] * len(frame))
             frames.append(frame)
