@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
-from sim.run import ProgressFn, RunResult, run
+from sim.run import ProgressFn, RunResult, run_all
 from sim.scenario import Scenario
 
 
@@ -98,18 +98,17 @@ def compare(
     workers: int = 1,
     progress: ProgressFn | None = None,
 ) -> Comparison:
-    """Run every policy on the scenario's call streams; the first policy is the reference."""
+    """Run every policy on the scenario's call streams; the first policy is the reference.
+
+    The runs of all policies share one pool of ``workers`` processes.
+    """
     if not policies:
         raise ValueError("name at least one policy")
+    n = replications if replications is not None else scenario.replications
+    runs = run_all(
+        [(scenario, policy) for policy in policies], n, workers=workers, progress=progress
+    )
     results: dict[str, RunResult] = {}
-    for k, policy in enumerate(policies):
-
-        def step(fraction: float, k: int = k) -> None:
-            if progress is not None:
-                progress((k + fraction) / len(policies))
-
-        key = policy if policy not in results else f"{policy}#{k + 1}"
-        results[key] = run(
-            scenario, replications=replications, policy=policy, workers=workers, progress=step
-        )
+    for k, (policy, result) in enumerate(zip(policies, runs, strict=True)):
+        results[policy if policy not in results else f"{policy}#{k + 1}"] = result
     return Comparison(scenario, results)

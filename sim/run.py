@@ -8,7 +8,7 @@ rows whichever process runs it. Results are gathered in replication order.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
@@ -242,6 +242,34 @@ def run_jobs(
     return results
 
 
+def run_all(
+    runs: Sequence[tuple[Scenario, PolicySpec]],
+    replications: int,
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    keep_tables: bool = True,
+) -> list[RunResult]:
+    """Several runs, each a (scenario, policy) of ``replications``; one pool for them all.
+
+    Every policy is checked before any work. The results are the same for any ``workers``.
+    """
+    for scenario, policy in runs:
+        _policy_class(scenario, policy)  # fail fast, before any work
+    jobs: list[Job] = [
+        (scenario, r, policy) for scenario, policy in runs for r in range(replications)
+    ]
+    done = run_jobs(jobs, workers=workers, progress=progress, keep_tables=keep_tables)
+    return [
+        RunResult(
+            scenario,
+            _policy_label(scenario, policy),
+            done[k * replications : (k + 1) * replications],
+        )
+        for k, (scenario, policy) in enumerate(runs)
+    ]
+
+
 def run(
     scenario: Scenario,
     *,
@@ -256,8 +284,5 @@ def run(
     importable by worker processes when ``workers`` > 1.
     """
     n = replications if replications is not None else scenario.replications
-    _policy_class(scenario, policy)  # fail fast, before any work
-    result = RunResult(scenario=scenario, policy=_policy_label(scenario, policy))
-    jobs: list[Job] = [(scenario, r, policy) for r in range(n)]
-    result.replications = run_jobs(jobs, workers=workers, progress=progress)
+    (result,) = run_all([(scenario, policy)], n, workers=workers, progress=progress)
     return result

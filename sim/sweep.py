@@ -27,15 +27,7 @@ from ruamel.yaml.error import YAMLError
 from sim.errors import UserInputError
 from sim.kpis import summarise
 from sim.network import build_network
-from sim.run import (
-    Job,
-    PolicySpec,
-    ProgressFn,
-    RunResult,
-    _policy_instance,
-    _policy_label,
-    run_jobs,
-)
+from sim.run import PolicySpec, ProgressFn, RunResult, _policy_instance, run_all
 from sim.scenario import Scenario
 
 
@@ -219,11 +211,11 @@ def sweep(
     """
     points = grid(base, parameters, policy=policy, base_dir=base_dir)
     n = replications if replications is not None else base.replications
-    jobs: list[Job] = [(point.scenario, r, policy) for point in points for r in range(n)]
-    done = run_jobs(jobs, workers=workers, progress=progress, keep_tables=keep_tables)
-    results = []
-    for k, point in enumerate(points):
-        result = RunResult(point.scenario, _policy_label(point.scenario, policy))
-        result.replications = done[k * n : (k + 1) * n]
-        results.append(result)
+    results = run_all(
+        [(point.scenario, policy) for point in points],
+        n,
+        workers=workers,
+        progress=progress,
+        keep_tables=keep_tables,
+    )
     return SweepResult(base, list(parameters), points, results)

@@ -156,3 +156,16 @@ def test_cli_run_writes_folder_and_prints_headline_rates(tmp_path: Path) -> None
     )
     api = run(scenario, workers=1)
     pd.testing.assert_frame_equal(calls, api.calls, check_exact=True, check_categorical=False)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores for two workers")
+def test_compare_shares_one_pool_with_the_same_results(quick: Scenario) -> None:
+    """All policies' replications in one pool of workers: the same as run one by one."""
+    from sim.compare import compare
+
+    policies = ["nearest_station", "nearest_idle_van"]
+    pooled = compare(quick, policies, replications=2, workers=2)
+    for policy in policies:
+        alone = run(quick, replications=2, policy=policy, workers=1)
+        _assert_same_run(pooled.results[policy], alone)
+        assert pooled.results[policy].policy == policy
