@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -1074,6 +1074,13 @@ def surge_timeline(
 # --------------------------------------------------------------------------- policies
 
 
+def _target_line(draw: Callable[..., Any], percent: float) -> None:
+    """A published target across a panel: ``draw`` is the axes' axvline or axhline."""
+    draw(
+        percent, color=TARGET_COLOUR, linestyle="--", linewidth=1.5, label=f"target {percent:.0f}%"
+    )
+
+
 def _kpis_to_plot(kpis: Sequence[str] | None, table: pd.DataFrame) -> list[str]:
     """The KPIs asked for, or those of the default set that ``table`` (a kpi column) has."""
     names = (
@@ -1139,13 +1146,7 @@ def policy_comparison(
                     color="#444444",
                 )
         if kpi in targets:
-            ax.axvline(
-                targets[kpi] * scale,
-                color=TARGET_COLOUR,
-                linestyle="--",
-                linewidth=1.5,
-                label=f"target {targets[kpi] * scale:.0f}%",
-            )
+            _target_line(ax.axvline, targets[kpi] * scale)
             ax.legend(loc="lower left", fontsize=7)
         ax.set_yticks(y, [str(p) for p in policies], fontsize=8)
         ax.set_ylim(-0.6, len(policies) - 0.3)
@@ -1218,13 +1219,7 @@ def sweep_plot(
                 label=label,
             )
         if kpi in targets:
-            ax.axhline(
-                targets[kpi] * scale,
-                color=TARGET_COLOUR,
-                linestyle="--",
-                linewidth=1.5,
-                label=f"target {targets[kpi] * scale:.0f}%",
-            )
+            _target_line(ax.axhline, targets[kpi] * scale)
         if not numeric:
             ax.set_xticks([position[v] for v in values], [str(v) for v in values], fontsize=8)
         if others or kpi in targets:
