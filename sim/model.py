@@ -745,24 +745,8 @@ class Model:
                     # Home is where the promise was measured from: the same distance (the
                     # haversine is symmetric to the bit), so the same road km.
                     road = promise_km
-                else:
-                    # great_circle_km(lat, lon, base_lat, base_lon), spelt out.
-                    p1 = radians(lat)
-                    p2 = radians(base_lat)
-                    h = (
-                        sin((p2 - p1) / 2) ** 2
-                        + cos(p1) * cos(p2) * sin(radians(base_lon - lon) / 2) ** 2
-                    )
-                    root = sqrt(h)
-                    if not root < 1.0:
-                        root = 1.0
-                    gc = _DIAMETER_KM * asin(root)
-                    # self.travel.road_km(gc), spelt out.
-                    road = (
-                        gc
-                        * self._detour
-                        * (1.0 + self._short_extra * exp(-gc / self._short_scale_km))
-                    )
+                else:  # a van serving another station's order: rare, so not spelt out
+                    road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
                 # self.travel.trip(gc, now, s.return_noise[i])[1], spelt out.
                 speed = (
                     self._band_speeds[bisect_left(self._band_limits, road)]
