@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.national import ROOT, national
-from sim.demand import draw_call_stream
-from sim.network import build_network
-from sim.run import ReplicationResult, run_replication
-from sim.scenario import Scenario, load_scenario
+from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.demand import draw_call_stream
+from sim.model.network import build_network
+from sim.model.scenario import Scenario, load_scenario
 
 
 def _digest(frame: pd.DataFrame) -> str:

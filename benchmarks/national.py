@@ -5,7 +5,7 @@
 For each horizon, two fresh subprocesses (so that neither peak memory nor the state of
 the allocator carries over from one measurement to the next):
 
-1. end to end: ``sim.run.run_replication`` of the national scenario, one replication
+1. end to end: ``sim.experiments.run.run_replication`` of the national scenario, one replication
    (network, call stream, model, call and unit tables, complaints, KPIs), timed once;
    the peak resident memory of the process is read right after it;
 2. the model alone, ``Model(scenario, network, stream).run()`` on a drawn stream (timed
@@ -36,11 +36,11 @@ from typing import Any
 
 import simpy
 
-from sim.demand import CallStream, draw_call_stream
-from sim.model import Model
-from sim.network import build_network
-from sim.run import run_replication
-from sim.scenario import Scenario, load_scenario
+from sim.experiments.run import run_replication
+from sim.model.demand import CallStream, draw_call_stream
+from sim.model.network import build_network
+from sim.model.scenario import Scenario, load_scenario
+from sim.model.simulation import Model
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "dongfeng_light_truck.yaml"

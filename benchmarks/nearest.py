@@ -3,7 +3,7 @@
     python -m benchmarks.nearest [--days 30] [--geopy-points 200] [--quick]
 
 The model finds each call's candidate stations before it runs, for all calls in one
-bulk query of :class:`sim.geo.SpatialIndex` (``Network.nearest_stations``); the time per
+bulk query of :class:`sim.model.geo.SpatialIndex` (``Network.nearest_stations``); the time per
 call is that query's time over the number of calls. The reference is what the index
 replaces: for each call, geopy's ``great_circle`` to every station, sorted. Both must
 give the same k nearest stations, in the same order, for every call geopy is run on.
@@ -18,8 +18,8 @@ import numpy as np
 from geopy.distance import great_circle
 
 from benchmarks.national import national
-from sim.demand import draw_call_stream
-from sim.network import Network, build_network
+from sim.model.demand import draw_call_stream
+from sim.model.network import Network, build_network
 
 
 def geopy_nearest(

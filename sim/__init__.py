@@ -1,8 +1,8 @@
 """rescue-sim: a discrete-event model of a national roadside truck-rescue network."""
 
 from sim.errors import PolicyError, ScenarioError, UserInputError
-from sim.run import ReplicationResult, RunResult, run, run_replication
-from sim.scenario import Scenario, load_scenario, parse_scenario
+from sim.experiments.run import ReplicationResult, RunResult, run, run_replication
+from sim.model.scenario import Scenario, load_scenario, parse_scenario
 
 __version__ = "0.1.0"
 

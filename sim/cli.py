@@ -19,11 +19,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sim.demand import expected_calls_per_day
 from sim.errors import UserInputError
-from sim.network import build_network
-from sim.reference import PREFECTURE_COUNT, default_scenario_path
-from sim.scenario import Scenario, field_line, load_scenario
+from sim.model.demand import expected_calls_per_day
+from sim.model.network import build_network
+from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
+from sim.model.scenario import Scenario, field_line, load_scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -83,8 +83,8 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 
 def _check_policy(name: str) -> None:
-    from sim.dispatch import resolve_policy
     from sim.errors import PolicyError
+    from sim.model.dispatch import resolve_policy
 
     try:
         resolve_policy(name)
@@ -187,7 +187,7 @@ def run(
     workers: WorkersOption = 1,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.run import run as run_scenario
+    from sim.experiments.run import run as run_scenario
 
     try:
         scenario, path = _load(scenario_file)
@@ -207,7 +207,7 @@ def run(
     title = f"{scenario.name} | {result.policy} | {len(result.replications)} replication(s)"
     out.print(_kpi_table(result.summary, title))
     if out_dir is not None:
-        from sim.output import write_run
+        from sim.outputs.run_folder import write_run
 
         try:
             write_run(result, out_dir, path)
@@ -243,8 +243,8 @@ def compare(
     workers: WorkersOption = 1,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
-    from sim.compare import compare as compare_policies
-    from sim.dispatch import resolve_policy
+    from sim.experiments.compare import compare as compare_policies
+    from sim.model.dispatch import resolve_policy
 
     try:
         scenario, _ = _load(scenario_file)
@@ -298,7 +298,7 @@ def compare(
         table.add_section()
     out.print(table)
     if out_dir is not None:
-        from sim.output import write_comparison
+        from sim.outputs.run_folder import write_comparison
 
         write_comparison(comparison, out_dir)
         out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
@@ -334,9 +334,9 @@ def sweep(
     """Run a scenario at every combination of parameter values, on common random numbers."""
     from rich.markup import escape
 
-    from sim.kpis import KPI_HIGHER_IS_BETTER
-    from sim.sweep import format_value, parse_parameter
-    from sim.sweep import sweep as sweep_scenario
+    from sim.analysis.kpis import KPI_HIGHER_IS_BETTER
+    from sim.experiments.sweep import format_value, parse_parameter
+    from sim.experiments.sweep import sweep as sweep_scenario
 
     shown = list(kpi) if kpi else list(SWEEP_KPIS)
     try:
@@ -388,7 +388,7 @@ def sweep(
         table.add_row(*cells)
     out.print(table)
     if out_dir is not None:
-        from sim.output import write_sweep
+        from sim.outputs.run_folder import write_sweep
 
         try:
             write_sweep(result, out_dir)
@@ -417,7 +417,7 @@ def plot(
     ] = None,
 ) -> None:
     """Write the figures of a run, or of a sweep, as PNG files."""
-    from sim.report import plot_run, plot_sweep
+    from sim.outputs.report import plot_run, plot_sweep
 
     if (run_dir / "sweep.json").is_file() and (run_dir / "sweep_summary.csv").is_file():
         paths = plot_sweep(run_dir, out_dir)
@@ -436,7 +436,7 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
-    from sim.report import write_report
+    from sim.outputs.report import write_report
 
     _require_run_folder(run_dir)
     out.print(str(write_report(run_dir, out_file)), highlight=False)

@@ -8,8 +8,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from sim import load_scenario
-from sim.reference import default_scenario_path
-from sim.run import run
+from sim.experiments.run import run
+from sim.model.reference import default_scenario_path
 
 ROOT = Path(__file__).resolve().parents[1]
 TOLERANCE = 0.015  # the issue's +/-1.5 points
@@ -29,7 +29,7 @@ def national_summary():  # type: ignore[no-untyped-def]
 
 
 def test_network_size_matches_publication(published: dict[str, float]) -> None:
-    from sim.network import build_network
+    from sim.model.network import build_network
 
     network = build_network(load_scenario(default_scenario_path()))
     assert network.n_stations >= published["service_stations_min"]

@@ -51,8 +51,8 @@ def test_example_policy_spreads_load_over_neighbours() -> None:
         from least_loaded import LeastLoadedNearby
 
         from sim import load_scenario
-        from sim.compare import paired_difference
-        from sim.run import run
+        from sim.experiments.compare import paired_difference
+        from sim.experiments.run import run
 
         scenario = load_scenario(ROOT / "scenarios" / "overloaded_neighbour.yaml")
         scenario = scenario.with_overrides(horizon={"days": 3, "warmup_days": 0.5})

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.output import read_run, write_run
-from sim.run import RunResult, run, run_replication
-from sim.scenario import Scenario, load_scenario
+from sim.experiments.run import RunResult, run, run_replication
+from sim.model.scenario import Scenario, load_scenario
+from sim.outputs.run_folder import read_run, write_run
 
 REPO = Path(__file__).resolve().parents[1]
 QUICK = REPO / "scenarios" / "quick.yaml"
@@ -161,7 +161,7 @@ def test_cli_run_writes_folder_and_prints_headline_rates(tmp_path: Path) -> None
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores for two workers")
 def test_compare_shares_one_pool_with_the_same_results(quick: Scenario) -> None:
     """All policies' replications in one pool of workers: the same as run one by one."""
-    from sim.compare import compare
+    from sim.experiments.compare import compare
 
     policies = ["nearest_station", "nearest_idle_van"]
     pooled = compare(quick, policies, replications=2, workers=2)

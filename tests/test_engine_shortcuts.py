@@ -1,6 +1,6 @@
 """The model's shortcuts around simpy's machinery behave as the machinery would.
 
-sim/model.py builds timeouts without Timeout.__init__ for speed, relying on simpy's
+sim/model/simulation.py builds timeouts without Timeout.__init__ for speed, relying on simpy's
 internals; a test here fails if a simpy release changes what env.timeout schedules.
 Calls are generators that resume themselves instead of simpy processes; the tests here
 check that every call ends, leaves no garbage behind, and that calls at time zero start
@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import simpy
 
-from sim.demand import draw_call_stream
-from sim.model import Model, _timeout_maker
-from sim.network import build_network
-from sim.records import ABANDONED, REMOTE, REPAIRED
-from sim.scenario import load_scenario
+from sim.model.demand import draw_call_stream
+from sim.model.network import build_network
+from sim.model.records import ABANDONED, REMOTE, REPAIRED
+from sim.model.scenario import load_scenario
+from sim.model.simulation import Model, _timeout_maker
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 QUICK = SCENARIOS / "quick.yaml"

@@ -13,8 +13,8 @@ import pytest
 from geopy.distance import great_circle
 
 from sim import load_scenario
-from sim.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km, great_circle_km_array
-from sim.network import Network, build_network
+from sim.model.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km, great_circle_km_array
+from sim.model.network import Network, build_network
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIONAL = ROOT / "scenarios" / "dongfeng_light_truck.yaml"

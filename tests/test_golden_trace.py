@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.demand import draw_call_stream
-from sim.dispatch import REGISTRY
-from sim.network import build_network
-from sim.run import ReplicationResult, run_replication
-from sim.scenario import Scenario, load_scenario
+from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.demand import draw_call_stream
+from sim.model.dispatch import REGISTRY
+from sim.model.network import build_network
+from sim.model.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "trace.json"

@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-from sim.kpis import confidence_interval, is_proportion, summarise
+from sim.analysis.kpis import confidence_interval, is_proportion, summarise
 
 
 def test_a_rate_near_one_has_its_interval_cut_at_one() -> None:

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 
 from sim import ScenarioError, load_scenario, parse_scenario
 from sim.cli import app
-from sim.network import Network, build_network
-from sim.reference import PREFECTURE_COUNT
+from sim.model.network import Network, build_network
+from sim.model.reference import PREFECTURE_COUNT
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIONAL = ROOT / "scenarios" / "dongfeng_light_truck.yaml"

@@ -1,4 +1,4 @@
-"""sim.plots: every figure shows the data it was given (labels, counts, extents, targets)."""
+"""sim.outputs.plots: every figure shows the data it was given (labels, extents, targets)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import pytest
 from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
 
-from sim import load_scenario, plots, run
-from sim.kpis import van_busy_hours
-from sim.network import build_network
-from sim.output import summary_dict
-from sim.reference import areas
+from sim import load_scenario, run
+from sim.analysis.kpis import van_busy_hours
+from sim.model.network import build_network
+from sim.model.reference import areas
+from sim.outputs import plots
+from sim.outputs.run_folder import summary_dict
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
@@ -247,7 +248,7 @@ def test_hourly_profile_counts_per_day_and_agents() -> None:
 
 
 def _units(rows: list[tuple[float, int, str]], replication: int = 0) -> pd.DataFrame:
-    from sim.dispatch.base import VAN_STATES
+    from sim.model.dispatch.base import VAN_STATES
 
     t, van, state = zip(*rows, strict=True)
     return pd.DataFrame(
@@ -485,7 +486,7 @@ def test_policy_comparison_intervals_and_verdicts() -> None:
 
 
 def test_policy_comparison_from_compare() -> None:
-    from sim.compare import compare
+    from sim.experiments.compare import compare
 
     scenario = load_scenario(ROOT / "scenarios" / "overloaded_neighbour.yaml")
     table = compare(scenario, ["nearest_station", "nearest_idle_van"], replications=3).table()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.dispatch import REGISTRY
+from sim.model.dispatch import REGISTRY
 
 QUICK = Path(__file__).resolve().parents[1] / "scenarios" / "quick.yaml"
 

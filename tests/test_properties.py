@@ -24,11 +24,11 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sim.network import build_network
-from sim.records import FINAL_STATES
-from sim.reference import select_areas
-from sim.run import ReplicationResult, run_replication
-from sim.scenario import Scenario
+from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.network import build_network
+from sim.model.records import FINAL_STATES
+from sim.model.reference import select_areas
+from sim.model.scenario import Scenario
 
 # Small provinces keep the generated networks and the spatial indexes small.
 PROVINCES = ("海南省", "宁夏回族自治区", "青海省")

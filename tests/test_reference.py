@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sim.reference import PREFECTURE_COUNT, areas, known_provinces, select_areas
+from sim.model.reference import PREFECTURE_COUNT, areas, known_provinces, select_areas
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"

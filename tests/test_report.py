@@ -1,4 +1,4 @@
-"""sim.report: PNG figures and one self-contained HTML page from a run folder."""
+"""sim.outputs.report: PNG figures and one self-contained HTML page from a run folder."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from matplotlib import image
 
 from sim import load_scenario, run
-from sim.output import write_run
-from sim.report import load_run, plot_run, write_report
+from sim.outputs.report import load_run, plot_run, write_report
+from sim.outputs.run_folder import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"

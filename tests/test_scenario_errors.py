@@ -282,7 +282,7 @@ CASES = [
         name: policy
         dispatch:
           candidates: 4
-          policy: sim.dispatch:NoSuchPolicy
+          policy: sim.model.dispatch:NoSuchPolicy
         """,
         4,
         "dispatch.policy",
@@ -293,7 +293,7 @@ CASES = [
         """
         name: policy
         dispatch:
-          policy: sim.scenario:Scenario
+          policy: sim.model.scenario:Scenario
         """,
         3,
         "dispatch.policy",

@@ -23,14 +23,14 @@ import pandas as pd
 import pytest
 
 from sim import Scenario, ScenarioError, load_scenario
-from sim.demand import (
+from sim.model.demand import (
     CallStream,
     draw_call_stream,
     expected_calls_per_day,
     hourly_rates,
     read_call_trace,
 )
-from sim.network import Network, build_network
+from sim.model.network import Network, build_network
 
 TESTS = Path(__file__).resolve().parent
 QUICK = TESTS.parent / "scenarios" / "quick.yaml"

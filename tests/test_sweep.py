@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.compare import paired_difference
 from sim.errors import ScenarioError, UserInputError
-from sim.run import run
-from sim.scenario import Scenario, load_scenario
-from sim.sweep import Parameter, SweepResult, grid, parse_parameter, sweep
+from sim.experiments.compare import paired_difference
+from sim.experiments.run import run
+from sim.experiments.sweep import Parameter, SweepResult, grid, parse_parameter, sweep
+from sim.model.scenario import Scenario, load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"

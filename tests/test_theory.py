@@ -1,7 +1,7 @@
 """Validation of the model against queueing theory.
 
 Each check builds a scenario in which one part of the model is a textbook queue, runs
-enough replications for a 95% confidence interval (``sim.kpis.confidence_interval``)
+enough replications for a 95% confidence interval (``sim.analysis.kpis.confidence_interval``)
 over replication means to be meaningful, and asserts that the theoretical value lies
 inside the interval.
 
@@ -32,15 +32,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.kpis import Interval, confidence_interval
-from sim.run import RunResult, run, run_replication
-from sim.scenario import Scenario
-from sim.theory import (
+from sim.analysis.kpis import Interval, confidence_interval
+from sim.analysis.theory import (
     erlang_a,
     erlang_c_mean_wait,
     erlang_c_service_level,
     mmc_mean_response,
 )
+from sim.experiments.run import RunResult, run, run_replication
+from sim.model.scenario import Scenario
 
 MIN_PER_H = 60.0
 S_PER_H = 3600.0

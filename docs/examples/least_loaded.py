@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sim.dispatch import DispatchView, Order, Van
-from sim.dispatch.policies import NearestStation
+from sim.model.dispatch import DispatchView, Order, Van
+from sim.model.dispatch.policies import NearestStation
 
 
 class LeastLoadedNearby(NearestStation):

@@ -106,7 +106,7 @@ class UnitLog:
         self.call.append(call)
 
     def to_frame(self) -> pd.DataFrame:
-        from sim.dispatch.base import VAN_STATES
+        from sim.model.dispatch.base import VAN_STATES
 
         return pd.DataFrame(
             {

@@ -15,7 +15,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from sim.scenario import ComplaintDesk, Scenario
+from sim.model.scenario import ComplaintDesk, Scenario
 
 CAUSES = ("late_arrival", "late_repair", "late_contact", "abandoned", "served_on_time")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.dispatch.base import DispatchPolicy, DispatchView, Order, Van
-from sim.geo import great_circle_km_array
+from sim.model.dispatch.base import DispatchPolicy, DispatchView, Order, Van
+from sim.model.geo import great_circle_km_array
 
 
 class OrderQueue:

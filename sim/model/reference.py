@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+# This module lives in sim/model/; the data folders are beside the package (or bundled in it).
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def data_dir(name: str) -> Path:

@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from sim.scenario import ArrivalPromise, TravelConfig
+from sim.model.scenario import ArrivalPromise, TravelConfig
 
 
 class TravelModel:

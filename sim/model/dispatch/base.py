@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from sim.geo import great_circle_km
+from sim.model.geo import great_circle_km
 
 if TYPE_CHECKING:
     import simpy
 
-    from sim.demand import CallStream
-    from sim.network import Network
-    from sim.scenario import Scenario
-    from sim.travel import PromiseTable, TravelModel
+    from sim.model.demand import CallStream
+    from sim.model.network import Network
+    from sim.model.scenario import Scenario
+    from sim.model.travel import PromiseTable, TravelModel
 
 IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
 _INF = float("inf")

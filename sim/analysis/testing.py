@@ -15,10 +15,10 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sim.compare import PairedDifference, paired_difference
-from sim.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
-from sim.run import RunResult, run
-from sim.scenario import Scenario, load_scenario
+from sim.analysis.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.experiments.compare import PairedDifference, paired_difference
+from sim.experiments.run import RunResult, run
+from sim.model.scenario import Scenario, load_scenario
 
 BASELINE_FORMAT = 1
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
-from sim.run import ProgressFn, RunResult, run_all
-from sim.scenario import Scenario
+from sim.analysis.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.experiments.run import ProgressFn, RunResult, run_all
+from sim.model.scenario import Scenario
 
 
 @dataclass(frozen=True)

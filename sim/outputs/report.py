@@ -1,6 +1,6 @@
 """Figures and a one-file HTML report from a run folder (``rescue-sim run ... --out DIR``).
 
-:func:`plot_run` writes the figures of :mod:`sim.plots` as PNG files; :func:`write_report`
+:func:`plot_run` writes the figures of :mod:`sim.outputs.plots` as PNG files; :func:`write_report`
 writes one self-contained HTML page (figures embedded as base64 PNG, the KPI table, the
 resolved scenario) that opens offline in any browser. Nothing is simulated here: both
 read calls.parquet, units.parquet and summary.json. Every file is written to a
@@ -26,9 +26,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim import plots
-from sim.kpis import KPI_DEFINITIONS
-from sim.output import atomic_write, read_run
+from sim.analysis.kpis import KPI_DEFINITIONS
+from sim.outputs import plots
+from sim.outputs.run_folder import atomic_write, read_run
 
 DPI = 110
 
@@ -42,7 +42,7 @@ class RunFolder:
     units: pd.DataFrame
     summary: dict[str, Any]
     scenario: Any  # sim.Scenario, or None when the stored scenario no longer validates
-    network: Any  # sim.network.Network, or None
+    network: Any  # sim.model.network.Network, or None
 
     @property
     def scenario_dict(self) -> dict[str, Any]:
@@ -70,8 +70,8 @@ def load_run(run_dir: str | Path) -> RunFolder:
     calls, units, summary = read_run(run_dir)
     scenario = network = None
     try:
-        from sim.network import build_network
-        from sim.scenario import Scenario
+        from sim.model.network import build_network
+        from sim.model.scenario import Scenario
 
         scenario = Scenario.model_validate(summary["scenario"])
         network = build_network(scenario)

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
-from sim.geo import SpatialIndex
-from sim.reference import select_areas
-from sim.scenario import GeneratedStations, Scenario, VansConfig
-from sim.streams import named_rng
+from sim.model.geo import SpatialIndex
+from sim.model.reference import select_areas
+from sim.model.scenario import GeneratedStations, Scenario, VansConfig
+from sim.model.streams import named_rng
 
 KM_PER_DEGREE = 111.2
 

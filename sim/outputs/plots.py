@@ -1,7 +1,7 @@
 """Figures planners look at, drawn from the results of a run (never from a new simulation).
 
 Every function takes result tables -- ``RunResult.calls`` / ``.units`` / ``.summary``, the
-``(calls, units, summary)`` that :func:`sim.output.read_run` returns, or
+``(calls, units, summary)`` that :func:`sim.outputs.run_folder.read_run` returns, or
 ``Comparison.table()`` -- and returns a :class:`matplotlib.figure.Figure`. Figures are
 built with the object-oriented API (``Figure()`` and ``fig.subplots()``), never pyplot's
 global state, so they work headless (Agg) and in worker processes; save one with
@@ -35,9 +35,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Polygon, Rectangle
 
-from sim.kpis import KPI_DEFINITIONS, van_busy_hours
-from sim.reference import areas, data_dir
-from sim.scenario import Surge
+from sim.analysis.kpis import KPI_DEFINITIONS, van_busy_hours
+from sim.model.reference import areas, data_dir
+from sim.model.scenario import Surge
 
 HEADLINE_KPIS = ("on_time_arrival_rate", "on_time_repair_rate", "complaint_closure_rate")
 SERVICE_KPIS = (
@@ -167,7 +167,7 @@ def _replications(frame: pd.DataFrame) -> int:
 def arrival_outcomes(
     calls: pd.DataFrame, horizon_h: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(known, on_time) masks of the on-time arrival KPI, censored as in sim.kpis.
+    """(known, on_time) masks of the on-time arrival KPI, censored as in sim.analysis.kpis.
 
     A dispatched call counts once its van has arrived or its promise expired before the
     horizon. Without ``horizon_h`` the latest call time stands in for the horizon.
@@ -501,7 +501,7 @@ def van_utilisation(
     out. ``station_labels``: a label per station index, shown after ``#N``.
     """
     if not isinstance(units["state"].dtype, pd.CategoricalDtype):
-        from sim.dispatch.base import VAN_STATES
+        from sim.model.dispatch.base import VAN_STATES
 
         units = units.assign(state=pd.Categorical(units["state"].astype(str), VAN_STATES))
     if horizon_h is None:
@@ -785,7 +785,7 @@ def network_map(
 ) -> Figure:
     """Stations sized by vans, prefectures coloured by on-time arrival, on province outlines.
 
-    ``network``: a :class:`sim.network.Network` (``build_network(scenario)``), or give
+    ``network``: a :class:`sim.model.network.Network` (``build_network(scenario)``), or give
     ``stations`` as a DataFrame with lat, lon, vans or a ``(lat, lon, vans)`` tuple.
     ``outlines``: optional GeoJSON (path or dict) of province polygons to draw instead of
     the schematic boundaries. ``surges``: a Scenario or its surges, drawn as circles.

@@ -17,21 +17,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.complaints import add_complaints
-from sim.demand import CallStream, draw_call_stream
-from sim.dispatch import DispatchPolicy, resolve_policy
-from sim.kpis import (
+from sim.analysis.kpis import (
     agent_utilisation,
     call_kpis,
     promise_outcomes,
     summarise,
     van_utilisation,
 )
-from sim.model import Model
-from sim.network import Network, build_network
-from sim.records import FINAL_STATES
-from sim.scenario import Scenario
-from sim.streams import named_rng
+from sim.model.complaints import add_complaints
+from sim.model.demand import CallStream, draw_call_stream
+from sim.model.dispatch import DispatchPolicy, resolve_policy
+from sim.model.network import Network, build_network
+from sim.model.records import FINAL_STATES
+from sim.model.scenario import Scenario
+from sim.model.simulation import Model
+from sim.model.streams import named_rng
 
 ProgressFn = Callable[[float], None]
 """Called with the fraction of the work done, between 0 and 1."""

@@ -24,11 +24,11 @@ import pandas as pd
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
-from sim.kpis import summarise
-from sim.network import build_network
-from sim.run import PolicySpec, ProgressFn, RunResult, _policy_instance, run_all
-from sim.scenario import Scenario
+from sim.experiments.run import PolicySpec, ProgressFn, RunResult, _policy_instance, run_all
+from sim.model.network import build_network
+from sim.model.scenario import Scenario
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 
-from sim.dispatch.base import Contractor, DispatchPolicy, DispatchView, Order, Van
-from sim.dispatch.policies import (
+from sim.errors import PolicyError
+from sim.model.dispatch.base import Contractor, DispatchPolicy, DispatchView, Order, Van
+from sim.model.dispatch.policies import (
     ContractorOverflow,
     NearestIdleVan,
     NearestStation,
@@ -13,7 +14,6 @@ from sim.dispatch.policies import (
     Preparedness,
     Priority,
 )
-from sim.errors import PolicyError
 
 REGISTRY: dict[str, type[DispatchPolicy]] = {}
 

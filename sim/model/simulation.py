@@ -1,10 +1,10 @@
 """The SimPy model: hotline -> dispatch policy -> station -> van -> repair or tow.
 
-One :class:`Model` runs one replication on one :class:`~sim.demand.CallStream`. The
+One :class:`Model` runs one replication on one :class:`~sim.model.demand.CallStream`. The
 lifecycle is explicit: build (``__init__``) -> ``run()`` -> ``finalize()`` (close open
 intervals at the horizon) -> the records. Nothing random is drawn here: every random
 input comes from the call stream, so two policies run on one stream see the same calls.
-Complaints are worked afterwards (:mod:`sim.complaints`): they do not feed back.
+Complaints are worked afterwards (:mod:`sim.model.complaints`): they do not feed back.
 
 Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
@@ -43,15 +43,15 @@ import numpy as np
 import simpy
 from simpy.events import NORMAL, URGENT
 
-from sim.demand import CallStream
-from sim.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
-from sim.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
-from sim.geo import _DIAMETER_KM, great_circle_km
-from sim.hotline import Hotline
-from sim.network import Network
-from sim.records import ABANDONED, REMOTE, REPAIRED, CallRecords, UnitLog
-from sim.scenario import Scenario
-from sim.travel import PromiseTable, TravelModel
+from sim.model.demand import CallStream
+from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
+from sim.model.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
+from sim.model.geo import _DIAMETER_KM, great_circle_km
+from sim.model.hotline import Hotline
+from sim.model.network import Network
+from sim.model.records import ABANDONED, REMOTE, REPAIRED, CallRecords, UnitLog
+from sim.model.scenario import Scenario
+from sim.model.travel import PromiseTable, TravelModel
 
 MIN_PER_H = 60.0
 

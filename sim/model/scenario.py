@@ -29,8 +29,8 @@ from pydantic import (
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from sim.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
 from sim.errors import ScenarioError
+from sim.model.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
@@ -113,7 +113,7 @@ class Geography(_Model):
     def _known(cls, v: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if v is None:
             return v
-        from sim.reference import known_provinces
+        from sim.model.reference import known_provinces
 
         known = set(known_provinces())
         for i, name in enumerate(v):
@@ -544,8 +544,8 @@ class DispatchConfig(_Model):
     @field_validator("policy")
     @classmethod
     def _known(cls, v: str) -> str:
-        from sim.dispatch import resolve_policy
         from sim.errors import PolicyError
+        from sim.model.dispatch import resolve_policy
 
         try:
             resolve_policy(v)

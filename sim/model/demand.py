@@ -3,7 +3,7 @@
 A :class:`CallStream` is data. It is drawn from the scenario and a replication number
 before the model runs (or read from a file of recorded calls, trace replay), so that
 every dispatch policy compared on it sees exactly the same calls, patience, repair times
-and travel noise. Each quantity has its own named stream (see :mod:`sim.streams`).
+and travel noise. Each quantity has its own named stream (see :mod:`sim.model.streams`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
-from sim.geo import SpatialIndex, great_circle_km_array
-from sim.network import KM_PER_DEGREE, Network
-from sim.scenario import HOURS_PER_DAY, Scenario, Surge
-from sim.streams import named_rng
+from sim.model.geo import SpatialIndex, great_circle_km_array
+from sim.model.network import KM_PER_DEGREE, Network
+from sim.model.scenario import HOURS_PER_DAY, Scenario, Surge
+from sim.model.streams import named_rng
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,11 @@ from typing import Any
 
 import pandas as pd
 
-from sim.compare import Comparison
-from sim.reference import data_dir
-from sim.run import RunResult
-from sim.scenario import file_sha256
-from sim.sweep import SweepResult
+from sim.experiments.compare import Comparison
+from sim.experiments.run import RunResult
+from sim.experiments.sweep import SweepResult
+from sim.model.reference import data_dir
+from sim.model.scenario import file_sha256
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
