@@ -248,7 +248,7 @@ def test_hourly_profile_counts_per_day_and_agents() -> None:
 
 
 def _units(rows: list[tuple[float, int, str]], replication: int = 0) -> pd.DataFrame:
-    from sim.model.dispatch.base import VAN_STATES
+    from sim.model.records import VAN_STATES
 
     t, van, state = zip(*rows, strict=True)
     return pd.DataFrame(

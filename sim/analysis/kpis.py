@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.model.dispatch.base import IDLE
+from sim.model.records import IDLE
 
 SECONDS_PER_H = 3600.0
 

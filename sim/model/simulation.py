@@ -45,11 +45,21 @@ from simpy.events import NORMAL, URGENT
 
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
-from sim.model.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
+from sim.model.dispatch.base import Contractor
 from sim.model.geo import _DIAMETER_KM, great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
-from sim.model.records import ABANDONED, REMOTE, REPAIRED, CallRecords, UnitLog
+from sim.model.records import (
+    ABANDONED,
+    IDLE,
+    ON_SITE,
+    REMOTE,
+    REPAIRED,
+    RETURNING,
+    TO_SITE,
+    CallRecords,
+    UnitLog,
+)
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
 

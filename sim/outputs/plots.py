@@ -501,7 +501,7 @@ def van_utilisation(
     out. ``station_labels``: a label per station index, shown after ``#N``.
     """
     if not isinstance(units["state"].dtype, pd.CategoricalDtype):
-        from sim.model.dispatch.base import VAN_STATES
+        from sim.model.records import VAN_STATES
 
         units = units.assign(state=pd.Categorical(units["state"].astype(str), VAN_STATES))
     if horizon_h is None:
