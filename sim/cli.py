@@ -21,9 +21,10 @@ from rich.table import Table
 
 from sim.errors import UserInputError
 from sim.model.demand import expected_calls_per_day
+from sim.model.loading import field_line, load_scenario
 from sim.model.network import build_network
 from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
-from sim.model.scenario import Scenario, field_line, load_scenario
+from sim.model.scenario import Scenario
 
 app = typer.Typer(
     add_completion=False,

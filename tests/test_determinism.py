@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 
 from sim.experiments.run import RunResult, run, run_replication
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario
+from sim.model.scenario import Scenario
 from sim.outputs.run_folder import read_run, write_run
 
 REPO = Path(__file__).resolve().parents[1]

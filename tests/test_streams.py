@@ -30,6 +30,7 @@ from sim.model.demand import (
     hourly_rates,
     read_call_trace,
 )
+from sim.model.loading import with_fields
 from sim.model.network import Network, build_network
 
 TESTS = Path(__file__).resolve().parent
@@ -432,9 +433,9 @@ def test_missing_trace(tmp_path: Path) -> None:
 
 def test_start_date_sets_the_weekday_of_day_0(quick: Scenario) -> None:
     """Day 0 on a Saturday takes the profile's Saturday; without a date day 0 is a Monday."""
-    monday = hourly_rates(quick.with_fields({"horizon.days": 7}))
+    monday = hourly_rates(with_fields(quick, {"horizon.days": 7}))
     saturday = hourly_rates(
-        quick.with_fields({"horizon.start_date": "2021-07-17", "horizon.days": 7})
+        with_fields(quick, {"horizon.start_date": "2021-07-17", "horizon.days": 7})
     )
     assert quick.horizon.start_date is None and quick.horizon.start_weekday == 0
     # Saturday is weekday 5: the Saturday run's day 0 is the Monday run's day 5.

@@ -18,7 +18,8 @@ from typing import Any
 from sim.analysis.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
 from sim.experiments.compare import PairedDifference, paired_difference
 from sim.experiments.run import RunResult, run
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario
+from sim.model.scenario import Scenario
 
 BASELINE_FORMAT = 1
 
