@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sim.analysis.testing import check_baseline, run_policy, write_baseline
 from sim.experiments.run import RunResult
+from sim.experiments.testing import check_baseline, run_policy, write_baseline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
