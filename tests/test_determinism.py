@@ -1,6 +1,6 @@
 """Determinism: same scenario and seed give the same records in any number of processes.
 
-DESIGN.md, principle 7. The run folder's summary.json holds library versions and the
+docs/architecture.md, principle 7. The run folder's summary.json holds library versions and the
 like, so files are compared by their contents read back, not by their bytes.
 """
 
