@@ -6,7 +6,7 @@ intervals at the horizon) -> the records. Nothing random is drawn here: every ra
 input comes from the call stream, so two policies run on one stream see the same calls.
 Complaints are worked afterwards (:mod:`sim.model.complaints`): they do not feed back.
 
-Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is some
+Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
 * a call is a generator that resumes itself, not a :class:`simpy.Process`: it is started
