@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sim import __version__
 from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
 from sim.errors import UserInputError
 from sim.model.demand import expected_calls_per_day
@@ -44,6 +45,24 @@ ReplicationsOption = Annotated[int | None, typer.Option(help="Override the repli
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
 PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
 WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"rescue-sim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate a national roadside truck-rescue network."""
 
 
 def _fail(message: str) -> None:
