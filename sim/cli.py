@@ -388,7 +388,11 @@ def sweep(
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
-    summary = result.summary.set_index(["point", "kpi"])
+    columns = ["point", "kpi", "mean", "low", "high"]
+    summary = {
+        (int(point), str(name)): (mean, low, high)
+        for point, name, mean, low, high in result.summary[columns].itertuples(index=False)
+    }
     table = Table(
         title=f"{scenario.name}: {n_points} points, {runs} runs on common random numbers",
         caption="mean [95% interval] over replications",
@@ -400,10 +404,10 @@ def sweep(
     for k, point in enumerate(result.points):
         cells = [escape(format_value(value)) for value in point.values.values()]
         for name in shown:
-            row = summary.loc[(k, name)]
-            cell = format_kpi(name, row["mean"])
-            if not math.isnan(row["low"]):
-                cell += f" [{_interval(name, row['low'], row['high'], ', ')}]"
+            mean, low, high = summary[(k, name)]
+            cell = format_kpi(name, mean)
+            if not math.isnan(low):
+                cell += f" [{_interval(name, low, high, ', ')}]"
             cells.append(cell)
         table.add_row(*cells)
     out.print(table)

@@ -119,7 +119,7 @@ class UnitLog:
                 if self.van.itemsize == 8
                 else np.asarray(self.van, dtype=np.int64),
                 "state": pd.Categorical.from_codes(
-                    np.asarray(self.state, dtype=np.int8), VAN_STATES
+                    np.asarray(self.state, dtype=np.int8), pd.Index(VAN_STATES)
                 ),
                 "call_id": np.asarray(self.call, dtype=np.int64),
             }

@@ -95,11 +95,13 @@ class _CallOrder(Order):
 
     @property
     def candidates(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidates[self.call]
+        rows: np.ndarray = self._model.stream.candidates[self.call]
+        return rows
 
     @property
     def candidate_km(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidate_km[self.call]
+        km: np.ndarray = self._model.stream.candidate_km[self.call]
+        return km
 
     @property
     def event(self) -> simpy.Event:  # type: ignore[override]

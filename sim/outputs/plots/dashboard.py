@@ -105,12 +105,14 @@ def kpi_dashboard(
         if any(k in targets for k in present):
             ax.legend(loc="lower left", fontsize=8)
     volume = []
+    means = table["mean"]
     for kpi, fmt in (
         ("calls_per_day", "{:,.0f} calls/day"),
         ("complaints_per_1000_calls", "{:.1f} complaints per 1000 calls"),
     ):
-        if kpi in table.index and np.isfinite(table.loc[kpi, "mean"]):
-            volume.append(fmt.format(table.loc[kpi, "mean"]))
+        value = float(means[kpi]) if kpi in means.index else math.nan
+        if np.isfinite(value):
+            volume.append(fmt.format(value))
     n = table["n"].max() if "n" in table and len(table) else math.nan
     reps = f"{int(n)} replication(s)" if np.isfinite(n) else ""
     fig.suptitle(" | ".join(p for p in (title or "KPI dashboard", reps, *volume) if p))
