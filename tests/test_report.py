@@ -73,7 +73,7 @@ def test_plot_run_writes_to_run_dir_figures_by_default(
     assert (run_dir / "figures" / "one.png").read_bytes().startswith(PNG)
 
 
-def test_report_is_one_self_contained_page(report: Path, run_dir: Path) -> None:
+def test_report_is_one_self_contained_page(report: Path) -> None:
     text = report.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
     # The KPI table with the published target beside the headline rates.
@@ -92,8 +92,15 @@ def test_report_is_one_self_contained_page(report: Path, run_dir: Path) -> None:
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
     assert "<script" not in text
     assert not list(report.parent.glob(".*tmp"))
-    # Default path: RUN_DIR/report.html.
+
+
+def test_report_is_written_to_run_dir_by_default(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A stand-in page: only where it goes is checked here.
+    monkeypatch.setattr(report_module, "report_html", lambda run: "<!DOCTYPE html>\n")
     assert write_report(run_dir) == run_dir / "report.html"
+    assert (run_dir / "report.html").read_text(encoding="utf-8") == "<!DOCTYPE html>\n"
 
 
 def test_report_survives_a_moved_scenario_csv(tmp_path: Path) -> None:
