@@ -52,13 +52,23 @@ class Hotline:
     def waiting(self) -> int:
         return self._waiting
 
+    def answer_at_once(self) -> bool:
+        """Whether a caller ringing now is answered at once (an agent is free, nobody waits).
+
+        If so the agent is taken; otherwise nothing changes and the caller must
+        :meth:`arrive`. Most calls are answered at once: the model asks this first.
+        """
+        if self.busy < self.on_duty and not self._waiting:
+            self.busy += 1
+            return True
+        return False
+
     def arrive(self, patience_h: float, priority: int = 0) -> simpy.Event | None:
         """A caller rings: None if answered at once, else an event (True answered, False gave up).
 
         ``priority`` (0 first) orders the queue only on a prioritised hotline.
         """
-        if self.busy < self.on_duty and not self._waiting:
-            self.busy += 1
+        if self.answer_at_once():
             return None
         env = self.env
         event = env.event()
@@ -87,7 +97,7 @@ class Hotline:
             self._serve()
 
     def set_agents(self, on_duty: int) -> None:
-        """A shift change."""
+        """A change in the number on duty (a shift change, a surge's extra agents)."""
         self.on_duty = on_duty
         self._serve()
 
