@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sim.model.demand import draw_call_stream
+from sim.model.dispatch import Order
 from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.network import build_network
 from sim.model.scenario import load_scenario
@@ -117,7 +118,19 @@ def test_each_calls_precomputed_promise_is_the_rules_answer(quick_model: Model) 
     hours = quick_model.promises.arrival_h_array(km)
     assert _same_bits(hours, np.array([quick_model.promises.arrival_h(x) for x in scalar_km]))
     # With a station shut, the next open one sets the promise, worked out on the spot.
-    order = quick_model._order(0, float(stream.t_call_h[0]), float(stream.t_call_h[0]))
+    t0 = float(stream.t_call_h[0])
+    order = Order(
+        0,
+        float(stream.lat[0]),
+        float(stream.lon[0]),
+        t0,
+        t0,
+        0,
+        0,
+        stream.candidates[0],
+        stream.candidate_km[0],
+        quick_model.env.event(),
+    )
     assert view.arrival_promise(order) == (int(nearest[0]), scalar_km[0], float(hours[0]))
     view.station_open[nearest[0]] = False
     view.all_open = False
@@ -135,7 +148,7 @@ def test_each_calls_precomputed_promise_is_the_rules_answer(quick_model: Model) 
 RULES = {
     "haversine": r"sin\(\(p2 - p1\) / 2\)",
     "road km": r"\(1\.0 \+ [a-z_.]*extra \* [a-z_.]*exp\(",
-    "band lookup": r"bisect_left\(",
+    "band lookup": r"bisect_left[,(]",
 }
 
 

@@ -15,14 +15,14 @@ internals, listed here and nowhere else:
 
 ``tests/test_engine_shortcuts.py`` is the contract: it fails if a SimPy release changes
 any of this. The layer above uses the public names only: :func:`make_wait`,
-:func:`start_urgently`, :class:`CallStarter` and :class:`Bays`.
+:func:`start_urgently`, :class:`CallSource` and :class:`Bays`.
 
 The call protocol. A call is a generator that resumes itself instead of a
 :class:`simpy.Process`: ``Process`` would start it from an event of its own, resume it
 from a callback of its own (a Python frame) on each event it waits for, and trigger
 itself as an event when done; nothing waits on a call, so all three were pure cost.
 Instead, just before it yields, the call appends its own ``send`` (``resume``, which
-:meth:`CallStarter.start` hands it) to the callbacks of the event it waits for, which is
+its :class:`CallSource` hands it) to the callbacks of the event it waits for, which is
 the very place ``Process`` would append its callback: the call is resumed in the same
 order relative to everything else. A call must never return while being resumed
 (``send`` would raise ``StopIteration`` into SimPy's loop), so each end of a call drops
@@ -34,7 +34,8 @@ resumed it last.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
+from functools import partial
 from heapq import heappush
 
 import simpy
@@ -91,32 +92,98 @@ def start_urgently(env: simpy.Environment, callback: Callback) -> None:
 
 
 def _unset_resume(_: simpy.Event) -> None:
-    raise AssertionError("a call started other than through CallStarter.start")
+    raise AssertionError("a call started other than by its CallSource")
 
 
-class CallStarter:
-    """Starts self-resuming calls, handing each its own ``send`` (see the module docstring).
+class CallSource:
+    """Starts call ``i`` at ``times[i]`` for ``i < n``: the call source, without a process.
 
-    A call's generator reads :attr:`resume` at its first step (before its first
-    ``yield``); :meth:`start` sets it to that generator's ``send`` just before.
+    A source process would wait for each call's time with a timeout and start the call as
+    a process. Here the timeout's callback starts the calls due itself, each as a
+    self-resuming generator ``call(i, now)`` (see the module docstring) that reads its
+    ``resume`` from :attr:`resume` at its first step, before its first ``yield``.
+
+    :meth:`release_first` schedules the first timeout and returns the calls due at time
+    0; the caller starts them with :meth:`start_urgently` once its own processes are
+    started, as processes started first would have started them. Afterwards the next
+    timeout is always scheduled before the due calls take their first step, as the
+    source process did.
     """
 
-    __slots__ = ("resume",)
+    __slots__ = (
+        "_call",
+        "_env",
+        "_n",
+        "_next",
+        "_next_h",
+        "_on_time_callback",
+        "_times",
+        "_wait",
+        "resume",
+    )
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        times: Sequence[float],
+        n: int,
+        call: Callable[[int, float], CallProcess],
+    ) -> None:
+        self._env = env
+        self._wait = make_wait(env)
+        self._times = times
+        self._n = n
+        self._call = call
+        self._next = 0
+        self._next_h = 0.0  # when the pending timeout fires
+        self._on_time_callback = self._on_time  # bound once, not once per call
         self.resume: Resume = _unset_resume
 
-    def start(self, call: Callable[[int, float], CallProcess], ids: range, now: float) -> None:
-        """Make ``call(i, now)`` for each ``i`` and run its first step, in order.
+    def release_first(self) -> range:
+        """The calls due at time 0; schedules the timeout for the next one."""
+        return self._release(0.0)
 
-        ``now`` is the clock, passed in by the caller, who knows it (the due time of the
-        event that brought the calls). From their first step on, the calls resume
-        themselves.
-        """
+    def start_urgently(self, ids: range) -> None:
+        """Start each call from an urgent event, as ``env.process`` would."""
         for i in ids:
+            start_urgently(self._env, partial(self._begin, i))
+
+    def _begin(self, i: int, _: simpy.Event) -> None:
+        process = self._call(i, self._env._now)
+        self.resume = process.send
+        next(process)
+
+    def _on_time(self, _: simpy.Event) -> None:
+        # The timeout fired: ``now`` is its due time, env.now to the bit. The first call
+        # due is the one it waited for, whatever the rounding of now (now + (t - now)
+        # can differ from t by an ulp). Runs once per call: _release is spelt out here.
+        now = self._next_h
+        times = self._times
+        n = self._n
+        first = self._next
+        end = first + 1
+        while end < n and not times[end] > now:
+            end += 1
+        self._next = end
+        if end < n:
+            self._next_h = self._wait(times[end] - now, self._on_time_callback)
+        call = self._call
+        for i in range(first, end):
             process = call(i, now)
             self.resume = process.send
             next(process)
+
+    def _release(self, now: float) -> range:
+        """The calls due at ``now`` (at the start); schedules the timeout for the next one."""
+        times = self._times
+        n = self._n
+        first = end = self._next
+        while end < n and not times[end] > now:
+            end += 1
+        self._next = end
+        if end < n:
+            self._next_h = self._wait(times[end] - now, self._on_time_callback)
+        return range(first, end)
 
 
 class Bays:

@@ -12,7 +12,7 @@ arrival promise in :meth:`~sim.model.dispatch.DispatchView.arrival_promise` (whi
 works out each call's promise from its nearest station for all calls at once, before the
 run), the agents in :class:`~sim.model.hotline.Hotline`.
 
-Speed (docs/architecture.md; PERFORMANCE.md has the numbers). A national year is some
+Speed (PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
 * the shortcuts around SimPy's machinery, in :mod:`sim.model.engine` (the only module
@@ -44,7 +44,7 @@ import simpy
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
-from sim.model.engine import Bays, CallProcess, CallStarter, make_wait, start_urgently
+from sim.model.engine import Bays, CallProcess, CallSource, make_wait
 from sim.model.geo import great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
@@ -67,7 +67,7 @@ class _CallOrder(Order):
     The same attributes, but the candidate rows (numpy views of the stream) are made only
     if a policy reads them (nearest_station reads ``nearest`` instead), and the event only
     when first asked for (only a queued order's is). Making an event schedules nothing,
-    so when it is made changes nothing. Built by :meth:`Model._order`, which sets the
+    so when it is made changes nothing. Built in :meth:`Model._call`, which sets the
     other attributes; tests/test_engine_shortcuts.py checks that every attribute
     ``Order.__init__`` sets is there, with the value it would have.
     """
@@ -247,18 +247,14 @@ class Model:
         self._arrival_promise = self.view.arrival_promise
         # Each call's nearest station (order.candidates[0]), read as a Python int.
         self._nearest = np.ascontiguousarray(stream.candidates[:, 0], dtype=np.int64).data
-        # Calls are started in stream order up to the first one at or after the horizon.
+        # Calls are started in stream order up to the first one at or after the horizon,
+        # each at its time, handed its own resume (see sim.model.engine).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
-        self._n_calls = int(late[0]) if len(late) else len(stream)
-        self._next_call = 0
-        self._t_call = self._in.t_call_h
-        self._next_call_h = 0.0  # when the source's pending timeout fires
-        self._on_call_time_callback = self._on_call_time  # bound once, not once per call
+        n_calls = int(late[0]) if len(late) else len(stream)
+        self._source = CallSource(self.env, self._in.t_call_h, n_calls, self._call)
         self._wait = make_wait(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
-        # Starts the calls, handing each its own resume (see sim.model.engine).
-        self._starter = CallStarter()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -270,13 +266,11 @@ class Model:
         env = self.env
         # Calls at time zero start after the other processes' first steps, as a process
         # started first would have started them; the rest come from the source's timeouts.
-        at_zero = self._release_calls(0.0, waited=False)
+        at_zero = self._source.release_first()
         env.process(self._shift_changes())
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
-        for i in at_zero:
-            # Started as env.process(call) would start it: from an urgent event.
-            start_urgently(env, partial(self._begin_call, i))
+        self._source.start_urgently(at_zero)
 
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
@@ -299,32 +293,6 @@ class Model:
         return self.records
 
     # ------------------------------------------------------------------ processes
-
-    def _release_calls(self, now: float, waited: bool) -> range:
-        """The calls due at ``now``; schedules the source's timeout for the next one.
-
-        This is the call source. A source process would wait for each call's time with a
-        timeout and start the call as a process; here the timeout's callback starts the
-        calls itself (:meth:`_on_call_time`). ``waited``: the first call is the one the
-        timeout waited for; it is due whatever the rounding of ``now``. The next timeout
-        is scheduled before the due calls take their first step, as the process did.
-        """
-        times = self._t_call
-        n = self._n_calls
-        first = end = self._next_call
-        if waited:
-            end += 1
-        while end < n and not times[end] > now:
-            end += 1
-        self._next_call = end
-        if end < n:
-            self._next_call_h = self._wait(times[end] - now, self._on_call_time_callback)
-        return range(first, end)
-
-    def _on_call_time(self, _: simpy.Event) -> None:
-        """The source's timeout fired: start the calls due now (one, as a rule)."""
-        now = self._next_call_h  # the time this timeout fired: env.now
-        self._starter.start(self._call, self._release_calls(now, waited=True), now)
 
     def _shift_changes(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -385,41 +353,16 @@ class Model:
 
     # ------------------------------------------------------------------ one call
 
-    def _begin_call(self, i: int, _: simpy.Event) -> None:
-        self._starter.start(self._call, range(i, i + 1), self.env.now)
-
-    def _order(self, i: int, t_call: float, now: float) -> _CallOrder:
-        """Call ``i``'s work order, dispatched ``now`` (``Order.__init__``'s attributes).
-
-        ``t_call``: when the call started (``env.now`` then, which can differ from the
-        stream's time by an ulp: see :meth:`_release_calls`).
-        """
-        s = self._in
-        segment = s.segment[i]
-        order = _new_order(_CallOrder)
-        order.call = i
-        order.lat = s.lat[i]
-        order.lon = s.lon[i]
-        order.t_call_h = t_call
-        order.dispatched_h = now
-        order.segment = segment
-        order.priority = self._priority[segment]
-        order.nearest = self._nearest[i]  # candidates[0], as a Python int
-        order.station = -1
-        order._event = None
-        order._model = self
-        return order
-
     def _call(self, i: int, t_call: float) -> CallProcess:
         """Call ``i``, from the first ring at ``t_call`` to the repair.
 
         A generator that resumes itself (the protocol is in :mod:`sim.model.engine`):
         before each ``yield`` it hands ``resume`` to the event it waits for, and each of
         its ends drops ``resume`` and stops at a last ``yield``. The time after a wait is
-        the due time :meth:`_wait` returned, or ``env.now`` after other events. An
+        the due time the engine's ``wait`` returned, or ``env.now`` after other events. An
         exception propagates out of ``env.run()``.
         """
-        resume = self._starter.resume
+        resume = self._source.resume
         wait = self._wait
         s = self._in
         rec = self._out
@@ -484,7 +427,21 @@ class Model:
 
         # 2. Dispatch: the policy picks the station and a van now, or queues the order.
         view = self.view
-        order = self._order(i, t_call, now)
+        # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
+        # event), spelt out here, once per call (see _CallOrder).
+        segment = s.segment[i]
+        order = _new_order(_CallOrder)
+        order.call = i
+        order.lat = s.lat[i]
+        order.lon = s.lon[i]
+        order.t_call_h = t_call  # env.now at the call's start: see CallSource
+        order.dispatched_h = now
+        order.segment = segment
+        order.priority = self._priority[segment]
+        order.nearest = self._nearest[i]  # candidates[0], as a Python int
+        order.station = -1
+        order._event = None
+        order._model = self
         van = self.policy.assign(order, view)
         rec.dispatched_h[i] = now
         rec.station[i] = order.station
@@ -503,156 +460,117 @@ class Model:
             given = order.event  # triggered with the van when the order's turn comes
             given.callbacks.append(resume)
             yield
-            van = cast(Van, given.value)
+            van = cast(Van, given.value)  # what the order's event was triggered with
             now = self.env.now
 
-        # 3. The van turns out (unless already on the road) and drives to the site.
-        if type(van) is Contractor:
-            yield from self._contractor_job(i, order, van, now, promise_h, from_arrival, resume)
-            del resume  # the end of the call
-            yield
-            return
-        if van.call != -1:
-            raise ModelInvariantError(
-                f"van {van.id} sent to call {i} while serving call {van.call}"
-            )
+        # 3. The van turns out (unless already on the road) and drives to the site; or a
+        # local shop's mechanic does (no network van involved).
         lat = order.lat
         lon = order.lon
-        van_id = van.id
-        from_base = van.at_base
-        van.call = i
-        van.state = TO_SITE
-        # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
-        self._log_t(now)
-        self._log_van(van_id)
-        self._log_state(TO_SITE)
-        self._log_call(i)
-        rec.van[i] = van_id
-        rec.assigned_h[i] = now
-        night = self._night_by_hour[int(now) % 24]
-        # A van coming straight from another job is already on the road: no turn-out.
-        turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
-        departed = now + turnout
         speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
         noise = s.drive_noise[i]
-        if van.lat == station_lat and van.lon == station_lon:
-            # The van stands where the promise was measured from: the same distance.
-            road_km = promise_km
-            drive = self._drive_h(promise_km, departed, noise, speed_factor)
+        rec.assigned_h[i] = now
+        if type(van) is Contractor:
+            rec.contractor[i] = True
+            departed = now + van.delay_h
+            road_km, drive = self.travel.trip(
+                van.distance_km, departed, noise, self._contractor_speed * speed_factor
+            )
+            rec.departed_h[i] = departed
+            rec.road_km[i] = road_km
+            arrived = wait(van.delay_h + drive, resume)
+            yield
+            network_van = None  # the rest of the job involves no network van
         else:
-            gc = great_circle_km(van.lat, van.lon, lat, lon)
-            road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
-        rec.departed_h[i] = departed
-        rec.road_km[i] = road_km
-        # What the dispatcher expects (means, not the drawn times): turn-out, the drive
-        # without its noise, the job.
-        expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
-        van.expected_free_h = (
-            now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
-        )
-        arrived = wait(turnout + drive, resume)
-        yield
+            network_van = van
+            if van.call != -1:
+                raise ModelInvariantError(
+                    f"van {van.id} sent to call {i} while serving call {van.call}"
+                )
+            van_id = van.id
+            from_base = van.at_base
+            van.call = i
+            van.state = TO_SITE
+            # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
+            self._log_t(now)
+            self._log_van(van_id)
+            self._log_state(TO_SITE)
+            self._log_call(i)
+            rec.van[i] = van_id
+            night = self._night_by_hour[int(now) % 24]
+            # A van coming straight from another job is already on the road: no turn-out.
+            turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
+            departed = now + turnout
+            if van.lat == station_lat and van.lon == station_lon:
+                # The van stands where the promise was measured from: the same distance.
+                road_km = promise_km
+                drive = self._drive_h(promise_km, departed, noise, speed_factor)
+            else:
+                gc = great_circle_km(van.lat, van.lon, lat, lon)
+                road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
+            rec.departed_h[i] = departed
+            rec.road_km[i] = road_km
+            # What the dispatcher expects (means, not the drawn times): turn-out, the
+            # drive without its noise, the job.
+            expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
+            van.expected_free_h = (
+                now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
+            )
+            arrived = wait(turnout + drive, resume)
+            yield
+            van.lat = lat
+            van.lon = lon
+            van.state = ON_SITE
+            self._log_t(arrived)
+            self._log_van(van_id)
+            self._log_state(ON_SITE)
+            self._log_call(i)
 
-        # 4. On site: repair, or diagnose and call a tow.
+        # 4. On site: repair, or diagnose and call a tow; a missing part adds its wait.
         rec.arrived_h[i] = arrived
-        van.lat = lat
-        van.lon = lon
-        van.state = ON_SITE
-        self._log_t(arrived)
-        self._log_van(van_id)
-        self._log_state(ON_SITE)
-        self._log_call(i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fixable, on_site_h = self._on_site(i, fault)
+        fixable = s.fix_u[i] < self._fix_p[fault]
+        on_site_h = s.repair_h[i]
+        if fixable and s.part_u[i] < self._part_p[fault]:
+            rec.part_missing[i] = True
+            on_site_h += s.part_delay_h[i]
         now = wait(on_site_h, resume)
         yield
         rec.van_released_h[i] = now
 
-        # The van is free: the next waiting order, or home.
-        van.call = -1
-        next_order = self.policy.next_order(van, view)
-        if next_order is not None:
-            next_order.event.succeed(van)
-        elif van.at_base:  # the breakdown was at the van's base
-            self._van_idle(van, now)
-        else:
-            van.state = RETURNING
-            self._log_t(now)
-            self._log_van(van_id)
-            self._log_state(RETURNING)
-            self._log_call(-1)
-            base_lat = van.base_lat
-            base_lon = van.base_lon
-            if base_lat == station_lat and base_lon == station_lon:
-                # Home is where the promise was measured from: the same distance (the
-                # haversine is symmetric to the bit), so the same road km.
-                road = promise_km
-            else:  # a van serving another station's order
-                road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-            wait(self._drive_h(road, now, s.return_noise[i]), self._home_callbacks[van_id])
+        if network_van is not None:  # the van is free: the next waiting order, or home
+            van = network_van
+            van.call = -1
+            next_order = self.policy.next_order(van, view)
+            if next_order is not None:
+                next_order.event.succeed(van)
+            elif van.at_base:  # the breakdown was at the van's base
+                self._van_idle(van, now)
+            else:
+                van.state = RETURNING
+                self._log_t(now)
+                self._log_van(van_id)
+                self._log_state(RETURNING)
+                self._log_call(-1)
+                base_lat = van.base_lat
+                base_lon = van.base_lon
+                if base_lat == station_lat and base_lon == station_lon:
+                    # Home is where the promise was measured from: the same distance (the
+                    # haversine is symmetric to the bit), so the same road km.
+                    road = promise_km
+                else:  # a van serving another station's order
+                    road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
+                wait(self._drive_h(road, now, s.return_noise[i]), self._home_callbacks[van_id])
 
         if fixable:
-            self._repaired_on_site(i, now)
+            rec.fixed_on_site[i] = True
+            rec.repaired_h[i] = now
+            rec.final_state[i] = REPAIRED
         else:
             yield from self._tow(i, order, now, resume)
         del resume  # the end of the call
         yield
-
-    def _contractor_job(
-        self,
-        i: int,
-        order: Order,
-        shop: Contractor,
-        now: float,
-        promise_h: float,
-        from_arrival: bool,
-        resume: Callable[[simpy.Event], None],
-    ) -> CallProcess:
-        """A local shop's mechanic drives out and repairs; no network van is involved."""
-        s = self._in
-        rec = self._out
-        wait = self._wait
-        rec.contractor[i] = True
-        rec.assigned_h[i] = now
-        departed = now + shop.delay_h
-        speed_factor = self._contractor_speed
-        if self._active_surges:
-            speed_factor *= self._speed_factor_at(order.lat, order.lon)
-        road_km, drive = self.travel.trip(
-            shop.distance_km, departed, s.drive_noise[i], speed_factor
-        )
-        rec.departed_h[i] = departed
-        rec.road_km[i] = road_km
-        arrived = wait(shop.delay_h + drive, resume)
-        yield
-        rec.arrived_h[i] = arrived
-        if from_arrival:
-            rec.repair_due_h[i] = arrived + promise_h
-        fixable, on_site_h = self._on_site(i, s.fault[i])
-        now = wait(on_site_h, resume)
-        yield
-        rec.van_released_h[i] = now
-        if fixable:
-            self._repaired_on_site(i, now)
-        else:
-            yield from self._tow(i, order, now, resume)
-
-    def _on_site(self, i: int, fault: int) -> tuple[bool, float]:
-        """Whether the fault is fixed on site, and the hours spent there (a missing part adds)."""
-        s = self._in
-        fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = s.repair_h[i]
-        if fixable and s.part_u[i] < self._part_p[fault]:
-            self._out.part_missing[i] = True
-            on_site_h += s.part_delay_h[i]
-        return fixable, on_site_h
-
-    def _repaired_on_site(self, i: int, now: float) -> None:
-        rec = self._out
-        rec.fixed_on_site[i] = True
-        rec.repaired_h[i] = now
-        rec.final_state[i] = REPAIRED
 
     def _tow(
         self, i: int, order: Order, now: float, resume: Callable[[simpy.Event], None]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,19 +29,22 @@ class Bands:
     ``values`` has one more entry than ``limits``: the last band is open-ended.
     """
 
-    __slots__ = ("_limits", "_limits_array", "_values", "_values_array")
+    __slots__ = ("_limits_array", "_values_array", "band", "values")
 
     def __init__(self, limits: Sequence[float], values: Sequence[float]) -> None:
         if len(values) != len(limits) + 1:
             raise ValueError(f"{len(limits)} band limits need {len(limits) + 1} values")
-        self._limits = [float(x) for x in limits]
-        self._values = [float(v) for v in values]
-        self._limits_array = np.asarray(self._limits, dtype=float)
-        self._values_array = np.asarray(self._values, dtype=float)
+        sorted_limits = [float(x) for x in limits]
+        self.values = [float(v) for v in values]
+        # The band of x: its index in values. A C function (no Python frame): a drive's
+        # time looks its band up once per trip.
+        self.band: Callable[[float], int] = partial(bisect_left, sorted_limits)
+        self._limits_array = np.asarray(sorted_limits, dtype=float)
+        self._values_array = np.asarray(self.values, dtype=float)
 
     def at(self, x: float) -> float:
         """The value of the band that holds ``x``."""
-        return self._values[bisect_left(self._limits, x)]
+        return self.values[self.band(x)]
 
     def at_array(self, x: np.ndarray) -> np.ndarray:
         """:meth:`at` for every element (``searchsorted`` on the left is ``bisect_left``)."""
@@ -69,7 +73,9 @@ class TravelModel:
             [b.speed_kmh for b in cfg.speed_bands],
         )
         self.hourly_speed_factor = cfg.hourly_speed_factor
-        self._speed_at = self.speed_bands.at  # bound once: drive_h runs once per trip
+        # Bound once: drive_h runs once per trip.
+        self._speed_band = self.speed_bands.band
+        self._band_speeds = self.speed_bands.values
 
     def road_km(self, gc_km: float) -> float:
         """Road km of a trip ``gc_km`` long as the crow flies."""
@@ -91,7 +97,7 @@ class TravelModel:
 
     def speed_kmh(self, road_km: float) -> float:
         """Free-flow speed of the band a trip of ``road_km`` falls in."""
-        return self._speed_at(road_km)
+        return self.speed_bands.at(road_km)
 
     def speed_kmh_array(self, road_km: np.ndarray) -> np.ndarray:
         """:meth:`speed_kmh` for every element."""
@@ -101,7 +107,8 @@ class TravelModel:
         self, road_km: float, now_h: float, noise: float, speed_factor: float = 1.0
     ) -> float:
         """Driving time starting at ``now_h``; ``noise`` is this trip's drawn multiplier."""
-        speed = self._speed_at(road_km) * self.hourly_speed_factor[int(now_h) % 24] * speed_factor
+        band_kmh = self._band_speeds[self._speed_band(road_km)]  # speed_bands.at(road_km)
+        speed = band_kmh * self.hourly_speed_factor[int(now_h) % 24] * speed_factor
         return road_km / speed * noise
 
     def trip(

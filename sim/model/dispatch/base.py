@@ -16,7 +16,7 @@ owns time, vans and records; the policy owns only its queues.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -156,8 +156,8 @@ class DispatchView:
         # The call stream, for the draws a policy may ask about (contractor offers); set
         # with use_stream, which also works out each call's promise from its nearest station.
         self.stream: CallStream | None = None
-        self._nearest_promise_km: memoryview | None = None
-        self._nearest_promise_h: memoryview | None = None
+        self._nearest_promise_km = self._nearest_promise_h = np.zeros(0).data
+        self._promises_known = False
         self.vans_of: list[list[Van]] = [[] for _ in range(network.n_stations)]
         for van in vans:
             self.vans_of[van.station].append(van)
@@ -237,6 +237,7 @@ class DispatchView:
         # Read one element at a time as Python floats: memoryviews (see Model._Columns).
         self._nearest_promise_km = np.ascontiguousarray(km, dtype=np.float64).data
         self._nearest_promise_h = np.ascontiguousarray(hours, dtype=np.float64).data
+        self._promises_known = True
 
     def arrival_promise(self, order: Order) -> tuple[int, float, float]:
         """The station that sets the order's arrival promise, its road km and the hours promised.
@@ -244,11 +245,11 @@ class DispatchView:
         The rule: the promise is the nearest open station's, whichever station the policy
         chose, so that every policy is held to the same promise.
         """
-        station = self.nearest_open_station(order)
-        promise_km = self._nearest_promise_km
-        if station == order.nearest and promise_km is not None:
+        # With every station open the nearest is the nearest open (the usual case).
+        station = order.nearest if self.all_open else self.nearest_open_station(order)
+        if station == order.nearest and self._promises_known:
             i = order.call
-            return station, promise_km[i], cast(memoryview, self._nearest_promise_h)[i]
+            return station, self._nearest_promise_km[i], self._nearest_promise_h[i]
         km = self.station_road_km(station, order.lat, order.lon)
         return station, km, self.promises.arrival_h(km)
 
