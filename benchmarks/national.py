@@ -57,7 +57,7 @@ BARE_RESOURCE_EVENTS = 6
 def national(days: float) -> Scenario:
     """The national scenario at ``days``, one replication."""
     scenario = load_scenario(SCENARIO)
-    warmup = min(scenario.horizon.warmup_days, days / 2)
+    warmup = min(scenario.horizon.warmup_days, days // 2)  # whole days, as the scenario keeps
     return scenario.with_overrides(horizon={"days": days, "warmup_days": warmup}, replications=1)
 
 

@@ -1,10 +1,12 @@
-"""The model's shortcuts around simpy's machinery behave as the machinery would.
+"""The contract of sim/model/engine.py: its shortcuts behave as SimPy's machinery would.
 
-sim/model/simulation.py builds timeouts without Timeout.__init__ for speed, relying on simpy's
-internals; a test here fails if a simpy release changes what env.timeout schedules.
-Calls are generators that resume themselves instead of simpy processes; the tests here
+The engine builds timeouts without Timeout.__init__ for speed, relying on SimPy's
+internals; a test here fails if a SimPy release changes what env.timeout schedules, or
+how a process starts. Workshop bays are a lean simpy.Resource: checked event for event.
+Calls are generators that resume themselves instead of SimPy processes; the tests here
 check that every call ends, leaves no garbage behind, and that calls at time zero start
-as processes would.
+as processes would. The model's work order, built without Order.__init__, is checked
+against what Order.__init__ would build.
 """
 
 from __future__ import annotations
@@ -12,18 +14,22 @@ from __future__ import annotations
 import dataclasses
 import gc
 import types
+from collections.abc import Generator
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import simpy
 
 from sim.model.demand import draw_call_stream
+from sim.model.dispatch import NearestStation, Order
+from sim.model.engine import Bays, make_wait, start_urgently
 from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.records import ABANDONED, REMOTE, REPAIRED
-from sim.model.simulation import Model, _timeout_maker
+from sim.model.simulation import Model
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
 QUICK = SCENARIOS / "quick.yaml"
@@ -35,27 +41,95 @@ def _scheduled(env: simpy.Environment) -> list[tuple[float, int, int, str]]:
     return [(t, prio, eid, type(ev).__name__) for t, prio, eid, ev in sorted(env._queue)]
 
 
-def test_shortcut_timeout_matches_env_timeout() -> None:
+def test_wait_schedules_what_env_timeout_schedules() -> None:
     plain, fast = simpy.Environment(initial_time=2.5), simpy.Environment(initial_time=2.5)
-    make = _timeout_maker(fast)
-    for delay in (0.0, 1.25, 3.0):
-        a = plain.timeout(delay)
-        b = make(delay)
-        assert type(a) is type(b)
-        assert {**vars(a), "env": None} == {**vars(b), "env": None}
-        assert b.env is fast
-    assert _scheduled(plain) == _scheduled(fast)
-    # Both run the same way: callbacks fire at the same times with the same values.
+    wait = make_wait(fast)
     seen: dict[str, list[float]] = {"plain": [], "fast": []}
 
     def note(name: str, env: simpy.Environment, _: simpy.Event) -> None:
         seen[name].append(env.now)
 
-    for name, env in (("plain", plain), ("fast", fast)):
-        for _, _, _, event in list(env._queue):
-            event.callbacks.append(partial(note, name, env))
+    due = []
+    # 0.1 + 0.2 is not 0.3 in floating point: the due time is the queue's key, to the bit.
+    for delay in (0.0, 1.25, 3.0, 0.1, 0.2):
+        plain.timeout(delay).callbacks.append(partial(note, "plain", plain))
+        due.append(wait(delay, partial(note, "fast", fast)))
+    made = [event for _, _, _, event in sorted(fast._queue)]
+    for a, b in zip([event for _, _, _, event in sorted(plain._queue)], made, strict=True):
+        assert type(a) is type(b) is simpy.Timeout
+        assert {**vars(a), "env": None, "callbacks": None} == {
+            **vars(b),
+            "env": None,
+            "callbacks": None,
+        }
+        assert b.env is fast and len(b.callbacks) == 1
+    assert _scheduled(plain) == _scheduled(fast)
+    # Both run the same way: callbacks fire at the same times, the times wait returned.
+    for env in (plain, fast):
         env.run()
-    assert seen["plain"] == seen["fast"] == [2.5, 3.75, 5.5]
+    assert seen["plain"] == seen["fast"] == sorted(due)
+    assert seen["fast"] == [2.5, 2.5 + 0.1, 2.5 + 0.2, 3.75, 5.5]
+    with pytest.raises(ValueError, match="Negative delay"):
+        wait(-1.0, partial(note, "fast", fast))
+
+
+def test_start_urgently_starts_as_a_process_starts() -> None:
+    """An urgent start runs before normal events due at the same time, as Initialize does."""
+    order: dict[str, list[str]] = {"plain": [], "fast": []}
+
+    def note(log: list[str], what: str, _: simpy.Event) -> None:
+        log.append(what)
+
+    for name in order:
+        env = simpy.Environment()
+        log = order[name]
+        env.timeout(0).callbacks.append(partial(note, log, "timeout"))
+        if name == "plain":
+
+            def process(
+                log: list[str] = log, env: simpy.Environment = env
+            ) -> Generator[simpy.Event, None, None]:
+                log.append("started")
+                yield env.timeout(0)
+
+            env.process(process())
+        else:
+            start_urgently(env, partial(note, log, "started"))
+        queued = sorted(env._queue)
+        assert [(t, priority) for t, priority, _, _ in queued] == [(0.0, 0), (0.0, 1)]
+        env.run()
+    assert order["plain"] == order["fast"] == ["started", "timeout"]
+
+
+def test_bays_grant_as_a_resource_does() -> None:
+    """Same grants at the same times as simpy.Resource, requests and releases interleaved."""
+
+    def trace(lean: bool) -> list[tuple[float, int, str]]:
+        env = simpy.Environment()
+        pool: Any = Bays(env, 2) if lean else simpy.Resource(env, capacity=2)
+        log: list[tuple[float, int, str]] = []
+
+        def job(k: int, arrive_h: float, hold_h: float) -> Generator[simpy.Event, Any, None]:
+            yield env.timeout(arrive_h)
+            request = pool.request()
+            yield request
+            log.append((env.now, k, "granted"))
+            yield env.timeout(hold_h)
+            if lean:
+                pool.release()
+            else:
+                pool.release(request)
+            log.append((env.now, k, "released"))
+
+        # Ties on purpose: arrivals at the very time a bay is released.
+        for k, (arrive, hold) in enumerate([(0, 2), (0, 1), (0, 3), (1, 1), (2, 2), (2, 0)]):
+            env.process(job(k, arrive, hold))
+        env.run()
+        return log
+
+    lean = trace(lean=True)
+    assert lean == trace(lean=False)
+    assert len(lean) == 12
 
 
 def _model(
@@ -130,3 +204,61 @@ def test_calls_at_time_zero_start_first_and_run_to_the_end() -> None:
     assert records.answered_h[0] == 0.0  # the first caller gets an agent at once
     assert all(attempts >= 1 for attempts in records.attempts[:3])
     assert all(np.isfinite(records.repaired_h[:3]) | np.isfinite(records.abandoned_h[:3]))
+
+
+class _Recording(NearestStation):
+    """nearest_station, noting every order's attributes as the policy first sees them."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[dict[str, Any]] = []
+
+    def assign(self, order: Order, view: Any) -> Any:
+        self.seen.append({name: getattr(order, name) for name in Order.__slots__})
+        return super().assign(order, view)
+
+
+def test_the_models_order_has_what_order_init_gives() -> None:
+    """Every attribute Order.__init__ sets, with the value it would set, on the model's order.
+
+    The model builds its orders without Order.__init__ (sim.model.simulation._CallOrder):
+    a new attribute in Order.__init__ that the model does not set fails here.
+    """
+    scenario = load_scenario(QUICK).with_overrides(horizon={"days": 2, "warmup_days": 0})
+    network = build_network(scenario)
+    stream = draw_call_stream(scenario, network, 0)
+    policy = _Recording()
+    model = Model(scenario, network, stream, policy).run()
+    records = model.finalize()
+    assert len(policy.seen) > 50
+    # What Order.__init__ sets: every slot it fills on a real order.
+    probe = Order(0, 1.0, 2.0, 3.0, 4.0, 0, 0, np.array([5, 6]), np.array([1.0, 2.0]), None)  # type: ignore[arg-type]
+    set_by_init = {name for name in Order.__slots__ if hasattr(probe, name)}
+    assert set_by_init == set(Order.__slots__)
+    priorities = [s.priority for s in scenario.demand.segments]
+    for seen in policy.seen:
+        i = seen["call"]
+        expected = Order(
+            i,
+            float(stream.lat[i]),
+            float(stream.lon[i]),
+            float(stream.t_call_h[i]),
+            float(records.dispatched_h[i]),
+            int(stream.segment[i]),
+            priorities[stream.segment[i]],
+            stream.candidates[i],
+            stream.candidate_km[i],
+            model.env.event(),
+        )
+        for name in set_by_init:
+            got, want = seen[name], getattr(expected, name)
+            if name == "event":
+                assert isinstance(got, simpy.Event) and got.env is model.env
+            elif name == "t_call_h":  # the clock at the call's start: the stream's time to an ulp
+                assert got == pytest.approx(want, rel=1e-15, abs=0)
+            elif isinstance(want, np.ndarray):
+                assert np.array_equal(got, want), name
+            else:
+                assert type(got) is type(want) and got == want, name

@@ -49,7 +49,8 @@ def test_load_run_rebuilds_the_scenario_and_network(run_dir: Path) -> None:
     folder = load_run(run_dir)
     assert folder.scenario is not None and folder.scenario.name == "quick_henan"
     assert folder.network is not None and folder.network.n_vans == 110
-    assert folder.horizon_h == 48.0 and folder.warmup_h == pytest.approx(4.8)
+    # warmup_days 0.2 is kept as whole days: none.
+    assert folder.horizon_h == 48.0 and folder.warmup_h == 0.0
 
 
 def test_plot_run_writes_every_figure_as_png(run_dir: Path, tmp_path: Path) -> None:

@@ -191,17 +191,65 @@ def van_utilisation(units: pd.DataFrame, start_h: float, end_h: float) -> float:
     return float(busy.sum() / (len(busy) * (end_h - start_h))) if len(busy) else math.nan
 
 
+def agent_hours(
+    agents: pd.DataFrame, start_h: np.ndarray | float, end_h: np.ndarray | float
+) -> np.ndarray:
+    """Agent hours on duty between ``start_h`` and ``end_h`` (element-wise), of one run.
+
+    ``agents`` is the record the hotline writes (``t_h``, ``agents_on_duty``: that many
+    agents from ``t_h`` until the next row; the first row is at time 0, the last holds
+    to the end), as :attr:`sim.experiments.run.ReplicationResult.agents` gives it.
+    """
+    t = agents["t_h"].to_numpy(float)
+    on_duty = agents["agents_on_duty"].to_numpy(float)
+    # Agent hours from time 0 to each change, then to any time within a spell.
+    at_change = np.concatenate(([0.0], np.cumsum(on_duty[:-1] * np.diff(t))))
+
+    def since_start(x: np.ndarray) -> np.ndarray:
+        spell = np.clip(np.searchsorted(t, x, side="right") - 1, 0, len(t) - 1)
+        return at_change[spell] + on_duty[spell] * (x - t[spell])
+
+    start = np.asarray(start_h, dtype=float)
+    end = np.maximum(np.asarray(end_h, dtype=float), start)
+    return since_start(end) - since_start(start)
+
+
+def agents_by_hour_of_day(agents: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
+    """Mean agents on duty in each hour of the day (24 values) over [start_h, end_h].
+
+    Time-weighted over the window's days, and over replications when ``agents`` has a
+    ``replication`` column: what the hotline had, surges' extra agents included.
+    """
+    groups = (
+        [group for _, group in agents.groupby("replication", sort=True)]
+        if "replication" in agents
+        else [agents]
+    )
+    hours = np.arange(math.floor(start_h), math.ceil(end_h))
+    lo = np.maximum(hours, start_h).astype(float)
+    hi = np.minimum(hours + 1, end_h).astype(float)
+    covered = np.bincount(hours % 24, weights=np.clip(hi - lo, 0.0, None), minlength=24)
+    on_duty = np.zeros(24)
+    for group in groups:
+        on_duty += np.bincount(hours % 24, weights=agent_hours(group, lo, hi), minlength=24)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean: np.ndarray = on_duty / (covered * len(groups))
+    return mean
+
+
 def agent_utilisation(
-    calls: pd.DataFrame, agents_by_hour: tuple[int, ...], start_h: float, end_h: float
+    calls: pd.DataFrame, agents: pd.DataFrame, start_h: float, end_h: float
 ) -> float:
-    """Handling time inside the window over agent hours on duty in the window."""
+    """Handling time inside the window over agent hours on duty in the window (one run).
+
+    ``agents``: the hotline's record of agents on duty (see :func:`agent_hours`), so a
+    surge's extra agents count.
+    """
     begin = calls["answered_h"].to_numpy()
     end = begin + calls["handling_h"].to_numpy()
     ok = ~np.isnan(begin)
     handled = (np.clip(end[ok], start_h, end_h) - np.clip(begin[ok], start_h, end_h)).sum()
-    hours = np.arange(math.floor(start_h), math.ceil(end_h))
-    weights = np.clip(np.minimum(hours + 1, end_h) - np.maximum(hours, start_h), 0, 1)
-    on_duty = float((np.asarray(agents_by_hour)[hours % 24] * weights).sum())
+    on_duty = float(agent_hours(agents, start_h, end_h))
     return float(handled / on_duty) if on_duty else math.nan
 
 

@@ -37,15 +37,31 @@ ProgressFn = Callable[[float], None]
 """Called with the fraction of the work done, between 0 and 1."""
 
 
+def _no_agents() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "replication": np.zeros(0, np.int64),
+            "t_h": np.zeros(0),
+            "agents_on_duty": np.zeros(0, np.int64),
+        }
+    )
+
+
 @dataclass
 class ReplicationResult:
-    """The tables and KPIs of one replication."""
+    """The tables and KPIs of one replication.
+
+    ``agents``: the hotline's agents on duty over time (``replication``, ``t_h``,
+    ``agents_on_duty``: that many from ``t_h`` until the next row), shift changes and
+    surges' extra agents included.
+    """
 
     replication: int
     calls: pd.DataFrame
     units: pd.DataFrame
     kpis: dict[str, float]
     hotline_queue_area_h: float
+    agents: pd.DataFrame = field(default_factory=_no_agents)
 
 
 @dataclass
@@ -64,6 +80,11 @@ class RunResult:
     @property
     def units(self) -> pd.DataFrame:
         return pd.concat([r.units for r in self.replications], ignore_index=True)
+
+    @property
+    def agents(self) -> pd.DataFrame:
+        """Agents on duty over time, all replications, with a ``replication`` column."""
+        return pd.concat([r.agents for r in self.replications], ignore_index=True)
 
     @property
     def kpis_by_replication(self) -> pd.DataFrame:
@@ -165,6 +186,8 @@ def run_replication(
     calls = calls_frame(model, stream, replication)
     units = model.unit_log.to_frame()
     units.insert(0, "replication", replication)
+    agents = model.hotline.agents.to_frame()
+    agents.insert(0, "replication", replication)
     warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
     kpis = call_kpis(
         calls,
@@ -175,16 +198,21 @@ def run_replication(
         contractor_cost_cny=scenario.contractors.cost_per_job_cny,
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
-    kpis["agent_utilisation"] = agent_utilisation(
-        calls, scenario.hotline.agents_by_hour, warmup_h, horizon_h
+    kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
+    return ReplicationResult(
+        replication, calls, units, kpis, model.hotline.queue_area_h, agents=agents
     )
-    return ReplicationResult(replication, calls, units, kpis, model.hotline.queue_area_h)
 
 
 def _without_tables(result: ReplicationResult) -> ReplicationResult:
     """The KPIs of a replication, with empty call and unit tables (same columns)."""
     # Copies, so that no view keeps the full tables' memory alive.
-    return replace(result, calls=result.calls.iloc[:0].copy(), units=result.units.iloc[:0].copy())
+    return replace(
+        result,
+        calls=result.calls.iloc[:0].copy(),
+        units=result.units.iloc[:0].copy(),
+        agents=result.agents.iloc[:0].copy(),
+    )
 
 
 def _worker(args: tuple[str, int, PolicySpec, bool]) -> ReplicationResult:

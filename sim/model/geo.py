@@ -7,7 +7,10 @@ k nearest by chord in a k-d tree are exactly the k nearest by great circle.
 
 from __future__ import annotations
 
-from math import asin, cos, radians, sin, sqrt
+import math
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -33,21 +36,54 @@ def chord_to_km(chord: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(chord), km, np.inf)
 
 
-def great_circle_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Haversine distance for one pair; the per-call hot path uses this scalar form.
+def _power_elementwise(base: np.ndarray, exponent: float) -> np.ndarray:
+    """``base ** exponent`` element by element through the C library's ``pow``, as Python does.
 
-    The math functions are imported by name, and ``min(1.0, root)`` is spelt out as a
-    comparison (the same value, NaN included): a few look-ups and a call fewer.
+    ``np.power`` with a scalar exponent of 2 squares instead (``x * x``), which rounds
+    differently from ``pow(x, 2.0)`` in about one case in a thousand; with an array of
+    exponents it calls ``pow`` for every element, so the array form of a formula gives
+    what its scalar form gives, to the bit.
     """
-    p1 = radians(lat1)
-    p2 = radians(lat2)
-    dp = p2 - p1
-    dl = radians(lon2 - lon1)
-    h = sin(dp / 2) ** 2 + cos(p1) * cos(p2) * sin(dl / 2) ** 2
-    root = sqrt(h)
-    if not root < 1.0:
-        root = 1.0
-    return _DIAMETER_KM * asin(root)
+    return np.power(base, np.full(np.shape(base), exponent))
+
+
+def _haversine(
+    radians: Callable[[Any], Any],
+    sin: Callable[[Any], Any],
+    cos: Callable[[Any], Any],
+    asin: Callable[[Any], Any],
+    sqrt: Callable[[Any], Any],
+    power: Callable[[Any, float], Any],
+    at_most_one: Callable[[Any], Any],
+) -> Callable[[Any, Any, Any, Any], Any]:
+    """The haversine formula, written once, over the given math functions.
+
+    Bound to :mod:`math` it is :func:`great_circle_km` (Python floats, the per-call path);
+    bound to numpy it is :func:`great_circle_km_array`. Both do the same operations in
+    the same order, so where numpy's float64 functions are the C library's (every x86
+    CPU without AVX-512, this project's machines) both give the same bits
+    (tests/test_geo.py checks it).
+    """
+
+    def km(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
+        p1 = radians(lat1)
+        p2 = radians(lat2)
+        h = power(sin((p2 - p1) / 2), 2.0) + cos(p1) * cos(p2) * power(
+            sin(radians(lon2 - lon1) / 2), 2.0
+        )
+        return _DIAMETER_KM * asin(at_most_one(sqrt(h)))
+
+    return km
+
+
+# Haversine distance in km between two points given in degrees, as Python floats: the
+# formula bound to math (not wrapped in a function of its own: it runs once per trip).
+great_circle_km: Callable[[float, float, float, float], float] = _haversine(
+    math.radians, math.sin, math.cos, math.asin, math.sqrt, pow, partial(min, 1.0)
+)
+_great_circle_km_array = _haversine(
+    np.radians, np.sin, np.cos, np.arcsin, np.sqrt, _power_elementwise, partial(np.minimum, 1.0)
+)
 
 
 def great_circle_km_array(
@@ -56,11 +92,10 @@ def great_circle_km_array(
     lat2: np.ndarray | float,
     lon2: np.ndarray | float,
 ) -> np.ndarray:
-    """Haversine distances, element-wise over arrays."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dl = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    km: np.ndarray = 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+    """Haversine distances, element-wise over arrays (broadcast): :func:`great_circle_km`'s."""
+    km: np.ndarray = _great_circle_km_array(
+        *(np.asarray(x, dtype=float) for x in (lat1, lon1, lat2, lon2))
+    )
     return km
 
 

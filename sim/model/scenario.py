@@ -12,7 +12,10 @@ valid scenario is.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -72,10 +75,17 @@ def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
 
 
 class Horizon(_Model):
-    """How long one replication runs, and how much of its start is discarded."""
+    """How long one replication runs, and how much of its start is discarded.
+
+    The warm-up is whole days, so that a KPI window (warm-up to horizon) never starts
+    mid-day and every hour of the day is observed equally often: a value given in
+    fractions of a day is rounded to the nearest whole day, halves up (0.5 -> 1, 0.4 -> 0).
+    """
 
     days: float = Field(30.0, gt=0)
-    warmup_days: float = Field(1.0, ge=0)
+    warmup_days: float = Field(
+        1.0, ge=0, description="whole days; a fraction is rounded to the nearest day, halves up"
+    )
     start_date: date | None = Field(
         None, description="the calendar date of day 0; None: day 0 is a Monday"
     )
@@ -85,10 +95,20 @@ class Horizon(_Model):
         """Day 0's weekday, Monday 0 to Sunday 6: where the day-of-week profile starts."""
         return 0 if self.start_date is None else self.start_date.weekday()
 
+    @field_validator("warmup_days")
+    @classmethod
+    def _whole_days(cls, v: float) -> float:
+        # floor(v + 0.5), not round(): Python rounds halves to even (round(2.5) == 2).
+        return float(math.floor(v + 0.5))
+
     @model_validator(mode="after")
     def _warmup_shorter(self) -> Horizon:
         if self.warmup_days >= self.days:
-            raise FieldError(("warmup_days",), "warmup_days must be shorter than days")
+            raise FieldError(
+                ("warmup_days",),
+                f"warmup_days must be shorter than days (warm-up rounded to whole days: "
+                f"{self.warmup_days:g}, days: {self.days:g})",
+            )
         return self
 
     @property

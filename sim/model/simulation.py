@@ -6,47 +6,47 @@ intervals at the horizon) -> the records. Nothing random is drawn here: every ra
 input comes from the call stream, so two policies run on one stream see the same calls.
 Complaints are worked afterwards (:mod:`sim.model.complaints`): they do not feed back.
 
+Every rule the model applies is written once, elsewhere, and called: distances and
+drive times in :class:`~sim.model.travel.TravelModel` and :mod:`sim.model.geo`, the
+arrival promise in :meth:`~sim.model.dispatch.DispatchView.arrival_promise` (which also
+works out each call's promise from its nearest station for all calls at once, before the
+run), the agents in :class:`~sim.model.hotline.Hotline`.
+
 Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
-* a call is a generator that resumes itself, not a :class:`simpy.Process`: it is started
-  from the source's timeout at its time, needs no start or end event, and no Python
-  callback of its own between an event and its next step (:meth:`Model._call`);
+* the shortcuts around SimPy's machinery, in :mod:`sim.model.engine` (the only module
+  that touches its internals): a call is a generator that resumes itself, not a
+  :class:`simpy.Process`; timeouts are scheduled without ``Timeout.__init__``, and the
+  time they fire is known when they are made; workshop bays are a lean
+  ``simpy.Resource``;
 * stream columns are read, and record columns written, through memoryviews, which deal
   in plain Python numbers instead of boxing a numpy scalar on every access;
-* workshop bays are a lean equivalent of ``simpy.Resource`` (:class:`_Bays`);
 * the distance from the owning station, computed for the promise, is reused when the
-  van drives from that very spot or back to it, and a trip's road km and hours come from
-  one call;
-* constants are looked up once per run, not once per call;
-* the common per-call steps (hotline answered at once, promise, drive, van free, unit
-  log, timeouts, the policy's order) are spelt out in :meth:`Model._call` rather than
-  called, with the same operations in the same order.
+  van drives from that very spot or back to it;
+* constants are looked up once per run, not once per call.
 
-None of this changes the order in which anything happens: every event that remains is
-scheduled at the same point, with the same time and priority, relative to every other
-as before, so a run gives the same records to the last bit (PERFORMANCE.md explains why).
+None of this changes the order in which anything happens: every event is scheduled at
+the same point, with the same time and priority, relative to every other, as plain SimPy
+would, so a run gives the same records to the last bit (tests/test_golden_trace.py).
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
-from collections import deque
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
-from heapq import heappush
-from math import asin, cos, exp, radians, sin, sqrt
 from typing import Any, cast
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, URGENT
 
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import Contractor
-from sim.model.geo import _DIAMETER_KM, great_circle_km
+from sim.model.engine import Bays, CallProcess, CallSource, make_wait
+from sim.model.geo import great_circle_km
+from sim.model.records import IDLE, ON_SITE, RETURNING, TO_SITE
 from sim.model.hotline import Hotline
 from sim.model.network import Network
 from sim.model.records import (
@@ -65,18 +65,11 @@ from sim.model.travel import PromiseTable, TravelModel
 
 MIN_PER_H = 60.0
 
-# A call yields nothing and is resumed with the event it waited for (see Model._call).
-CallProcess = Generator[None, simpy.Event, None]
-Resume = Callable[[simpy.Event], None]
 _new_order = object.__new__
 
 
 class ModelInvariantError(AssertionError):
     """The model reached a state it must never reach (a bug, not a user error)."""
-
-
-def _unset_resume(_: simpy.Event) -> None:
-    raise ModelInvariantError("a call started other than through Model._start_call")
 
 
 class _CallOrder(Order):
@@ -85,7 +78,9 @@ class _CallOrder(Order):
     The same attributes, but the candidate rows (numpy views of the stream) are made only
     if a policy reads them (nearest_station reads ``nearest`` instead), and the event only
     when first asked for (only a queued order's is). Making an event schedules nothing,
-    so when it is made changes nothing.
+    so when it is made changes nothing. Built in :meth:`Model._call`, which sets the
+    other attributes; tests/test_engine_shortcuts.py checks that every attribute
+    ``Order.__init__`` sets is there, with the value it would have.
     """
 
     __slots__ = ("_event", "_model")
@@ -111,32 +106,6 @@ class _CallOrder(Order):
         return event
 
 
-def _timeout_maker(env: simpy.Environment) -> Callable[[float], simpy.Timeout]:
-    """``env.timeout`` without its two Python calls (``Timeout.__init__``, ``schedule``).
-
-    The event made and scheduled is the one ``env.timeout(delay)`` makes: a
-    :class:`simpy.Timeout` with the same attributes, pushed onto the environment's queue
-    with the same key (``now + delay``, normal priority, the next event id).
-    """
-    queue = env._queue
-    eid = env._eid
-    new = object.__new__
-
-    def timeout(delay: float) -> simpy.Timeout:
-        if delay < 0:
-            raise ValueError(f"Negative delay {delay}")
-        event = new(simpy.Timeout)
-        event.env = env
-        event.callbacks = []
-        event._value = None
-        event._delay = delay
-        event._ok = True
-        heappush(queue, (env._now + delay, NORMAL, next(eid), event))
-        return event
-
-    return timeout
-
-
 class _Columns:
     """Named columns as flat memoryviews; an element is read or written as a Python number.
 
@@ -155,45 +124,6 @@ class _Columns:
                 native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
                 view = native.reshape(-1).data
             setattr(self, name, view)
-
-
-class _Bays:
-    """A workshop's repair bays: ``simpy.Resource``, event for event, without its machinery.
-
-    About one call in ten is towed, and the generic resource classes cost as much as
-    the rest of such a call. This keeps their behaviour exactly: a request is an event
-    that is triggered when a bay is granted; a release frees the bay at once and
-    triggers a release event, and only when that event is processed is the first
-    waiting request granted; a request made in between takes a free bay only if nobody
-    is waiting (the grant always goes to the head of the queue). Same events, scheduled
-    at the same points, so the order of everything else is unchanged.
-    """
-
-    __slots__ = ("_capacity", "_env", "_users", "_waiting")
-
-    def __init__(self, env: simpy.Environment, capacity: int) -> None:
-        self._env = env
-        self._capacity = capacity
-        self._users = 0
-        self._waiting: deque[simpy.Event] = deque()
-
-    def request(self) -> simpy.Event:
-        """An event triggered when the caller has a bay (at once, if one is free)."""
-        granted = self._env.event()
-        self._waiting.append(granted)
-        self._grant()
-        return granted
-
-    def release(self) -> None:
-        self._users -= 1
-        released = self._env.event()
-        released.callbacks.append(self._grant)
-        released.succeed()
-
-    def _grant(self, _: simpy.Event | None = None) -> None:
-        if self._waiting and self._users < self._capacity:
-            self._users += 1
-            self._waiting.popleft().succeed()
 
 
 # The stream columns the model reads while it runs.
@@ -248,7 +178,7 @@ class Model:
         ]
         self.view = DispatchView(self.env, scenario, network, self.vans, self.travel, self.promises)
         self.view.speed_factor_at = self._speed_factor_at
-        self.view.stream = stream
+        self.view.use_stream(stream)
         for van in self.vans:
             self.view.idle_at[van.station].append(van)
             self.unit_log.log(0.0, van.id, IDLE, -1)
@@ -262,7 +192,7 @@ class Model:
         self.agents_by_hour = scenario.hotline.agents_by_hour
         self._prioritise_hotline = self.policy.prioritise_hotline
         self.hotline = Hotline(self.env, self.agents_by_hour[0], self._prioritise_hotline)
-        self._bays: dict[int, _Bays] = {}
+        self._bays: dict[int, Bays] = {}
         self._active_surges: list[int] = []
         self._started = False
         self._finalized = False
@@ -326,30 +256,18 @@ class Model:
         self._log_van = log.van.append
         self._log_state = log.state.append
         self._log_call = log.call.append
-        # What TravelModel.road_km / drive_h and PromiseTable.arrival_h compute with, for
-        # the per-call path that spells them out (the same arithmetic, in the same order).
-        travel = self.travel
-        self._detour = travel.detour_factor
-        self._short_extra = travel.short_extra
-        self._short_scale_km = travel.short_scale_km
-        self._band_limits = travel._band_limits
-        self._band_speeds = travel._band_speeds
-        self._hourly_speed = travel.hourly_speed_factor
-        self._promise_limits = self.promises._limits
-        self._promise_hours = self.promises._hours
+        self._drive_h = self.travel.drive_h
+        self._arrival_promise = self.view.arrival_promise
         # Each call's nearest station (order.candidates[0]), read as a Python int.
         self._nearest = np.ascontiguousarray(stream.candidates[:, 0], dtype=np.int64).data
-        # Calls are started in stream order up to the first one at or after the horizon.
+        # Calls are started in stream order up to the first one at or after the horizon,
+        # each at its time, handed its own resume (see sim.model.engine).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
-        self._n_calls = int(late[0]) if len(late) else len(stream)
-        self._next_call = 0
-        self._t_call = self._in.t_call_h
-        self._on_call_time_callback = self._on_call_time  # bound once, not once per call
-        self._timeout = _timeout_maker(self.env)
+        n_calls = int(late[0]) if len(late) else len(stream)
+        self._source = CallSource(self.env, self._in.t_call_h, n_calls, self._call)
+        self._wait = make_wait(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
-        # The generator's own send, handed to a call as it starts (see _start_call).
-        self._resume: Resume = _unset_resume
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -361,17 +279,11 @@ class Model:
         env = self.env
         # Calls at time zero start after the other processes' first steps, as a process
         # started first would have started them; the rest come from the source's timeouts.
-        at_zero = self._release_calls(0.0, waited=False)
+        at_zero = self._source.release_first()
         env.process(self._shift_changes())
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
-        for i in at_zero:
-            # Started as env.process(call) would start it: from an urgent event.
-            begin = env.event()
-            begin._ok = True
-            begin._value = None
-            begin.callbacks.append(partial(self._begin_call, i))
-            env.schedule(begin, URGENT)
+        self._source.start_urgently(at_zero)
 
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
@@ -394,47 +306,6 @@ class Model:
         return self.records
 
     # ------------------------------------------------------------------ processes
-
-    def _release_calls(self, now: float, waited: bool) -> range:
-        """The calls due at ``now``; schedules the source's timeout for the next one.
-
-        This is the call source. A source process would wait for each call's time with a
-        timeout and start the call as a process; here the timeout's callback starts the
-        calls itself (:meth:`_on_call_time`). ``waited``: the first call is the one the
-        timeout waited for; it is due whatever the rounding of ``now``. The next timeout
-        is scheduled before the due calls take their first step, as the process did.
-        """
-        times = self._t_call
-        n = self._n_calls
-        first = end = self._next_call
-        if waited:
-            end += 1
-        while end < n and not times[end] > now:
-            end += 1
-        self._next_call = end
-        if end < n:
-            self.env.timeout(times[end] - now).callbacks.append(self._on_call_time_callback)
-        return range(first, end)
-
-    def _on_call_time(self, event: simpy.Event) -> None:
-        # self._release_calls(env.now, waited=True), spelt out: this runs once per call.
-        env = self.env
-        now = env._now
-        times = self._t_call
-        n = self._n_calls
-        first = self._next_call
-        end = first + 1
-        while end < n and not times[end] > now:
-            end += 1
-        self._next_call = end
-        if end < n:
-            self._timeout(times[end] - now).callbacks.append(self._on_call_time_callback)
-        call = self._call
-        for i in range(first, end):
-            # self._start_call(i), spelt out.
-            process = call(i)
-            self._resume = process.send
-            next(process)
 
     def _shift_changes(self) -> Generator[simpy.Event, Any, None]:
         env = self.env
@@ -495,59 +366,35 @@ class Model:
 
     # ------------------------------------------------------------------ one call
 
-    def _begin_call(self, i: int, _: simpy.Event) -> None:
-        self._start_call(i)
+    def _call(self, i: int, t_call: float) -> CallProcess:
+        """Call ``i``, from the first ring at ``t_call`` to the repair.
 
-    def _start_call(self, i: int) -> None:
-        """Run call ``i``'s first step; from then on it resumes itself (see :meth:`_call`)."""
-        call = self._call(i)
-        self._resume = call.send
-        next(call)
-
-    def _call(self, i: int) -> CallProcess:
-        """One call, from the first ring to the repair: a generator that resumes itself.
-
-        ``simpy.Process`` would start it from an ``Initialize`` event, resume it from a
-        callback of its own (a Python frame) on each event it yields, and trigger itself
-        as an event at the end. Nothing waits on a call, so the start and end events were
-        pure cost, and so was that frame. Instead the call appends its own ``send``
-        (``resume``, set by :meth:`_start_call`) to the callbacks of the event it waits
-        for, just before it yields, which is the very place ``Process`` would append its
-        callback: the call is resumed in the same order relative to everything else. It
-        is resumed with the event and reads the event's value itself.
-
-        A call must never return while being resumed (``send`` would raise
-        ``StopIteration`` into SimPy's event loop), so each end of a call drops
-        ``resume`` (which refers back to the generator: a reference cycle) and stops at a
-        last ``yield`` that nothing resumes; the generator is freed with the callbacks of
-        the event that resumed it last. (A call still under way at the horizon keeps its
-        ``resume``: it goes when the model is collected.) An exception propagates out of
-        ``env.run()``.
+        A generator that resumes itself (the protocol is in :mod:`sim.model.engine`):
+        before each ``yield`` it hands ``resume`` to the event it waits for, and each of
+        its ends drops ``resume`` and stops at a last ``yield``. The time after a wait is
+        the due time the engine's ``wait`` returned, or ``env.now`` after other events. An
+        exception propagates out of ``env.run()``.
         """
-        resume = self._resume
-        env = self.env
-        timeout = self._timeout
+        resume = self._source.resume
+        wait = self._wait
         s = self._in
         rec = self._out
         hotline = self.hotline
-        # env.now is a property; env._now is what it returns.
-        t_call = now = env._now
-        row = i * self._attempt_stride  # this call's first element in per-attempt columns
 
         # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
-        if hotline.busy < hotline.on_duty and not hotline._waiting:
-            # Answered on the first ring: Hotline.arrive's own fast path, spelt out here
-            # (most calls), with what the loop below would record for it.
-            hotline.busy += 1
+        row = i * self._attempt_stride  # this call's first element in per-attempt columns
+        if hotline.answer_at_once():  # most calls: what the loop below would record
             rec.attempts[i] = 1
-            rec.answered_h[i] = now
+            rec.answered_h[i] = t_call
             rec.hotline_wait_h[i] = 0.0  # now - now
             rec.hotline_wait_total_h[i] = 0.0
             handling = s.handling_h[row]
             rec.handling_h[i] = handling
-            timeout(handling).callbacks.append(resume)
+            now = wait(handling, resume)
             yield
         else:
+            env = self.env
+            now = t_call
             max_attempts = self._max_attempts
             priority = self._priority[s.segment[i]] if self._prioritise_hotline else 0
             wait_total = 0.0
@@ -558,16 +405,15 @@ class Model:
                 if answered is not None:
                     answered.callbacks.append(resume)
                     yield
-                    now = env._now
+                    now = env.now
                     wait_total += now - started
-                    if not answered._value:  # hung up before an agent answered
+                    if not answered.value:  # hung up before an agent answered
                         if (
                             attempt + 1 < max_attempts
                             and s.redial_u[row + attempt] < self._redial_p
                         ):
-                            timeout(s.redial_delay_h[row + attempt]).callbacks.append(resume)
+                            now = wait(s.redial_delay_h[row + attempt], resume)
                             yield
-                            now = env._now
                             continue
                         rec.abandoned_h[i] = now
                         rec.hotline_wait_total_h[i] = wait_total
@@ -580,14 +426,10 @@ class Model:
                 rec.hotline_wait_total_h[i] = wait_total
                 handling = s.handling_h[row + attempt]
                 rec.handling_h[i] = handling
-                timeout(handling).callbacks.append(resume)
+                now = wait(handling, resume)
                 yield
                 break
-        # hotline.release(), spelt out.
-        hotline.busy -= 1
-        if hotline._waiting:
-            hotline._serve()
-        now = env._now
+        hotline.release()
 
         if s.remote_u[i] < self._remote_share:
             rec.final_state[i] = REMOTE
@@ -597,57 +439,31 @@ class Model:
             return
 
         # 2. Dispatch: the policy picks the station and a van now, or queues the order.
-        segment = s.segment[i]
-        lat = s.lat[i]
-        lon = s.lon[i]
         view = self.view
-        nearest = self._nearest[i]  # candidates[0], as a Python int
         # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
-        # event), spelt out (see _CallOrder).
+        # event), spelt out here, once per call (see _CallOrder).
+        segment = s.segment[i]
         order = _new_order(_CallOrder)
         order.call = i
-        order.lat = lat
-        order.lon = lon
-        order.t_call_h = t_call
+        order.lat = s.lat[i]
+        order.lon = s.lon[i]
+        order.t_call_h = t_call  # env.now at the call's start: see CallSource
         order.dispatched_h = now
         order.segment = segment
         order.priority = self._priority[segment]
-        order.nearest = nearest
+        order.nearest = self._nearest[i]  # candidates[0], as a Python int
         order.station = -1
         order._event = None
         order._model = self
         van = self.policy.assign(order, view)
-        station = order.station
         rec.dispatched_h[i] = now
-        rec.station[i] = station
-        # The promise is the nearest open station's, whichever station the policy chose, so
-        # that every policy is held to the same promise. Its distance is kept for the
-        # van's drives below, to the site and home, when they start or end at that station.
-        if station == nearest or view.all_open:
-            promise_station = nearest  # what view.nearest_open_station(order) gives
-        else:
-            promise_station = view.nearest_open_station(order)
+        rec.station[i] = order.station
+        # The promise, and the station it is measured from: its distance is kept for the
+        # van's drives below, to the site and home, when they start or end there.
+        promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
+        rec.promise_km[i] = promise_km
         station_lat = self._station_lat[promise_station]
         station_lon = self._station_lon[promise_station]
-        # great_circle_km(station_lat, station_lon, lat, lon), spelt out.
-        p1 = radians(station_lat)
-        p2 = radians(lat)
-        h = sin((p2 - p1) / 2) ** 2 + cos(p1) * cos(p2) * sin(radians(lon - station_lon) / 2) ** 2
-        root = sqrt(h)
-        if not root < 1.0:
-            root = 1.0
-        station_gc = _DIAMETER_KM * asin(root)
-        # self.travel.road_km(station_gc), spelt out.
-        promise_km = (
-            station_gc
-            * self._detour
-            * (1.0 + self._short_extra * exp(-station_gc / self._short_scale_km))
-        )
-        rec.promise_km[i] = promise_km
-        # self.promises.arrival_h(promise_km), spelt out.
-        rec.arrival_promise_h[i] = self._promise_hours[
-            bisect_left(self._promise_limits, promise_km)
-        ]
         rec.contacted_h[i] = now + s.contact_delay_h[i]
         fault = s.fault[i]
         promise_h, from_arrival = self._repair_promise[fault]
@@ -657,95 +473,92 @@ class Model:
             given = order.event  # triggered with the van when the order's turn comes
             given.callbacks.append(resume)
             yield
-            van = given._value
-            now = env._now
+            van = cast(Van, given.value)  # what the order's event was triggered with
+            now = self.env.now
 
-        # 3. The van turns out (unless already on the road) and drives to the site.
-        if type(van) is Contractor:
-            yield from self._contractor_job(i, order, van, now, promise_h, from_arrival, resume)
-            del resume  # the end of the call
-            yield
-            return
-        if van.call != -1:
-            raise ModelInvariantError(
-                f"van {van.id} sent to call {i} while serving call {van.call}"
-            )
-        van_id = van.id
-        van_lat = van.lat
-        van_lon = van.lon
-        from_base = van_lat == van.base_lat and van_lon == van.base_lon  # van.at_base
-        van.call = i
-        van.state = TO_SITE
-        # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
-        self._log_t(now)
-        self._log_van(van_id)
-        self._log_state(TO_SITE)
-        self._log_call(i)
-        rec.van[i] = van_id
-        rec.assigned_h[i] = now
-        night = self._night_by_hour[int(now) % 24]
-        # A van coming straight from another job is already on the road: no turn-out.
-        turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
-        departed = now + turnout
+        # 3. The van turns out (unless already on the road) and drives to the site; or a
+        # local shop's mechanic does (no network van involved).
+        lat = order.lat
+        lon = order.lon
         speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
         noise = s.drive_noise[i]
-        if van_lat == station_lat and van_lon == station_lon:
-            # The van stands where the promise was measured from: the same distance, so
-            # the same road km (travel.trip would compute promise_km again).
-            road_km = promise_km
-            # self.travel.drive_h(promise_km, departed, noise, speed_factor), spelt out.
-            speed = (
-                self._band_speeds[bisect_left(self._band_limits, promise_km)]
-                * self._hourly_speed[int(departed) % 24]
-                * speed_factor
+        rec.assigned_h[i] = now
+        if type(van) is Contractor:
+            rec.contractor[i] = True
+            departed = now + van.delay_h
+            road_km, drive = self.travel.trip(
+                van.distance_km, departed, noise, self._contractor_speed * speed_factor
             )
-            drive = promise_km / speed * noise
+            rec.departed_h[i] = departed
+            rec.road_km[i] = road_km
+            arrived = wait(van.delay_h + drive, resume)
+            yield
+            network_van = None  # the rest of the job involves no network van
         else:
-            gc = great_circle_km(van_lat, van_lon, lat, lon)
-            road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
-        rec.departed_h[i] = departed
-        rec.road_km[i] = road_km
-        # What the dispatcher expects (means, not the drawn times): turn-out, the drive
-        # without its noise, the job.
-        expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
-        van.expected_free_h = (
-            now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
-        )
-        timeout(turnout + drive).callbacks.append(resume)
-        yield
+            network_van = van
+            if van.call != -1:
+                raise ModelInvariantError(
+                    f"van {van.id} sent to call {i} while serving call {van.call}"
+                )
+            van_id = van.id
+            from_base = van.at_base
+            van.call = i
+            van.state = TO_SITE
+            # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
+            self._log_t(now)
+            self._log_van(van_id)
+            self._log_state(TO_SITE)
+            self._log_call(i)
+            rec.van[i] = van_id
+            night = self._night_by_hour[int(now) % 24]
+            # A van coming straight from another job is already on the road: no turn-out.
+            turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
+            departed = now + turnout
+            if van.lat == station_lat and van.lon == station_lon:
+                # The van stands where the promise was measured from: the same distance.
+                road_km = promise_km
+                drive = self._drive_h(promise_km, departed, noise, speed_factor)
+            else:
+                gc = great_circle_km(van.lat, van.lon, lat, lon)
+                road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
+            rec.departed_h[i] = departed
+            rec.road_km[i] = road_km
+            # What the dispatcher expects (means, not the drawn times): turn-out, the
+            # drive without its noise, the job.
+            expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
+            van.expected_free_h = (
+                now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
+            )
+            arrived = wait(turnout + drive, resume)
+            yield
+            van.lat = lat
+            van.lon = lon
+            van.state = ON_SITE
+            self._log_t(arrived)
+            self._log_van(van_id)
+            self._log_state(ON_SITE)
+            self._log_call(i)
 
-        # 4. On site: repair, or diagnose and call a tow.
-        arrived = env._now
+        # 4. On site: repair, or diagnose and call a tow; a missing part adds its wait.
         rec.arrived_h[i] = arrived
-        van.lat = lat
-        van.lon = lon
-        van.state = ON_SITE
-        self._log_t(arrived)
-        self._log_van(van_id)
-        self._log_state(ON_SITE)
-        self._log_call(i)
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        # self._on_site(i, fault), spelt out.
         fixable = s.fix_u[i] < self._fix_p[fault]
         on_site_h = s.repair_h[i]
         if fixable and s.part_u[i] < self._part_p[fault]:
             rec.part_missing[i] = True
             on_site_h += s.part_delay_h[i]
-        timeout(on_site_h).callbacks.append(resume)
+        now = wait(on_site_h, resume)
         yield
-        now = env._now
         rec.van_released_h[i] = now
 
-        # The van is free: the next waiting order, or home.
-        van.call = -1
-        next_order = self.policy.next_order(van, view)
-        if next_order is not None:
-            next_order.event.succeed(van)
-        else:
-            base_lat = van.base_lat
-            base_lon = van.base_lon
-            if lat == base_lat and lon == base_lon:  # van.at_base
+        if network_van is not None:  # the van is free: the next waiting order, or home
+            van = network_van
+            van.call = -1
+            next_order = self.policy.next_order(van, view)
+            if next_order is not None:
+                next_order.event.succeed(van)
+            elif van.at_base:  # the breakdown was at the van's base
                 self._van_idle(van, now)
             else:
                 van.state = RETURNING
@@ -753,119 +566,53 @@ class Model:
                 self._log_van(van_id)
                 self._log_state(RETURNING)
                 self._log_call(-1)
+                base_lat = van.base_lat
+                base_lon = van.base_lon
                 if base_lat == station_lat and base_lon == station_lon:
                     # Home is where the promise was measured from: the same distance (the
                     # haversine is symmetric to the bit), so the same road km.
                     road = promise_km
-                else:  # a van serving another station's order: rare, so not spelt out
+                else:  # a van serving another station's order
                     road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-                # self.travel.trip(gc, now, s.return_noise[i])[1], spelt out.
-                speed = (
-                    self._band_speeds[bisect_left(self._band_limits, road)]
-                    * self._hourly_speed[int(now) % 24]
-                )
-                timeout(road / speed * s.return_noise[i]).callbacks.append(
-                    self._home_callbacks[van_id]
-                )
+                wait(self._drive_h(road, now, s.return_noise[i]), self._home_callbacks[van_id])
 
         if fixable:
-            # self._finish(i, order, True, now, resume), spelt out.
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
         else:
-            yield from self._finish(i, order, False, now, resume)
+            yield from self._tow(i, order, now, resume)
         del resume  # the end of the call
         yield
 
-    def _contractor_job(
-        self,
-        i: int,
-        order: Order,
-        shop: Contractor,
-        now: float,
-        promise_h: float,
-        from_arrival: bool,
-        resume: Resume,
+    def _tow(
+        self, i: int, order: Order, now: float, resume: Callable[[simpy.Event], None]
     ) -> CallProcess:
-        """A local shop's mechanic drives out and repairs; no network van is involved."""
-        s = self._in
-        rec = self._out
-        env = self.env
-        timeout = self._timeout
-        rec.contractor[i] = True
-        rec.assigned_h[i] = now
-        departed = now + shop.delay_h
-        speed_factor = self._contractor_speed
-        if self._active_surges:
-            speed_factor *= self._speed_factor_at(order.lat, order.lon)
-        road_km, drive = self.travel.trip(
-            shop.distance_km, departed, s.drive_noise[i], speed_factor
-        )
-        rec.departed_h[i] = departed
-        rec.road_km[i] = road_km
-        timeout(shop.delay_h + drive).callbacks.append(resume)
-        yield
-        arrived = env._now
-        rec.arrived_h[i] = arrived
-        if from_arrival:
-            rec.repair_due_h[i] = arrived + promise_h
-        fixable, on_site_h = self._on_site(i, s.fault[i])
-        timeout(on_site_h).callbacks.append(resume)
-        yield
-        now = env._now
-        rec.van_released_h[i] = now
-        yield from self._finish(i, order, fixable, now, resume)
-
-    def _on_site(self, i: int, fault: int) -> tuple[bool, float]:
-        """Whether the fault is fixed on site, and the hours spent there (a missing part adds)."""
-        s = self._in
-        fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = s.repair_h[i]
-        if fixable and s.part_u[i] < self._part_p[fault]:
-            self._out.part_missing[i] = True
-            on_site_h += s.part_delay_h[i]
-        return fixable, on_site_h
-
-    def _finish(
-        self,
-        i: int,
-        order: Order,
-        fixable: bool,
-        now: float,
-        resume: Resume,
-    ) -> CallProcess:
-        """Repaired on site, or towed to a workshop and repaired in a bay."""
+        """Towed to the owning station's workshop (from ``now``) and repaired in a bay."""
         rec = self._out
         s = self._in
         env = self.env
-        timeout = self._timeout
-        if fixable:
-            rec.fixed_on_site[i] = True
-            rec.repaired_h[i] = now
-            rec.final_state[i] = REPAIRED
-            return
-
-        # Towed to the owning station's workshop and repaired in a bay.
+        wait = self._wait
         rec.towed[i] = True
         workshop = self._workshop_station(order)
         tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
         rec.tow_km[i] = tow_km
-        timeout(s.tow_wait_h[i] + tow_km / self._tow_speed).callbacks.append(resume)
+        # A record is written when its moment has come, never ahead: a run can end first.
+        tow_arrived = wait(s.tow_wait_h[i] + tow_km / self._tow_speed, resume)
         yield
-        rec.tow_arrived_h[i] = env._now
+        rec.tow_arrived_h[i] = tow_arrived
         bays = self._bays.get(workshop)
         if bays is None:
-            bays = self._bays[workshop] = _Bays(
+            bays = self._bays[workshop] = Bays(
                 env, capacity=max(1, int(self.network.workshop_bays[workshop]))
             )
         bays.request().callbacks.append(resume)
         yield
-        rec.workshop_start_h[i] = env._now
-        timeout(s.workshop_h[i]).callbacks.append(resume)
+        rec.workshop_start_h[i] = env.now
+        repaired = wait(s.workshop_h[i], resume)
         yield
         bays.release()
-        rec.repaired_h[i] = env._now
+        rec.repaired_h[i] = repaired
         rec.final_state[i] = REPAIRED
 
     def _workshop_station(self, order: Order) -> int:
@@ -886,7 +633,7 @@ class Model:
         if order is not None:
             order.event.succeed(van)
             return
-        self._van_idle(van, self.env._now)
+        self._van_idle(van, self.env.now)
 
     def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE

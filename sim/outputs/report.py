@@ -3,7 +3,7 @@
 :func:`plot_run` writes the figures of :mod:`sim.outputs.plots` as PNG files; :func:`write_report`
 writes one self-contained HTML page (figures embedded as base64 PNG, the KPI table, the
 resolved scenario) that opens offline in any browser. Nothing is simulated here: both
-read calls.parquet, units.parquet and summary.json. Every file is written to a
+read calls.parquet, units.parquet, agents.parquet and summary.json. Every file is written to a
 temporary name in its folder and renamed into place, so an interrupted write never
 leaves half a file.
 """
@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.tables import kpi_frame
 from sim.outputs import plots
-from sim.outputs.run_folder import atomic_write, read_run
+from sim.outputs.run_folder import atomic_write, read_agents, read_run
 
 DPI = 110
 
@@ -44,6 +44,8 @@ class RunFolder:
     summary: dict[str, Any]
     scenario: Any  # sim.Scenario, or None when the stored scenario no longer validates
     network: Any  # sim.model.network.Network, or None
+    # The hotline's agents on duty over time; None in a folder written before it was kept.
+    agents: pd.DataFrame | None = None
 
     @property
     def scenario_dict(self) -> dict[str, Any]:
@@ -78,24 +80,18 @@ def load_run(run_dir: str | Path) -> RunFolder:
         network = build_network(scenario)
     except Exception:  # a CSV it names has moved: the figures that need it are skipped
         scenario = network = None
-    return RunFolder(Path(run_dir), calls, units, summary, scenario, network)
+    return RunFolder(
+        Path(run_dir), calls, units, summary, scenario, network, agents=read_agents(run_dir)
+    )
 
 
-def _agents_by_hour(run: RunFolder) -> tuple[int, ...] | None:
-    if run.scenario is not None:
+def _agents(run: RunFolder) -> pd.DataFrame | tuple[int, ...] | None:
+    """What the hotline had on duty: the run's record, or for an older folder the shift plan."""
+    if run.agents is not None:
+        return run.agents
+    if run.scenario is not None:  # no record of a surge's extra agents in such a folder
         return tuple(run.scenario.hotline.agents_by_hour)
-    shifts = run.scenario_dict.get("hotline", {}).get("shifts")
-    if not shifts:
-        return None
-    out = []
-    for hour in range(24):
-        n = 0
-        for s in shifts:
-            start, end = int(s["start_h"]), int(s["end_h"])
-            covers = start <= hour < end if end > start else hour >= start or hour < end
-            n += int(s["agents"]) if covers else 0
-        out.append(n)
-    return tuple(out)
+    return None
 
 
 def run_figures(run: RunFolder | str | Path) -> dict[str, Figure]:
@@ -108,7 +104,7 @@ def run_figures(run: RunFolder | str | Path) -> dict[str, Figure]:
         "kpi_dashboard": lambda: plots.kpi_dashboard(run.summary, title=run.title),
         "response_times": lambda: plots.response_time_cdf(c, warmup_h=warmup_h),
     }
-    agents = _agents_by_hour(run)
+    agents = _agents(run)
     if agents is not None:
         figures["hourly_profile"] = lambda: plots.hourly_profile(
             c, agents, warmup_h=warmup_h, horizon_h=horizon_h

@@ -1,4 +1,4 @@
-"""The run folder: calls.parquet, units.parquet and summary.json, each written atomically.
+"""The run folder: calls, units and agents (.parquet) and summary.json, each written atomically.
 
 Every file is written to a temporary name in the same folder and renamed into place,
 so an interrupted run leaves either the old file or the new one, never half a file.
@@ -105,6 +105,8 @@ def write_run(
     units = result.units
     atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
     atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
+    agents = result.agents
+    atomic_write(out / "agents.parquet", lambda p: agents.to_parquet(p, index=False))
     text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
     atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return out
@@ -119,6 +121,12 @@ def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
         pd.read_parquet(run_dir / "units.parquet"),
         summary,
     )
+
+
+def read_agents(run_dir: str | Path) -> pd.DataFrame | None:
+    """The hotline's agents on duty over time; None for a folder written before it was kept."""
+    path = Path(run_dir) / "agents.parquet"
+    return pd.read_parquet(path) if path.exists() else None
 
 
 def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:

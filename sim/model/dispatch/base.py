@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from sim.model.geo import great_circle_km
+from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.records import IDLE
 
 if TYPE_CHECKING:
@@ -152,8 +152,11 @@ class DispatchView:
         # Idle vans waiting at each station, as a stack: the last one back goes out first.
         self.idle_at: list[list[Van]] = [[] for _ in range(network.n_stations)]
         self.idle_count = 0
-        # The call stream, for the draws a policy may ask about (contractor offers).
+        # The call stream, for the draws a policy may ask about (contractor offers); set
+        # with use_stream, which also works out each call's promise from its nearest station.
         self.stream: CallStream | None = None
+        self._nearest_promise_km = self._nearest_promise_h = np.zeros(0).data
+        self._promises_known = False
         self.vans_of: list[list[Van]] = [[] for _ in range(network.n_stations)]
         for van in vans:
             self.vans_of[van.station].append(van)
@@ -194,6 +197,7 @@ class DispatchView:
         ]
 
     def nearest_open_station(self, order: Order) -> int:
+        """The nearest station that is open (the nearest, if none is)."""
         if self.all_open:
             return order.nearest
         candidates = self.open_candidates(order)
@@ -207,8 +211,46 @@ class DispatchView:
         return idle.pop()
 
     def station_road_km(self, station: int, lat: float, lon: float) -> float:
+        """Road km from ``station`` to a point."""
         gc = great_circle_km(self._station_lat[station], self._station_lon[station], lat, lon)
         return self.travel.road_km(gc)
+
+    def station_road_km_array(
+        self, stations: np.ndarray, lat: np.ndarray, lon: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`station_road_km` for every element (the same bits, see sim.model.travel)."""
+        net = self.network
+        gc = great_circle_km_array(net.station_lat[stations], net.station_lon[stations], lat, lon)
+        return self.travel.road_km_array(gc)
+
+    def use_stream(self, stream: CallStream) -> None:
+        """The calls of the run: their draws, and each call's promise from its nearest station.
+
+        That promise (road km and hours) is what :meth:`arrival_promise` gives whenever
+        the nearest station is open, so it is worked out here for every call at once.
+        """
+        self.stream = stream
+        nearest = np.asarray(stream.candidates[:, 0], dtype=np.int64)
+        km = self.station_road_km_array(nearest, stream.lat, stream.lon)
+        hours = self.promises.arrival_h_array(km)
+        # Read one element at a time as Python floats: memoryviews (see Model._Columns).
+        self._nearest_promise_km = np.ascontiguousarray(km, dtype=np.float64).data
+        self._nearest_promise_h = np.ascontiguousarray(hours, dtype=np.float64).data
+        self._promises_known = True
+
+    def arrival_promise(self, order: Order) -> tuple[int, float, float]:
+        """The station that sets the order's arrival promise, its road km and the hours promised.
+
+        The rule: the promise is the nearest open station's, whichever station the policy
+        chose, so that every policy is held to the same promise.
+        """
+        # With every station open the nearest is the nearest open (the usual case).
+        station = order.nearest if self.all_open else self.nearest_open_station(order)
+        if station == order.nearest and self._promises_known:
+            i = order.call
+            return station, self._nearest_promise_km[i], self._nearest_promise_h[i]
+        km = self.station_road_km(station, order.lat, order.lon)
+        return station, km, self.promises.arrival_h(km)
 
     def contractor_offer(self, order: Order) -> Contractor | None:
         """Offer the job to the nearest local shop: the shop, or None if it declines.
@@ -235,9 +277,8 @@ class DispatchView:
         return start + self.travel.expected_drive_h(road, start, factor)
 
     def arrival_deadline_h(self, order: Order) -> float:
-        """When the arrival promise for this order runs out (nearest open station's band)."""
-        km = self.station_road_km(self.nearest_open_station(order), order.lat, order.lon)
-        return order.t_call_h + self.promises.arrival_h(km)
+        """When the arrival promise for this order runs out (see :meth:`arrival_promise`)."""
+        return order.t_call_h + self.arrival_promise(order)[2]
 
     def station_wait_h(self, station: int, queued_ahead: int) -> float:
         """Expected hours until one of ``station``'s vans can take a new order.

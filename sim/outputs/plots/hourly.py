@@ -9,31 +9,44 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from sim.analysis.kpis import agents_by_hour_of_day
 from sim.analysis.tables import after_warmup, replications_in
 from sim.outputs.plots._style import new_figure
 
 
-def _observed_days(calls: pd.DataFrame, warmup_h: float, horizon_h: float | None) -> float:
+def _horizon_h(calls: pd.DataFrame, warmup_h: float, horizon_h: float | None) -> float:
     if horizon_h is None:
         last = float(calls["t_call_h"].max()) if len(calls) else warmup_h + 24.0
         horizon_h = math.ceil(last / 24.0) * 24.0
-    return max((horizon_h - warmup_h) / 24.0, 1e-9)
+    return horizon_h
+
+
+def _observed_days(calls: pd.DataFrame, warmup_h: float, horizon_h: float | None) -> float:
+    return max((_horizon_h(calls, warmup_h, horizon_h) - warmup_h) / 24.0, 1e-9)
 
 
 def hourly_profile(
     calls: pd.DataFrame,
-    agents_by_hour: Sequence[int],
+    agents: pd.DataFrame | Sequence[int],
     *,
     warmup_h: float = 0.0,
     horizon_h: float | None = None,
 ) -> Figure:
     """Calls per hour of the day beside agents on duty, and the hotline wait by hour.
 
-    ``agents_by_hour``: 24 numbers, e.g. ``scenario.hotline.agents_by_hour``.
+    ``agents``: the run's record of agents on duty (``RunResult.agents``: a surge's extra
+    agents included), drawn as the mean over the window's days; or 24 numbers, e.g. the
+    shift plan ``scenario.hotline.agents_by_hour``.
     """
-    agents = np.asarray(agents_by_hour, dtype=float)
-    if agents.shape != (24,):
-        raise ValueError("agents_by_hour needs 24 values")
+    if isinstance(agents, pd.DataFrame):
+        window_end_h = _horizon_h(calls, warmup_h, horizon_h)
+        on_duty = agents_by_hour_of_day(agents, warmup_h, window_end_h)
+        title = "Demand by hour of day against agents on duty"
+    else:
+        on_duty = np.asarray(agents, dtype=float)
+        title = "Demand by hour of day against the shift plan"
+    if on_duty.shape != (24,):
+        raise ValueError("agents by hour needs 24 values")
     c = after_warmup(calls, warmup_h)
     days = _observed_days(calls, warmup_h, horizon_h) * replications_in(calls)
     hour = (np.floor(c["t_call_h"].to_numpy(float)) % 24).astype(int)
@@ -48,18 +61,18 @@ def hourly_profile(
     ax_agents = ax_calls.twinx()
     ax_agents.step(
         np.append(hours, 24) - 0.5,
-        np.append(agents, agents[-1]),
+        np.append(on_duty, on_duty[-1]),
         where="post",
         color="#d62728",
         linewidth=2,
         label="agents on duty",
     )
     ax_agents.set_ylabel("agents on duty")
-    ax_agents.set_ylim(0, max(agents.max(), 1) * 1.25)
+    ax_agents.set_ylim(0, max(np.nanmax(on_duty), 1) * 1.25)
     handles = ax_calls.get_legend_handles_labels()
     more = ax_agents.get_legend_handles_labels()
     ax_calls.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left", fontsize=8)
-    ax_calls.set_title("Demand by hour of day against the shift plan")
+    ax_calls.set_title(title)
 
     wait_s = c["hotline_wait_h"].to_numpy(float) * 3600.0
     answered = ~np.isnan(c["answered_h"].to_numpy(float))

@@ -1,0 +1,64 @@
+"""The warm-up is whole days: a KPI window (warm-up to horizon) never starts mid-day."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.model.scenario import Horizon, load_scenario
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        (0.0, 0.0),
+        (0.2, 0.0),
+        (0.4999, 0.0),
+        (0.5, 1.0),
+        (0.6, 1.0),
+        (1.5, 2.0),
+        (2.5, 3.0),
+        (2.0, 2.0),
+    ],
+)
+def test_a_fraction_of_a_day_rounds_to_the_nearest_day_halves_up(given: float, kept: float) -> None:
+    horizon = Horizon(days=10, warmup_days=given)
+    assert horizon.warmup_days == kept
+    assert horizon.warmup_h % 24 == 0.0
+
+
+def test_notebook_warmup_of_half_a_day_still_runs() -> None:
+    scenario = load_scenario(ROOT / "scenarios" / "quick.yaml").with_overrides(
+        horizon={"days": 3, "warmup_days": 0.5}
+    )
+    assert scenario.horizon.warmup_h == 24.0
+
+
+def test_a_warmup_that_rounds_up_to_the_horizon_is_one_line_naming_the_field(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "warmup.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: warmup
+            horizon:
+              days: 1
+              warmup_days: 0.6
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0]
+    assert lines[0].startswith(f"error: {path}:4: horizon.warmup_days: ")
+    assert "rounded to whole days: 1" in lines[0]
