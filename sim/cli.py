@@ -439,6 +439,12 @@ def plot(
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Where to write (default RUN_DIR/figures).")
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", help="Another run folder: also map how this run's network differs."
+        ),
+    ] = None,
 ) -> None:
     """Write the figures of a run, or of a sweep, as PNG files."""
     from sim.outputs.report import plot_run, plot_sweep
@@ -447,7 +453,9 @@ def plot(
         paths = plot_sweep(run_dir, out_dir)
     else:
         _require_run_folder(run_dir)
-        paths = plot_run(run_dir, out_dir)
+        if baseline is not None:
+            _require_run_folder(baseline)
+        paths = plot_run(run_dir, out_dir, baseline_dir=baseline)
     for path in paths:
         out.print(str(path), highlight=False)
 
@@ -458,12 +466,20 @@ def report(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="HTML file (default RUN_DIR/report.html).")
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline", help="Another run folder: also map how this run's network differs."
+        ),
+    ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
     from sim.outputs.report import write_report
 
     _require_run_folder(run_dir)
-    out.print(str(write_report(run_dir, out_file)), highlight=False)
+    if baseline is not None:
+        _require_run_folder(baseline)
+    out.print(str(write_report(run_dir, out_file, baseline_dir=baseline)), highlight=False)
 
 
 def main() -> None:

@@ -9,17 +9,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 from sim import load_scenario, run
 from sim.analysis import tables
 from sim.analysis.kpi_catalogue import HEADLINE_KPIS
-from sim.analysis.kpis import arrival_outcomes, van_busy_hours
+from sim.analysis.kpis import van_busy_hours
 from sim.model.network import build_network
-from sim.model.reference import areas
 from sim.outputs import plots
-from sim.outputs.plots import maps
 from sim.outputs.plots.dashboard import RESPONSE_KPIS
 from sim.outputs.run_folder import summary_dict
 
@@ -100,7 +98,12 @@ def test_run_figures_render_without_missing_glyphs(quick) -> None:  # type: igno
             warmup_h=w,
             horizon_h=h,
         ),
-        plots.network_map(result.calls, network, warmup_h=w, horizon_h=h, surges=scenario),
+        plots.network_map(network, surges=scenario),
+        plots.on_time_map(result.calls, network, warmup_h=w, horizon_h=h, surges=scenario),
+        plots.province_choropleth(
+            tables.province_kpis(result.calls, warmup_h=w, horizon_h=h)["on_time_arrival_rate"],
+            kpi="on_time_arrival_rate",
+        ),
         plots.surge_timeline(result.calls, scenario, horizon_h=h, warmup_h=w),
     ]
     with warnings.catch_warnings():
@@ -339,76 +342,6 @@ def test_van_utilisation_without_network_infers_stations(quick) -> None:  # type
     assert set(mapping) == set(served["van"].unique())
     fig = plots.van_utilisation(result.calls, result.units.astype({"state": str}))
     assert len(fig.axes[0].patches) == 15
-
-
-# --------------------------------------------------------------------------- map
-
-
-def test_schematic_provinces_cover_china() -> None:
-    cells, boundaries, seats = plots.schematic_provinces()
-    assert len(cells) == len(seats) == len(areas())
-    assert sum(len(c) >= 3 for c in cells) == len(cells)
-    assert boundaries.shape[1:] == (2, 2) and len(boundaries) > 200
-    lon, lat = boundaries[..., 0], boundaries[..., 1]
-    assert lon.min() > 70 and lon.max() < 140 and lat.min() > 15 and lat.max() < 56
-
-
-def test_network_map_colours_prefectures_and_sizes_stations(quick) -> None:  # type: ignore[no-untyped-def]
-    scenario, result, network = quick
-    h = scenario.horizon.hours
-    fig = plots.network_map(result.calls, network, horizon_h=h, surges=scenario)
-    ax = fig.axes[0]
-    coloured = [
-        c for c in ax.collections if isinstance(c, PatchCollection) and c.get_array() is not None
-    ]
-    assert len(coloured) == 1
-    expected = tables.prefecture_on_time(result.calls, horizon_h=h)
-    assert sorted(coloured[0].get_array()) == pytest.approx(sorted(expected["on_time_rate"]))
-    assert len(expected) == 17  # Henan's prefectures (quick.yaml leaves out municipalities)
-    stations = next(c for c in ax.collections if c.get_label().startswith("stations"))
-    assert len(stations.get_offsets()) == network.n_stations
-    sizes = stations.get_sizes()
-    assert sizes[np.argmax(network.vans_per_station)] == sizes.max()
-    assert f"{network.n_vans} vans" in stations.get_label()
-    assert fig.axes[1].get_ylabel().startswith("on-time arrival rate")
-    # The view is Henan: every station inside it.
-    x = network.station_lon * maps._MAP_KX
-    assert ax.get_xlim()[0] < x.min() and x.max() < ax.get_xlim()[1]
-    assert (
-        ax.get_ylim()[0] < network.station_lat.min()
-        and network.station_lat.max() < ax.get_ylim()[1]
-    )
-    # Rates match the KPI definition: one prefecture's rate recomputed by hand.
-    c = result.calls[result.calls["adcode"] == "410100"]
-    known, on_time = arrival_outcomes(c, h)
-    row = expected.set_index("adcode").loc["410100"]
-    assert row["on_time_rate"] == pytest.approx(on_time.sum() / known.sum())
-
-
-def test_network_map_takes_station_arrays_and_outlines() -> None:
-    stations = pd.DataFrame({"lat": [30.0, 31.0], "lon": [114.0, 115.0], "vans": [1, 4]})
-    polygon = {"type": "Polygon", "coordinates": [[[113, 29], [116, 29], [116, 32], [113, 29]]]}
-    multi = {
-        "type": "MultiPolygon",
-        "coordinates": [
-            [[[110, 29], [112, 29], [112, 31], [110, 29]]],
-            [[[110, 33], [111, 33], [111, 34], [110, 33]]],
-        ],
-    }
-    square = {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "properties": {}, "geometry": g} for g in (polygon, multi)
-        ],
-    }
-    fig = plots.network_map(stations=stations, outlines=square)
-    ax = fig.axes[0]
-    outlines = [c for c in ax.collections if isinstance(c, PatchCollection)]
-    assert len(outlines) == 1 and len(outlines[0].get_paths()) == 3
-    points = next(c for c in ax.collections if c.get_label().startswith("stations (2"))
-    assert points.get_sizes()[1] > points.get_sizes()[0]
-    assert "GeoJSON" in ax.get_xlabel()
-    _save(fig)
 
 
 # --------------------------------------------------------------------------- surge timeline

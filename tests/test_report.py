@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import shutil
 import subprocess
@@ -12,10 +13,14 @@ import numpy as np
 import pytest
 from matplotlib import image
 from matplotlib.figure import Figure
+from typer.testing import CliRunner
 
 from sim import load_scenario, run
+from sim.cli import app
+from sim.model.loading import with_fields
 from sim.outputs import report as report_module
-from sim.outputs.report import load_run, plot_run, write_report
+from sim.outputs.outlines import OUTLINE_CAPTION
+from sim.outputs.report import load_run, plot_run, report_html, write_report
 from sim.outputs.run_folder import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +31,7 @@ FIGURES = {
     "hourly_profile",
     "van_utilisation",
     "network_map",
+    "on_time_map",
     "timeline",
 }
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -69,7 +75,7 @@ def test_plot_run_writes_to_run_dir_figures_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One small figure stands in for the run's: only the folder is checked here.
-    monkeypatch.setattr(report_module, "run_figures", lambda run: {"one": Figure()})
+    monkeypatch.setattr(report_module, "run_figures", lambda run, baseline=None: {"one": Figure()})
     assert plot_run(run_dir) == [run_dir / "figures" / "one.png"]
     assert (run_dir / "figures" / "one.png").read_bytes().startswith(PNG)
 
@@ -123,7 +129,48 @@ def test_report_survives_a_moved_scenario_csv(tmp_path: Path) -> None:
     shutil.rmtree(data)
     assert load_run(run_dir).network is None
     text = write_report(run_dir).read_text(encoding="utf-8")
-    assert text.count("data:image/png;base64,") == len(FIGURES)
+    # The stations map needs the network; every other figure is there.
+    assert text.count("data:image/png;base64,") == len(FIGURES) - 1
+    assert 'id="network_map"' not in text and 'id="on_time_map"' in text
+
+
+def test_maps_carry_the_outline_caption_in_the_report(report: Path) -> None:
+    text = report.read_text(encoding="utf-8")
+    for name in ("network_map", "on_time_map"):
+        figure = text[text.index(f'<figure id="{name}">') :]
+        caption = figure[figure.index("<figcaption>") : figure.index("</figcaption>")]
+        assert html.escape(OUTLINE_CAPTION) in caption
+    timeline = text[text.index('<figure id="timeline">') :]
+    assert "DCW-GMT" not in timeline[: timeline.index("</figure>")]
+
+
+def test_a_baseline_run_adds_the_map_of_network_changes(run_dir: Path, tmp_path: Path) -> None:
+    """The same scenario with 20 more vans: every change a van count, none a site."""
+    scenario = with_fields(load_scenario(QUICK), {"network.vans.total": 130}).with_overrides(
+        horizon={"days": 1, "warmup_days": 0.1}, replications=1
+    )
+    more = write_run(run(scenario), tmp_path / "more_vans", QUICK)
+    paths = plot_run(more, tmp_path / "figures", baseline_dir=run_dir)
+    assert [p.stem for p in paths][-2:] == ["network_changes", "timeline"]
+    changes = paths[-2]
+    assert changes.read_bytes().startswith(PNG)
+    text = report_html(more, run_dir)
+    assert 'id="network_changes"' in text and "van counts changed" in text
+    assert 'id="network_changes"' not in report_html(more)  # no baseline, no such map
+
+
+def test_cli_names_a_baseline_that_is_not_a_run_folder(run_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    for command in ("plot", "report"):
+        done = runner.invoke(app, [command, str(run_dir), "--baseline", str(tmp_path / "nope")])
+        assert done.exit_code == 2
+        assert done.output.strip().splitlines() == [
+            f"error: {tmp_path / 'nope'}: run folder not found"
+        ]
+    done = runner.invoke(app, ["report", str(run_dir), "--baseline", str(run_dir), "--out",
+                               str(tmp_path / "r.html")])  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert 'id="network_changes"' in (tmp_path / "r.html").read_text(encoding="utf-8")
 
 
 def _screenshot(chromium: str, page: Path, out: Path, profile: Path) -> None:

@@ -3,7 +3,9 @@
 Pure functions of the call and unit tables (and of a summary or a scenario's surges),
 beside the KPIs they follow: on-time arrival by prefecture is censored exactly as the
 KPI (:func:`sim.analysis.kpis.arrival_outcomes`), van busy time is the KPI's spells.
-Nothing here draws; :mod:`sim.outputs.plots` draws from these tables.
+Nothing here draws; :mod:`sim.outputs.plots` draws from these tables. The network
+tables (:func:`station_table`, :func:`network_changes`) take Networks or plain station
+tables, so a network-design step can compare the networks it builds without drawing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.kpis import arrival_outcomes
+from sim.analysis.kpis import arrival_outcomes, call_kpis
 from sim.model.records import IDLE, VAN_STATES
 from sim.model.reference import areas
 from sim.model.scenario import Surge
@@ -158,12 +160,160 @@ def busy_share_by_hour(units: pd.DataFrame, horizon_h: float, bin_h: float = 1.0
     return share
 
 
+# --------------------------------------------------------------------------- provinces
+
+
+def province_kpis(
+    calls: pd.DataFrame,
+    *,
+    warmup_h: float = 0.0,
+    horizon_h: float | None = None,
+    contact_promise_h: float = 0.5,
+    service_level_s: float = 20.0,
+    contractor_cost_cny: float = 0.0,
+) -> pd.DataFrame:
+    """Every call KPI of :func:`sim.analysis.kpis.call_kpis`, by province.
+
+    One row per province (index ``province``: its adcode, ``410000``), the mean over
+    replications of each replication's value, as the run summary averages them; the
+    column ``calls`` counts the calls after the warm-up, all replications together. The
+    promise settings are the scenario's (``scenario.promises.contact_min / 60``,
+    ``scenario.hotline.service_level_s``, ``scenario.contractors.cost_per_job_cny``).
+    """
+    if horizon_h is None:
+        last = float(calls["t_call_h"].max()) if len(calls) else 24.0
+        horizon_h = math.ceil(last / 24.0) * 24.0
+    frame = calls.assign(province=calls["adcode"].astype(str).str[:2] + "0000")
+    settings = {
+        "warmup_h": warmup_h,
+        "horizon_h": horizon_h,
+        "contact_promise_h": contact_promise_h,
+        "service_level_s": service_level_s,
+        "contractor_cost_cny": contractor_cost_cny,
+    }
+    per_replication = []
+    replications = frame["replication"] if "replication" in frame else pd.Series(0, frame.index)
+    for _, rep in frame.groupby(replications.to_numpy(), sort=True):
+        rows = {
+            code: call_kpis(group, **settings) for code, group in rep.groupby("province", sort=True)
+        }
+        per_replication.append(pd.DataFrame.from_dict(rows, orient="index"))
+    if not per_replication:
+        return pd.DataFrame(columns=["calls"]).rename_axis("province")
+    # A province without calls in a replication counts as no value there, not as zero.
+    table = pd.concat(per_replication).groupby(level=0).mean()
+    counted = frame[frame["t_call_h"].to_numpy() >= warmup_h]
+    table.insert(0, "calls", counted.groupby("province").size().reindex(table.index).fillna(0))
+    return table.rename_axis("province")
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def station_table(network: Any) -> pd.DataFrame:
+    """A network's stations as the table the maps take: name, lat, lon, vans, adcode.
+
+    ``adcode`` is the division the station serves ('' for stations read from a CSV
+    without one).
+    """
+    codes = network.areas["adcode"].to_numpy(dtype=str)
+    area = np.asarray(network.station_area)
+    return pd.DataFrame(
+        {
+            "name": np.asarray(network.station_name, dtype=str),
+            "lat": np.asarray(network.station_lat, dtype=float),
+            "lon": np.asarray(network.station_lon, dtype=float),
+            "vans": np.asarray(network.vans_per_station, dtype=np.int64),
+            "adcode": np.where(area >= 0, codes[np.maximum(area, 0)], ""),
+        }
+    )
+
+
+def station_frame(stations: Any) -> pd.DataFrame | None:
+    """A station table (name, lat, lon, vans) from a Network, a frame with lat, lon and vans
+    (name or id optional), or a ``(lat, lon, vans)`` tuple; None for None."""
+    if stations is None:
+        return None
+    if isinstance(stations, pd.DataFrame):
+        table = stations.copy()
+    elif hasattr(stations, "station_lat"):
+        return station_table(stations)
+    else:
+        lat, lon, vans = stations
+        table = pd.DataFrame({"lat": lat, "lon": lon, "vans": vans})
+    if "name" not in table:
+        table["name"] = table["id"].astype(str) if "id" in table else table.index.astype(str)
+    if "vans" not in table:
+        table["vans"] = 1
+    return table
+
+
+CHANGES = ("opened", "closed", "more vans", "fewer vans", "unchanged")
+
+
+def network_changes(before: Any, after: Any) -> pd.DataFrame:
+    """Site by site, what changed from one network to another.
+
+    ``before`` and ``after``: Networks or station tables (lat, lon, vans). A station is
+    its site: stations match by position to 1e-4 degree (about 10 m), whatever their
+    names, so a station moved elsewhere shows as one closed and one opened, and two
+    stations at one site count as one with their vans added. Columns: name (the newer
+    one), lat, lon, vans_before, vans_after, change (one of :data:`CHANGES`); vans are 0
+    on the side a site is missing from.
+    """
+    old, new = station_frame(before), station_frame(after)
+    if old is None or new is None:
+        raise ValueError("network_changes needs two networks or station tables")
+
+    def keyed(table: pd.DataFrame) -> pd.DataFrame:
+        key = table["lat"].map("{:.4f}".format) + "," + table["lon"].map("{:.4f}".format)
+        return (
+            table.assign(key=key)
+            .groupby("key", sort=True)
+            .agg(name=("name", "first"), lat=("lat", "first"), lon=("lon", "first"),
+                 vans=("vans", "sum"))
+        )  # fmt: skip
+
+    a, b = keyed(old), keyed(new)
+    joined = pd.merge(
+        a, b, how="outer", left_index=True, right_index=True, suffixes=("_before", "_after")
+    )
+    vans_before = joined["vans_before"].fillna(0).astype(np.int64)
+    vans_after = joined["vans_after"].fillna(0).astype(np.int64)
+    in_before, in_after = joined["lat_before"].notna(), joined["lat_after"].notna()
+    change = np.select(
+        [
+            ~in_before,
+            ~in_after,
+            vans_after > vans_before,
+            vans_after < vans_before,
+        ],
+        ["opened", "closed", "more vans", "fewer vans"],
+        default="unchanged",
+    )
+    return pd.DataFrame(
+        {
+            "name": joined["name_after"].fillna(joined["name_before"]).astype(str),
+            "lat": joined["lat_after"].fillna(joined["lat_before"]).astype(float),
+            "lon": joined["lon_after"].fillna(joined["lon_before"]).astype(float),
+            "vans_before": vans_before,
+            "vans_after": vans_after,
+            "change": pd.Categorical(change, categories=CHANGES),
+        }
+    ).reset_index(drop=True)
+
+
 __all__ = [
+    "CHANGES",
     "after_warmup",
     "busy_share_by_hour",
     "kpi_frame",
+    "network_changes",
     "prefecture_on_time",
+    "province_kpis",
     "replications_in",
+    "station_frame",
+    "station_table",
     "surge_regions",
     "surge_windows",
     "surges_of",

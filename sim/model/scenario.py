@@ -12,10 +12,8 @@ valid scenario is.
 
 from __future__ import annotations
 
-import hashlib
 import math
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal

@@ -46,7 +46,6 @@ from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve
 from sim.model.dispatch.base import Contractor
 from sim.model.engine import Bays, CallProcess, CallSource, make_wait
 from sim.model.geo import great_circle_km
-from sim.model.records import IDLE, ON_SITE, RETURNING, TO_SITE
 from sim.model.hotline import Hotline
 from sim.model.network import Network
 from sim.model.records import (

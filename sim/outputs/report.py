@@ -27,8 +27,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
-from sim.analysis.tables import kpi_frame
+from sim.analysis.tables import kpi_frame, province_kpis
 from sim.outputs import plots
+from sim.outputs.outlines import OUTLINE_CAPTION
 from sim.outputs.run_folder import atomic_write, read_agents, read_run
 
 DPI = 110
@@ -94,10 +95,30 @@ def _agents(run: RunFolder) -> pd.DataFrame | tuple[int, ...] | None:
     return None
 
 
-def run_figures(run: RunFolder | str | Path) -> dict[str, Figure]:
-    """Every figure of a run folder, by file stem, in report order."""
+def _province_kpis(run: RunFolder) -> pd.DataFrame:
+    """The run's call KPIs by province, with the scenario's promise settings."""
+    settings: dict[str, float] = {}
+    if run.scenario is not None:
+        settings = {
+            "contact_promise_h": run.scenario.promises.contact_min / 60.0,
+            "service_level_s": run.scenario.hotline.service_level_s,
+            "contractor_cost_cny": run.scenario.contractors.cost_per_job_cny,
+        }
+    return province_kpis(run.calls, warmup_h=run.warmup_h, horizon_h=run.horizon_h, **settings)
+
+
+def run_figures(
+    run: RunFolder | str | Path, baseline: RunFolder | str | Path | None = None
+) -> dict[str, Figure]:
+    """Every figure of a run folder, by file stem, in report order.
+
+    With ``baseline`` (another run folder) the figures end with the map of how this
+    run's network differs from the baseline's (``network_changes``).
+    """
     if not isinstance(run, RunFolder):
         run = load_run(run)
+    if baseline is not None and not isinstance(baseline, RunFolder):
+        baseline = load_run(baseline)
     c, u = run.calls, run.units
     warmup_h, horizon_h = run.warmup_h, run.horizon_h
     figures: dict[str, Callable[[], Figure]] = {
@@ -121,14 +142,31 @@ def run_figures(run: RunFolder | str | Path) -> dict[str, Figure]:
     figures["van_utilisation"] = lambda: plots.van_utilisation(
         c, u, van_station=van_station, station_labels=labels, warmup_h=warmup_h, horizon_h=horizon_h
     )
-    figures["network_map"] = lambda: plots.network_map(
+    if network is not None:
+        figures["network_map"] = lambda: plots.network_map(
+            network, surges=run.scenario_dict, title=f"{run.title}: stations and vans"
+        )
+    figures["on_time_map"] = lambda: plots.on_time_map(
         c,
         network,
         warmup_h=warmup_h,
         horizon_h=horizon_h,
         surges=run.scenario_dict,
-        title=f"{run.title}: stations and on-time arrival by prefecture",
+        title=f"{run.title}: on-time arrival by prefecture",
     )
+    by_province = _province_kpis(run)
+    # One province is a single colour: the prefecture map says more.
+    if by_province["on_time_arrival_rate"].notna().sum() >= 2:
+        figures["province_on_time"] = lambda: plots.province_choropleth(
+            by_province["on_time_arrival_rate"],
+            kpi="on_time_arrival_rate",
+            title=f"{run.title}: on-time arrival by province",
+        )
+    if network is not None and baseline is not None and baseline.network is not None:
+        base = baseline
+        figures["network_changes"] = lambda: plots.network_difference_map(
+            base.network, network, labels=(base.title, run.title)
+        )
     figures["timeline"] = lambda: plots.surge_timeline(
         c, run.scenario_dict, horizon_h=horizon_h, warmup_h=warmup_h
     )
@@ -153,12 +191,19 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
 
 
 def plot_run(
-    run_dir: str | Path, out_dir: str | Path | None = None, *, dpi: int = DPI
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    dpi: int = DPI,
+    baseline_dir: str | Path | None = None,
 ) -> list[Path]:
-    """Write every figure of a run folder as PNG (default: RUN_DIR/figures); returns the paths."""
+    """Write every figure of a run folder as PNG (default: RUN_DIR/figures); returns the paths.
+
+    ``baseline_dir``: another run folder; adds the map of the network changes.
+    """
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
     written = []
-    for name, fig in run_figures(run_dir).items():
+    for name, fig in run_figures(run_dir, baseline_dir).items():
         path = out / f"{name}.png"
         _atomic_write_bytes(path, figure_png(fig, dpi))
         written.append(path)
@@ -237,17 +282,26 @@ _CAPTIONS = {
     "hotline wait by hour of call.",
     "van_utilisation": "The busiest stations by share of van time not idle, and the share of vans "
     "busy hour by hour (mean over replications).",
-    "network_map": "Stations sized by vans; prefectures coloured by on-time arrival. Boundaries "
-    "are schematic (Voronoi cells of the prefecture seats), not surveyed outlines.",
+    "network_map": "Stations sized by their vans, on the province outlines and the prefecture "
+    "cells.",
+    "on_time_map": "On-time arrival by prefecture (counted as the KPI), each prefecture drawn "
+    "as its cell: the Voronoi region of its seat within its province, cut to the outline.",
+    "province_on_time": "On-time arrival by province: the mean over replications of each "
+    "replication's rate.",
+    "network_changes": "How this run's network differs from the baseline's: stations opened "
+    "and closed (sized by vans), van counts changed (sized by the change).",
     "timeline": "Calls, hotline load and late arrivals hour by hour; surge windows shaded.",
 }
 
 
-def report_html(run_dir: str | Path) -> str:
-    """The report page as a string."""
+MAPS = ("network_map", "on_time_map", "province_on_time", "network_changes")
+
+
+def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> str:
+    """The report page as a string; with ``baseline_dir`` it maps the network changes."""
     run = load_run(run_dir)
     s = run.summary
-    figures = run_figures(run)
+    figures = run_figures(run, baseline_dir)
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -277,7 +331,10 @@ def report_html(run_dir: str | Path) -> str:
     parts.append("<h2>Figures</h2>")
     for name, fig in figures.items():
         data = base64.b64encode(figure_png(fig)).decode("ascii")
-        caption = html.escape(_CAPTIONS.get(name, name))
+        caption = _CAPTIONS.get(name, name)
+        if name in MAPS:
+            caption = f"{caption} {OUTLINE_CAPTION}"
+        caption = html.escape(caption)
         parts.append(
             f'<figure id="{name}"><img alt="{name.replace("_", " ")}" '
             f'src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
@@ -296,10 +353,15 @@ def report_html(run_dir: str | Path) -> str:
     return "\n".join(parts) + "\n"
 
 
-def write_report(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Write the self-contained HTML report (default: RUN_DIR/report.html); returns its path."""
+def write_report(
+    run_dir: str | Path, path: str | Path | None = None, *, baseline_dir: str | Path | None = None
+) -> Path:
+    """Write the self-contained HTML report (default: RUN_DIR/report.html); returns its path.
+
+    ``baseline_dir``: another run folder whose network this run's is mapped against.
+    """
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    _atomic_write_bytes(target, report_html(run_dir).encode("utf-8"))
+    _atomic_write_bytes(target, report_html(run_dir, baseline_dir).encode("utf-8"))
     return target
 
 

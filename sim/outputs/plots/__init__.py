@@ -13,17 +13,22 @@ describes each figure and how to read it.
 
 One module per kind of figure: :mod:`.dashboard` (the KPIs against the published
 targets), :mod:`.response` (response-time distributions), :mod:`.hourly` (calls and
-agents by hour of day), :mod:`.vans` (van utilisation), :mod:`.maps` (the network on a
-map of China), :mod:`.timeline` (a surge over the run) and :mod:`.panels` (one panel per
-KPI: policies compared, sweeps). The tables they draw are computed in
-:mod:`sim.analysis.tables` and :mod:`sim.analysis.kpis`; what each KPI is (unit, share,
-target) comes from :mod:`sim.analysis.kpi_catalogue`.
+agents by hour of day), :mod:`.vans` (van utilisation), :mod:`.maps` (maps of China on
+the province outlines of seeds/province_outlines.geojson), :mod:`.timeline` (a surge
+over the run) and :mod:`.panels` (one panel per KPI: policies compared, sweeps). The
+tables they draw are computed in :mod:`sim.analysis.tables` and :mod:`sim.analysis.kpis`;
+what each KPI is (unit, share, target) comes from :mod:`sim.analysis.kpi_catalogue`.
 """
 
 from sim.outputs.plots._style import province_label
 from sim.outputs.plots.dashboard import kpi_dashboard
 from sim.outputs.plots.hourly import hourly_profile
-from sim.outputs.plots.maps import network_map, schematic_province_boundaries, schematic_provinces
+from sim.outputs.plots.maps import (
+    network_difference_map,
+    network_map,
+    on_time_map,
+    province_choropleth,
+)
 from sim.outputs.plots.panels import policy_comparison, sweep_parameters, sweep_plot
 from sim.outputs.plots.response import response_time_cdf
 from sim.outputs.plots.timeline import surge_timeline
@@ -32,12 +37,13 @@ from sim.outputs.plots.vans import van_utilisation
 __all__ = [
     "hourly_profile",
     "kpi_dashboard",
+    "network_difference_map",
     "network_map",
+    "on_time_map",
     "policy_comparison",
+    "province_choropleth",
     "province_label",
     "response_time_cdf",
-    "schematic_province_boundaries",
-    "schematic_provinces",
     "surge_timeline",
     "sweep_parameters",
     "sweep_plot",

@@ -1,375 +1,491 @@
-"""The network map: stations and on-time arrival by prefecture on a map of China.
+"""Maps of China drawn on real province outlines (seeds/province_outlines.geojson).
 
-The map is *schematic*: built from the shipped prefecture seats (seeds/prefectures.csv),
-each prefecture drawn as its Voronoi cell cut to a disc, and the province boundaries as
-the cell edges between seats of different provinces. No package of province polygons
-with a clean redistribution licence was found (see docs/plots.md); pass ``outlines=`` a
-GeoJSON of province polygons that you are licensed to use and the map draws those
-instead. Kept in a module of its own so that a map on real outlines can replace it.
+Four maps, each a :class:`matplotlib.figure.Figure` built with the object-oriented API
+(headless, worker-safe, like every figure of :mod:`sim.outputs.plots`):
+
+* :func:`network_map`: stations sized by their vans;
+* :func:`on_time_map`: on-time arrival by prefecture, each prefecture drawn as its cell
+  (the Voronoi region of its seat within its province, cut to the province outline);
+* :func:`province_choropleth`: any KPI by province
+  (:func:`sim.analysis.tables.province_kpis` computes them from a run's calls with the
+  KPI functions of :mod:`sim.analysis.kpis`);
+* :func:`network_difference_map`: two networks or station tables, e.g. a network before
+  and after a design change: stations opened and closed, van counts changed
+  (:func:`sim.analysis.tables.network_changes` gives the same as a table).
+
+Every map carries :data:`~sim.outputs.outlines.OUTLINE_CAPTION` under it: where the
+outlines come from, and that they are approximate, not a surveyed standard map. The
+axes are degrees of longitude and latitude, with the aspect that keeps distances true
+at the middle latitude of the view. Labels are ASCII, as in the other figures.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping
-from functools import cache
+import textwrap
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection, PatchCollection
+from matplotlib.axes import Axes
+from matplotlib.collections import PatchCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import Polygon, Rectangle
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, PathPatch
+from matplotlib.ticker import FuncFormatter
 
-from sim.analysis.tables import prefecture_on_time, surge_regions
-from sim.model.reference import areas
-from sim.outputs.plots._style import SURGE_COLOUR, new_figure
+from sim.analysis.kpi_catalogue import CATALOGUE
+from sim.analysis.tables import (
+    network_changes,
+    prefecture_on_time,
+    station_frame,
+    station_table,
+    surge_regions,
+)
+from sim.model.reference import PROVINCE_PINYIN, areas
+from sim.outputs.outlines import OUTLINE_CAPTION, Outlines, Region, read_outlines
+from sim.outputs.plots._style import SURGE_COLOUR, kpi_scale
 
-# Plot coordinates: longitude squeezed by the cosine of China's middle latitude, so that
-# the map keeps distances roughly true (an equirectangular projection).
-_MAP_LAT0 = 35.0
-_MAP_KX = math.cos(math.radians(_MAP_LAT0))
 KM_PER_DEGREE = 111.2
+# The whole country, Sansha's seat (16.8 N) and the Heilongjiang bend (53.6 N) included.
+CHINA_EXTENT = (73.0, 15.5, 135.5, 54.0)  # lon_min, lat_min, lon_max, lat_max
+# A view wider than this (degrees of longitude) is drawn as the whole country.
+NATIONAL_SPAN_DEG = 25.0
+LAND = "#f6f5f0"
+OUTSIDE_MODEL = "#e4e4e4"  # Taiwan, Hong Kong, Macao: drawn, never simulated
+NO_DATA = "#dcdcdc"
+BORDER = "#444444"
+OPENED, CLOSED = "#1a9850", "#d73027"
+
+OutlinesLike = Outlines | str | Path | None
 
 
-def _project(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    return np.column_stack((np.asarray(lon, float) * _MAP_KX, np.asarray(lat, float)))
+def _stations(network: Any, stations: Any) -> pd.DataFrame | None:
+    return station_table(network) if network is not None else station_frame(stations)
 
 
-@cache
-def schematic_provinces(
-    min_km: float = 120.0, max_km: float = 700.0
-) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray]:
-    """A schematic map of China's provinces built from the prefecture seats, in lon/lat.
-
-    Each seat gets its Voronoi cell, cut to a disc whose radius follows how dense the
-    seats are around it (the distance to its third-nearest seat, within
-    ``min_km``..``max_km``): together the cells approximate the land, and the edges
-    between cells of different provinces approximate the province boundaries.
-
-    Returns ``(cells, boundaries, seats)``: one (k, 2) polygon per seat, an (n, 2, 2)
-    array of boundary segments, and the (m, 2) seats.
-    """
-    from scipy.spatial import Voronoi, cKDTree
-
-    table = areas()
-    lonlat = table[["lon", "lat"]].to_numpy(float)
-    points = _project(lonlat[:, 0], lonlat[:, 1])
-    province = table["adcode"].str[:2].to_numpy()
-    n = len(points)
-    nearest, _ = cKDTree(points).query(points, k=4)
-    reach = np.clip(nearest[:, 3], min_km / KM_PER_DEGREE, max_km / KM_PER_DEGREE)
-    # Far "ghost" seats all round make every real cell bounded.
-    centre = points.mean(axis=0)
-    angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
-    ghosts = centre + 200.0 * np.column_stack((np.cos(angles), np.sin(angles)))
-    vor = Voronoi(np.vstack((points, ghosts)))
-    circle = np.column_stack(
-        (
-            np.cos(np.linspace(0, 2 * np.pi, 48, endpoint=False)),
-            np.sin(np.linspace(0, 2 * np.pi, 48, endpoint=False)),
-        )
-    )
-    cells = []
-    for i in range(n):
-        region = vor.regions[vor.point_region[i]]
-        polygon = vor.vertices[region]
-        disc = points[i] + reach[i] * circle
-        cells.append(_clip_convex(polygon, disc))
-    segments = []
-    for (p, q), ridge in zip(vor.ridge_points, vor.ridge_vertices, strict=True):
-        if p >= n or q >= n or province[p] == province[q] or -1 in ridge:
-            continue
-        a, b = vor.vertices[ridge[0]], vor.vertices[ridge[1]]
-        clipped = _clip_to_disc(a, b, points[p], float(min(reach[p], reach[q])))
-        if clipped is not None:
-            segments.append(clipped)
-    seg = np.array(segments, dtype=float).reshape(-1, 2, 2)
-    seg[..., 0] /= _MAP_KX
-    out_cells = []
-    for cell in cells:
-        c = cell.copy()
-        c[:, 0] /= _MAP_KX
-        out_cells.append(c)
-    return tuple(out_cells), seg, lonlat
+# --------------------------------------------------------------------------- drawing
 
 
-def _clip_convex(subject: np.ndarray, clip: np.ndarray) -> np.ndarray:
-    """Sutherland-Hodgman: the part of polygon ``subject`` inside convex polygon ``clip``."""
-
-    def orient(poly: np.ndarray) -> np.ndarray:
-        x, y = poly[:, 0], poly[:, 1]
-        area = np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))
-        return poly if area >= 0 else poly[::-1]
-
-    output = list(orient(subject))
-    clip = orient(clip)
-    for k in range(len(clip)):
-        a, b = clip[k], clip[(k + 1) % len(clip)]
-        edge = b - a
-
-        def inside(pt: np.ndarray, a: np.ndarray = a, edge: np.ndarray = edge) -> bool:
-            return bool(edge[0] * (pt[1] - a[1]) - edge[1] * (pt[0] - a[0]) >= 0)
-
-        points, output = output, []
-        if not points:
-            break
-        prev = points[-1]
-        for cur in points:
-            if inside(cur):
-                if not inside(prev):
-                    output.append(prev + _param(prev, cur - prev, a, edge) * (cur - prev))
-                output.append(cur)
-            elif inside(prev):
-                output.append(prev + _param(prev, cur - prev, a, edge) * (cur - prev))
-            prev = cur
-    return np.array(output, dtype=float).reshape(-1, 2)
+def _outlines(outlines: OutlinesLike) -> Outlines:
+    return outlines if isinstance(outlines, Outlines) else read_outlines(outlines)
 
 
-def _param(p1: np.ndarray, d: np.ndarray, a: np.ndarray, edge: np.ndarray) -> float:
-    """t where p1 + t d meets the line through a along edge."""
-    denom = edge[0] * d[1] - edge[1] * d[0]
-    if denom == 0:
-        return 0.0
-    return float((edge[1] * (p1[0] - a[0]) - edge[0] * (p1[1] - a[1])) / denom)
+def _extent(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float, float, float]:
+    """A padded view around the points; the whole country when they span it."""
+    lon, lat = np.asarray(lon, float), np.asarray(lat, float)
+    ok = np.isfinite(lon) & np.isfinite(lat)
+    if not ok.any():
+        return CHINA_EXTENT
+    x0, x1 = float(lon[ok].min()), float(lon[ok].max())
+    y0, y1 = float(lat[ok].min()), float(lat[ok].max())
+    if x1 - x0 > NATIONAL_SPAN_DEG:
+        return CHINA_EXTENT
+    pad_x = max((x1 - x0) * 0.08, 0.6)
+    pad_y = max((y1 - y0) * 0.08, 0.6)
+    return x0 - pad_x, y0 - pad_y, x1 + pad_x, y1 + pad_y
 
 
-def _clip_to_disc(
-    a: np.ndarray, b: np.ndarray, centre: np.ndarray, radius: float
-) -> np.ndarray | None:
-    """The part of segment a-b within ``radius`` of ``centre``, or None."""
-    d = b - a
-    f = a - centre
-    qa, qb, qc = float(d @ d), 2 * float(f @ d), float(f @ f) - radius**2
-    if qa == 0:
-        return np.array([a, b]) if qc <= 0 else None
-    disc = qb * qb - 4 * qa * qc
-    if disc <= 0:
-        return None
-    root = math.sqrt(disc)
-    t0, t1 = max(0.0, (-qb - root) / (2 * qa)), min(1.0, (-qb + root) / (2 * qa))
-    if t0 >= t1:
-        return None
-    return np.array([a + t0 * d, a + t1 * d])
-
-
-def schematic_province_boundaries() -> tuple[np.ndarray, np.ndarray]:
-    """(boundary segments, seats) of :func:`schematic_provinces`."""
-    _, segments, seats = schematic_provinces()
-    return segments, seats
-
-
-def _geojson_polygons(outlines: str | Path | Mapping[str, Any]) -> list[np.ndarray]:
-    """Exterior rings (lon, lat arrays) of every Polygon/MultiPolygon in a GeoJSON."""
-    data = (
-        outlines if isinstance(outlines, Mapping) else json.loads(Path(outlines).read_text("utf-8"))
-    )
-    features: Iterable[Mapping[str, Any]] = data.get("features", [data])
-    rings = []
-    for feature in features:
-        geometry = feature.get("geometry", feature)
-        if not geometry:
-            continue
-        kind, coords = geometry.get("type"), geometry.get("coordinates", [])
-        polygons = [coords] if kind == "Polygon" else coords if kind == "MultiPolygon" else []
-        for polygon in polygons:
-            if polygon:
-                rings.append(np.asarray(polygon[0], dtype=float))
-    return rings
-
-
-def _station_arrays(
-    network: Any, stations: Any
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    if network is not None:
-        return (
-            np.asarray(network.station_lat, float),
-            np.asarray(network.station_lon, float),
-            np.asarray(network.vans_per_station, float),
-        )
-    if stations is None:
-        return None
-    if isinstance(stations, pd.DataFrame):
-        return (
-            stations["lat"].to_numpy(float),
-            stations["lon"].to_numpy(float),
-            stations["vans"].to_numpy(float),
-        )
-    lat, lon, vans = stations
-    return np.asarray(lat, float), np.asarray(lon, float), np.asarray(vans, float)
-
-
-def network_map(
-    calls: pd.DataFrame | None = None,
-    network: Any = None,
-    *,
-    stations: Any = None,
-    warmup_h: float = 0.0,
-    horizon_h: float | None = None,
-    outlines: str | Path | Mapping[str, Any] | None = None,
-    surges: Any = None,
-    title: str | None = None,
-) -> Figure:
-    """Stations sized by vans, prefectures coloured by on-time arrival, on province outlines.
-
-    ``network``: a :class:`sim.model.network.Network` (``build_network(scenario)``), or give
-    ``stations`` as a DataFrame with lat, lon, vans or a ``(lat, lon, vans)`` tuple.
-    ``outlines``: optional GeoJSON (path or dict) of province polygons to draw instead of
-    the schematic boundaries. ``surges``: a Scenario or its surges, drawn as circles.
-    """
-    cells, segments, seats = schematic_provinces()
-    seat_xy = _project(seats[:, 0], seats[:, 1])
-    station_data = _station_arrays(network, stations)
-    pref = (
-        prefecture_on_time(calls, warmup_h=warmup_h, horizon_h=horizon_h)
-        if calls is not None and len(calls)
-        else None
-    )
-    focus = [seat_xy[:0]]
-    if station_data is not None:
-        focus.append(_project(station_data[1], station_data[0]))
-    if pref is not None and len(pref):
-        focus.append(_project(pref["lon"].to_numpy(), pref["lat"].to_numpy()))
-    pts = np.vstack(focus)
-    if not len(pts):
-        pts = seat_xy
-    lo, hi = pts.min(axis=0), pts.max(axis=0)
-    pad = np.maximum((hi - lo) * 0.06, 0.6)
-    lo, hi = lo - pad, hi + pad
-    span = hi - lo
-    national = span[0] > 25.0
-    width = float(np.clip(7.5 * span[0] / span[1], 6.0, 11.0)) + 1.6
-    fig = new_figure(width, 7.5)
+def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> tuple[Figure, Axes]:
+    """A figure sized to the view, with degree ticks and the outline caption under it."""
+    x0, y0, x1, y1 = extent
+    stretch = 1.0 / math.cos(math.radians((y0 + y1) / 2.0))
+    ratio = (x1 - x0) / ((y1 - y0) * stretch)
+    height = 7.5
+    width = float(np.clip(height * ratio, 5.5, 12.0)) + (1.4 if colorbar else 0.0)
+    fig = Figure(figsize=(width, height + 0.4), layout="constrained")
     ax = fig.subplots()
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_aspect(stretch)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}°E"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}°N"))
+    ax.tick_params(labelsize=8)
+    ax.set_facecolor("#eef3f7")  # the sea, and land outside China
+    # About 17 characters of 7-point text per inch: wrap so a narrow map keeps it whole.
+    caption = textwrap.fill(OUTLINE_CAPTION, width=int(fig.get_figwidth() * 17))
+    fig.supxlabel(caption, fontsize=7, color="#555555")
+    return fig, ax
 
-    rate_by_adcode: dict[str, float] = {}
-    if pref is not None and len(pref):
-        rate_by_adcode = dict(zip(pref["adcode"], pref["on_time_rate"].astype(float), strict=True))
-    rates = np.array(list(rate_by_adcode.values()), dtype=float)
-    norm = Normalize(vmin=min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7, vmax=1.0)
-    cmap = "RdYlGn"
-    mappable: Any = None
-    if outlines is not None:
-        rings = _geojson_polygons(outlines)
-        patches = [Polygon(_project(r[:, 0], r[:, 1]), closed=True) for r in rings]
+
+def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
+    """Province fills under everything (fill=True) or their borders over everything."""
+    regions = outlines.provinces
+    if fill:
         ax.add_collection(
             PatchCollection(
-                patches, facecolor="#f4f4f4", edgecolor="#888888", linewidth=0.6, zorder=0
-            )
-        )
-        outline_label = "province outlines (GeoJSON)"
-        if pref is not None and len(rates):
-            xy = _project(pref["lon"].to_numpy(), pref["lat"].to_numpy())
-            mappable = ax.scatter(
-                xy[:, 0],
-                xy[:, 1],
-                c=rates,
-                cmap=cmap,
-                norm=norm,
-                s=28 if national else 110,
-                marker="o" if national else "s",
-                edgecolors="#444444",
-                linewidths=0.4,
-                zorder=2,
-                label=f"prefectures ({len(rates)}), colour = on-time arrival",
-            )
-    else:
-        # The prefecture cells: coloured by on-time arrival where the run has calls.
-        codes = areas()["adcode"].to_numpy()
-        with_data = [
-            k for k, code in enumerate(codes) if code in rate_by_adcode and len(cells[k]) >= 3
-        ]
-        without = [
-            k for k, code in enumerate(codes) if code not in rate_by_adcode and len(cells[k]) >= 3
-        ]
-        ax.add_collection(
-            PatchCollection(
-                [Polygon(_project(cells[k][:, 0], cells[k][:, 1]), closed=True) for k in without],
-                facecolor="#eeeeee",
-                edgecolor="#e4e4e4",
-                linewidth=0.4,
+                [PathPatch(r.path) for r in regions],
+                facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
+                edgecolors="none",
                 zorder=0,
             )
         )
-        if with_data:
-            coloured = PatchCollection(
-                [Polygon(_project(cells[k][:, 0], cells[k][:, 1]), closed=True) for k in with_data],
-                cmap=cmap,
-                norm=norm,
-                edgecolor="#ffffff",
-                linewidth=0.4,
-                zorder=0.5,
-            )
-            coloured.set_array(np.array([rate_by_adcode[codes[k]] for k in with_data]))
-            mappable = ax.add_collection(coloured)
-            # A proxy: a PatchCollection shows in the legend in its default colour.
-            ax.add_patch(
-                Rectangle(
-                    (0, 0),
-                    0,
-                    0,
-                    facecolor=coloured.cmap(0.85),
-                    edgecolor="white",
-                    label=f"prefectures ({len(with_data)}), colour = on-time arrival",
-                )
-            )
-        projected = [_project(s[:, 0], s[:, 1]) for s in segments]
-        ax.add_collection(
-            LineCollection(
-                projected,
-                colors="#555555",
-                linewidths=0.9,
-                zorder=1,
-                label="province boundaries (schematic)",
-            )
-        )
-        outline_label = "prefecture cells and province boundaries: schematic, from prefecture seats"
-    ax.scatter(
-        seat_xy[:, 0], seat_xy[:, 1], s=3, color="#9a9a9a", zorder=1, label="prefecture seats"
-    )
-    if mappable is not None:
-        bar = fig.colorbar(mappable, ax=ax, shrink=0.7)
-        bar.set_label("on-time arrival rate (dispatched calls)")
-    if station_data is not None:
-        lat, lon, vans = station_data
-        xy = _project(lon, lat)
-        sizes = (2 + 3 * vans) if national else (12 + 18 * vans)
-        ax.scatter(
-            xy[:, 0],
-            xy[:, 1],
-            s=sizes,
+    ax.add_collection(
+        PatchCollection(
+            [PathPatch(r.path) for r in regions],
             facecolors="none",
-            edgecolors="#1a1a1a",
-            linewidths=0.4 if national else 0.9,
-            alpha=0.7 if national else 1.0,
-            zorder=3,
-            label=f"stations ({len(lat)}, size = vans; {int(vans.sum())} vans)",
+            edgecolors=BORDER,
+            linewidths=0.7,
+            zorder=2.5,
+            gid="province_borders",
         )
+    )
+
+
+def _draw_cells(ax: Axes, outlines: Outlines) -> None:
+    ax.add_collection(
+        PatchCollection(
+            [PathPatch(c.path) for c in outlines.cells],
+            facecolors="none",
+            edgecolors="#c8c8c8",
+            linewidths=0.3,
+            zorder=0.5,
+            gid="prefecture_cells",
+        )
+    )
+
+
+def _draw_surges(ax: Axes, surges: Any) -> None:
     for k, (name, lat0, lon0, radius_km) in enumerate(surge_regions(surges)):
         angle = np.linspace(0, 2 * np.pi, 181)
-        ring_lat = lat0 + radius_km / KM_PER_DEGREE * np.sin(angle)
-        ring_lon = lon0 + radius_km / KM_PER_DEGREE * np.cos(angle) / math.cos(math.radians(lat0))
-        ring = _project(ring_lon, ring_lat)
+        lat = lat0 + radius_km / KM_PER_DEGREE * np.sin(angle)
+        lon = lon0 + radius_km / KM_PER_DEGREE * np.cos(angle) / math.cos(math.radians(lat0))
         ax.plot(
-            ring[:, 0],
-            ring[:, 1],
+            lon,
+            lat,
             color=SURGE_COLOUR,
             linestyle="--",
             linewidth=1.5,
             zorder=4,
             label="surge region" if k == 0 else None,
         )
-        ax.annotate(name, (ring[45, 0], ring[45, 1]), fontsize=8, color=SURGE_COLOUR)
-    ax.set_xlim(lo[0], hi[0])
-    ax.set_ylim(lo[1], hi[1])
-    ax.set_aspect("equal")
-    ticks = [t for t in ax.get_xticks() if lo[0] <= t <= hi[0]]
-    ax.set_xticks(ticks, [f"{t / _MAP_KX:.0f}E" for t in ticks])
-    ax.set_ylabel("latitude (N)")
-    ax.set_xlabel(f"longitude; {outline_label}")
-    ax.legend(loc="lower right", fontsize=8, markerscale=0.8, framealpha=0.9)
-    ax.set_title(title or "Stations and on-time arrival by prefecture")
+        ax.annotate(name, (lon[45], lat[45]), fontsize=8, color=SURGE_COLOUR)
+
+
+def _van_sizes(vans: np.ndarray, national: bool) -> tuple[np.ndarray, float, float]:
+    """Marker areas for van counts, and (a, b) of area = a + b * vans."""
+    a, b = (2.0, 3.0) if national else (14.0, 16.0)
+    return a + b * np.asarray(vans, float), a, b
+
+
+def _is_national(extent: tuple[float, float, float, float]) -> bool:
+    return extent[2] - extent[0] > NATIONAL_SPAN_DEG
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def network_map(
+    network: Any = None,
+    *,
+    stations: Any = None,
+    surges: Any = None,
+    title: str | None = None,
+    outlines: OutlinesLike = None,
+) -> Figure:
+    """Stations sized by their vans, on the province outlines and prefecture cells.
+
+    ``network``: a :class:`sim.model.network.Network`, or give ``stations``: a frame with
+    lat, lon, vans (a station table) or a ``(lat, lon, vans)`` tuple. The view is the
+    stations' extent (a province scenario shows its province, a national one the
+    country). ``surges``: a Scenario or its surges, drawn as dashed circles.
+    """
+    table = _stations(network, stations)
+    if table is None:
+        raise ValueError("network_map needs a network or a station table")
+    shapes = _outlines(outlines)
+    extent = _extent(table["lon"].to_numpy(), table["lat"].to_numpy())
+    national = _is_national(extent)
+    fig, ax = _map_axes(extent, colorbar=False)
+    _draw_provinces(ax, shapes)
+    _draw_cells(ax, shapes)
+    vans = table["vans"].to_numpy(float)
+    sizes, a, b = _van_sizes(vans, national)
+    ax.scatter(
+        table["lon"],
+        table["lat"],
+        s=sizes,
+        facecolors="#1f77b4",
+        edgecolors="#0b2e4f",
+        linewidths=0.3 if national else 0.7,
+        alpha=0.55 if national else 0.8,
+        zorder=3,
+        label=f"stations ({len(table)}; {int(vans.sum())} vans)",
+    )
+    _draw_surges(ax, surges)
+    shown: np.ndarray = (
+        np.unique(np.round(np.quantile(vans, [0.0, 0.5, 0.9, 1.0]))) if len(vans) else np.zeros(0)
+    )
+    handles = [
+        Line2D([], [], marker="o", linestyle="", markersize=math.sqrt(a + b * v),
+               markerfacecolor="#1f77b4", markeredgecolor="#0b2e4f", alpha=0.7)
+        for v in shown
+    ]  # fmt: skip
+    size_legend = ax.legend(
+        handles, [f"{int(v)} van{'s' if v != 1 else ''}" for v in shown], loc="upper left",
+        fontsize=8, title="vans per station", title_fontsize=8, framealpha=0.9,
+    )  # fmt: skip
+    ax.add_artist(size_legend)
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
+    ax.set_title(title or "Stations and vans")
     return fig
+
+
+def on_time_map(
+    calls: pd.DataFrame,
+    network: Any = None,
+    *,
+    stations: Any = None,
+    warmup_h: float = 0.0,
+    horizon_h: float | None = None,
+    surges: Any = None,
+    title: str | None = None,
+    outlines: OutlinesLike = None,
+) -> Figure:
+    """On-time arrival by prefecture: each prefecture's cell coloured by its rate.
+
+    Rates are counted as the KPI counts them (:func:`prefecture_on_time`); a prefecture
+    without a counted call stays grey. Stations, when given, are small dots.
+    """
+    shapes = _outlines(outlines)
+    table = prefecture_on_time(calls, warmup_h=warmup_h, horizon_h=horizon_h)
+    station_data = _stations(network, stations)
+    if station_data is not None and len(station_data):
+        extent = _extent(station_data["lon"].to_numpy(), station_data["lat"].to_numpy())
+    else:
+        extent = _extent(table["lon"].to_numpy(), table["lat"].to_numpy())
+    fig, ax = _map_axes(extent, colorbar=True)
+    _draw_provinces(ax, shapes)
+    rate = dict(zip(table["adcode"], table["on_time_rate"].astype(float), strict=True))
+    with_data = [c for c in shapes.cells if c.adcode in rate]
+    without = [c for c in shapes.cells if c.adcode not in rate]
+    ax.add_collection(
+        PatchCollection(
+            [PathPatch(c.path) for c in without],
+            facecolors=NO_DATA,
+            edgecolors="#ffffff",
+            linewidths=0.3,
+            zorder=0.5,
+        )
+    )
+    rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
+    low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
+    coloured = PatchCollection(
+        [PathPatch(c.path) for c in with_data],
+        cmap="RdYlGn",
+        norm=Normalize(vmin=low, vmax=1.0),
+        edgecolors="#ffffff",
+        linewidths=0.3,
+        zorder=1,
+        gid="on_time_cells",
+    )
+    coloured.set_array(rates)
+    ax.add_collection(coloured)
+    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar.set_label("on-time arrival rate (dispatched calls)")
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    handles: list[Any] = [
+        Patch(facecolor=coloured.cmap(0.85), edgecolor="white",
+              label=f"prefectures with calls ({len(with_data)})"),
+        Patch(facecolor=NO_DATA, edgecolor="white", label="no counted call"),
+    ]  # fmt: skip
+    if station_data is not None:
+        ax.scatter(
+            station_data["lon"], station_data["lat"], s=2 if _is_national(extent) else 8,
+            color="#1a1a1a", zorder=3,
+        )  # fmt: skip
+        handles.append(
+            Line2D([], [], marker="o", linestyle="", markersize=3, color="#1a1a1a",
+                   label=f"stations ({len(station_data)})")
+        )  # fmt: skip
+    _draw_surges(ax, surges)
+    if surges is not None and surge_regions(surges):
+        handles.append(Line2D([], [], color=SURGE_COLOUR, linestyle="--", label="surge region"))
+    ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
+    ax.set_title(title or "On-time arrival by prefecture")
+    return fig
+
+
+def _province_region(key: Any, shapes: Outlines) -> Region | None:
+    text = str(key)
+    if text.isdigit():
+        try:
+            return shapes.province(text)
+        except KeyError:
+            return None
+    for region in shapes.provinces:
+        if region.name == text or PROVINCE_PINYIN.get(region.adcode[:2]) == text:
+            return region
+    return None
+
+
+def _label_points() -> dict[str, tuple[float, float]]:
+    """Where a province's value is written: the seat of its capital (first division)."""
+    table = areas()
+    first = table.sort_values("adcode").groupby(table["adcode"].str[:2]).first()
+    return {f"{k}0000": (float(r["lon"]), float(r["lat"])) for k, r in first.iterrows()}
+
+
+def province_choropleth(
+    values: Mapping[str, float] | pd.Series,
+    *,
+    kpi: str | None = None,
+    title: str | None = None,
+    label: str | None = None,
+    outlines: OutlinesLike = None,
+) -> Figure:
+    """Provinces coloured by a value: any KPI, e.g. a column of :func:`province_kpis`.
+
+    ``values`` are keyed by adcode (``410000``, or any adcode of the province), by the
+    Chinese province name (``河南省``) or by its pinyin (``Henan``). ``kpi`` names the
+    KPI: rates are shown in percent, and the colours run red (worse) to green (better)
+    by :data:`sim.analysis.kpis.KPI_HIGHER_IS_BETTER`; a KPI with no better direction,
+    or none given, uses a neutral scale. Provinces without a value stay grey.
+    """
+    shapes = _outlines(outlines)
+    series = pd.Series(values, dtype=float).dropna()
+    by_region: dict[str, float] = {}
+    for key, value in series.items():
+        region = _province_region(key, shapes)
+        if region is None:
+            raise KeyError(f"no province outline for {key!r}")
+        by_region[region.adcode] = float(value)
+    regions = [r for r in shapes.provinces if r.adcode in by_region]
+    if regions:
+        x0 = min(r.bounds[0] for r in regions)
+        y0 = min(r.bounds[1] for r in regions)
+        x1 = max(r.bounds[2] for r in regions)
+        y1 = max(r.bounds[3] for r in regions)
+        extent = _extent(np.array([x0, x1]), np.array([y0, y1]))
+    else:
+        extent = CHINA_EXTENT
+    fig, ax = _map_axes(extent, colorbar=True)
+    _draw_provinces(ax, shapes)
+    entry = CATALOGUE.get(kpi) if kpi else None
+    better = entry.higher_is_better if entry is not None else None
+    cmap = {True: "RdYlGn", False: "RdYlGn_r", None: "viridis"}[better]
+    scale = kpi_scale(kpi) if kpi is not None else 1.0
+    data = np.array([by_region[r.adcode] for r in regions], dtype=float) * scale
+    finite = data[np.isfinite(data)]
+    low, high = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
+    if high <= low:  # one value (or all equal): a band around it, not a degenerate scale
+        low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
+    norm = Normalize(vmin=low, vmax=high)
+    coloured = PatchCollection(
+        [PathPatch(r.path) for r in regions],
+        cmap=cmap,
+        norm=norm,
+        edgecolors="none",
+        zorder=1,
+        gid="province_values",
+    )
+    coloured.set_array(data)
+    ax.add_collection(coloured)
+    missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
+    ax.add_collection(
+        PatchCollection(
+            [PathPatch(r.path) for r in missing], facecolors=NO_DATA, edgecolors="none", zorder=1
+        )
+    )
+    unit = "%" if scale == 100.0 else ""
+    name = label or (kpi.replace("_", " ") if kpi else "value")
+    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar.set_label(f"{name}{' (percent)' if unit else ''}")
+    points = _label_points()
+    for region, value in zip(regions, data, strict=True):
+        if region.adcode in points and np.isfinite(value):
+            x, y = points[region.adcode]
+            ax.annotate(
+                f"{value:.1f}{unit}" if abs(value) < 1000 else f"{value:,.0f}",
+                (x, y), fontsize=7, ha="center", va="center", zorder=4,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )  # fmt: skip
+    handles = [Patch(facecolor=NO_DATA, label="no value")] if missing else []
+    if handles:
+        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+    ax.set_title(title or f"{name} by province")
+    return fig
+
+
+# --------------------------------------------------------------------------- two networks
+
+
+def network_difference_map(
+    before: Any,
+    after: Any,
+    *,
+    labels: Sequence[str] = ("before", "after"),
+    title: str | None = None,
+    outlines: OutlinesLike = None,
+) -> Figure:
+    """Where two networks differ: stations opened and closed, van counts changed.
+
+    ``before``, ``after``: Networks or station tables (see :func:`network_changes`), e.g.
+    a network design's starting network and a candidate. Opened stations are green
+    triangles and closed ones red crosses, both sized by their vans; stations whose
+    van count changed are circles sized by the change (green more, red fewer); the
+    rest are small grey dots.
+    """
+    changes = network_changes(before, after)
+    shapes = _outlines(outlines)
+    extent = _extent(changes["lon"].to_numpy(), changes["lat"].to_numpy())
+    national = _is_national(extent)
+    fig, ax = _map_axes(extent, colorbar=False)
+    _draw_provinces(ax, shapes)
+    _draw_cells(ax, shapes)
+    counts = changes["change"].value_counts()
+    delta = (changes["vans_after"] - changes["vans_before"]).to_numpy()
+    k = 0.6 if national else 1.0
+    styles: dict[str, dict[str, Any]] = {
+        "unchanged": {"marker": "o", "color": "#9a9a9a", "s": 3 * k, "zorder": 2},
+        "more vans": {"marker": "o", "facecolors": "none", "edgecolors": OPENED, "zorder": 3},
+        "fewer vans": {"marker": "o", "facecolors": "none", "edgecolors": CLOSED, "zorder": 3},
+        "opened": {"marker": "^", "color": OPENED, "edgecolors": "#0b3d1f", "zorder": 4},
+        "closed": {"marker": "X", "color": CLOSED, "edgecolors": "#5c0f0b", "zorder": 4},
+    }
+    for change, style in styles.items():
+        rows = (changes["change"] == change).to_numpy()
+        if not rows.any():
+            continue
+        if change in ("opened", "closed"):
+            vans = np.maximum(changes["vans_after"].to_numpy(), changes["vans_before"].to_numpy())[
+                rows
+            ]
+            size = (20 + 10 * vans) * k
+        elif change != "unchanged":
+            size = (20 + 20 * np.abs(delta[rows])) * k
+        else:
+            size = style.pop("s")
+        word = {"opened": "stations opened", "closed": "stations closed",
+                "more vans": "more vans", "fewer vans": "fewer vans",
+                "unchanged": "unchanged"}[change]  # fmt: skip
+        extra = f", {int(delta[rows].sum()):+d} vans" if change != "unchanged" else ""
+        ax.scatter(
+            changes["lon"].to_numpy()[rows], changes["lat"].to_numpy()[rows], s=size,
+            linewidths=0.9, label=f"{word} ({int(counts.get(change, 0))}{extra})",
+            gid=f"change_{change.replace(' ', '_')}", **style,
+        )  # fmt: skip
+    ax.legend(loc="lower right", fontsize=8, framealpha=0.9, markerscale=0.8)
+    total_before = int(changes["vans_before"].sum())
+    total_after = int(changes["vans_after"].sum())
+    n_before = int((changes["change"] != "opened").sum())
+    n_after = int((changes["change"] != "closed").sum())
+    ax.set_title(
+        title
+        or (
+            f"{labels[1]} against {labels[0]}\n"
+            f"stations {n_before} -> {n_after}, vans {total_before} -> {total_after}"
+        )
+    )
+    return fig
+
+
+__all__ = [
+    "network_difference_map",
+    "network_map",
+    "on_time_map",
+    "province_choropleth",
+]
