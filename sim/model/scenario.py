@@ -28,12 +28,24 @@ from pydantic import (
 )
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from sim.errors import ScenarioError
 from sim.model.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
+
+# Bounds on sizes, far beyond any real network (the national one has 1050 stations, 2000
+# vans, ~2000 calls a day): a typo of a few zeros is refused here, before anything is
+# built or allocated. The work a valid scenario asks for is judged by sim.experiments.estimate.
+MAX_DAYS = 3660  # ten years
+MAX_REPLICATIONS = 10_000
+MAX_STATIONS = 100_000
+MAX_VANS = 200_000
+MAX_AGENTS = 100_000
+MAX_CALLS_PER_DAY = 10_000_000
+MAX_SCENARIO_BYTES = 10_000_000
 
 
 class _FieldError(ValueError):
@@ -45,7 +57,10 @@ class _FieldError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # YAML reads .inf and .nan as numbers: no field of a scenario means either.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _check_shares(items: Sequence[Any], what: str) -> None:
@@ -74,7 +89,7 @@ def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
 class Horizon(_Model):
     """How long one replication runs, and how much of its start is discarded."""
 
-    days: float = Field(30.0, gt=0)
+    days: float = Field(30.0, gt=0, le=MAX_DAYS)
     warmup_days: float = Field(1.0, ge=0)
     start_date: date | None = Field(
         None, description="the calendar date of day 0; None: day 0 is a Monday"
@@ -130,9 +145,9 @@ class Geography(_Model):
 class GeneratedStations(_Model):
     """Stations placed in prefectures by demand weight."""
 
-    count: int = Field(gt=0)
+    count: int = Field(gt=0, le=MAX_STATIONS)
     coverage_target: float = Field(0.92, ge=0, le=1)
-    workshop_bays: int = Field(2, ge=0)
+    workshop_bays: int = Field(2, ge=0, le=MAX_VANS)
     spread_km: float = Field(20.0, ge=0, description="scatter of a prefecture's extra stations")
 
 
@@ -154,9 +169,11 @@ class StationsConfig(_Model):
 class VansConfig(_Model):
     """How many vans, and how they are shared among stations."""
 
-    total: int | None = Field(None, gt=0, description="None: take the vans column of the CSV")
+    total: int | None = Field(
+        None, gt=0, le=MAX_VANS, description="None: take the vans column of the CSV"
+    )
     allocation: Literal["demand", "equal"] = "demand"
-    min_per_station: int = Field(1, ge=0)
+    min_per_station: int = Field(1, ge=0, le=MAX_VANS)
 
 
 class NetworkConfig(_Model):
@@ -176,8 +193,18 @@ DEFAULT_DAY_PROFILE: tuple[float, ...] = (1.18, 1.04, 1.0, 1.0, 1.02, 0.92, 0.84
 
 
 class Fleet(_Model):
-    vehicles: int = Field(gt=0)
-    calls_per_vehicle_year: float = Field(gt=0)
+    vehicles: int = Field(gt=0, le=1_000_000_000)
+    calls_per_vehicle_year: float = Field(gt=0, le=36_500)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Fleet:
+        calls_per_day = self.vehicles * self.calls_per_vehicle_year / 365.0
+        if calls_per_day > MAX_CALLS_PER_DAY:
+            raise _FieldError(
+                ("vehicles",),
+                f"{calls_per_day:,.0f} calls a day; at most {MAX_CALLS_PER_DAY:,} are allowed",
+            )
+        return self
 
 
 class SpatialDemand(_Model):
@@ -242,7 +269,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 class DemandConfig(_Model):
     """How many calls, when, where, and of what kind."""
 
-    calls_per_day: float | None = Field(None, gt=0)
+    calls_per_day: float | None = Field(None, gt=0, le=MAX_CALLS_PER_DAY)
     fleet: Fleet | None = None
     hour_of_day_profile: tuple[float, ...] = DEFAULT_HOUR_PROFILE
     day_of_week_profile: tuple[float, ...] = DEFAULT_DAY_PROFILE
@@ -302,7 +329,7 @@ class Shift(_Model):
 
     start_h: int = Field(ge=0, lt=24)
     end_h: int = Field(ge=0, le=24)
-    agents: int = Field(ge=0)
+    agents: int = Field(ge=0, le=MAX_AGENTS)
 
     def covers(self, hour: int) -> bool:
         if self.end_h > self.start_h:
@@ -460,7 +487,7 @@ class ComplaintProbabilities(_Model):
 
 
 class ComplaintDesk(_Model):
-    staff: int = Field(2, ge=1)
+    staff: int = Field(2, ge=1, le=MAX_AGENTS)
     start_h: int = Field(8, ge=0, lt=24)
     end_h: int = Field(20, ge=0, le=24)
 
@@ -519,10 +546,10 @@ class Surge(_Model):
     region: SurgeRegion
     start_day: float = Field(ge=0)
     duration_h: float = Field(gt=0)
-    demand_multiplier: float = Field(1.0, ge=0)
+    demand_multiplier: float = Field(1.0, ge=0, le=1000)
     speed_factor: float = Field(1.0, gt=0, le=1)
     stations_shut_fraction: float = Field(0.0, ge=0, le=1)
-    extra_agents: int = Field(0, ge=0)
+    extra_agents: int = Field(0, ge=0, le=MAX_AGENTS)
 
     @property
     def start_h(self) -> float:
@@ -563,7 +590,7 @@ class Scenario(_Model):
     name: str = "scenario"
     description: str = ""
     seed: int = Field(20220314, ge=0)
-    replications: int = Field(1, ge=1)
+    replications: int = Field(1, ge=1, le=MAX_REPLICATIONS)
     horizon: Horizon = Horizon()
     geography: Geography = Geography()
     network: NetworkConfig = NetworkConfig()
@@ -682,11 +709,26 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _plain(node: Any) -> Any:
+# Values a scenario may hold once YAML aliases are expanded: far above any real scenario
+# (the national one has a few hundred), low enough that nested aliases ("billion laughs")
+# are refused instead of filling the memory.
+MAX_SCENARIO_VALUES = 1_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(node: Any, budget: list[int] | None = None) -> Any:
+    """Plain dicts and lists of a YAML tree, aliases expanded within a bounded budget."""
+    budget = budget if budget is not None else [MAX_SCENARIO_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     return node
 
 
@@ -719,8 +761,8 @@ def _first_error(exc: ValidationError) -> tuple[str, tuple[str | int, ...]]:
 def field_line(path: str | Path, field: str) -> int | None:
     """1-based line of a dotted field (``network.vans.total``, ``demand.segments[1]``) in a file."""
     try:
-        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
+        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, YAMLError):  # ValueError: not UTF-8
         return None
     loc: list[str | int] = []
     for part in field.replace("]", "").split("."):
@@ -749,6 +791,13 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
+    except ReaderError as exc:  # a control character or a NUL byte: name its line
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        raise ScenarioError(
+            f"not a text file: character U+{char:04X} is not allowed in YAML",
+            file=source,
+            line=text[: exc.position].count("\n") + 1,
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -758,12 +807,25 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     except ValueError as exc:  # a value YAML recognises but cannot build: 2021-13-01, say
         raise ScenarioError(f"YAML value: {exc}", file=source, line=_bad_date_line(text)) from None
     if tree is None:
-        tree = {}
+        # Not the national scenario by default: an empty file is far more likely a save
+        # gone wrong than a wish for every default (run with no file for that).
+        raise ScenarioError(
+            "the scenario is empty; write at least its name (every other field has a default)",
+            file=source,
+            line=1,
+        )
     if not isinstance(tree, Mapping):
         raise ScenarioError("a scenario must be a mapping of fields", file=source, line=1)
     base_dir = Path(source).parent if str(source) != "<scenario>" else Path.cwd()
     try:
-        return Scenario.model_validate(_plain(tree), context={"base_dir": base_dir})
+        data = _plain(tree)
+    except _TooLarge:
+        raise ScenarioError(
+            f"more than {MAX_SCENARIO_VALUES:,} values once YAML aliases are expanded",
+            file=source,
+        ) from None
+    try:
+        return Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         message, loc = _first_error(exc)
         raise ScenarioError(
@@ -775,12 +837,35 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                f"{size:,} bytes is too large for a scenario (at most {MAX_SCENARIO_BYTES:,})",
+                file=path,
+            )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("scenario file not found", file=path) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario: {exc.__class__.__name__}", file=path) from None
-    return parse_scenario(text, path)
+    except IsADirectoryError:
+        raise ScenarioError("a folder, not a scenario file", file=path) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario: {exc.strerror or exc}", file=path) from None
+    return parse_scenario(decode_text(raw, path), path)
+
+
+def decode_text(raw: bytes, path: str | Path) -> str:
+    """UTF-8 text of a file's bytes; anything else is one error naming line and column."""
+    try:
+        return raw.decode("utf-8-sig")  # a leading byte-order mark (Windows editors) is fine
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ScenarioError(
+            f"not UTF-8 text: byte 0x{byte} at column {column}; save the file as UTF-8",
+            file=path,
+            line=line,
+        ) from None
 
 
 def file_sha256(path: str | Path) -> str:
