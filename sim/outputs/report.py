@@ -17,7 +17,8 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpis import KPI_DEFINITIONS
 from sim.outputs import plots
-from sim.outputs.run_folder import atomic_write, read_run
+from sim.outputs.output_folder import FolderLock
+from sim.outputs.run_folder import atomic_write, read_run, read_sweep_summary
 
 DPI = 110
 
@@ -155,16 +157,31 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def _writing_beside(folder: str | Path, out: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock while writing inside it: a run replacing it waits its turn.
+
+    Otherwise figures of the old run could land in the new run's folder.
+    """
+    inside = out.resolve().is_relative_to(Path(folder).resolve())
+    if not inside:
+        yield
+        return
+    with FolderLock(Path(folder).resolve(), option="RUN_DIR"):
+        yield
+
+
 def plot_run(
     run_dir: str | Path, out_dir: str | Path | None = None, *, dpi: int = DPI
 ) -> list[Path]:
     """Write every figure of a run folder as PNG (default: RUN_DIR/figures); returns the paths."""
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
     written = []
-    for name, fig in run_figures(run_dir).items():
-        path = out / f"{name}.png"
-        _atomic_write_bytes(path, figure_png(fig, dpi))
-        written.append(path)
+    with _writing_beside(run_dir, out):
+        for name, fig in run_figures(run_dir).items():
+            path = out / f"{name}.png"
+            _atomic_write_bytes(path, figure_png(fig, dpi))
+            written.append(path)
     return written
 
 
@@ -175,13 +192,14 @@ def plot_sweep(
 
     One figure per swept path on the horizontal axis (default folder: SWEEP_DIR/figures).
     """
-    summary = pd.read_csv(Path(sweep_dir) / "sweep_summary.csv")
     out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "figures"
     written = []
-    for x in plots.sweep_parameters(summary):
-        path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
-        _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
-        written.append(path)
+    with _writing_beside(sweep_dir, out):
+        summary = read_sweep_summary(sweep_dir)
+        for x in plots.sweep_parameters(summary):
+            path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
+            _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
+            written.append(path)
     return written
 
 
@@ -313,7 +331,8 @@ def report_html(run_dir: str | Path) -> str:
 def write_report(run_dir: str | Path, path: str | Path | None = None) -> Path:
     """Write the self-contained HTML report (default: RUN_DIR/report.html); returns its path."""
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    _atomic_write_bytes(target, report_html(run_dir).encode("utf-8"))
+    with _writing_beside(run_dir, target):
+        _atomic_write_bytes(target, report_html(run_dir).encode("utf-8"))
     return target
 
 
