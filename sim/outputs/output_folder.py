@@ -479,8 +479,9 @@ class OutputFolder:
         """Drop the staging folder and the lock; the target is left as it was."""
         if not self.committed:
             _remove_tree(self.staging)
+        self._lock.release()  # before the folders made for it: the lock file is in one
+        if not self.committed:
             _remove_created(self._created)
-        self._lock.release()
 
     def __enter__(self) -> OutputFolder:
         return self
