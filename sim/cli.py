@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
@@ -89,9 +89,10 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 
     The error is changed in place (and returned), so that re-raising it keeps its chain.
     """
-    if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+    field = exc.field or ""
+    if exc.file is None and field.split(".")[0].split("[")[0] in Scenario.model_fields:
         exc.file = str(scenario_path)
-        exc.line = field_line(scenario_path, exc.field)
+        exc.line = field_line(scenario_path, field)
     return exc
 
 
@@ -541,23 +542,35 @@ def _debug_first(args: list[str]) -> list[str]:
     return ["--debug", *(a for k, a in enumerate(args) if a != "--debug" or k >= end)]
 
 
+def _click_exceptions() -> Any:
+    """The exceptions of the click typer runs on: its own copy in recent typer, else click's."""
+    import typer.core
+
+    module: Any = getattr(typer.core, "_click", None)
+    if module is None:
+        import click
+
+        module = click
+    return module.exceptions
+
+
 def main() -> None:
     """Console-script entry point: every way of ending is one line and an exit code."""
-    import click
-
+    errors = _click_exceptions()
+    no_args = getattr(errors, "NoArgsIsHelpError", ())
     try:
         code = app(args=_debug_first(sys.argv[1:]), standalone_mode=False)
-    except click.exceptions.NoArgsIsHelpError as exc:
+    except no_args as exc:
         exc.show()
         code = exc.exit_code
-    except click.UsageError as exc:  # an unknown option, a value of the wrong type
+    except errors.UsageError as exc:  # an unknown option, a value of the wrong type
         where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
         say_error(f"{where}{exc.format_message()}")
         code = 2
-    except click.ClickException as exc:
+    except errors.ClickException as exc:
         say_error(exc.format_message())
         code = exc.exit_code
-    except click.Abort:
+    except errors.Abort:
         err.print("interrupted: nothing was written")
         code = 130
     except UserInputError as exc:  # a user error raised outside a command's own handling
