@@ -140,6 +140,7 @@ SIZES = [
     ("not_a_number", "name: x\ntravel:\n  detour_factor: .nan\n", 3, "travel.detour_factor", ""),
     ("huge_cv", "name: x\nhotline:\n  handling_time_min: {dist: lognormal, mean: 6, cv: 1e200}\n",
      3, "hotline.handling_time_min.cv", "100"),
+    ("huge_noise", "name: x\ntravel:\n  noise_cv: 1e300\n", 3, "travel.noise_cv", "100"),
 ]  # fmt: skip
 
 

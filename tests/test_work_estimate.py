@@ -72,6 +72,14 @@ def test_blame_names_the_field_furthest_from_the_national_sizes(quick) -> None: 
     busy = quick.model_dump(by_alias=True)
     busy["demand"]["calls_per_day"] = 5e6
     assert blame(type(quick).model_validate(busy), 1) == "demand.calls_per_day"
+    flood = quick.model_dump(by_alias=True)
+    flood["surges"] = [
+        {"name": "small", "region": {"center_lat": 34, "center_lon": 113, "radius_km": 50},
+         "start_day": 0, "duration_h": 24, "demand_multiplier": 2},
+        {"name": "flood", "region": {"center_lat": 34, "center_lon": 113, "radius_km": 50},
+         "start_day": 0, "duration_h": 168, "demand_multiplier": 1000},
+    ]  # fmt: skip
+    assert blame(type(quick).model_validate(flood), 1) == "surges[1].demand_multiplier"
 
 
 def test_check_work_names_field_and_estimate(quick) -> None:  # type: ignore[no-untyped-def]

@@ -302,12 +302,18 @@ def describe(estimate: WorkEstimate) -> dict[str, str]:
 def blame(scenario: Scenario, replications: int) -> str:
     """The field that makes the work large: the one furthest above the national scenario's."""
     demand = scenario.demand
+    base = demand.mean_calls_per_day
     volume = "demand.calls_per_day" if demand.calls_per_day is not None else "demand.fleet"
     ratios = {
         "horizon.days": scenario.horizon.days / _TYPICAL["horizon.days"],
-        volume: expected_calls_per_day(scenario) / _TYPICAL["calls_per_day"],
+        volume: base / _TYPICAL["calls_per_day"],
         "replications": replications / _TYPICAL["replications"],
     }
+    # A surge's extra calls, as a multiple of the base volume, weighed like the volume.
+    extra = expected_calls_per_day(scenario) - base
+    if scenario.surges and extra > base:
+        k = max(range(len(scenario.surges)), key=lambda i: scenario.surges[i].demand_multiplier)
+        ratios[f"surges[{k}].demand_multiplier"] = (base + extra) / _TYPICAL["calls_per_day"]
     return max(ratios, key=lambda name: ratios[name])
 
 

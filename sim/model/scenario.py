@@ -31,7 +31,14 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
 from sim.errors import ScenarioError
-from sim.model.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
+from sim.model.distributions import (
+    MAX_CV,
+    Distribution,
+    Exponential,
+    Fixed,
+    LogNormal,
+    Uniform,
+)
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
@@ -410,7 +417,7 @@ class TravelConfig(_Model):
         1.1, 1.1, 1.1, 1.1, 1.1, 1.05, 1.0, 0.85, 0.8, 0.9, 0.95, 0.95,
         0.95, 0.95, 0.95, 0.95, 0.9, 0.8, 0.8, 0.9, 1.0, 1.05, 1.1, 1.1,
     )  # fmt: skip
-    noise_cv: float = Field(0.25, ge=0)
+    noise_cv: float = Field(0.25, ge=0, le=MAX_CV)
 
     @field_validator("speed_bands")
     @classmethod
