@@ -1,7 +1,10 @@
 """The ``rescue-sim`` command line: validate and run scenarios.
 
-User mistakes (a bad scenario, an unknown policy, a missing file) end with one line on
-stderr naming file, line and field, and exit code 2; never a traceback.
+User mistakes (a bad scenario, an unknown policy, a missing file, an output place that
+cannot be written, work past this machine's limits) end with one line on stderr naming
+file, line and field, and exit code 2; never a traceback (see :mod:`sim.cli_guard`).
+Everything is checked before the first simulation: the scenario, the options, the output
+folder (claimed and locked) and the work estimate.
 """
 
 from __future__ import annotations
@@ -11,22 +14,35 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sim import __version__
 from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
+from sim.cli_guard import guarded, leaves, say_error, set_debug
 from sim.errors import UserInputError
+from sim.experiments.arguments import (
+    check_days,
+    check_policy,
+    check_replications,
+    check_seed,
+    check_workers,
+)
 from sim.model.demand import expected_calls_per_day
 from sim.model.loading import field_line, load_scenario
 from sim.model.network import build_network
 from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
 from sim.model.scenario import Scenario
+
+if TYPE_CHECKING:
+    from sim.experiments.estimate import WorkEstimate
+    from sim.outputs.output_folder import OutputFolder
 
 app = typer.Typer(
     add_completion=False,
@@ -45,6 +61,12 @@ ReplicationsOption = Annotated[int | None, typer.Option(help="Override the repli
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
 PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
 WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an output folder that already holds files.")
+]
+ForceOption = Annotated[
+    bool, typer.Option("--force", help="Run even if the work estimate exceeds this machine.")
+]
 
 
 def _show_version(value: bool) -> None:
@@ -61,20 +83,28 @@ def _options(
             "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug",
+            envvar="RESCUE_SIM_DEBUG",
+            help="Show the full traceback of an error (also RESCUE_SIM_DEBUG=1).",
+        ),
+    ] = False,
 ) -> None:
     """Simulate a national roadside truck-rescue network."""
-
-
-def _fail(message: str) -> None:
-    err.print(f"error: {message}", highlight=False, soft_wrap=True, markup=False)
-    raise typer.Exit(code=2)
+    set_debug(debug)
 
 
 def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
-    """Point an error found after validation (building the network) at its scenario line."""
-    if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+    """Point an error found after validation (building the network) at its scenario line.
+
+    The error is changed in place (and returned), so that re-raising it keeps its chain.
+    """
+    field = exc.field or ""
+    if exc.file is None and field.split(".")[0].split("[")[0] in Scenario.model_fields:
         exc.file = str(scenario_path)
-        exc.line = field_line(scenario_path, exc.field)
+        exc.line = field_line(scenario_path, field)
     return exc
 
 
@@ -101,13 +131,48 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 
 def _check_policy(name: str) -> None:
-    from sim.errors import PolicyError
-    from sim.model.dispatch import resolve_policy
+    check_policy(name, "--policy")
 
-    try:
-        resolve_policy(name)
-    except PolicyError as exc:
-        raise PolicyError(exc.message, field="--policy") from None
+
+def _claim(out_dir: Path | None, overwrite: bool) -> OutputFolder | None:
+    """Check and lock the output folder before any work (None: nothing is written)."""
+    if out_dir is None:
+        return None
+    from sim.outputs.output_folder import OutputFolder
+
+    folder = OutputFolder.claim(out_dir, overwrite=overwrite)
+    leaves(f"nothing was written; {out_dir} is as it was")
+    return folder
+
+
+def _check_work(
+    runs: list[tuple[Scenario, int]],
+    *,
+    workers: int,
+    force: bool,
+    keep_tables: bool = True,
+    out_dir: Path | None = None,
+    overridden: dict[str, str] | None = None,
+) -> WorkEstimate:
+    """Estimate the work; past this machine's limits, stop unless ``force`` (module doc)."""
+    from sim.experiments.estimate import blame, check_work, estimate_work, machine_limits
+
+    estimate = estimate_work(
+        runs, workers=workers, keep_tables=keep_tables, writes_tables=out_dir is not None
+    )
+    if not force:
+        biggest = max(runs, key=lambda run: expected_calls_per_day(run[0]) * run[0].horizon.days)
+        field = blame(*biggest)
+        # A size given by an option is named as the option, not as the scenario's field.
+        field = (overridden or {}).get(field, field)
+        check_work(estimate, machine_limits(out_dir), field)
+    return estimate
+
+
+def _overridden(days: float | None, replications: int | None) -> dict[str, str]:
+    names = {"horizon.days": "--days", "replications": "--replications"}
+    given = {"horizon.days": days, "replications": replications}
+    return {field: option for field, option in names.items() if given[field] is not None}
 
 
 def _apply_overrides(
@@ -119,37 +184,39 @@ def _apply_overrides(
 ) -> Scenario:
     changes: dict[str, object] = {}
     if days is not None:
-        if days <= 0:
-            raise UserInputError("must be positive", field="--days")
+        days = check_days(days, "--days")
         warmup = min(scenario.horizon.warmup_days, days / 10)
         changes["horizon"] = {"days": days, "warmup_days": warmup}
     if seed is not None:
-        if seed < 0:
-            raise UserInputError("must not be negative", field="--seed")
-        changes["seed"] = seed
+        changes["seed"] = check_seed(seed, "--seed")
     if policy is not None:
         _check_policy(policy)
         changes["dispatch"] = {**scenario.dispatch.model_dump(), "policy": policy, "options": {}}
     if replications is not None:
-        if replications < 1:
-            raise UserInputError("must be at least 1", field="--replications")
-        changes["replications"] = replications
+        changes["replications"] = check_replications(replications, "--replications")
     return scenario.with_overrides(**changes) if changes else scenario
 
 
 @app.command()
+@guarded
 def validate(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Describe the scenario even past this machine's limits.")
+    ] = False,
 ) -> None:
-    """Check a scenario and describe the network and demand it resolves to."""
+    """Check a scenario, describe the network and demand it resolves to, estimate its work."""
     try:
         scenario, path = _load(scenario_file)
         network = build_network(scenario)
+        estimate = _check_work([(scenario, scenario.replications)], workers=1, force=force)
     except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
-        return
+        _locate(exc, scenario_file)
+        raise
+    from sim.experiments.estimate import describe
+
     n_pref = int(network.areas["is_prefecture"].sum())
-    table = Table(title=f"{scenario.name}: {path}", show_header=False)
+    table = Table(title=escape(f"{scenario.name}: {path}"), show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
     table.add_row("stations", f"{network.n_stations}")
@@ -168,7 +235,9 @@ def validate(
     table.add_row("horizon", f"{horizon.days:g} days{start} (warm-up {horizon.warmup_days:g})")
     table.add_row("replications", f"{scenario.replications}")
     table.add_row("dispatch policy", scenario.dispatch.policy)
-    table.add_row("surges", ", ".join(s.name for s in scenario.surges) or "none")
+    table.add_row("surges", escape(", ".join(s.name for s in scenario.surges)) or "none")
+    for what, value in describe(estimate).items():
+        table.add_row(what, value)
     out.print(table)
     out.print("scenario is valid")
 
@@ -203,6 +272,7 @@ def _kpi_table(summary: pd.DataFrame, title: str) -> Table:
 
 
 @app.command()
+@guarded
 def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="Scenario YAML; default: the national Dongfeng scenario.")
@@ -215,39 +285,47 @@ def run(
         Path | None, typer.Option("--out", help="Write the run folder here.")
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
     from sim.experiments.run import run as run_scenario
 
+    folder = None
     try:
         scenario, path = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, policy, replications)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+        workers = check_workers(workers, "--workers")
         build_network(scenario)  # network mistakes surface before any work
-    except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file or default_scenario_path())))
-        return
-    try:
+        folder = _claim(out_dir, overwrite)
+        _check_work(
+            [(scenario, scenario.replications)],
+            workers=workers,
+            force=force,
+            out_dir=out_dir,
+            overridden=_overridden(days, replications),
+        )
         with _progress(f"{scenario.name} x{scenario.replications}") as progress:
             result = run_scenario(scenario, workers=workers, progress=progress)
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
-    title = f"{scenario.name} | {result.policy} | {len(result.replications)} replication(s)"
-    out.print(_kpi_table(result.summary, title))
-    if out_dir is not None:
-        from sim.outputs.run_folder import write_run
+        if folder is not None:
+            from sim.outputs.run_folder import write_run
 
-        try:
-            write_run(result, out_dir, path)
-        except KeyboardInterrupt:
-            err.print("interrupted while writing: files already in place are complete")
-            raise typer.Exit(code=130) from None
-        out.print(f"wrote {out_dir}/calls.parquet, units.parquet, summary.json")
+            write_run(result, folder, path)
+            leaves(f"{out_dir} was written in full")
+    except UserInputError as exc:
+        _locate(exc, scenario_file or default_scenario_path())
+        raise
+    finally:
+        if folder is not None:
+            folder.abort()  # after a commit only the lock is left to release
+    title = f"{scenario.name} | {result.policy} | {len(result.replications)} replication(s)"
+    out.print(_kpi_table(result.summary, escape(title)))
+    if out_dir is not None:
+        out.print(f"wrote {out_dir}/calls.parquet, units.parquet, summary.json, manifest.json")
 
 
 @app.command()
+@guarded
 def compare(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     policy: Annotated[
@@ -261,31 +339,40 @@ def compare(
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.experiments.compare import compare as compare_policies
-    from sim.model.dispatch import resolve_policy
 
+    folder = None
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         for name in policy:
-            try:
-                resolve_policy(name)
-            except UserInputError as exc:
-                raise UserInputError(exc.message, field="--policy") from None
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+            _check_policy(name)
+        workers = check_workers(workers, "--workers")
         build_network(scenario)
-    except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
-        return
-    try:
+        folder = _claim(out_dir, overwrite)
+        _check_work(
+            [(scenario, scenario.replications)] * len(policy),
+            workers=workers,
+            force=force,
+            overridden=_overridden(days, replications),
+        )
         with _progress(f"{len(policy)} policies x{scenario.replications}") as progress:
             comparison = compare_policies(scenario, policy, workers=workers, progress=progress)
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
+        if folder is not None:
+            from sim.outputs.run_folder import write_comparison
+
+            write_comparison(comparison, folder)
+            leaves(f"{out_dir} was written in full")
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    finally:
+        if folder is not None:
+            folder.abort()
     table_data = comparison.table()
     names = comparison.policies
     table = Table(
@@ -320,10 +407,7 @@ def compare(
         table.add_section()
     out.print(table)
     if out_dir is not None:
-        from sim.outputs.run_folder import write_comparison
-
-        write_comparison(comparison, out_dir)
-        out.print(f"wrote {out_dir}/comparison.csv, comparison.json")
+        out.print(f"wrote {out_dir}/comparison.csv, comparison.json, manifest.json")
 
 
 # What `sweep` shows per point unless --kpi says otherwise.
@@ -331,6 +415,7 @@ SWEEP_KPIS = (*HEADLINE_KPIS, "response_p90_h", "van_utilisation")
 
 
 @app.command()
+@guarded
 def sweep(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     vary: Annotated[
@@ -352,53 +437,65 @@ def sweep(
         typer.Option("--out", help="Write sweep.csv, sweep_summary.csv and sweep.json here."),
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
+    force: ForceOption = False,
 ) -> None:
     """Run a scenario at every combination of parameter values, on common random numbers."""
     from rich.markup import escape
 
-    from sim.experiments.sweep import format_value, parse_parameter
+    from sim.experiments.sweep import format_value, grid, parse_parameter
     from sim.experiments.sweep import sweep as sweep_scenario
 
     shown = list(kpi) if kpi else list(SWEEP_KPIS)
+    folder = None
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         if policy is not None:
             _check_policy(policy)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+        workers = check_workers(workers, "--workers")
         for name in unknown_kpis(shown):
             known = ", ".join(CATALOGUE)
             raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
         parameters = [parse_parameter(text) for text in vary]
-    except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
-        return
-    n_points = math.prod(len(p.values) for p in parameters)
-    runs = n_points * scenario.replications
-    try:
-        # sweep() checks every point (scenario, network, policy) before the first run.
-        with _progress(f"{n_points} points x{scenario.replications}") as progress:
+        # Every point is checked (scenario, network, policy) and its work estimated here.
+        points = grid(scenario, parameters, policy=policy)
+        folder = _claim(out_dir, overwrite)
+        _check_work(
+            [(point.scenario, scenario.replications) for point in points],
+            workers=workers,
+            force=force,
+            keep_tables=False,
+            overridden=_overridden(days, replications),
+        )
+        with _progress(f"{len(points)} points x{scenario.replications}") as progress:
             result = sweep_scenario(
                 scenario, parameters, policy=policy, workers=workers, progress=progress
             )
+        if folder is not None:
+            from sim.outputs.run_folder import write_sweep
+
+            write_sweep(result, folder)
+            leaves(f"{out_dir} was written in full")
     except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
-        return
-    except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
+        _locate(exc, scenario_file)
+        raise
+    finally:
+        if folder is not None:
+            folder.abort()
+    n_points = len(points)
+    runs = n_points * scenario.replications
     columns = ["point", "kpi", "mean", "low", "high"]
     summary = {
         (int(point), str(name)): (mean, low, high)
         for point, name, mean, low, high in result.summary[columns].itertuples(index=False)
     }
     table = Table(
-        title=f"{scenario.name}: {n_points} points, {runs} runs on common random numbers",
+        title=escape(f"{scenario.name}: {n_points} points, {runs} runs on common random numbers"),
         caption="mean [95% interval] over replications",
     )
     for path in result.paths:
-        table.add_column(path, justify="right")
+        table.add_column(escape(path), justify="right")
     for name in shown:
         table.add_column(_label(name), justify="right")
     for k, point in enumerate(result.points):
@@ -412,26 +509,11 @@ def sweep(
         table.add_row(*cells)
     out.print(table)
     if out_dir is not None:
-        from sim.outputs.run_folder import write_sweep
-
-        try:
-            write_sweep(result, out_dir)
-        except KeyboardInterrupt:
-            err.print("interrupted while writing: files already in place are complete")
-            raise typer.Exit(code=130) from None
-        out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json")
-
-
-def _require_run_folder(run_dir: Path) -> None:
-    """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
-    if not run_dir.is_dir():
-        _fail(f"{run_dir}: run folder not found")
-    for name in ("summary.json", "calls.parquet", "units.parquet"):
-        if not (run_dir / name).is_file():
-            _fail(f"{run_dir}: not a run folder: {name} is missing")
+        out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json, manifest.json")
 
 
 @app.command()
+@guarded
 def plot(
     run_dir: Annotated[
         Path, typer.Argument(help="A folder written by 'rescue-sim run --out' or 'sweep --out'.")
@@ -446,21 +528,24 @@ def plot(
         ),
     ] = None,
 ) -> None:
-    """Write the figures of a run, or of a sweep, as PNG files."""
+    """Write the figures of a run, or of a sweep, as PNG files (the folder is verified first)."""
+    from sim.outputs.output_folder import check_writable
     from sim.outputs.report import plot_run, plot_sweep
+    from sim.outputs.run_folder import folder_kind
 
-    if (run_dir / "sweep.json").is_file() and (run_dir / "sweep_summary.csv").is_file():
+    if out_dir is not None:
+        check_writable(out_dir)
+    if folder_kind(run_dir) == "sweep":
         paths = plot_sweep(run_dir, out_dir)
     else:
-        _require_run_folder(run_dir)
-        if baseline is not None:
-            _require_run_folder(baseline)
+        # A folder that is no run (or a baseline that is none) is named there.
         paths = plot_run(run_dir, out_dir, baseline_dir=baseline)
     for path in paths:
         out.print(str(path), highlight=False)
 
 
 @app.command()
+@guarded
 def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
     out_file: Annotated[
@@ -474,18 +559,54 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
+    from sim.outputs.output_folder import check_writable
     from sim.outputs.report import write_report
 
-    _require_run_folder(run_dir)
-    if baseline is not None:
-        _require_run_folder(baseline)
+    if out_file is not None:
+        check_writable(out_file, folder=False)
     out.print(str(write_report(run_dir, out_file, baseline_dir=baseline)), highlight=False)
 
 
+def _debug_first(args: list[str]) -> list[str]:
+    """``--debug`` anywhere before a ``--`` is the global option: move it to the front."""
+    end = args.index("--") if "--" in args else len(args)
+    if "--debug" not in args[:end]:
+        return args
+    return ["--debug", *(a for k, a in enumerate(args) if a != "--debug" or k >= end)]
+
+
+def _click_exceptions() -> Any:
+    """The exceptions of the click typer runs on: its own copy in recent typer, else click's."""
+    import typer.core
+
+    module: Any = getattr(typer.core, "_click", None)
+    if module is None:
+        import click
+
+        module = click
+    return module.exceptions
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: every way of ending is one line and an exit code."""
+    errors = _click_exceptions()
+    no_args = getattr(errors, "NoArgsIsHelpError", ())
     try:
-        app()
+        code = app(args=_debug_first(sys.argv[1:]), standalone_mode=False)
+    except no_args as exc:
+        exc.show()
+        code = exc.exit_code
+    except errors.UsageError as exc:  # an unknown option, a value of the wrong type
+        where = f"{exc.ctx.command_path}: " if exc.ctx is not None else ""
+        say_error(f"{where}{exc.format_message()}")
+        code = 2
+    except errors.ClickException as exc:
+        say_error(exc.format_message())
+        code = exc.exit_code
+    except errors.Abort:
+        err.print("interrupted: nothing was written")
+        code = 130
     except UserInputError as exc:  # a user error raised outside a command's own handling
-        err.print(f"error: {exc}", highlight=False, soft_wrap=True, markup=False)
-        sys.exit(2)
+        say_error(str(exc))
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)

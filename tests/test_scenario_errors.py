@@ -286,7 +286,7 @@ CASES = [
         """,
         4,
         "dispatch.policy",
-        "is not a DispatchPolicy subclass",
+        "module 'sim.model.dispatch' has no 'NoSuchPolicy'",
     ),
     (
         "policy_not_a_policy",

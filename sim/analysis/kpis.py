@@ -207,11 +207,13 @@ def agent_hours(
 
     def since_start(x: np.ndarray) -> np.ndarray:
         spell = np.clip(np.searchsorted(t, x, side="right") - 1, 0, len(t) - 1)
-        return at_change[spell] + on_duty[spell] * (x - t[spell])
+        hours: np.ndarray = at_change[spell] + on_duty[spell] * (x - t[spell])
+        return hours
 
     start = np.asarray(start_h, dtype=float)
     end = np.maximum(np.asarray(end_h, dtype=float), start)
-    return since_start(end) - since_start(start)
+    spent: np.ndarray = since_start(end) - since_start(start)
+    return spent
 
 
 def agents_by_hour_of_day(agents: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from sim.analysis.kpi_catalogue import CATALOGUE
 from sim.analysis.kpis import confidence_interval
+from sim.errors import UserInputError
 from sim.experiments.run import ProgressFn, RunResult, run_all
 from sim.model.scenario import Scenario
 
@@ -105,7 +106,7 @@ def compare(
     The runs of all policies share one pool of ``workers`` processes.
     """
     if not policies:
-        raise ValueError("name at least one policy")
+        raise UserInputError("name at least one policy", field="policies")
     n = replications if replications is not None else scenario.replications
     runs = run_all(
         [(scenario, policy) for policy in policies], n, workers=workers, progress=progress

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
 from typing import Any
 
 import numpy as np
@@ -24,9 +22,17 @@ from sim.analysis.kpis import (
     summarise,
     van_utilisation,
 )
+from sim.experiments.arguments import (
+    check_policy,
+    check_replications,
+    check_scenario,
+    check_workers,
+)
+from sim.experiments.workers import map_in_workers
 from sim.model.complaints import add_complaints
 from sim.model.demand import CallStream, draw_call_stream
 from sim.model.dispatch import DispatchPolicy, resolve_policy
+from sim.model.dispatch.failures import creation_failure, policy_failure
 from sim.model.network import Network, build_network
 from sim.model.records import FINAL_STATES
 from sim.model.scenario import Scenario
@@ -113,7 +119,11 @@ def _policy_instance(scenario: Scenario, policy: PolicySpec | DispatchPolicy) ->
         return policy
     cls = _policy_class(scenario, policy)
     uses_scenario_policy = policy is None or policy == scenario.dispatch.policy
-    return cls(**(scenario.dispatch.options if uses_scenario_policy else {}))
+    options = scenario.dispatch.options if uses_scenario_policy else {}
+    try:
+        return cls(**options)
+    except Exception as exc:  # a planner's class: its own mistake, named as such
+        raise creation_failure(_policy_label(scenario, policy), options, exc) from exc
 
 
 def _policy_label(scenario: Scenario, policy: PolicySpec) -> str:
@@ -173,16 +183,27 @@ def run_replication(
     """Build, run and collect one replication."""
     network = network or build_network(scenario)
     stream = stream if stream is not None else draw_call_stream(scenario, network, replication)
-    model = Model(scenario, network, stream, _policy_instance(scenario, policy))
-    if progress is None:
-        model.run()
-    else:
-        horizon = scenario.horizon.hours
-        model.start()
-        day = 24.0
-        while model.env.now < horizon:
-            model.advance(min(horizon, model.env.now + day))
-            progress(model.env.now / horizon)
+    dispatcher = _policy_instance(scenario, policy)
+    try:
+        model = Model(scenario, network, stream, dispatcher)
+        if progress is None:
+            model.run()
+        else:
+            horizon = scenario.horizon.hours
+            model.start()
+            day = 24.0
+            while model.env.now < horizon:
+                model.advance(min(horizon, model.env.now + day))
+                progress(model.env.now / horizon)
+    except Exception as exc:
+        label = policy if isinstance(policy, str) else scenario.dispatch.policy
+        if policy is not None and not isinstance(policy, str):  # a class or an object
+            cls = policy if isinstance(policy, type) else type(policy)
+            label = f"{cls.__module__}:{cls.__qualname__}"
+        failure = policy_failure(exc, dispatcher, label, replication)
+        if failure is None:
+            raise
+        raise failure from exc
     calls = calls_frame(model, stream, replication)
     units = model.unit_log.to_frame()
     units.insert(0, "replication", replication)
@@ -262,11 +283,16 @@ def run_jobs(
         if id(scenario) not in payloads:
             payloads[id(scenario)] = scenario.model_dump_json(by_alias=True)
     tasks = [(payloads[id(scenario)], r, policy, keep_tables) for scenario, r, policy in jobs]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        for done, rep in enumerate(pool.map(_worker, tasks), start=1):
-            results.append(rep)
-            if progress is not None:
-                progress(done / n)
+    # A policy class from the caller's script needs that script in the workers.
+    needs_main = any(
+        isinstance(policy, type) and policy.__module__ == "__main__" for _, _, policy in jobs
+    )
+    for done, rep in enumerate(
+        map_in_workers(_worker, tasks, workers, needs_main=needs_main), start=1
+    ):
+        results.append(rep)
+        if progress is not None:
+            progress(done / n)
     return results
 
 
@@ -280,9 +306,14 @@ def run_all(
 ) -> list[RunResult]:
     """Several runs, each a (scenario, policy) of ``replications``; one pool for them all.
 
-    Every policy is checked before any work. The results are the same for any ``workers``.
+    Every argument and policy is checked before any work (a bad one raises
+    :class:`~sim.errors.UserInputError`). The results are the same for any ``workers``.
     """
+    replications = check_replications(replications)
+    workers = check_workers(workers)
     for scenario, policy in runs:
+        check_scenario(scenario)
+        check_policy(policy)
         _policy_class(scenario, policy)  # fail fast, before any work
     jobs: list[Job] = [
         (scenario, r, policy) for scenario, policy in runs for r in range(replications)
@@ -311,6 +342,7 @@ def run(
     Each replication gets a fresh policy object. A policy class passed directly must be
     importable by worker processes when ``workers`` > 1.
     """
+    scenario = check_scenario(scenario)
     n = replications if replications is not None else scenario.replications
     (result,) = run_all([(scenario, policy)], n, workers=workers, progress=progress)
     return result

@@ -16,10 +16,14 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
+from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.scenario import HOURS_PER_DAY, Scenario, Surge
 from sim.model.streams import named_rng
+
+MAX_DEMAND_POINTS = 1_000_000
+MAX_TRACE_CALLS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -100,19 +104,14 @@ def _area_weights(
             areas["lon"].to_numpy(float),
             areas["population_weight"].to_numpy(float),
         )
-    try:
-        table = pd.read_csv(spatial.csv)
-    except Exception as exc:
-        raise ScenarioError(f"cannot read demand points: {exc}", file=spatial.csv) from None
-    missing = {"lat", "lon", "weight"} - set(table.columns)
-    if missing:
-        raise ScenarioError(f"demand CSV lacks columns {sorted(missing)}", file=spatial.csv, line=1)
-    weight = table["weight"].to_numpy(float)
-    if (weight < 0).any() or weight.sum() <= 0:
-        raise ScenarioError(
-            "weights must be non-negative with a positive sum", file=spatial.csv, field="weight"
-        )
-    return table["lat"].to_numpy(float), table["lon"].to_numpy(float), weight
+    path = spatial.csv
+    table = read_csv_table(path, "the demand CSV", {"lat", "lon", "weight"}, MAX_DEMAND_POINTS)
+    lat = number_column(table, "lat", path, low=-90, high=90).to_numpy()
+    lon = number_column(table, "lon", path, low=-180, high=180).to_numpy()
+    weight = number_column(table, "weight", path, low=0).to_numpy()
+    if weight.sum() <= 0:
+        raise ScenarioError("weights must have a positive sum", file=path, field="weight")
+    return lat, lon, weight
 
 
 def _poisson_times(
@@ -327,21 +326,11 @@ def _names_to_index(table: pd.DataFrame, column: str, names: list[str]) -> np.nd
 def read_call_trace(path: str | Path) -> pd.DataFrame:
     """A recorded call list: CSV with t_call_h, lat, lon and optional fault, segment."""
     path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except FileNotFoundError:
-        raise ScenarioError("call trace not found", file=path) from None
-    except Exception as exc:
-        raise ScenarioError(f"cannot read call trace: {exc}", file=path) from None
-    missing = {"t_call_h", "lat", "lon"} - set(table.columns)
-    if missing:
-        raise ScenarioError(f"call trace lacks columns {sorted(missing)}", file=path, line=1)
-    bad = (
-        (table["t_call_h"] < 0) | ~table["lat"].between(-90, 90) | ~table["lon"].between(-180, 180)
-    )
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise ScenarioError("time or coordinates out of range", file=path, line=row + 2)
+    raw = read_csv_table(path, "the call trace", {"t_call_h", "lat", "lon"}, MAX_TRACE_CALLS)
+    table = raw.copy()
+    table["t_call_h"] = number_column(raw, "t_call_h", path, low=0)
+    table["lat"] = number_column(raw, "lat", path, low=-90, high=90)
+    table["lon"] = number_column(raw, "lon", path, low=-180, high=180)
     return table
 
 

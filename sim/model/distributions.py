@@ -16,9 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FloatArray = np.ndarray
 
+# A coefficient of variation far past any observed duration (lognormal service times
+# rarely exceed 2); beyond it cv**2 overflows a float.
+MAX_CV = 100.0
+
 
 class _Dist(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # YAML reads .inf and .nan as numbers: no parameter of a distribution means either.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     @property
     def mean(self) -> float:
@@ -61,7 +66,7 @@ class LogNormal(_Dist):
 
     dist: Literal["lognormal"]
     mean_value: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0)
+    cv: float = Field(gt=0, le=MAX_CV)
 
     @property
     def mean(self) -> float:
@@ -78,7 +83,7 @@ class Gamma(_Dist):
 
     dist: Literal["gamma"]
     mean_value: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0)
+    cv: float = Field(gt=0, le=MAX_CV)
 
     @property
     def mean(self) -> float:

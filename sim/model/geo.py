@@ -44,7 +44,8 @@ def _power_elementwise(base: np.ndarray, exponent: float) -> np.ndarray:
     exponents it calls ``pow`` for every element, so the array form of a formula gives
     what its scalar form gives, to the bit.
     """
-    return np.power(base, np.full(np.shape(base), exponent))
+    powered: np.ndarray = np.power(base, np.full(np.shape(base), exponent))
+    return powered
 
 
 def _haversine(

@@ -21,10 +21,12 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from sim.errors import PolicyError, ScenarioError
+from sim.model.csv_input import decode_text
 from sim.model.dispatch import resolve_policy
-from sim.model.scenario import FieldError, Scenario
+from sim.model.scenario import MAX_SCENARIO_BYTES, FieldError, Scenario
 
 # --------------------------------------------------------------------------- errors
 
@@ -60,11 +62,26 @@ def _dotted(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _plain(node: Any) -> Any:
+# Values a scenario may hold once YAML aliases are expanded: far above any real scenario
+# (the national one has a few hundred), low enough that nested aliases ("billion laughs")
+# are refused instead of filling the memory.
+MAX_SCENARIO_VALUES = 1_000_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _plain(node: Any, budget: list[int] | None = None) -> Any:
+    """Plain dicts and lists of a YAML tree, aliases expanded within a bounded budget."""
+    budget = budget if budget is not None else [MAX_SCENARIO_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooLarge
     if isinstance(node, Mapping):
-        return {str(k): _plain(v) for k, v in node.items()}
+        return {str(k): _plain(v, budget) for k, v in node.items()}
     if isinstance(node, list):
-        return [_plain(v) for v in node]
+        return [_plain(v, budget) for v in node]
     return node
 
 
@@ -97,8 +114,8 @@ def _first_error(exc: ValidationError) -> tuple[str, tuple[str | int, ...]]:
 def field_line(path: str | Path, field: str) -> int | None:
     """1-based line of a dotted field (``network.vans.total``, ``demand.segments[1]``) in a file."""
     try:
-        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, YAMLError):
+        tree = YAML(typ="rt").load(Path(path).read_text(encoding="utf-8-sig"))
+    except (OSError, ValueError, YAMLError):  # ValueError: not UTF-8
         return None
     loc: list[str | int] = []
     for part in field.replace("]", "").split("."):
@@ -139,6 +156,13 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     yaml = YAML(typ="rt")
     try:
         tree = yaml.load(text)
+    except ReaderError as exc:  # a control character or a NUL byte: name its line
+        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1])
+        raise ScenarioError(
+            f"not a text file: character U+{char:04X} is not allowed in YAML",
+            file=source,
+            line=text[: exc.position].count("\n") + 1,
+        ) from None
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -148,12 +172,25 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     except ValueError as exc:  # a value YAML recognises but cannot build: 2021-13-01, say
         raise ScenarioError(f"YAML value: {exc}", file=source, line=_bad_date_line(text)) from None
     if tree is None:
-        tree = {}
+        # Not the national scenario by default: an empty file is far more likely a save
+        # gone wrong than a wish for every default (run with no file for that).
+        raise ScenarioError(
+            "the scenario is empty; write at least its name (every other field has a default)",
+            file=source,
+            line=1,
+        )
     if not isinstance(tree, Mapping):
         raise ScenarioError("a scenario must be a mapping of fields", file=source, line=1)
     base_dir = Path(source).parent if str(source) != "<scenario>" else Path.cwd()
     try:
-        scenario = Scenario.model_validate(_plain(tree), context={"base_dir": base_dir})
+        data = _plain(tree)
+    except _TooLarge:
+        raise ScenarioError(
+            f"more than {MAX_SCENARIO_VALUES:,} values once YAML aliases are expanded",
+            file=source,
+        ) from None
+    try:
+        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:
         message, loc = _first_error(exc)
         raise ScenarioError(
@@ -170,12 +207,21 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise ScenarioError(
+                f"{size:,} bytes is too large for a scenario (at most {MAX_SCENARIO_BYTES:,})",
+                file=path,
+            )
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("scenario file not found", file=path) from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"cannot read scenario: {exc.__class__.__name__}", file=path) from None
-    return parse_scenario(text, path)
+    except IsADirectoryError:
+        raise ScenarioError("a folder, not a scenario file", file=path) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read scenario: {exc.strerror or exc}", file=path) from None
+    return parse_scenario(decode_text(raw, path), path)
+
 
 
 def file_sha256(path: str | Path) -> str:

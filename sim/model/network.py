@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
+from sim.model.csv_input import id_column, number_column, read_csv_table
 from sim.model.geo import SpatialIndex
 from sim.model.reference import select_areas
-from sim.model.scenario import GeneratedStations, Scenario, VansConfig
+from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
 
 KM_PER_DEGREE = 111.2
@@ -156,36 +157,20 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
 
 
 def _read_stations(path: Path, areas: pd.DataFrame) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path)
-    except Exception as exc:
-        raise ScenarioError(f"cannot read stations CSV: {exc}", file=str(path)) from None
-    missing = {"id", "lat", "lon"} - set(table.columns)
-    if missing:
-        raise ScenarioError(f"stations CSV lacks columns {sorted(missing)}", file=str(path), line=1)
-    for column, low, high in (("lat", -90, 90), ("lon", -180, 180)):
-        table[column] = pd.to_numeric(table[column], errors="coerce")
-        bad = ~table[column].between(low, high)  # NaN (not a number) is out of range too
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise ScenarioError(
-                f"{column} out of range", file=str(path), line=row + 2, field=column
-            )
+    raw = read_csv_table(path, "the stations CSV", {"id", "lat", "lon"}, MAX_STATIONS)
+    table = pd.DataFrame({"name": id_column(raw, "id", path)})
+    table["lat"] = number_column(raw, "lat", path, low=-90, high=90)
+    table["lon"] = number_column(raw, "lon", path, low=-180, high=180)
     for column in ("vans", "workshop_bays"):
-        if column not in table:
-            continue
-        numeric = pd.to_numeric(table[column], errors="coerce")
-        if numeric.isna().any() or (numeric != numeric.round()).any():
-            row = int(np.flatnonzero((numeric.isna() | (numeric != numeric.round())).to_numpy())[0])
-            raise ScenarioError(
-                "must be a whole number", file=str(path), line=row + 2, field=column
-            )
-        table[column] = numeric.astype(np.int64)
-        if (table[column] < 0).any():
-            row = int(np.flatnonzero((table[column] < 0).to_numpy())[0])
-            raise ScenarioError("must not be negative", file=str(path), line=row + 2, field=column)
-    table = table.rename(columns={"id": "name"})
-    table["name"] = table["name"].astype(str)
+        if column in raw:
+            numbers = number_column(raw, column, path, low=0, high=MAX_VANS, whole=True)
+            table[column] = numbers.astype(np.int64)
+    if "vans" in table and int(table["vans"].sum()) > MAX_VANS:
+        raise ScenarioError(
+            f"{int(table['vans'].sum()):,} vans in all; at most {MAX_VANS:,} are allowed",
+            file=str(path),
+            field="vans",
+        )
     if "workshop_bays" not in table:
         table["workshop_bays"] = 2
     # Each station belongs to the demand area whose seat is nearest.

@@ -27,10 +27,28 @@ from pydantic import (
     model_validator,
 )
 
-from sim.model.distributions import Distribution, Exponential, Fixed, LogNormal, Uniform
+from sim.model.distributions import (
+    MAX_CV,
+    Distribution,
+    Exponential,
+    Fixed,
+    LogNormal,
+    Uniform,
+)
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
+
+# Bounds on sizes, far beyond any real network (the national one has 1050 stations, 2000
+# vans, ~2000 calls a day): a typo of a few zeros is refused here, before anything is
+# built or allocated. The work a valid scenario asks for is judged by sim.experiments.estimate.
+MAX_DAYS = 3660  # ten years
+MAX_REPLICATIONS = 10_000
+MAX_STATIONS = 100_000
+MAX_VANS = 200_000
+MAX_AGENTS = 100_000
+MAX_CALLS_PER_DAY = 10_000_000
+MAX_SCENARIO_BYTES = 10_000_000
 
 
 class FieldError(ValueError):
@@ -46,7 +64,10 @@ class FieldError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # YAML reads .inf and .nan as numbers: no field of a scenario means either.
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
+    )
 
 
 def _check_shares(items: Sequence[Any], what: str) -> None:
@@ -80,7 +101,7 @@ class Horizon(_Model):
     fractions of a day is rounded to the nearest whole day, halves up (0.5 -> 1, 0.4 -> 0).
     """
 
-    days: float = Field(30.0, gt=0)
+    days: float = Field(30.0, gt=0, le=MAX_DAYS)
     warmup_days: float = Field(
         1.0, ge=0, description="whole days; a fraction is rounded to the nearest day, halves up"
     )
@@ -148,9 +169,9 @@ class Geography(_Model):
 class GeneratedStations(_Model):
     """Stations placed in prefectures by demand weight."""
 
-    count: int = Field(gt=0)
+    count: int = Field(gt=0, le=MAX_STATIONS)
     coverage_target: float = Field(0.92, ge=0, le=1)
-    workshop_bays: int = Field(2, ge=0)
+    workshop_bays: int = Field(2, ge=0, le=MAX_VANS)
     spread_km: float = Field(20.0, ge=0, description="scatter of a prefecture's extra stations")
 
 
@@ -172,9 +193,11 @@ class StationsConfig(_Model):
 class VansConfig(_Model):
     """How many vans, and how they are shared among stations."""
 
-    total: int | None = Field(None, gt=0, description="None: take the vans column of the CSV")
+    total: int | None = Field(
+        None, gt=0, le=MAX_VANS, description="None: take the vans column of the CSV"
+    )
     allocation: Literal["demand", "equal"] = "demand"
-    min_per_station: int = Field(1, ge=0)
+    min_per_station: int = Field(1, ge=0, le=MAX_VANS)
 
 
 class NetworkConfig(_Model):
@@ -194,8 +217,18 @@ DEFAULT_DAY_PROFILE: tuple[float, ...] = (1.18, 1.04, 1.0, 1.0, 1.02, 0.92, 0.84
 
 
 class Fleet(_Model):
-    vehicles: int = Field(gt=0)
-    calls_per_vehicle_year: float = Field(gt=0)
+    vehicles: int = Field(gt=0, le=1_000_000_000)
+    calls_per_vehicle_year: float = Field(gt=0, le=36_500)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Fleet:
+        calls_per_day = self.vehicles * self.calls_per_vehicle_year / 365.0
+        if calls_per_day > MAX_CALLS_PER_DAY:
+            raise FieldError(
+                ("vehicles",),
+                f"{calls_per_day:,.0f} calls a day; at most {MAX_CALLS_PER_DAY:,} are allowed",
+            )
+        return self
 
 
 class SpatialDemand(_Model):
@@ -260,7 +293,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 class DemandConfig(_Model):
     """How many calls, when, where, and of what kind."""
 
-    calls_per_day: float | None = Field(None, gt=0)
+    calls_per_day: float | None = Field(None, gt=0, le=MAX_CALLS_PER_DAY)
     fleet: Fleet | None = None
     hour_of_day_profile: tuple[float, ...] = DEFAULT_HOUR_PROFILE
     day_of_week_profile: tuple[float, ...] = DEFAULT_DAY_PROFILE
@@ -320,7 +353,7 @@ class Shift(_Model):
 
     start_h: int = Field(ge=0, lt=24)
     end_h: int = Field(ge=0, le=24)
-    agents: int = Field(ge=0)
+    agents: int = Field(ge=0, le=MAX_AGENTS)
 
     def covers(self, hour: int) -> bool:
         if self.end_h > self.start_h:
@@ -401,7 +434,7 @@ class TravelConfig(_Model):
         1.1, 1.1, 1.1, 1.1, 1.1, 1.05, 1.0, 0.85, 0.8, 0.9, 0.95, 0.95,
         0.95, 0.95, 0.95, 0.95, 0.9, 0.8, 0.8, 0.9, 1.0, 1.05, 1.1, 1.1,
     )  # fmt: skip
-    noise_cv: float = Field(0.25, ge=0)
+    noise_cv: float = Field(0.25, ge=0, le=MAX_CV)
 
     @field_validator("speed_bands")
     @classmethod
@@ -478,7 +511,7 @@ class ComplaintProbabilities(_Model):
 
 
 class ComplaintDesk(_Model):
-    staff: int = Field(2, ge=1)
+    staff: int = Field(2, ge=1, le=MAX_AGENTS)
     start_h: int = Field(8, ge=0, lt=24)
     end_h: int = Field(20, ge=0, le=24)
 
@@ -537,10 +570,10 @@ class Surge(_Model):
     region: SurgeRegion
     start_day: float = Field(ge=0)
     duration_h: float = Field(gt=0)
-    demand_multiplier: float = Field(1.0, ge=0)
+    demand_multiplier: float = Field(1.0, ge=0, le=1000)
     speed_factor: float = Field(1.0, gt=0, le=1)
     stations_shut_fraction: float = Field(0.0, ge=0, le=1)
-    extra_agents: int = Field(0, ge=0)
+    extra_agents: int = Field(0, ge=0, le=MAX_AGENTS)
 
     @property
     def start_h(self) -> float:
@@ -576,7 +609,7 @@ class Scenario(_Model):
     name: str = "scenario"
     description: str = ""
     seed: int = Field(20220314, ge=0)
-    replications: int = Field(1, ge=1)
+    replications: int = Field(1, ge=1, le=MAX_REPLICATIONS)
     horizon: Horizon = Horizon()
     geography: Geography = Geography()
     network: NetworkConfig = NetworkConfig()

@@ -17,7 +17,8 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,8 @@ from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.tables import kpi_frame, province_kpis
 from sim.outputs import plots
 from sim.outputs.outlines import OUTLINE_CAPTION
-from sim.outputs.run_folder import atomic_write, read_agents, read_run
+from sim.outputs.output_folder import FolderLock
+from sim.outputs.run_folder import atomic_write, read_agents, read_run, read_sweep_summary
 
 DPI = 110
 
@@ -190,6 +192,20 @@ def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
     return buffer.getvalue()
 
 
+@contextmanager
+def _writing_beside(folder: str | Path, out: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock while writing inside it: a run replacing it waits its turn.
+
+    Otherwise figures of the old run could land in the new run's folder.
+    """
+    inside = out.resolve().is_relative_to(Path(folder).resolve())
+    if not inside:
+        yield
+        return
+    with FolderLock(Path(folder).resolve(), option="RUN_DIR"):
+        yield
+
+
 def plot_run(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
@@ -203,10 +219,11 @@ def plot_run(
     """
     out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
     written = []
-    for name, fig in run_figures(run_dir, baseline_dir).items():
-        path = out / f"{name}.png"
-        _atomic_write_bytes(path, figure_png(fig, dpi))
-        written.append(path)
+    with _writing_beside(run_dir, out):
+        for name, fig in run_figures(run_dir, baseline_dir).items():
+            path = out / f"{name}.png"
+            _atomic_write_bytes(path, figure_png(fig, dpi))
+            written.append(path)
     return written
 
 
@@ -217,13 +234,14 @@ def plot_sweep(
 
     One figure per swept path on the horizontal axis (default folder: SWEEP_DIR/figures).
     """
-    summary = pd.read_csv(Path(sweep_dir) / "sweep_summary.csv")
     out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "figures"
     written = []
-    for x in plots.sweep_parameters(summary):
-        path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
-        _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
-        written.append(path)
+    with _writing_beside(sweep_dir, out):
+        summary = read_sweep_summary(sweep_dir)
+        for x in plots.sweep_parameters(summary):
+            path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
+            _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
+            written.append(path)
     return written
 
 
@@ -361,7 +379,8 @@ def write_report(
     ``baseline_dir``: another run folder whose network this run's is mapped against.
     """
     target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    _atomic_write_bytes(target, report_html(run_dir, baseline_dir).encode("utf-8"))
+    with _writing_beside(run_dir, target):
+        _atomic_write_bytes(target, report_html(run_dir, baseline_dir).encode("utf-8"))
     return target
 
 

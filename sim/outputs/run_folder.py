@@ -1,8 +1,11 @@
-"""The run folder: calls, units and agents (.parquet) and summary.json, each written atomically.
+"""Run, sweep and comparison folders: what they hold, written as a unit and read verified.
 
-Every file is written to a temporary name in the same folder and renamed into place,
-so an interrupted run leaves either the old file or the new one, never half a file.
-summary.json is written last: its presence marks a complete run folder.
+A folder is claimed before the work starts and its files are written into a staging
+folder that replaces the target in one step, with a manifest (see
+:mod:`sim.outputs.output_folder`): an interrupted or killed run leaves the old folder or
+the new one, never a mix. Readers check every file against the manifest and turn a
+missing, truncated, corrupt or foreign file into one :class:`~sim.errors.CorruptFileError`
+naming it.
 """
 
 from __future__ import annotations
@@ -12,24 +15,46 @@ import math
 import os
 import platform
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from sim.errors import CorruptFileError, OutputError
 from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
 from sim.experiments.sweep import SweepResult
 from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
+from sim.outputs.output_folder import OutputFolder, VerifiedFolder, open_folder
+
+RUN_FILES = ("calls.parquet", "units.parquet", "agents.parquet", "summary.json")
+SWEEP_FILES = ("sweep.csv", "sweep_summary.csv", "sweep.json")
+COMPARISON_FILES = ("comparison.csv", "comparison.json")
+
+# What a reader needs of each table: a file without these columns is not one of ours.
+CALLS_COLUMNS = ("replication", "call_id", "t_call_h", "final_state")
+UNITS_COLUMNS = ("replication", "t_h", "van", "state")
+AGENTS_COLUMNS = ("replication", "t_h", "on_duty")
+SUMMARY_KEYS: dict[str, type] = {"kpis": dict, "scenario": dict}
+SWEEP_SUMMARY_COLUMNS = ("point", "kpi", "mean", "low", "high")
+
+OutDir = str | Path | OutputFolder
+"""Where to write: a path (claimed here) or a folder already claimed by the caller."""
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through ``write(temporary_path)``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``path`` through ``write(temporary_path)``, then rename it into place.
+
+    A place that cannot be written is an :class:`OutputError` naming it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -37,6 +62,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -96,44 +124,130 @@ def summary_dict(result: RunResult, scenario_path: str | Path | None = None) -> 
     }
 
 
+def _claimed(out_dir: OutDir, overwrite: bool) -> OutputFolder:
+    if isinstance(out_dir, OutputFolder):
+        return out_dir
+    return OutputFolder.claim(out_dir, overwrite=overwrite, option="out_dir")
+
+
+def _write_json(path: Path, payload: dict[str, Any]) -> None:
+    text = json.dumps(payload, indent=2, ensure_ascii=False)
+    path.write_text(text + "\n", encoding="utf-8")
+
+
+def write_run_files(
+    result: RunResult, folder: Path, scenario_path: str | Path | None = None
+) -> None:
+    """calls, units and agents (.parquet) and summary.json of a run, into ``folder``."""
+    result.calls.to_parquet(folder / "calls.parquet", index=False)
+    result.units.to_parquet(folder / "units.parquet", index=False)
+    result.agents.to_parquet(folder / "agents.parquet", index=False)
+    _write_json(folder / "summary.json", summary_dict(result, scenario_path))
+
+
 def write_run(
-    result: RunResult, out_dir: str | Path, scenario_path: str | Path | None = None
+    result: RunResult,
+    out_dir: OutDir,
+    scenario_path: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
 ) -> Path:
-    """Write the run folder; returns its path."""
-    out = Path(out_dir)
-    calls = result.calls
-    units = result.units
-    atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
-    atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
-    agents = result.agents
-    atomic_write(out / "agents.parquet", lambda p: agents.to_parquet(p, index=False))
-    text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
-    atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-    return out
+    """Write the run folder as a unit; returns its path.
+
+    ``out_dir`` is a path, or an :class:`OutputFolder` claimed before the run (as the
+    command line does, so that a bad place is found before any work). A folder that
+    already holds files is refused unless ``overwrite``.
+    """
+    with _claimed(out_dir, overwrite) as folder:
+        write_run_files(result, folder.staging, scenario_path)
+        return folder.commit(kind="run", command=command, seed=result.scenario.seed)
+
+
+def _corrupt(folder: VerifiedFolder, name: str, what: str) -> CorruptFileError:
+    return CorruptFileError(what, file=folder.file(name))
+
+
+def _read_parquet(folder: VerifiedFolder, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    try:
+        with folder.open(name) as handle:
+            table = pd.read_parquet(handle)
+    except (OSError, ValueError, TypeError) as exc:  # pyarrow's errors are ValueError/OSError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _corrupt(folder, name, f"not a readable Parquet file: {first}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise _corrupt(folder, name, f"not a rescue-sim table: no column {missing[0]!r}")
+    return table
+
+
+def _read_csv(folder: VerifiedFolder, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    try:
+        with folder.open(name) as handle:
+            table = pd.read_csv(handle)
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise _corrupt(folder, name, f"not a readable CSV file: {first}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise _corrupt(folder, name, f"not a rescue-sim table: no column {missing[0]!r}")
+    return table
+
+
+def _read_json(folder: VerifiedFolder, name: str, keys: dict[str, type]) -> dict[str, Any]:
+    try:
+        with folder.open(name) as handle:
+            payload = json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise _corrupt(folder, name, f"not readable JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise _corrupt(folder, name, "not a rescue-sim file: not a JSON object")
+    for key, kind in keys.items():
+        if not isinstance(payload.get(key), kind):
+            raise _corrupt(folder, name, f"not a rescue-sim file: no {key!r} {kind.__name__}")
+    return payload
 
 
 def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """The calls, units and summary of a run folder."""
-    run_dir = Path(run_dir)
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    return (
-        pd.read_parquet(run_dir / "calls.parquet"),
-        pd.read_parquet(run_dir / "units.parquet"),
-        summary,
-    )
+    """The calls, units and summary of a run folder, checked against its manifest."""
+    with open_folder(run_dir, ("run",), RUN_FILES) as folder:
+        summary = _read_json(folder, "summary.json", SUMMARY_KEYS)
+        calls = _read_parquet(folder, "calls.parquet", CALLS_COLUMNS)
+        units = _read_parquet(folder, "units.parquet", UNITS_COLUMNS)
+    return calls, units, summary
 
 
-def read_agents(run_dir: str | Path) -> pd.DataFrame | None:
-    """The hotline's agents on duty over time; None for a folder written before it was kept."""
-    path = Path(run_dir) / "agents.parquet"
-    return pd.read_parquet(path) if path.exists() else None
+def read_agents(run_dir: str | Path) -> pd.DataFrame:
+    """The hotline's agents on duty over time (agents.parquet), checked against the manifest."""
+    with open_folder(run_dir, ("run",), RUN_FILES) as folder:
+        return _read_parquet(folder, "agents.parquet", AGENTS_COLUMNS)
 
 
-def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
+def read_sweep_summary(sweep_dir: str | Path) -> pd.DataFrame:
+    """sweep_summary.csv of a sweep folder, checked against its manifest."""
+    with open_folder(sweep_dir, ("sweep",), SWEEP_FILES) as folder:
+        return _read_csv(folder, "sweep_summary.csv", SWEEP_SUMMARY_COLUMNS)
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """``run``, ``sweep`` or ``comparison`` as the folder's manifest says; None if unreadable."""
+    try:
+        payload = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))
+        kind = payload.get("kind") if isinstance(payload, dict) else None
+    except (OSError, ValueError):
+        return None
+    return kind if isinstance(kind, str) else None
+
+
+def write_comparison(
+    comparison: Comparison,
+    out_dir: OutDir,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+) -> Path:
     """comparison.csv (long table) and comparison.json (the same, with the scenario)."""
-    out = Path(out_dir)
     table = comparison.table()
-    atomic_write(out / "comparison.csv", lambda p: table.to_csv(p, index=False))
     payload = {
         "scenario": comparison.scenario.model_dump(mode="json", by_alias=True),
         "policies": comparison.policies,
@@ -141,22 +255,24 @@ def write_comparison(comparison: Comparison, out_dir: str | Path) -> Path:
         "rows": json.loads(table.to_json(orient="records")),
         "versions": _versions(),
     }
-    text = json.dumps(payload, indent=2, ensure_ascii=False)
-    atomic_write(out / "comparison.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-    return out
+    with _claimed(out_dir, overwrite) as folder:
+        table.to_csv(folder.staging / "comparison.csv", index=False)
+        _write_json(folder.staging / "comparison.json", payload)
+        return folder.commit(kind="comparison", command=command, seed=comparison.scenario.seed)
 
 
-def write_sweep(result: SweepResult, out_dir: str | Path) -> Path:
+def write_sweep(
+    result: SweepResult,
+    out_dir: OutDir,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+) -> Path:
     """sweep.csv (one row per point and replication), sweep_summary.csv and sweep.json.
 
-    sweep.json (the base scenario, the swept values and the summary) is written last:
-    its presence marks a complete sweep folder.
+    sweep.json holds the base scenario, the swept values and the summary.
     """
-    out = Path(out_dir)
-    rows = result.rows
     summary = result.summary
-    atomic_write(out / "sweep.csv", lambda p: rows.to_csv(p, index=False))
-    atomic_write(out / "sweep_summary.csv", lambda p: summary.to_csv(p, index=False))
     payload = {
         "base_scenario": result.base.model_dump(mode="json", by_alias=True),
         "parameters": {p.path: list(p.values) for p in result.parameters},
@@ -165,6 +281,8 @@ def write_sweep(result: SweepResult, out_dir: str | Path) -> Path:
         "summary": json.loads(summary.to_json(orient="records")),
         "versions": _versions(),
     }
-    text = json.dumps(payload, indent=2, ensure_ascii=False)
-    atomic_write(out / "sweep.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
-    return out
+    with _claimed(out_dir, overwrite) as folder:
+        result.rows.to_csv(folder.staging / "sweep.csv", index=False)
+        summary.to_csv(folder.staging / "sweep_summary.csv", index=False)
+        _write_json(folder.staging / "sweep.json", payload)
+        return folder.commit(kind="sweep", command=command, seed=result.base.seed)

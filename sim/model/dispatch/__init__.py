@@ -49,7 +49,11 @@ def resolve_policy(spec: str) -> type[DispatchPolicy]:
         module = importlib.import_module(module_name)
     except Exception as exc:
         raise PolicyError(f"cannot import policy module {module_name!r}: {exc}") from None
-    cls = getattr(module, attr, None)
+    if not attr:
+        raise PolicyError(f"{spec!r} names no class: write package.module:ClassName")
+    if not hasattr(module, attr):
+        raise PolicyError(f"module {module_name!r} has no {attr!r}")
+    cls = getattr(module, attr)
     if not (isinstance(cls, type) and issubclass(cls, DispatchPolicy)):
         raise PolicyError(f"{spec!r} is not a DispatchPolicy subclass")
     return cls

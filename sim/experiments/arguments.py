@@ -1,0 +1,77 @@
+"""Checks of the arguments of run, compare and sweep, shared by the Python API and the CLI.
+
+Each raises :class:`~sim.errors.UserInputError` with the same message whichever way it
+is called; only the field differs (``replications`` in Python, ``--replications`` on the
+command line).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from sim.errors import PolicyError, UserInputError
+from sim.model.dispatch import DispatchPolicy, resolve_policy
+from sim.model.scenario import MAX_DAYS, MAX_REPLICATIONS, Scenario
+
+
+def check_scenario(scenario: Any, field: str = "scenario") -> Scenario:
+    """A validated :class:`Scenario`; a path or text is named, with what to call instead."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    hint = " (load it with sim.load_scenario)" if isinstance(scenario, str | bytes) else ""
+    raise UserInputError(f"expected a Scenario, got {type(scenario).__name__}{hint}", field=field)
+
+
+def check_count(value: Any, field: str, *, low: int = 1, high: int | None = None) -> int:
+    """A whole number in [low, high] (a bool is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise UserInputError(f"must be a whole number, got {value!r}", field=field)
+    number = int(value)
+    if number < low:
+        raise UserInputError(f"must be at least {low}", field=field)
+    if high is not None and number > high:
+        raise UserInputError(f"must be at most {high:,}", field=field)
+    return number
+
+
+def check_replications(value: Any, field: str = "replications") -> int:
+    return check_count(value, field, high=MAX_REPLICATIONS)
+
+
+def check_workers(value: Any, field: str = "workers") -> int:
+    return check_count(value, field, high=1024)
+
+
+def check_days(value: Any, field: str = "days") -> float:
+    """A horizon in days: a positive finite number no larger than the schema allows."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UserInputError(f"must be a number, got {value!r}", field=field)
+    days = float(value)
+    if not days > 0:  # NaN too
+        raise UserInputError("must be positive", field=field)
+    if days > MAX_DAYS:
+        raise UserInputError(f"must be at most {MAX_DAYS:,}", field=field)
+    return days
+
+
+def check_seed(value: Any, field: str = "seed") -> int:
+    return check_count(value, field, low=0)
+
+
+def check_policy(policy: Any, field: str = "policy") -> None:
+    """A registered name, ``module:Class``, a DispatchPolicy subclass, or None."""
+    if policy is None:
+        return
+    if isinstance(policy, type):
+        if not issubclass(policy, DispatchPolicy):
+            raise PolicyError(f"{policy.__name__} is not a DispatchPolicy subclass", field=field)
+        return
+    if not isinstance(policy, str):
+        raise PolicyError(
+            f"expected a policy name or class, got {type(policy).__name__}", field=field
+        )
+    try:
+        resolve_policy(policy)
+    except PolicyError as exc:
+        raise PolicyError(exc.message, field=field) from None

@@ -1,0 +1,139 @@
+"""Reading a user's CSV (stations, demand points, call traces) with one-line errors.
+
+Every mistake is a :class:`~sim.errors.ScenarioError` naming the file, the line as an
+editor shows it (the header is line 1, so row k of the table is line k + 2) and the
+column: not UTF-8, not CSV, too many rows, a missing column, an empty cell, a value out
+of range, a repeated id.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+
+
+def decode_text(raw: bytes, path: str | Path) -> str:
+    """UTF-8 text of a file's bytes; anything else is one error naming line and column."""
+    try:
+        return raw.decode("utf-8-sig")  # a leading byte-order mark (Windows editors) is fine
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ScenarioError(
+            f"not UTF-8 text: byte 0x{byte} at column {column}; save the file as UTF-8",
+            file=path,
+            line=line,
+        ) from None
+
+
+# A few hundred bytes a row at most: a file past this is not a table of stations.
+MAX_CSV_BYTES = 200_000_000
+
+
+def _line(row: int) -> int:
+    """The line in the file of row ``row`` of the table (line 1 is the header)."""
+    return row + 2
+
+
+def read_csv_table(path: Path, what: str, columns: set[str], max_rows: int) -> pd.DataFrame:
+    """The rows of a CSV as text, with the ``columns`` it must have; blank lines are errors."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise ScenarioError(f"{size:,} bytes is too large for {what}", file=path)
+        text = decode_text(path.read_bytes(), path)
+    except FileNotFoundError:
+        raise ScenarioError(f"{what} not found", file=path) from None
+    except IsADirectoryError:
+        raise ScenarioError(f"a folder, not {what}", file=path) from None
+    except OSError as exc:
+        raise ScenarioError(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
+    if not text.strip():
+        raise ScenarioError(f"{what} is empty; the first line names the columns", file=path)
+    try:
+        # As text: a number is judged per column below, an id keeps its spelling ("007").
+        table = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=False
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        found = re.search(r"line (\d+)", str(exc))
+        message = str(exc).split("\n")[0].removeprefix("Error tokenizing data. C error: ")
+        line = int(found.group(1)) if found else None
+        raise ScenarioError(f"not a valid CSV: {message}", file=path, line=line) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    missing = columns - set(table.columns)
+    if missing:
+        raise ScenarioError(f"{what} lacks columns {sorted(missing)}", file=path, line=1)
+    if len(table.columns) != len(set(table.columns)):
+        raise ScenarioError(f"{what} names a column twice", file=path, line=1)
+    if len(table) == 0:
+        raise ScenarioError(f"{what} has no rows", file=path, line=1)
+    if len(table) > max_rows:
+        raise ScenarioError(f"{len(table):,} rows; {what} may have at most {max_rows:,}", file=path)
+    blank = (table == "").all(axis=1).to_numpy()
+    if blank.any():
+        row = int(np.flatnonzero(blank)[0])
+        raise ScenarioError("empty line", file=path, line=_line(row))
+    return table
+
+
+def number_column(
+    table: pd.DataFrame,
+    column: str,
+    path: Path,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    whole: bool = False,
+) -> pd.Series:
+    """A column as numbers within [low, high]; the first bad cell is one error with its line."""
+    text = table[column].str.strip()
+    values = pd.to_numeric(text, errors="coerce").astype(float)
+    checks: list[tuple[pd.Series, str]] = [
+        (text == "", "empty cell"),
+        (values.isna(), "not a number"),
+        (values.abs() == np.inf, "not a finite number"),
+    ]
+    if whole:
+        checks.append((values != values.round(), "must be a whole number"))
+    if low is not None:
+        checks.append((values < low, f"must be at least {low:g}"))
+    if high is not None:
+        checks.append((values > high, f"must be at most {high:g}"))
+    bad_rows = [int(np.flatnonzero(bad.to_numpy())[0]) for bad, _ in checks if bad.any()]
+    if bad_rows:
+        row = min(bad_rows)
+        for bad, message in checks:
+            if bool(bad.iat[row]):
+                value = table[column].iat[row]
+                raise ScenarioError(
+                    f"{message}: {value!r}", file=path, line=_line(row), field=column
+                )
+    return values
+
+
+def id_column(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
+    """A column of ids: none empty, none repeated (the error names both lines)."""
+    ids = table[column].str.strip()
+    empty = (ids == "").to_numpy()
+    if empty.any():
+        row = int(np.flatnonzero(empty)[0])
+        raise ScenarioError("empty id", file=path, line=_line(row), field=column)
+    repeated = ids.duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        first = int(np.flatnonzero((ids == ids.iat[row]).to_numpy())[0])
+        raise ScenarioError(
+            f"id {ids.iat[row]!r} is repeated (first on line {_line(first)})",
+            file=path,
+            line=_line(row),
+            field=column,
+        )
+    return ids

@@ -1,0 +1,40 @@
+"""Checks shared by the tests of bad input and faults: one line, the right code, the disk."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "scenarios" / "quick.yaml"
+
+
+def one_error_line(stdout: str, stderr: str, prefix: str = "error: ") -> str:
+    """The single line of a failed command; nothing else may be printed."""
+    assert "Traceback" not in stdout + stderr, stderr
+    assert stdout == "", f"unexpected stdout: {stdout!r}"
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {stderr!r}"
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0]
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` (hidden ones too) with its bytes: what is on disk."""
+    if not path.exists():
+        return {}
+    if path.is_file():
+        return {path.name: path.read_bytes()}
+    out = {}
+    for folder, _, files in os.walk(path):
+        for name in files:
+            full = Path(folder, name)
+            out[full.relative_to(path).as_posix()] = full.read_bytes()
+    return out
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a ``python -m sim`` child: this tree first, a plain console."""
+    env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1", **extra}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    return env

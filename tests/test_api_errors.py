@@ -1,0 +1,172 @@
+"""The Python API: the project's own errors with the CLI's messages; workers from a script.
+
+Issue 13: ``run(scenario, replications=0)`` raised a KeyError, and the README's snippet
+(``run(..., workers=2)``) crashed when saved as a plain script, because the worker
+processes ran the script again.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cli_checks import QUICK, one_error_line, subprocess_env
+from typer.testing import CliRunner
+
+from sim import PolicyError, UserInputError, load_scenario, run
+from sim.cli import app
+from sim.errors import OutputError
+from sim.experiments.compare import compare
+from sim.outputs.run_folder import write_run
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def scenario():  # type: ignore[no-untyped-def]
+    return load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "cli", "message"),
+    [
+        ({"replications": 0}, ["--replications", "0"], "must be at least 1"),
+        ({"workers": 0}, ["--workers", "0"], "must be at least 1"),
+        ({"replications": 20_000}, ["--replications", "20000"], "must be at most 10,000"),
+        ({"policy": "nope"}, ["--policy", "nope"], "unknown policy 'nope'; known: "),
+    ],
+)
+def test_same_message_as_the_cli(
+    scenario: object, kwargs: dict[str, object], cli: list[str], message: str
+) -> None:
+    (name,) = kwargs
+    with pytest.raises(UserInputError) as info:
+        run(scenario, **kwargs)  # type: ignore[arg-type]
+    assert str(info.value).startswith(f"{name}: {message}")
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", *cli])
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stdout, result.stderr)
+    assert line.startswith(f"error: --{name}: {message}")
+    assert line.removeprefix("error: --") == str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"replications": 1.5}, "replications: must be a whole number, got 1.5"),
+        ({"workers": "2"}, "workers: must be a whole number, got '2'"),
+        ({"replications": True}, "replications: must be a whole number, got True"),
+        ({"policy": 3}, "policy: expected a policy name or class, got int"),
+        ({"policy": dict}, "policy: dict is not a DispatchPolicy subclass"),
+    ],
+)
+def test_wrong_types_are_named(scenario: object, kwargs: dict[str, object], expected: str) -> None:
+    with pytest.raises(UserInputError) as info:
+        run(scenario, **kwargs)  # type: ignore[arg-type]
+    assert str(info.value) == expected
+
+
+def test_a_path_instead_of_a_scenario() -> None:
+    with pytest.raises(UserInputError) as info:
+        run(str(QUICK))  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "scenario: expected a Scenario, got str (load it with sim.load_scenario)"
+    )
+
+
+def test_policy_errors_are_policy_errors(scenario: object) -> None:
+    with pytest.raises(PolicyError):
+        run(scenario, policy="no_such_module_xyz:Policy")  # type: ignore[arg-type]
+
+
+def test_compare_without_policies(scenario: object) -> None:
+    with pytest.raises(UserInputError) as info:
+        compare(scenario, [])  # type: ignore[arg-type]
+    assert str(info.value) == "policies: name at least one policy"
+
+
+def test_write_run_to_a_file(scenario: object, tmp_path: Path) -> None:
+    result = run(scenario, replications=1)  # type: ignore[arg-type]
+    target = tmp_path / "file"
+    target.write_text("x")
+    with pytest.raises(OutputError) as info:
+        write_run(result, target)
+    assert str(info.value) == f"out_dir: {target} is a file, not a folder"
+    folder = write_run(result, tmp_path / "run")
+    with pytest.raises(OutputError):
+        write_run(result, folder)  # holds a run: refused unless overwrite
+    write_run(result, folder, overwrite=True)
+
+
+README_SNIPPET = """\
+from sim import load_scenario, run
+
+scenario = load_scenario({quick!r}).with_overrides(horizon={{"days": 1, "warmup_days": 0.1}})
+result = run(scenario, replications=2, workers=2)
+print("on time", round(result.summary.loc["on_time_arrival_rate", "mean"], 4))
+"""
+
+
+def _script(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    path = tmp_path / "study.py"
+    path.write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=subprocess_env(),
+        timeout=600,
+    )
+
+
+def test_readme_snippet_as_a_plain_script(tmp_path: Path) -> None:
+    proc = _script(tmp_path, README_SNIPPET.format(quick=str(QUICK)))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("on time 0.")
+    assert proc.stdout.count("on time") == 1  # the workers did not run the script again
+    serial = run(
+        load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1}),
+        replications=2,
+    )
+    expected = round(serial.summary.loc["on_time_arrival_rate", "mean"], 4)
+    assert proc.stdout.strip() == f"on time {expected}"
+
+
+SCRIPT_POLICY = """\
+from sim import load_scenario, run
+from sim.model.dispatch.policies import NearestStation
+
+
+class Mine(NearestStation):
+    name = "mine"
+
+
+def main():
+    scenario = load_scenario({quick!r}).with_overrides(
+        horizon={{"days": 1, "warmup_days": 0.1}}
+    )
+    result = run(scenario, replications=2, workers=2, policy=Mine)
+    print("ran", result.policy)
+
+
+{call}
+"""
+
+
+def test_policy_class_in_a_guarded_script(tmp_path: Path) -> None:
+    text = SCRIPT_POLICY.format(quick=str(QUICK), call='if __name__ == "__main__":\n    main()')
+    proc = _script(tmp_path, text)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ran mine\n"
+
+
+def test_policy_class_in_an_unguarded_script_names_the_fix(tmp_path: Path) -> None:
+    proc = _script(tmp_path, SCRIPT_POLICY.format(quick=str(QUICK), call="main()"))
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("sim.errors.UserInputError: workers: worker processes could not start")
+    assert 'if __name__ == "__main__":' in last
+    assert "ran" not in proc.stdout

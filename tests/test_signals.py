@@ -1,0 +1,149 @@
+"""SIGINT and SIGTERM to a run, with one worker or several: one line, 130 or 143, clean.
+
+Issue 13: Ctrl-C with ``--workers 2`` printed "interrupted" and then some 160 lines of
+tracebacks from the workers; SIGTERM printed nothing and warned about leaked
+semaphores. A terminal's Ctrl-C goes to the whole process group, so the signal is sent
+with ``os.killpg`` to the run and its workers alike. Afterwards: exit code 128 + the
+signal, one line on stderr, no process of the group left alive, nothing written (or
+the old run folder as it was).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from cli_checks import QUICK, one_error_line, subprocess_env, tree
+from typer.testing import CliRunner
+
+from sim.cli import app
+
+runner = CliRunner()
+LONG = ["--days", "60", "--replications", "4"]
+
+
+def _workers(pid: int) -> list[psutil.Process]:
+    """The worker processes of a run (not multiprocessing's resource tracker)."""
+    out = []
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if "spawn_main" in " ".join(child.cmdline()):
+                out.append(child)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _alive_in_group(pgid: int) -> list[int]:
+    alive = []
+    for process in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                alive.append(process.pid)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return alive
+
+
+def _start(out: Path, workers: int, overwrite: bool) -> subprocess.Popen[str]:
+    args = [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", str(workers)]
+    args += ["--out", str(out)] + (["--overwrite"] if overwrite else [])
+    return subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=subprocess_env(),
+        start_new_session=True,  # its own process group, as a terminal gives a command
+    )
+
+
+def _wait_until_working(process: subprocess.Popen[str], lock: Path, workers: int) -> None:
+    deadline = time.monotonic() + 300
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run never started its work"
+        started = len(_workers(process.pid)) >= workers if workers > 1 else lock.exists()
+        if started:
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # into the replications
+
+
+SIGINT = (signal.SIGINT, 130, "interrupted")
+SIGTERM = (signal.SIGTERM, 143, "terminated")
+
+
+@pytest.mark.parametrize(
+    ("how", "workers", "existing"),
+    [
+        pytest.param(SIGINT, 1, False, id="SIGINT-1-worker"),
+        pytest.param(SIGINT, 2, False, id="SIGINT-2-workers"),
+        pytest.param(SIGTERM, 1, False, id="SIGTERM-1-worker"),
+        pytest.param(SIGTERM, 2, False, id="SIGTERM-2-workers"),
+        pytest.param(SIGINT, 2, True, id="SIGINT-2-workers-old-folder"),
+        pytest.param(SIGTERM, 1, True, id="SIGTERM-1-worker-old-folder"),
+    ],
+)
+def test_signal_to_the_group(
+    tmp_path: Path, how: tuple[int, int, str], workers: int, existing: bool
+) -> None:
+    signum, code, word = how
+    out = tmp_path / "run"
+    if existing:
+        result = runner.invoke(
+            app, ["run", str(QUICK), "--days", "1", "--replications", "1", "--out", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+    before = tree(tmp_path)
+    process = _start(out, workers, overwrite=existing)
+    try:
+        _wait_until_working(process, tmp_path / ".run.lock", workers)
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == code, stderr
+    message = one_error_line(stdout, stderr, prefix=f"{word}: ")
+    assert "leaked" not in stderr
+    expected = f"{word}: nothing was written; {out} is as it was"
+    assert message == expected
+    deadline = time.monotonic() + 30
+    while _alive_in_group(process.pid):
+        assert time.monotonic() < deadline, f"left alive: {_alive_in_group(process.pid)}"
+        time.sleep(0.1)
+    assert tree(tmp_path) == before  # no staging folder, no lock file, the old run intact
+
+
+def test_without_out_the_line_says_nothing_was_written(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        start_new_session=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        _wait_until_working(process, tmp_path / "none", 2)
+        os.killpg(process.pid, signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == 130, stderr
+    message = one_error_line(stdout, stderr, prefix="interrupted: ")
+    assert message == "interrupted: nothing was written"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_handler_is_restored_after_a_command() -> None:
+    """In-process use (tests, notebooks) keeps its own SIGTERM handling afterwards."""
+    before = signal.getsignal(signal.SIGTERM)
+    result = runner.invoke(app, ["validate", str(QUICK)])
+    assert result.exit_code == 0, result.output
+    assert signal.getsignal(signal.SIGTERM) is before
