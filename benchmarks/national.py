@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import platform
 import resource
 import statistics
@@ -52,6 +51,7 @@ from typing import Any
 
 import simpy
 
+from benchmarks.measure import load_average, machine, quartiles
 from sim.experiments.run import run_replication
 from sim.model.demand import CallStream, draw_call_stream
 from sim.model.network import build_network
@@ -79,26 +79,6 @@ def national(days: float) -> Scenario:
     scenario = load_scenario(SCENARIO)
     warmup = min(scenario.horizon.warmup_days, days / 2)
     return scenario.with_overrides(horizon={"days": days, "warmup_days": warmup}, replications=1)
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it, or what ``platform`` knows."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def load_average() -> str:
-    """The 1, 5 and 15 minute load averages, as ``uptime`` prints them."""
-    try:
-        return ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "unknown"
 
 
 def peak_rss_mb() -> float:
@@ -198,14 +178,6 @@ def bare_simpy_env(stream: CallStream, plan: list[int], agents: int) -> simpy.En
 
     env.process(source())
     return env
-
-
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """First quartile, median and third quartile (linear interpolation, as numpy's default)."""
-    if len(values) == 1:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
 
 
 def measure_pairs(
@@ -382,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         f"SimPy {simpy.__version__}; {pairs} interleaved model/bare pairs per horizon, "
         f"{args.clock} time, gc {args.gc} on both sides"
     )
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores; load average at start {load_average()}")
+    print(machine())
     results = []
     for days in horizons:
         sys.stderr.write(f"benchmarking {days:g} days ...\n")

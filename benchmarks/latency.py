@@ -1,0 +1,107 @@
+"""How long the commands people type most take, as whole processes.
+
+    python -m benchmarks.latency [--runs 15] [--quick]
+
+Each command runs as its own process, ``python -m sim ...`` (what the ``rescue-sim``
+script does, on this tree's code: ``PYTHONPATH`` is set to the repository root), with
+its output discarded. The commands run round-robin (one of each, then the next round),
+so that a change in the machine's load falls on all of them alike, after one untimed
+round that warms the file cache. For each command the report gives the median and the
+interquartile range of
+
+* **wall** time, from starting the process to its exit (``time.perf_counter``): what
+  a user waits for;
+* **CPU** time, user plus system, of the process and its children
+  (``resource.getrusage(RUSAGE_CHILDREN)``): what it costs, and the steadier figure on a
+  machine that other work shares, since waiting for a core is not counted.
+
+The header names the machine (CPU model, cores) and the load average at start and end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.measure import load_average, machine, quartiles
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The commands people type most; the national scenario is the default one.
+COMMANDS: dict[str, list[str]] = {
+    "rescue-sim --help": ["--help"],
+    "rescue-sim validate scenarios/quick.yaml": ["validate", "scenarios/quick.yaml"],
+    "rescue-sim validate scenarios/dongfeng_light_truck.yaml": [
+        "validate",
+        "scenarios/dongfeng_light_truck.yaml",
+    ],
+    "rescue-sim run scenarios/quick.yaml": ["run", "scenarios/quick.yaml"],
+}
+
+
+def run_once(args: list[str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one ``python -m sim *args`` process."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "sim", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        check=False,
+    )
+    wall_s = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+        raise SystemExit(f"rescue-sim {' '.join(args)} exited with {done.returncode}")
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall_s, cpu_s
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, help="timed runs of each command (default 15)")
+    parser.add_argument("--quick", action="store_true", help="--help only, 2 runs: a smoke test")
+    args = parser.parse_args(argv)
+    runs = args.runs or (2 if args.quick else 15)
+    commands = {"rescue-sim --help": COMMANDS["rescue-sim --help"]} if args.quick else COMMANDS
+
+    print(
+        f"whole-process latency, Python {platform.python_version()}, {runs} runs each, "
+        "round-robin after one untimed round"
+    )
+    print(machine())
+    for command in commands.values():
+        run_once(command)
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            wall_s, cpu_s = run_once(command)
+            wall[name].append(wall_s)
+            cpu[name].append(cpu_s)
+    print(f"load average at end {load_average()}")
+    width = max(len(name) for name in commands)
+    print(
+        f"{'command':<{width}}  {'wall median s':>13} {'wall IQR s':>13}  "
+        f"{'CPU median s':>12} {'CPU IQR s':>13}"
+    )
+    for name in commands:
+        w1, w, w3 = quartiles(wall[name])
+        c1, c, c3 = quartiles(cpu[name])
+        print(
+            f"{name:<{width}}  {w:>13.3f} {w1:>6.3f}-{w3:<6.3f}  {c:>12.3f} {c1:>6.3f}-{c3:<6.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
