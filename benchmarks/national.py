@@ -4,11 +4,11 @@
                                   [--gc on|off] [--no-e2e] [--quick]
 
 The figure this benchmark exists for is the **model/bare ratio**: calls per second of the
-model's run (``sim.model.simulation.Model(scenario, network, stream).run()`` on a drawn stream, without the
-drawing and the tables) over calls per second of bare SimPy doing the same calls with
-the same number of events per call (a process per call that holds a ``Resource`` and
-yields timeouts). A ratio taken from two runs far apart in time moves with whatever
-else the machine is doing; so, for each horizon, in one fresh process:
+model's run (``sim.model.simulation.Model(scenario, network, stream).run()`` on a drawn
+stream, without the drawing and the tables) over calls per second of bare SimPy doing
+the same calls with the same number of events per call (a process per call that holds a
+``Resource`` and yields timeouts). A ratio taken from two runs far apart in time moves
+with whatever else the machine is doing; so, for each horizon, in one fresh process:
 
 * the model and bare SimPy run as interleaved pairs, model then bare, ``--pairs`` times;
   each pair gives one ratio, and the report is the **median of the pairwise ratios with
@@ -28,9 +28,9 @@ The header names the machine (CPU model, cores, load average at start, and again
 end). When the IQR of a horizon's ratios is wider than ``--max-iqr`` (default 10%) of
 its median, the report says the spread is too wide to conclude.
 
-Unless ``--no-e2e``, each horizon also runs ``sim.experiments.run.run_replication`` once end to end in
-another fresh subprocess (network, call stream, model, call and unit tables, complaints,
-KPIs), with the peak resident memory of that process.
+Unless ``--no-e2e``, each horizon also runs ``sim.experiments.run.run_replication`` once
+end to end in another fresh subprocess (network, call stream, model, call and unit
+tables, complaints, KPIs), with the peak resident memory of that process.
 """
 
 from __future__ import annotations
