@@ -1,6 +1,6 @@
 """How long the commands people type most take, as whole processes.
 
-    python -m benchmarks.latency [--runs 15] [--quick]
+    python -m benchmarks.latency [--runs 11] [--quick]
 
 Each command runs as its own process, ``python -m sim ...`` (what the ``rescue-sim``
 script does, on this tree's code: ``PYTHONPATH`` is set to the repository root), with
@@ -69,10 +69,10 @@ def run_once(args: list[str]) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--runs", type=int, help="timed runs of each command (default 15)")
+    parser.add_argument("--runs", type=int, help="timed runs of each command (default 11)")
     parser.add_argument("--quick", action="store_true", help="--help only, 2 runs: a smoke test")
     args = parser.parse_args(argv)
-    runs = args.runs or (2 if args.quick else 15)
+    runs = args.runs or (2 if args.quick else 11)
     commands = {"rescue-sim --help": COMMANDS["rescue-sim --help"]} if args.quick else COMMANDS
 
     print(
