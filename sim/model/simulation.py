@@ -85,11 +85,13 @@ class _CallOrder(Order):
 
     @property
     def candidates(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidates[self.call]
+        rows: np.ndarray = self._model.stream.candidates[self.call]
+        return rows
 
     @property
     def candidate_km(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidate_km[self.call]
+        km: np.ndarray = self._model.stream.candidate_km[self.call]
+        return km
 
     @property
     def event(self) -> simpy.Event:  # type: ignore[override]
@@ -308,12 +310,9 @@ class Model:
         # a class with one loses CPython's fast attribute access).
         self._in = cast(Any, _Columns({name: getattr(stream, name) for name in _STREAM_COLUMNS}))
         self._out = cast(Any, _Columns(self.records.columns(), writable=True))
-        # The unit log's columns' appends, bound once: a log entry is four appends.
-        log = self.unit_log
-        self._log_t = log.t_h.append
-        self._log_van = log.van.append
-        self._log_state = log.state.append
-        self._log_call = log.call.append
+        # The unit log's pack and write, bound once: a log entry is write(pack(...)).
+        self._log_pack = self.unit_log.pack
+        self._log_write = self.unit_log.write
         # What TravelModel.road_km / drive_h and PromiseTable.arrival_h compute with, for
         # the per-call path that spells them out (the same arithmetic, in the same order).
         travel = self.travel
@@ -665,10 +664,7 @@ class Model:
         van.call = i
         van.state = TO_SITE
         # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
-        self._log_t(now)
-        self._log_van(van_id)
-        self._log_state(TO_SITE)
-        self._log_call(i)
+        self._log_write(self._log_pack(now, van_id, TO_SITE, i))
         rec.van[i] = van_id
         rec.assigned_h[i] = now
         night = self._night_by_hour[int(now) % 24]
@@ -708,10 +704,7 @@ class Model:
         van.lat = lat
         van.lon = lon
         van.state = ON_SITE
-        self._log_t(arrived)
-        self._log_van(van_id)
-        self._log_state(ON_SITE)
-        self._log_call(i)
+        self._log_write(self._log_pack(arrived, van_id, ON_SITE, i))
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
         # self._on_site(i, fault), spelt out.
@@ -737,10 +730,7 @@ class Model:
                 self._van_idle(van, now)
             else:
                 van.state = RETURNING
-                self._log_t(now)
-                self._log_van(van_id)
-                self._log_state(RETURNING)
-                self._log_call(-1)
+                self._log_write(self._log_pack(now, van_id, RETURNING, -1))
                 if base_lat == station_lat and base_lon == station_lon:
                     # Home is where the promise was measured from: the same distance (the
                     # haversine is symmetric to the bit), so the same road km.
@@ -878,10 +868,7 @@ class Model:
 
     def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE
-        self._log_t(now)
-        self._log_van(van.id)
-        self._log_state(IDLE)
-        self._log_call(-1)
+        self._log_write(self._log_pack(now, van.id, IDLE, -1))
         view = self.view
         view.idle_at[van.station].append(van)
         # all_open first: it spares indexing the numpy array in the usual case.
