@@ -11,19 +11,20 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from sim.errors import UserInputError
-from sim.model.demand import expected_calls_per_day
-from sim.model.network import build_network
-from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
-from sim.model.scenario import Scenario, field_line, load_scenario
+
+# The model, pandas and the experiments are imported by the commands that use them, so
+# that `--help` loads none of them and `validate` only the model's scenario and network.
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.model.scenario import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -55,6 +56,8 @@ def _fail(message: str) -> None:
 def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
     """Point an error found after validation (building the network) at its scenario line."""
     if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+        from sim.model.scenario import field_line
+
         exc.file = str(scenario_path)
         exc.line = field_line(scenario_path, exc.field)
     return exc
@@ -63,6 +66,14 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[float], None]]:
     """A progress bar on stderr (only on a terminal); yields a callback taking 0..1."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -78,6 +89,9 @@ def _progress(description: str) -> Iterator[Callable[[float], None]]:
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
+    from sim.model.reference import default_scenario_path
+    from sim.model.scenario import load_scenario
+
     scenario_path = path if path is not None else default_scenario_path()
     return load_scenario(scenario_path), scenario_path
 
@@ -124,6 +138,10 @@ def validate(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
 ) -> None:
     """Check a scenario and describe the network and demand it resolves to."""
+    from sim.model.demand import expected_calls_per_day
+    from sim.model.network import build_network
+    from sim.model.reference import PREFECTURE_COUNT
+
     try:
         scenario, path = _load(scenario_file)
         network = build_network(scenario)
@@ -188,6 +206,8 @@ def run(
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
     from sim.experiments.run import run as run_scenario
+    from sim.model.network import build_network
+    from sim.model.reference import default_scenario_path
 
     try:
         scenario, path = _load(scenario_file)
@@ -245,6 +265,7 @@ def compare(
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.experiments.compare import compare as compare_policies
     from sim.model.dispatch import resolve_policy
+    from sim.model.network import build_network
 
     try:
         scenario, _ = _load(scenario_file)
@@ -380,7 +401,7 @@ def sweep(
     for k, point in enumerate(result.points):
         cells = [escape(format_value(value)) for value in point.values.values()]
         for name in shown:
-            row = summary.loc[(k, name)]
+            row = cast("pd.Series[float]", summary.loc[(k, name)])
             cell = _fmt(name, row["mean"])
             if not math.isnan(row["low"]):
                 cell += f" [{_fmt(name, row['low'])}, {_fmt(name, row['high'])}]"
