@@ -1,23 +1,36 @@
-"""The national scenario against bare SimPy, at several horizons.
+"""The national scenario against bare SimPy: a model/bare ratio that holds from run to run.
 
-    python -m benchmarks.national [--horizons 30 90 365] [--repeat 3] [--quick]
+    python -m benchmarks.national [--horizons 30 365] [--pairs 9] [--clock cpu|wall]
+                                  [--gc on|off] [--no-e2e] [--quick]
 
-For each horizon, two fresh subprocesses (so that neither peak memory nor the state of
-the allocator carries over from one measurement to the next):
+The figure this benchmark exists for is the **model/bare ratio**: calls per second of the
+model's run (``sim.model.simulation.Model(scenario, network, stream).run()`` on a drawn
+stream, without the drawing and the tables) over calls per second of bare SimPy doing
+the same calls with the same number of events per call (a process per call that holds a
+``Resource`` and yields timeouts). A ratio taken from two runs far apart in time moves
+with whatever else the machine is doing; so, for each horizon, in one fresh process:
 
-1. end to end: ``sim.experiments.run.run_replication`` of the national scenario, one replication
-   (network, call stream, model, call and unit tables, complaints, KPIs), timed once;
-   the peak resident memory of the process is read right after it;
-2. the model alone, ``Model(scenario, network, stream).run()`` on a drawn stream (timed
-   without the drawing and the tables), and the yardstick, bare SimPy doing the same
-   number of calls with the same number of events per call (a process per call that
-   holds a ``Resource`` and yields timeouts), alternately ``--repeat`` times in the same
-   process; the best time of each is kept, since other work on the machine only ever
-   makes a run slower.
+* the model and bare SimPy run as interleaved pairs, model then bare, ``--pairs`` times;
+  each pair gives one ratio, and the report is the **median of the pairwise ratios with
+  its interquartile range** (a burst of load from other work slows one or two pairs,
+  which the median ignores, instead of tilting a best-of-n on one side);
+* both sides are timed with the same clock (``--clock``, default ``cpu``: the process's
+  CPU time, which leaves out the time the process waited for a core while other work ran;
+  ``wall`` for elapsed time) and with garbage collection treated the same: a full
+  ``gc.collect()`` before each timed side, the collector left on during it (``--gc on``,
+  as in real use) or switched off (``--gc off``) on both sides alike;
+* the events per call of each side are counted after each run from SimPy's event-id
+  counter and its queue (scheduled minus still pending), which costs the timed run
+  nothing; ``--quick`` also counts them by wrapping ``Environment.step`` in a separate
+  run and checks that both counts agree.
 
-Events are counted after a run from SimPy's event-id counter and its queue (scheduled
-minus still pending), which costs the timed run nothing; ``--quick`` also counts them by
-wrapping ``Environment.step`` in a separate run and checks that both counts agree.
+The header names the machine (CPU model, cores, load average at start, and again at the
+end). When the IQR of a horizon's ratios is wider than ``--max-iqr`` (default 10%) of
+its median, the report says the spread is too wide to conclude.
+
+Unless ``--no-e2e``, each horizon also runs ``sim.experiments.run.run_replication`` once
+end to end in another fresh subprocess (network, call stream, model, call and unit
+tables, complaints, KPIs), with the peak resident memory of that process.
 """
 
 from __future__ import annotations
@@ -27,15 +40,18 @@ import gc
 import json
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Generator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import simpy
 
+from benchmarks.measure import load_average, machine, quartiles
 from sim.experiments.run import run_replication
 from sim.model.demand import CallStream, draw_call_stream
 from sim.model.loading import load_scenario
@@ -52,6 +68,11 @@ RESULT_TAG = "RESULT "
 BARE_MIN_EVENTS = 4
 # A call that holds the resource: those three, the request, one timeout and the release.
 BARE_RESOURCE_EVENTS = 6
+
+# An IQR wider than this share of the median cannot tell a 10% change from noise.
+DEFAULT_MAX_IQR = 0.10
+
+CLOCKS: dict[str, Callable[[], float]] = {"cpu": time.process_time, "wall": time.perf_counter}
 
 
 def national(days: float) -> Scenario:
@@ -104,18 +125,34 @@ def events_plan(total: int, calls: int) -> list[int]:
     return [base + ((i + 1) * extra // calls - i * extra // calls) for i in range(calls)]
 
 
-def bare_simpy(
-    stream: CallStream, plan: list[int], agents: int, horizon_h: float
-) -> tuple[float, int]:
-    """Bare SimPy doing the stream's calls at their times; seconds of the run, events processed.
+def timed(run: Callable[[], object], clock: Callable[[], float], gc_on: bool) -> float:
+    """Seconds of ``run()`` on ``clock``, after a full collection, the collector on or off.
+
+    Both sides of a pair go through here, so that they see the same collector: what the
+    previous side left behind is collected before the clock starts, and the collector
+    runs during the timed run (``gc_on``) or not at all, never on one side only.
+    """
+    gc.collect()
+    if not gc_on:
+        gc.disable()
+    try:
+        start = clock()
+        run()
+        return clock() - start
+    finally:
+        gc.enable()
+
+
+def bare_simpy_env(stream: CallStream, plan: list[int], agents: int) -> simpy.Environment:
+    """Bare SimPy set up to do the stream's calls at their times (not yet run).
 
     A source process starts one process per call at its time. A call of 6 or more events
     requests a ``Resource`` (an agent), holds it for one timeout, releases it, then yields
     its remaining timeouts; a call planned below 6 events skips the resource (like a
     caller answered at once by the model's counted hotline) and yields 1 or 2 timeouts.
     """
-    # Plain Python lists, as idiomatic code would use; built before the clock starts and
-    # dropped after it, so that they never weigh on the model's timing (garbage collection).
+    # Plain Python lists, as idiomatic code would use; built before the clock starts, as
+    # the model's stream is drawn before its clock starts.
     call_times = stream.t_call_h.tolist()
     hold_h = stream.handling_h[:, 0].tolist()
     delay_h = stream.repair_h.tolist()
@@ -141,24 +178,52 @@ def bare_simpy(
             env.process(call(i))
 
     env.process(source())
-    gc.collect()
-    start = time.perf_counter()
-    env.run(until=horizon_h)
-    seconds = time.perf_counter() - start
-    return seconds, events_processed(env)
+    return env
 
 
-def _time_model(scenario: Scenario, stream: CallStream, network: Any) -> tuple[float, int]:
-    model = Model(scenario, network, stream)
-    gc.collect()
-    start = time.perf_counter()
-    model.run()
-    seconds = time.perf_counter() - start
-    return seconds, events_processed(model.env)
+def measure_pairs(
+    days: float, pairs: int, clock_name: str, gc_on: bool, check_events: bool
+) -> dict[str, Any]:
+    """The model's run and bare SimPy as ``pairs`` interleaved pairs, in this one process."""
+    clock = CLOCKS[clock_name]
+    scenario = national(days)
+    network = build_network(scenario)
+    stream = draw_call_stream(scenario, network, 0)
+    calls = len(stream)
+    agents = max(scenario.hotline.agents_by_hour)
+    horizon_h = scenario.horizon.hours
+
+    model_s: list[float] = []
+    bare_s: list[float] = []
+    model_events: list[int] = []
+    bare_events: list[int] = []
+    for _ in range(pairs):
+        model = Model(scenario, network, stream)
+        model_s.append(timed(model.run, clock, gc_on))
+        model_events.append(events_processed(model.env))
+        del model  # its records would otherwise sit in memory during the bare run
+
+        env = bare_simpy_env(stream, events_plan(model_events[-1], calls), agents)
+        bare_s.append(timed(partial(env.run, until=horizon_h), clock, gc_on))
+        bare_events.append(events_processed(env))
+        del env
+
+    out: dict[str, Any] = {
+        "days": days,
+        "calls": calls,
+        "model_events": model_events,
+        "bare_events": bare_events,
+        "model_s": model_s,
+        "bare_s": bare_s,
+    }
+    if check_events:
+        model = Model(scenario, network, stream)
+        out["model_events_stepped"] = events_by_stepping(model.run)
+    return out
 
 
 def measure_end_to_end(days: float) -> dict[str, Any]:
-    """One replication end to end, and the peak memory of this (fresh) process."""
+    """One replication end to end (wall clock), and the peak memory of this fresh process."""
     rss_imports = peak_rss_mb()
     scenario = national(days)
     start = time.perf_counter()
@@ -172,133 +237,138 @@ def measure_end_to_end(days: float) -> dict[str, Any]:
     }
 
 
-def measure_model_and_bare(days: float, repeat: int, check_events: bool) -> dict[str, Any]:
-    """The model's run and bare SimPy, alternately, in this one process."""
-    scenario = national(days)
-    start = time.perf_counter()
-    network = build_network(scenario)
-    network_s = time.perf_counter() - start
-    start = time.perf_counter()
-    stream = draw_call_stream(scenario, network, 0)
-    draw_s = time.perf_counter() - start
-    calls = len(stream)
-
-    agents = max(scenario.hotline.agents_by_hour)
-    model_s: list[float] = []
-    bare_s: list[float] = []
-    model_events = bare_events = 0
-    for _ in range(repeat):
-        seconds, model_events = _time_model(scenario, stream, network)
-        model_s.append(seconds)
-        plan = events_plan(model_events, calls)
-        seconds, bare_events = bare_simpy(stream, plan, agents, scenario.horizon.hours)
-        bare_s.append(seconds)
-
-    out: dict[str, Any] = {
-        "days": days,
-        "calls": calls,
-        "model_events": model_events,
-        "bare_events": bare_events,
-        "model_s": model_s,
-        "bare_s": bare_s,
-        "network_s": network_s,
-        "draw_s": draw_s,
-    }
-    if check_events:
-        model = Model(scenario, network, stream)
-        out["model_events_stepped"] = events_by_stepping(model.run)
-    return out
-
-
-def _run_worker(mode: str, days: float, repeat: int, check_events: bool) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.national", f"--{mode}", repr(days)]
-    command += ["--repeat", str(repeat)] + (["--check-events"] if check_events else [])
+def _run_worker(args: list[str], what: str) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.national", *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"the benchmark of {days:g} days ({mode}) failed")
+        raise SystemExit(f"the benchmark of {what} failed")
     line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT_TAG))
     result: dict[str, Any] = json.loads(line[len(RESULT_TAG) :])
     return result
 
 
-def report(results: list[dict[str, Any]]) -> None:
-    """The table, the model/bare ratios and how time per call grows with the horizon."""
-    header = (
-        f"{'horizon':>8} {'calls':>8} {'ev/call':>7} {'bare ev/call':>12} "
-        f"{'model calls/s':>13} {'bare calls/s':>12} {'model/bare':>10} "
-        f"{'model us/call':>13} {'e2e s':>7} {'e2e us/call':>11} {'peak RSS MB':>11}"
-    )
-    print(header)
+def summarise(r: dict[str, Any], max_iqr: float) -> dict[str, Any]:
+    """Pairwise ratios of one horizon: median, quartiles, and whether they can conclude."""
+    ratios = [b / m for m, b in zip(r["model_s"], r["bare_s"], strict=True)]
+    q1, median, q3 = quartiles(ratios)
+    return {
+        "ratios": ratios,
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "iqr_share": (q3 - q1) / median,
+        "conclusive": (q3 - q1) / median <= max_iqr,
+    }
+
+
+def report(results: list[dict[str, Any]], max_iqr: float, clock: str) -> None:
+    """Per-pair times, then one line per horizon: median ratio, IQR, events per call."""
     for r in results:
-        calls = r["calls"]
-        model_rate = calls / min(r["model_s"])
-        bare_rate = calls / min(r["bare_s"])
-        print(
-            f"{r['days']:>7g}d {calls:>8} {r['model_events'] / calls:>7.2f} "
-            f"{r['bare_events'] / calls:>12.2f} {model_rate:>13,.0f} {bare_rate:>12,.0f} "
-            f"{model_rate / bare_rate:>10.2f} {1e6 / model_rate:>13.1f} {r['e2e_s']:>7.2f} "
-            f"{1e6 * r['e2e_s'] / calls:>11.1f} {r['rss_e2e_mb']:>11.0f}"
-        )
-    print()
-    for r in results:
-        print(
-            f"{r['days']:g} d: model runs {', '.join(f'{s:.2f}' for s in r['model_s'])} s; "
-            f"bare {', '.join(f'{s:.2f}' for s in r['bare_s'])} s; "
-            f"network {r['network_s']:.2f} s, draw {r['draw_s']:.2f} s; "
-            f"RSS after imports {r['rss_imports_mb']:.0f} MB"
-        )
+        for k, (m, b) in enumerate(zip(r["model_s"], r["bare_s"], strict=True), start=1):
+            print(
+                f"{r['days']:g} d pair {k}: model {m:.3f} s, bare {b:.3f} s, model/bare {b / m:.3f}"
+            )
         if "model_events_stepped" in r:
-            same = "identical" if r["model_events_stepped"] == r["model_events"] else "DIFFERENT"
+            same = "identical" if r["model_events_stepped"] == r["model_events"][0] else "DIFFERENT"
             print(
                 f"{r['days']:g} d: events counted by stepping {r['model_events_stepped']}, "
-                f"by event ids {r['model_events']}: {same}"
+                f"by event ids {r['model_events'][0]}: {same}"
             )
     print()
-    ratios = ", ".join(
-        f"{r['days']:g} d {min(r['bare_s']) / min(r['model_s']):.2f}" for r in results
+    header = (
+        f"{'horizon':>8} {'calls':>8} {'pairs':>5} {'model ev/call':>13} {'bare ev/call':>12} "
+        f"{'model us/call':>13} {'bare us/call':>12} {'model/bare':>10} {'IQR':>13} "
+        f"{'IQR/median':>10}"
     )
-    print(f"model/bare ratio (calls/s, same calls and events per call): {ratios}")
-    first, last = results[0], results[-1]
-    model_growth = (min(last["model_s"]) / last["calls"]) / (min(first["model_s"]) / first["calls"])
-    e2e_growth = (last["e2e_s"] / last["calls"]) / (first["e2e_s"] / first["calls"])
-    print(
-        f"time per call {last['days']:g} d / {first['days']:g} d: "
-        f"model {model_growth:.2f}, end-to-end {e2e_growth:.2f}"
-    )
+    print(f"median of pairwise ratios ({clock} time; us/call are medians too)")
+    print(header)
+    verdicts = []
+    for r in results:
+        s = summarise(r, max_iqr)
+        calls = r["calls"]
+        print(
+            f"{r['days']:>7g}d {calls:>8} {len(s['ratios']):>5} "
+            f"{statistics.median(r['model_events']) / calls:>13.2f} "
+            f"{statistics.median(r['bare_events']) / calls:>12.2f} "
+            f"{1e6 * statistics.median(r['model_s']) / calls:>13.1f} "
+            f"{1e6 * statistics.median(r['bare_s']) / calls:>12.1f} "
+            f"{s['median']:>10.3f} {s['q1']:>6.3f}-{s['q3']:<6.3f} {100 * s['iqr_share']:>9.1f}%"
+        )
+        if not s["conclusive"]:
+            verdicts.append(
+                f"{r['days']:g} d: SPREAD TOO WIDE TO CONCLUDE: the IQR is "
+                f"{100 * s['iqr_share']:.1f}% of the median (limit {100 * max_iqr:.0f}%); "
+                "run more pairs or on a quieter machine"
+            )
+    print()
+    for r in results:
+        if "e2e_s" in r:
+            print(
+                f"{r['days']:g} d end to end: {r['e2e_s']:.2f} s wall "
+                f"({1e6 * r['e2e_s'] / r['calls']:.1f} us/call), peak RSS "
+                f"{r['rss_e2e_mb']:.0f} MB (after imports {r['rss_imports_mb']:.0f} MB)"
+            )
+    ratios = ", ".join(f"{r['days']:g} d {summarise(r, max_iqr)['median']:.3f}" for r in results)
+    print(f"model/bare ratio (median of pairs, same calls and events per call): {ratios}")
+    if len(results) > 1:
+        first, last = results[0], results[-1]
+        growth = (statistics.median(last["model_s"]) / last["calls"]) / (
+            statistics.median(first["model_s"]) / first["calls"]
+        )
+        print(f"model time per call {last['days']:g} d / {first['days']:g} d: {growth:.2f}")
+    for line in verdicts:
+        print(line)
+    if not verdicts:
+        print(f"spread: every IQR within {100 * max_iqr:.0f}% of its median")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--horizons", type=float, nargs="+", help="days (default 30 90 365)")
-    parser.add_argument("--repeat", type=int, help="timed model/bare pairs (default 3)")
+    parser.add_argument("--horizons", type=float, nargs="+", help="days (default 30 365)")
+    parser.add_argument("--pairs", type=int, help="interleaved model/bare pairs (default 9)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu", help="default cpu")
+    parser.add_argument("--gc", choices=("on", "off"), default="on", help="default on")
+    parser.add_argument(
+        "--max-iqr", type=float, default=DEFAULT_MAX_IQR, help="IQR/median that concludes"
+    )
+    parser.add_argument("--no-e2e", action="store_true", help="skip the end-to-end runs")
     parser.add_argument("--quick", action="store_true", help="tiny horizons: a smoke test")
     parser.add_argument("--worker-e2e", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--worker-timing", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--worker-pairs", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--check-events", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    repeat = args.repeat or (1 if args.quick else 3)
+    pairs = args.pairs or (3 if args.quick else 9)
+    gc_on = args.gc == "on"
 
     if args.worker_e2e is not None:
         print(RESULT_TAG + json.dumps(measure_end_to_end(args.worker_e2e)), flush=True)
         return
-    if args.worker_timing is not None:
-        result = measure_model_and_bare(args.worker_timing, repeat, args.check_events)
+    if args.worker_pairs is not None:
+        result = measure_pairs(args.worker_pairs, pairs, args.clock, gc_on, args.check_events)
         print(RESULT_TAG + json.dumps(result), flush=True)
         return
 
-    horizons = args.horizons or ([1.0, 2.0] if args.quick else [30.0, 90.0, 365.0])
+    horizons = args.horizons or ([1.0, 2.0] if args.quick else [30.0, 365.0])
     print(
         f"national scenario {SCENARIO.name}, 1 replication; Python {platform.python_version()}, "
-        f"SimPy {simpy.__version__}; best of {repeat} timed runs each"
+        f"SimPy {simpy.__version__}; {pairs} interleaved model/bare pairs per horizon, "
+        f"{args.clock} time, gc {args.gc} on both sides"
     )
+    print(machine())
     results = []
     for days in horizons:
         sys.stderr.write(f"benchmarking {days:g} days ...\n")
-        result = _run_worker("worker-e2e", days, repeat, check_events=False)
-        result.update(_run_worker("worker-timing", days, repeat, check_events=args.quick))
+        worker = ["--worker-pairs", repr(days), "--pairs", str(pairs), "--clock", args.clock]
+        worker += ["--gc", args.gc] + (["--check-events"] if args.quick else [])
+        result = _run_worker(worker, f"{days:g} days")
+        if not args.no_e2e:
+            e2e = _run_worker(["--worker-e2e", repr(days)], f"{days:g} days end to end")
+            assert e2e["calls"] == result["calls"]
+            result.update(e2e)
         results.append(result)
-    report(results)
+    print(f"load average at end {load_average()}")
+    report(results, args.max_iqr, args.clock)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -34,13 +33,12 @@ from sim.experiments.arguments import (
     check_seed,
     check_workers,
 )
-from sim.model.demand import expected_calls_per_day
-from sim.model.loading import field_line, load_scenario
-from sim.model.network import build_network
-from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
+from sim.model.loading import field_line
 from sim.model.scenario import Scenario
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from sim.experiments.estimate import WorkEstimate
     from sim.outputs.output_folder import OutputFolder
 
@@ -111,6 +109,7 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 @contextmanager
 def _progress(description: str) -> Iterator[Callable[[float], None]]:
     """A progress bar on stderr (only on a terminal); yields a callback taking 0..1."""
+
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -126,6 +125,9 @@ def _progress(description: str) -> Iterator[Callable[[float], None]]:
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
+    from sim.model.loading import load_scenario
+    from sim.model.reference import default_scenario_path
+
     scenario_path = path if path is not None else default_scenario_path()
     return load_scenario(scenario_path), scenario_path
 
@@ -156,6 +158,7 @@ def _check_work(
 ) -> WorkEstimate:
     """Estimate the work; past this machine's limits, stop unless ``force`` (module doc)."""
     from sim.experiments.estimate import blame, check_work, estimate_work, machine_limits
+    from sim.model.demand import expected_calls_per_day
 
     estimate = estimate_work(
         runs, workers=workers, keep_tables=keep_tables, writes_tables=out_dir is not None
@@ -206,6 +209,10 @@ def validate(
     ] = False,
 ) -> None:
     """Check a scenario, describe the network and demand it resolves to, estimate its work."""
+    from sim.model.demand import expected_calls_per_day
+    from sim.model.network import build_network
+    from sim.model.reference import PREFECTURE_COUNT
+
     try:
         scenario, path = _load(scenario_file)
         network = build_network(scenario)
@@ -290,6 +297,8 @@ def run(
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
     from sim.experiments.run import run as run_scenario
+    from sim.model.network import build_network
+    from sim.model.reference import default_scenario_path
 
     folder = None
     try:
@@ -344,6 +353,7 @@ def compare(
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.experiments.compare import compare as compare_policies
+    from sim.model.network import build_network
 
     folder = None
     try:

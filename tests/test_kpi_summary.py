@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -46,8 +48,22 @@ def test_an_interval_within_the_bounds_is_the_student_t_interval() -> None:
     assert (row["low"], row["high"]) == pytest.approx((raw.low, raw.high))
 
 
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 30, 101])
+@pytest.mark.parametrize("level", [0.9, 0.95, 0.99])
+def test_the_interval_is_scipy_stats_t_to_the_bit(n: int, level: float) -> None:
+    # The half-width takes the t quantile from scipy.special.stdtrit, which is what
+    # scipy.stats.t.ppf returns, without importing scipy.stats.
+    from scipy import stats
+
+    values = np.random.default_rng(n).lognormal(0.0, 1.0, n)
+    got = confidence_interval(values, level)
+    half = stats.t.ppf((1 + level) / 2, n - 1) * values.std(ddof=1) / math.sqrt(n)
+    assert (got.low, got.high) == (values.mean() - half, values.mean() + half)
+
+
 def test_one_replication_has_no_interval() -> None:
-    row = summarise(pd.DataFrame({"on_time_repair_rate": [0.93]})).loc["on_time_repair_rate"]
+    summary = summarise(pd.DataFrame({"on_time_repair_rate": [0.93]}))
+    row = cast("pd.Series[float]", summary.loc["on_time_repair_rate"])
     assert row["mean"] == 0.93 and math.isnan(row["low"]) and math.isnan(row["high"])
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.spatial import cKDTree
+
+if TYPE_CHECKING:
+    from scipy.spatial import cKDTree
 
 # The mean Earth radius geopy uses for great_circle, so that our distances and the
 # geopy reference the tests compare against agree to rounding.
@@ -101,11 +103,17 @@ def great_circle_km_array(
 
 
 class SpatialIndex:
-    """k nearest of a fixed set of points, by great-circle distance."""
+    """k nearest of a fixed set of points, by great-circle distance.
+
+    The k-d tree is built on the first query: checking a scenario builds its network but
+    never asks it for the nearest station, and so never imports scipy.spatial (about a
+    second of CPU); a run queries it once, in bulk, when it draws its calls.
+    """
 
     def __init__(self, lat: np.ndarray, lon: np.ndarray) -> None:
         self.size = len(lat)
-        self._tree = cKDTree(to_xyz(lat, lon))
+        self._xyz = to_xyz(lat, lon)
+        self._tree: cKDTree | None = None
 
     def nearest(self, lat: np.ndarray, lon: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Indices and great-circle km of the k nearest points, each row sorted by distance.
@@ -113,6 +121,10 @@ class SpatialIndex:
         Both results have shape (n, k); when k exceeds the number of points the missing
         columns hold index ``size`` and distance ``inf``, as cKDTree gives them.
         """
+        if self._tree is None:
+            from scipy.spatial import cKDTree
+
+            self._tree = cKDTree(self._xyz)
         k_eff = max(1, k)
         chord, index = self._tree.query(to_xyz(lat, lon), k=k_eff)
         chord = np.asarray(chord).reshape(len(np.atleast_1d(lat)), k_eff)

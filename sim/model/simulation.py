@@ -249,12 +249,9 @@ class Model:
         # a class with one loses CPython's fast attribute access).
         self._in = cast(Any, _Columns({name: getattr(stream, name) for name in _STREAM_COLUMNS}))
         self._out = cast(Any, _Columns(self.records.columns(), writable=True))
-        # The unit log's columns' appends, bound once: a log entry is four appends.
-        log = self.unit_log
-        self._log_t = log.t_h.append
-        self._log_van = log.van.append
-        self._log_state = log.state.append
-        self._log_call = log.call.append
+        # The unit log's pack and write, bound once: a log entry is write(pack(...)).
+        self._log_pack = self.unit_log.pack
+        self._log_write = self.unit_log.write
         self._drive_h = self.travel.drive_h
         self._arrival_promise = self.view.arrival_promise
         # Each call's nearest station (order.candidates[0]), read as a Python int.
@@ -503,11 +500,8 @@ class Model:
             from_base = van.at_base
             van.call = i
             van.state = TO_SITE
-            # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as the three below).
-            self._log_t(now)
-            self._log_van(van_id)
-            self._log_state(TO_SITE)
-            self._log_call(i)
+            # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as below).
+            self._log_write(self._log_pack(now, van_id, TO_SITE, i))
             rec.van[i] = van_id
             night = self._night_by_hour[int(now) % 24]
             # A van coming straight from another job is already on the road: no turn-out.
@@ -533,10 +527,7 @@ class Model:
             van.lat = lat
             van.lon = lon
             van.state = ON_SITE
-            self._log_t(arrived)
-            self._log_van(van_id)
-            self._log_state(ON_SITE)
-            self._log_call(i)
+            self._log_write(self._log_pack(arrived, van_id, ON_SITE, i))
 
         # 4. On site: repair, or diagnose and call a tow; a missing part adds its wait.
         rec.arrived_h[i] = arrived
@@ -561,10 +552,7 @@ class Model:
                 self._van_idle(van, now)
             else:
                 van.state = RETURNING
-                self._log_t(now)
-                self._log_van(van_id)
-                self._log_state(RETURNING)
-                self._log_call(-1)
+                self._log_write(self._log_pack(now, van_id, RETURNING, -1))
                 base_lat = van.base_lat
                 base_lon = van.base_lon
                 if base_lat == station_lat and base_lon == station_lon:
@@ -636,10 +624,7 @@ class Model:
 
     def _van_idle(self, van: Van, now: float) -> None:
         van.state = IDLE
-        self._log_t(now)
-        self._log_van(van.id)
-        self._log_state(IDLE)
-        self._log_call(-1)
+        self._log_write(self._log_pack(now, van.id, IDLE, -1))
         view = self.view
         view.idle_at[van.station].append(van)
         # all_open first: it spares indexing the numpy array in the usual case.

@@ -1,0 +1,113 @@
+"""What a process does NOT import: the fixed cost every command and worker pays.
+
+Each case runs in a fresh interpreter and reads its ``sys.modules`` at the end; no timing
+is asserted (speed lives in benchmarks/latency.py), only which heavy modules were loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+MARK = "MODULES "
+
+# Run a command line as the rescue-sim script does, then list the modules it loaded.
+CLI = """
+import json, sys
+from sim.cli import main
+sys.argv = ["rescue-sim", *json.loads(sys.argv[1])]
+try:
+    main()
+    code = 0
+except SystemExit as exc:
+    code = exc.code or 0
+print("MODULES " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
+"""
+
+# One replication in this process, as a worker of `rescue-sim run --workers N` runs one.
+WORKER = """
+import json, sys
+from sim.experiments.run import run_replication
+from sim.model.scenario import load_scenario
+result = run_replication(load_scenario("scenarios/quick.yaml"), 0)
+assert len(result.calls) > 0
+print("MODULES " + json.dumps({"code": 0, "modules": sorted(sys.modules)}))
+"""
+
+IMPORT_SIM = """
+import json, sys
+import sim
+print("MODULES " + json.dumps({"code": 0, "modules": sorted(sys.modules)}))
+"""
+
+PLOTTING = ("matplotlib", "sim.outputs.plots", "sim.outputs.report")
+LAYERS = ("sim.model", "sim.analysis", "sim.experiments", "sim.outputs")
+
+
+def _loaded(script: str, *args: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if x.startswith(MARK))
+    report = json.loads(line[len(MARK) :])
+    assert report["code"] == 0, done.stdout + done.stderr
+    return set(report["modules"])
+
+
+def _heavy(loaded: set[str], packages: tuple[str, ...]) -> list[str]:
+    """The modules of ``packages`` (or below them) that were loaded."""
+    return sorted(m for m in loaded if any(m == p or m.startswith(p + ".") for p in packages))
+
+
+def test_import_sim_loads_no_layer_and_no_library() -> None:
+    loaded = _loaded(IMPORT_SIM)
+    heavy = ("numpy", "pandas", "scipy", "pydantic", "simpy", *PLOTTING, *LAYERS)
+    assert _heavy(loaded, heavy) == []
+
+
+def test_public_names_still_import_from_sim() -> None:
+    script = IMPORT_SIM.replace(
+        "import sim\n",
+        "import sim\nfrom sim import Scenario, load_scenario, run, run_replication\n"
+        "assert run.__module__ == 'sim.experiments.run' and Scenario.__name__ == 'Scenario'\n"
+        "assert {'run', 'Scenario'} <= set(dir(sim))\n",
+    )
+    assert "sim.experiments.run" in _loaded(script)
+
+
+def test_help_loads_neither_the_model_nor_its_libraries() -> None:
+    loaded = _loaded(CLI, json.dumps(["--help"]))
+    heavy = ("numpy", "pandas", "scipy", "pydantic", "simpy", "ruamel", *PLOTTING, *LAYERS)
+    assert _heavy(loaded, heavy) == []
+
+
+@pytest.mark.parametrize("scenario", ["quick.yaml", "dongfeng_light_truck.yaml"])
+def test_validate_loads_the_scenario_and_network_only(scenario: str) -> None:
+    loaded = _loaded(CLI, json.dumps(["validate", f"scenarios/{scenario}"]))
+    assert "sim.model.network" in loaded  # it did check the network
+    # Generated stations are never searched, so not even scipy.spatial is needed.
+    heavy = ("scipy", "simpy", "sim.model.simulation", *PLOTTING)
+    assert _heavy(loaded, (*heavy, "sim.analysis", "sim.experiments", "sim.outputs")) == []
+
+
+def test_a_replication_loads_no_plotting_and_no_scipy_stats() -> None:
+    loaded = _loaded(WORKER)
+    assert "sim.model.simulation" in loaded
+    assert _heavy(loaded, ("scipy.stats", *PLOTTING)) == []
+
+
+def test_run_loads_no_plotting_and_no_scipy_stats() -> None:
+    loaded = _loaded(CLI, json.dumps(["run", "scenarios/quick.yaml", "--replications", "2"]))
+    assert "sim.analysis.kpis" in loaded  # the intervals were computed
+    assert _heavy(loaded, ("scipy.stats", *PLOTTING)) == []
