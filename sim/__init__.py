@@ -6,13 +6,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import PolicyError, ScenarioError, UserInputError
+from sim.version import __version__
 
 if TYPE_CHECKING:
     from sim.experiments.run import ReplicationResult, RunResult, run, run_replication
     from sim.model.loading import load_scenario, parse_scenario
     from sim.model.scenario import Scenario
 
-__version__ = "0.1.0"
 
 # The public names that live in heavier modules, loaded on first use (PEP 562): every
 # process imports this package first (the command line, each worker of a run), and

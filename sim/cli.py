@@ -22,24 +22,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sim import __version__
-from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
 from sim.cli_guard import guarded, leaves, say_error, set_debug
 from sim.errors import UserInputError
-from sim.experiments.arguments import (
-    check_days,
-    check_policy,
-    check_replications,
-    check_seed,
-    check_workers,
-)
-from sim.model.loading import field_line
-from sim.model.scenario import Scenario
+from sim.version import __version__
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from sim.experiments.estimate import WorkEstimate
+    from sim.model.scenario import Scenario
     from sim.outputs.output_folder import OutputFolder
 
 app = typer.Typer(
@@ -99,6 +90,8 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 
     The error is changed in place (and returned), so that re-raising it keeps its chain.
     """
+    from sim.model.loading import field_line
+    from sim.model.scenario import Scenario
     field = exc.field or ""
     if exc.file is None and field.split(".")[0].split("[")[0] in Scenario.model_fields:
         exc.file = str(scenario_path)
@@ -133,6 +126,7 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 
 def _check_policy(name: str) -> None:
+    from sim.experiments.arguments import check_policy
     check_policy(name, "--policy")
 
 
@@ -185,6 +179,7 @@ def _apply_overrides(
     policy: str | None,
     replications: int | None,
 ) -> Scenario:
+    from sim.experiments.arguments import check_days, check_replications, check_seed
     changes: dict[str, object] = {}
     if days is not None:
         days = check_days(days, "--days")
@@ -251,15 +246,18 @@ def validate(
 
 def _label(kpi: str) -> str:
     """A KPI's name for a table, in bold for the published headline rates."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS
     return f"[bold]{kpi}[/bold]" if kpi in HEADLINE_KPIS else kpi
 
 
 def _interval(kpi: str, low: float, high: float, separator: str = " - ") -> str:
+    from sim.analysis.kpi_catalogue import format_kpi
     return "" if math.isnan(low) else f"{format_kpi(kpi, low)}{separator}{format_kpi(kpi, high)}"
 
 
 def _kpi_table(summary: pd.DataFrame, title: str) -> Table:
     """The KPIs with their intervals; the published target beside the rates that have one."""
+    from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
     table = Table(title=title)
     table.add_column("KPI")
     table.add_column("mean", justify="right")
@@ -296,6 +294,7 @@ def run(
     force: ForceOption = False,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
+    from sim.experiments.arguments import check_workers
     from sim.experiments.run import run as run_scenario
     from sim.model.network import build_network
     from sim.model.reference import default_scenario_path
@@ -352,6 +351,8 @@ def compare(
     force: ForceOption = False,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
+    from sim.analysis.kpi_catalogue import format_kpi
+    from sim.experiments.arguments import check_workers
     from sim.experiments.compare import compare as compare_policies
     from sim.model.network import build_network
 
@@ -421,7 +422,8 @@ def compare(
 
 
 # What `sweep` shows per point unless --kpi says otherwise.
-SWEEP_KPIS = (*HEADLINE_KPIS, "response_p90_h", "van_utilisation")
+# The KPIs a sweep shows unless --kpi is given: the headline rates, then these.
+SWEEP_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
 
 
 @app.command()
@@ -453,10 +455,12 @@ def sweep(
     """Run a scenario at every combination of parameter values, on common random numbers."""
     from rich.markup import escape
 
+    from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
+    from sim.experiments.arguments import check_workers
     from sim.experiments.sweep import format_value, grid, parse_parameter
     from sim.experiments.sweep import sweep as sweep_scenario
 
-    shown = list(kpi) if kpi else list(SWEEP_KPIS)
+    shown = list(kpi) if kpi else [*HEADLINE_KPIS, *SWEEP_EXTRA_KPIS]
     folder = None
     try:
         scenario, _ = _load(scenario_file)

@@ -22,6 +22,7 @@ PACKAGE = ROOT / "sim"
 # Lowest first. A module belongs to the longest prefix listed here.
 LAYERS: dict[str, int] = {
     "sim.errors": 0,
+    "sim.version": 0,
     "sim.model": 1,
     "sim.analysis": 2,
     "sim.experiments": 3,

@@ -22,5 +22,5 @@ def test_version_option_prints_the_version_and_exits() -> None:
 def test_the_build_takes_the_version_from_the_package() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
-    assert project["tool"]["hatch"]["version"]["path"] == "sim/__init__.py"
+    assert project["tool"]["hatch"]["version"]["path"] == "sim/version.py"
     assert sim.__version__.count(".") == 2

@@ -330,7 +330,7 @@ def manifest_for(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of the files now under ``root`` (``manifest.json`` itself excluded)."""
-    from sim import __version__
+    from sim.version import __version__
 
     files = {}
     for name in _listing(root):
