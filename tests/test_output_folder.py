@@ -171,6 +171,7 @@ def test_overwrite_replaces_the_whole_folder(tmp_path: Path, old_run: Path) -> N
     with open_folder(out, ("run",)) as folder:
         assert folder.manifest["seed"] == 2
         assert sorted(folder.manifest["files"]) == [
+            "agents.parquet",
             "calls.parquet",
             "summary.json",
             "units.parquet",
@@ -192,7 +193,7 @@ def test_manifest_names_every_file_the_command_and_the_seed(old_run: Path) -> No
     assert manifest["kind"] == "run"
     assert manifest["seed"] == 1
     assert isinstance(manifest["command"], list)
-    for name in ("calls.parquet", "units.parquet", "summary.json"):
+    for name in ("calls.parquet", "units.parquet", "agents.parquet", "summary.json"):
         entry = manifest["files"][name]
         assert entry["bytes"] == (old_run / name).stat().st_size
         assert len(entry["sha256"]) == 64

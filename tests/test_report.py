@@ -105,7 +105,7 @@ def test_report_is_written_to_run_dir_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A stand-in page: only where it goes is checked here.
-    monkeypatch.setattr(report_module, "report_html", lambda run: "<!DOCTYPE html>\n")
+    monkeypatch.setattr(report_module, "report_html", lambda run, baseline=None: "<!DOCTYPE html>\n")
     assert write_report(run_dir) == run_dir / "report.html"
     assert (run_dir / "report.html").read_text(encoding="utf-8") == "<!DOCTYPE html>\n"
 
@@ -165,7 +165,7 @@ def test_cli_names_a_baseline_that_is_not_a_run_folder(run_dir: Path, tmp_path: 
         done = runner.invoke(app, [command, str(run_dir), "--baseline", str(tmp_path / "nope")])
         assert done.exit_code == 2
         assert done.output.strip().splitlines() == [
-            f"error: {tmp_path / 'nope'}: run folder not found"
+            f"error: {tmp_path / 'nope'}: folder not found"
         ]
     done = runner.invoke(app, ["report", str(run_dir), "--baseline", str(run_dir), "--out",
                                str(tmp_path / "r.html")])  # fmt: skip

@@ -37,7 +37,7 @@ COMPARISON_FILES = ("comparison.csv", "comparison.json")
 # What a reader needs of each table: a file without these columns is not one of ours.
 CALLS_COLUMNS = ("replication", "call_id", "t_call_h", "final_state")
 UNITS_COLUMNS = ("replication", "t_h", "van", "state")
-AGENTS_COLUMNS = ("replication", "t_h", "on_duty")
+AGENTS_COLUMNS = ("replication", "t_h", "agents_on_duty")
 SUMMARY_KEYS: dict[str, type] = {"kpis": dict, "scenario": dict}
 SWEEP_SUMMARY_COLUMNS = ("point", "kpi", "mean", "low", "high")
 
