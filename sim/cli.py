@@ -398,6 +398,48 @@ def sweep(
         out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json")
 
 
+@app.command("fit-demand")
+def fit_demand(
+    trace: Annotated[
+        Path, typer.Argument(help="Trace CSV (t_call_h, lat, lon...) or calls.parquet.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="YAML file for the demand section.")],
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Base scenario for fields not fitted.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Days observed (default: up to the last call's day).")
+    ] = None,
+    start_weekday: Annotated[
+        int, typer.Option(help="Weekday of hour 0, Monday 0 (as the model assumes).")
+    ] = 0,
+) -> None:
+    """Fit demand (volume, hour and weekday profiles, places, faults, segments) from a trace."""
+    from sim.analysis.fit_demand import fit_demand as fit
+    from sim.analysis.fit_demand import read_trace
+    from sim.outputs.demand_fit import write_demand_fit
+
+    try:
+        if not 0 <= start_weekday < 7:
+            raise UserInputError("must be 0 (Monday) to 6", field="--start-weekday")
+        if days is not None and days <= 0:
+            raise UserInputError("must be positive", field="--days")
+        base, _ = _load(scenario_file)
+        result = fit(read_trace(trace), days=days, start_weekday=start_weekday)
+        paths = write_demand_fit(result, base, out_file, str(trace))
+    except UserInputError as exc:
+        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+            exc.file = str(trace)
+        _fail(str(exc))
+        return
+    cpd = result.calls_per_day
+    out.print(
+        f"{result.n_calls} calls over {result.days:g} days: "
+        f"{cpd.value:,.1f} calls/day (95% interval {cpd.low:,.1f} - {cpd.high:,.1f})"
+    )
+    out.print(f"wrote {paths[0]}, {paths[1]}", highlight=False)
+
+
 def _require_run_folder(run_dir: Path) -> None:
     """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
     if not run_dir.is_dir():
