@@ -440,6 +440,60 @@ def fit_demand(
     out.print(f"wrote {paths[0]}, {paths[1]}", highlight=False)
 
 
+ParamOption = Annotated[
+    list[str], typer.Option("--param", help="PATH=LOW..HIGH a field as in the YAML; repeat.")
+]
+
+
+@app.command()
+def sensitivity(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    param: ParamOption,
+    kpi: Annotated[
+        list[str] | None, typer.Option("--kpi", help="A KPI to analyse; repeat.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="morris, or sobol for Sobol indices.")] = "morris",
+    trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 10,
+    samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+    from sim.experiments.sensitivity import sensitivity as analyse
+
+    kpis = list(kpi) if kpi else list(HEADLINE[:2])
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        if method not in ("morris", "sobol"):
+            raise UserInputError("must be morris or sobol", field="--method")
+        if trajectories < 2 or samples < 2:
+            raise UserInputError("must be at least 2", field="--trajectories/--samples")
+        check_kpis(kpis)
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        with _progress(f"{method} x{scenario.replications}") as progress:
+            result = analyse(
+                scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
+                trajectories=trajectories, samples=samples,
+                replications=scenario.replications, workers=workers, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _fail(str(_locate(exc, scenario_file)))
+        return
+    out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.sensitivity_plot import write_sensitivity
+
+        for path in write_sensitivity(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
 def _require_run_folder(run_dir: Path) -> None:
     """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
     if not run_dir.is_dir():
