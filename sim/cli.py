@@ -494,6 +494,56 @@ def sensitivity(
             out.print(f"wrote {path}", highlight=False)
 
 
+@app.command()
+def calibrate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    target: Annotated[
+        list[str],
+        typer.Option("--target", help="KPI=VALUE or KPI=VALUE+-SE a KPI to match; repeat."),
+    ],
+    param: ParamOption,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    max_steps: Annotated[int, typer.Option(help="Most solver steps.")] = 30,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Fit parameters to target KPIs (least squares on common random numbers)."""
+    from sim.experiments.calibrate import calibrate as fit
+    from sim.experiments.calibrate import parse_target
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        parsed = [parse_target(text) for text in target]
+        targets = {name: value for name, value, _ in parsed}
+        check_kpis(list(targets), "--target")
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        if max_steps < 1:
+            raise UserInputError("must be at least 1", field="--max-steps")
+        with _progress(f"calibrating x{scenario.replications}") as progress:
+            result = fit(
+                scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
+                replications=scenario.replications,
+                workers=workers, max_evaluations=max_steps, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _fail(str(_locate(exc, scenario_file)))
+        return
+    out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
+    out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
+    out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.calibration import write_calibration
+
+        for path in write_calibration(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
 def _require_run_folder(run_dir: Path) -> None:
     """Stop with exit 2 unless ``run_dir`` holds what ``rescue-sim run --out`` writes."""
     if not run_dir.is_dir():

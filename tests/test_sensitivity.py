@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments.evaluate import ParameterRange, evaluate, parse_range
+from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, parse_range
 from sim.experiments.sensitivity import sensitivity
 from sim.model.scenario import Scenario, load_scenario
 from sim.outputs.sensitivity_plot import sensitivity_figure, write_sensitivity
@@ -54,11 +54,12 @@ def test_points_share_random_numbers(quick: Scenario) -> None:
     assert not a.equals(c)
 
 
-def test_parse_range() -> None:
-    assert parse_range("network.vans.total=60..110") == ParameterRange(
-        "network.vans.total", 60, 110, integer=True
-    )
-    assert parse_range("travel.detour_factor=1..1.5").integer is False
+def test_parse_range(quick: Scenario) -> None:
+    ranges = [parse_range("network.vans.total=60..110"), parse_range("travel.detour_factor=1..2")]
+    assert ranges[0] == ParameterRange("network.vans.total", 60, 110)
+    # Integer where the scenario holds an integer, however the bounds are written.
+    assert [r.integer for r in bind_ranges(quick, ranges)] == [True, False]
+    assert bind_ranges(quick, ranges)[0].value(84.6) == 85
     for bad in ("travel.detour_factor=2..1", "x=1-2", "seed=1..5", "x=a..b", "=1..2"):
         with pytest.raises(UserInputError):
             parse_range(bad)

@@ -8,8 +8,9 @@ of every point draws the same random numbers wherever the change leaves them alo
 not noise, which is what lets an optimiser or a Morris screening work with few
 replications. Points are evaluated in one batch, so that worker processes are shared.
 
-Parameters are given as ``PATH=LOW..HIGH`` ranges; a range written with two integers is
-an integer parameter, and its values are rounded before they reach the scenario.
+Parameters are given as ``PATH=LOW..HIGH`` ranges. A field that holds an integer in the
+base scenario (``network.vans.total``) is an integer parameter (see :func:`bind_ranges`):
+its values are rounded before they reach the scenario.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -60,8 +62,28 @@ def parse_range(text: str, option: str = "--param") -> ParameterRange:
         raise UserInputError(f"{text!r}: needs LOW < HIGH", field=option)
     if path.split(".")[0].split("[")[0] in _FIXED:
         raise UserInputError(f"{path} is fixed: every point keeps it", field=option)
-    integer = all(part.strip().lstrip("+-").isdigit() for part in (low_text, high_text))
-    return ParameterRange(path, low, high, integer)
+    return ParameterRange(path, low, high)
+
+
+def field_value(base: Scenario, path: str) -> Any:
+    """The value of a dotted field in a scenario (None when it has no such field)."""
+    node: Any = base.model_dump(by_alias=True)
+    try:
+        for part in path.replace("[", ".").replace("]", "").split("."):
+            node = node[int(part)] if part.isdigit() else node[part]
+    except (KeyError, IndexError, TypeError):
+        return None
+    return node
+
+
+def bind_ranges(base: Scenario, ranges: Sequence[ParameterRange]) -> list[ParameterRange]:
+    """The ranges, each an integer parameter when its field holds an integer in ``base``."""
+    bound = []
+    for r in ranges:
+        value = field_value(base, r.path)
+        integer = isinstance(value, int) and not isinstance(value, bool)
+        bound.append(ParameterRange(r.path, r.low, r.high, integer))
+    return bound
 
 
 def check_ranges(base: Scenario, ranges: Sequence[ParameterRange], option: str = "--param") -> None:
@@ -89,7 +111,7 @@ def check_kpis(kpis: Sequence[str], option: str = "--kpi") -> None:
 
 
 def point_scenario(
-    base: Scenario, ranges: Sequence[ParameterRange], x: Sequence[float]
+    base: Scenario, ranges: Sequence[ParameterRange], x: Sequence[float] | np.ndarray
 ) -> Scenario:
     """The base scenario with each range's field set to the matching entry of ``x``."""
     return base.with_fields({r.path: r.value(v) for r, v in zip(ranges, x, strict=True)})

@@ -26,7 +26,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from sim.experiments.evaluate import ParameterRange, evaluate, mean_kpis
+from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, mean_kpis
 from sim.experiments.run import ProgressFn
 from sim.model.scenario import Scenario
 
@@ -97,6 +97,7 @@ def sensitivity(
     ``samples x (k + 2)`` (``samples`` a power of 2). ``seed`` drives the design and the
     bootstrap, not the simulation, which keeps the scenario's seed at every point.
     """
+    ranges = bind_ranges(base, ranges)
     problem = _problem(ranges)
     if method == "morris":
         unit = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
