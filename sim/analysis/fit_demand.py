@@ -163,14 +163,17 @@ def _shares(names: pd.Series) -> pd.DataFrame:
 
 
 def _prefectures(trace: pd.DataFrame) -> pd.DataFrame:
-    """Calls per prefecture: the ``prefecture`` column, or the nearest prefecture seat."""
+    """Calls per prefecture: the ``adcode`` or ``prefecture`` column, or the nearest seat."""
     seats = areas()
-    if "prefecture" in trace:
-        key = trace["prefecture"].astype(str)
-        unknown = sorted(set(key) - set(seats["name"]))
+    column = "adcode" if "adcode" in trace else "prefecture" if "prefecture" in trace else None
+    if column is not None:
+        key = trace[column].astype(str)
+        seat_key = seats["adcode" if column == "adcode" else "name"].astype(str)
+        unknown = sorted(set(key) - set(seat_key))
         if unknown:
-            raise UserInputError(f"unknown prefectures {unknown[:5]}", field="prefecture")
-        index = seats.reset_index().set_index("name")["index"].reindex(key).to_numpy()
+            raise UserInputError(f"unknown {column} values {unknown[:5]}", field=column)
+        lookup = dict(zip(seat_key, range(len(seats)), strict=True))
+        index = key.map(lookup).to_numpy(np.int64)
     else:
         lat = trace["lat"].to_numpy(float)
         lon = trace["lon"].to_numpy(float)
