@@ -21,8 +21,9 @@ import pandas as pd
 from benchmarks.national import ROOT, national
 from sim.experiments.run import ReplicationResult, run_replication
 from sim.model.demand import draw_call_stream
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.scenario import Scenario
 
 
 def _digest(frame: pd.DataFrame) -> str:

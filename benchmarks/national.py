@@ -38,8 +38,9 @@ import simpy
 
 from sim.experiments.run import run_replication
 from sim.model.demand import CallStream, draw_call_stream
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.scenario import Scenario
 from sim.model.simulation import Model
 
 ROOT = Path(__file__).resolve().parents[1]

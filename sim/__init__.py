@@ -2,7 +2,8 @@
 
 from sim.errors import PolicyError, ScenarioError, UserInputError
 from sim.experiments.run import ReplicationResult, RunResult, run, run_replication
-from sim.model.scenario import Scenario, load_scenario, parse_scenario
+from sim.model.loading import load_scenario, parse_scenario
+from sim.model.scenario import Scenario
 
 __version__ = "0.1.0"
 

@@ -19,11 +19,14 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from sim import __version__
+from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
 from sim.errors import UserInputError
 from sim.model.demand import expected_calls_per_day
+from sim.model.loading import field_line, load_scenario
 from sim.model.network import build_network
 from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
-from sim.model.scenario import Scenario, field_line, load_scenario
+from sim.model.scenario import Scenario
 
 app = typer.Typer(
     add_completion=False,
@@ -35,9 +38,6 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 140)
 err = Console(stderr=True)
 
-# Published targets (seed 002): shown beside the simulated rates.
-HEADLINE = ("on_time_arrival_rate", "on_time_repair_rate", "complaint_closure_rate")
-
 
 # Options several commands share.
 DaysOption = Annotated[float | None, typer.Option(help="Override the horizon in days.")]
@@ -45,6 +45,24 @@ ReplicationsOption = Annotated[int | None, typer.Option(help="Override the repli
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
 PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
 WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        out.print(f"rescue-sim {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_show_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate a national roadside truck-rescue network."""
 
 
 def _fail(message: str) -> None:
@@ -155,20 +173,32 @@ def validate(
     out.print("scenario is valid")
 
 
+def _label(kpi: str) -> str:
+    """A KPI's name for a table, in bold for the published headline rates."""
+    return f"[bold]{kpi}[/bold]" if kpi in HEADLINE_KPIS else kpi
+
+
+def _interval(kpi: str, low: float, high: float, separator: str = " - ") -> str:
+    return "" if math.isnan(low) else f"{format_kpi(kpi, low)}{separator}{format_kpi(kpi, high)}"
+
+
 def _kpi_table(summary: pd.DataFrame, title: str) -> Table:
+    """The KPIs with their intervals; the published target beside the rates that have one."""
     table = Table(title=title)
     table.add_column("KPI")
     table.add_column("mean", justify="right")
     table.add_column("95% interval", justify="right")
+    table.add_column("published target", justify="right")
     for kpi, row in summary.iterrows():
         name = str(kpi)
-        interval = (
-            ""
-            if math.isnan(row["low"])
-            else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
+        entry = CATALOGUE.get(name)
+        target = entry.target if entry is not None else None
+        table.add_row(
+            _label(name),
+            format_kpi(name, row["mean"]),
+            _interval(name, row["low"], row["high"]),
+            "" if target is None else format_kpi(name, target),
         )
-        label = f"[bold]{name}[/bold]" if name in HEADLINE else name
-        table.add_row(label, _fmt(name, row["mean"]), interval)
     return table
 
 
@@ -215,16 +245,6 @@ def run(
             err.print("interrupted while writing: files already in place are complete")
             raise typer.Exit(code=130) from None
         out.print(f"wrote {out_dir}/calls.parquet, units.parquet, summary.json")
-
-
-def _fmt(kpi: str, value: float, signed: bool = False) -> str:
-    """A KPI value for a table: rates in percent (differences in points), others as numbers."""
-    if math.isnan(value):
-        return "-"
-    rate = kpi.endswith("_rate") or kpi in {"service_level", "van_utilisation", "agent_utilisation"}
-    if rate:
-        return f"{value * 100:+.2f} pt" if signed else f"{value:.1%}"
-    return f"{value:+,.3f}" if signed else f"{value:,.2f}"
 
 
 @app.command()
@@ -277,23 +297,25 @@ def compare(
     for kpi, rows in table_data.groupby("kpi", sort=False):
         name = str(kpi)
         for k, (_, row) in enumerate(rows.iterrows()):
-            label = "" if k else (f"[bold]{name}[/bold]" if name in HEADLINE else name)
-            interval = (
-                ""
-                if math.isnan(row["low"])
-                else f"{_fmt(name, row['low'])} - {_fmt(name, row['high'])}"
-            )
+            label = "" if k else _label(name)
+            interval = _interval(name, row["low"], row["high"])
             diff = diff_interval = ""
             if k > 0:
                 colour = {"better": "green", "worse": "red"}.get(row["verdict"], "")
-                diff = _fmt(name, row["diff"], True) + ("*" if row["significant"] else "")
+                diff = format_kpi(name, row["diff"], signed=True)
+                diff += "*" if row["significant"] else ""
                 if colour:
                     diff = f"[{colour}]{diff}[/{colour}]"
                 if not math.isnan(row["diff_low"]):
-                    low = _fmt(name, row["diff_low"], True)
-                    diff_interval = f"{low} / {_fmt(name, row['diff_high'], True)}"
+                    low = format_kpi(name, row["diff_low"], signed=True)
+                    diff_interval = f"{low} / {format_kpi(name, row['diff_high'], signed=True)}"
             table.add_row(
-                label, str(row["policy"]), _fmt(name, row["mean"]), interval, diff, diff_interval
+                label,
+                str(row["policy"]),
+                format_kpi(name, row["mean"]),
+                interval,
+                diff,
+                diff_interval,
             )
         table.add_section()
     out.print(table)
@@ -305,7 +327,7 @@ def compare(
 
 
 # What `sweep` shows per point unless --kpi says otherwise.
-SWEEP_KPIS = (*HEADLINE, "response_p90_h", "van_utilisation")
+SWEEP_KPIS = (*HEADLINE_KPIS, "response_p90_h", "van_utilisation")
 
 
 @app.command()
@@ -334,7 +356,6 @@ def sweep(
     """Run a scenario at every combination of parameter values, on common random numbers."""
     from rich.markup import escape
 
-    from sim.analysis.kpis import KPI_HIGHER_IS_BETTER
     from sim.experiments.sweep import format_value, parse_parameter
     from sim.experiments.sweep import sweep as sweep_scenario
 
@@ -346,10 +367,9 @@ def sweep(
             _check_policy(policy)
         if workers < 1:
             raise UserInputError("must be at least 1", field="--workers")
-        for name in shown:
-            if name not in KPI_HIGHER_IS_BETTER:
-                known = ", ".join(KPI_HIGHER_IS_BETTER)
-                raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
+        for name in unknown_kpis(shown):
+            known = ", ".join(CATALOGUE)
+            raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
         parameters = [parse_parameter(text) for text in vary]
     except UserInputError as exc:
         _fail(str(_locate(exc, scenario_file)))
@@ -368,7 +388,11 @@ def sweep(
     except KeyboardInterrupt:
         err.print("interrupted: nothing was written")
         raise typer.Exit(code=130) from None
-    summary = result.summary.set_index(["point", "kpi"])
+    columns = ["point", "kpi", "mean", "low", "high"]
+    summary = {
+        (int(point), str(name)): (mean, low, high)
+        for point, name, mean, low, high in result.summary[columns].itertuples(index=False)
+    }
     table = Table(
         title=f"{scenario.name}: {n_points} points, {runs} runs on common random numbers",
         caption="mean [95% interval] over replications",
@@ -376,14 +400,14 @@ def sweep(
     for path in result.paths:
         table.add_column(path, justify="right")
     for name in shown:
-        table.add_column(f"[bold]{name}[/bold]" if name in HEADLINE else name, justify="right")
+        table.add_column(_label(name), justify="right")
     for k, point in enumerate(result.points):
         cells = [escape(format_value(value)) for value in point.values.values()]
         for name in shown:
-            row = summary.loc[(k, name)]
-            cell = _fmt(name, row["mean"])
-            if not math.isnan(row["low"]):
-                cell += f" [{_fmt(name, row['low'])}, {_fmt(name, row['high'])}]"
+            mean, low, high = summary[(k, name)]
+            cell = format_kpi(name, mean)
+            if not math.isnan(low):
+                cell += f" [{_interval(name, low, high, ', ')}]"
             cells.append(cell)
         table.add_row(*cells)
     out.print(table)

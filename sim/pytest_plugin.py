@@ -2,8 +2,10 @@
 
 * ``rescue_run(scenario, policy=None, replications=None, days=None)``: run (cached for
   the session, so several tests can share one run);
-* ``rescue_baseline(result, name)``: check ``result`` against ``tests/baselines/NAME.json``
-  under the rootdir, or rewrite that file when pytest runs with ``--update-baselines``.
+* ``rescue_baseline(result, name, kpis=None, margin=0.0)``: check ``result`` against
+  ``tests/baselines/NAME.json`` under the rootdir, or rewrite that file when pytest runs
+  with ``--update-baselines``. ``kpis`` are names of the KPI catalogue
+  (:mod:`sim.analysis.kpi_catalogue`); by default every KPI with a better direction.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from sim.analysis.testing import check_baseline, run_policy, write_baseline
+from sim.analysis.kpi_catalogue import kpi_entry, unknown_kpis
 from sim.experiments.run import RunResult
+from sim.experiments.testing import check_baseline, run_policy, write_baseline
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +63,8 @@ def rescue_baseline(request: pytest.FixtureRequest) -> Callable[..., None]:
     def _check(
         result: RunResult, name: str, *, kpis: list[str] | None = None, margin: float = 0.0
     ) -> None:
+        for kpi in unknown_kpis(kpis or ()):
+            kpi_entry(kpi)  # a misspelt KPI fails here, also when updating the baselines
         path = folder / f"{name}.json"
         if update:
             write_baseline(result, path)

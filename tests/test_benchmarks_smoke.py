@@ -6,7 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = [pytest.mark.benchmarks, pytest.mark.slow]
 
 
 def _run(module: str) -> str:

@@ -20,9 +20,9 @@ import pytest
 import simpy
 
 from sim.model.demand import draw_call_stream
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.records import ABANDONED, REMOTE, REPAIRED
-from sim.model.scenario import load_scenario
 from sim.model.simulation import Model, _timeout_maker
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

@@ -25,8 +25,9 @@ import pytest
 from sim.experiments.run import ReplicationResult, run_replication
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import REGISTRY
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "trace.json"

@@ -7,7 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from sim.analysis.kpis import confidence_interval, is_proportion, summarise
+from sim.analysis.kpi_catalogue import is_share
+from sim.analysis.kpis import confidence_interval, summarise
 
 
 def test_a_rate_near_one_has_its_interval_cut_at_one() -> None:
@@ -51,7 +52,7 @@ def test_one_replication_has_no_interval() -> None:
 
 
 def test_which_kpis_are_proportions() -> None:
-    assert is_proportion("on_time_arrival_rate") and is_proportion("service_level")
-    assert is_proportion("van_utilisation")
-    assert not is_proportion("response_p90_h") and not is_proportion("calls_per_day")
-    assert not is_proportion("complaints_per_1000_calls")
+    assert is_share("on_time_arrival_rate") and is_share("service_level")
+    assert is_share("van_utilisation")
+    assert not is_share("response_p90_h") and not is_share("calls_per_day")
+    assert not is_share("complaints_per_1000_calls")

@@ -40,6 +40,8 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
             assert cell.execution_count is None, f"{path.name}: execution count not stripped"
 
 
+@pytest.mark.notebooks
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)

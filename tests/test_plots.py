@@ -13,10 +13,14 @@ from matplotlib.collections import LineCollection, PatchCollection
 from matplotlib.figure import Figure
 
 from sim import load_scenario, run
-from sim.analysis.kpis import van_busy_hours
+from sim.analysis import tables
+from sim.analysis.kpi_catalogue import HEADLINE_KPIS
+from sim.analysis.kpis import arrival_outcomes, van_busy_hours
 from sim.model.network import build_network
 from sim.model.reference import areas
 from sim.outputs import plots
+from sim.outputs.plots import maps
+from sim.outputs.plots.dashboard import RESPONSE_KPIS
 from sim.outputs.run_folder import summary_dict
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,18 +132,18 @@ def test_kpi_dashboard_marks_the_published_target(quick) -> None:  # type: ignor
     assert any("published target 93%" in t.get_text() for t in headline.get_legend().get_texts())
     # The points are the means, in percent, top to bottom in KPI order.
     points = headline.lines[0]
-    expected = [summary.loc[k, "mean"] * 100 for k in plots.HEADLINE_KPIS]
+    expected = [summary.loc[k, "mean"] * 100 for k in HEADLINE_KPIS]
     assert list(points.get_xdata()) == pytest.approx(expected)
     assert list(points.get_ydata()) == [2, 1, 0]
     assert axes[2].get_xlabel() == "hours"
     resp = axes[2].lines[0].get_xdata()
-    assert list(resp) == pytest.approx([summary.loc[k, "mean"] for k in plots.RESPONSE_KPIS])
+    assert list(resp) == pytest.approx([summary.loc[k, "mean"] for k in RESPONSE_KPIS])
 
 
 def test_kpi_dashboard_reads_summary_json_and_shows_intervals(quick) -> None:  # type: ignore[no-untyped-def]
     _, result, _ = quick
     as_json = summary_dict(result)
-    table = plots.kpi_frame(as_json)
+    table = tables.kpi_frame(as_json)
     pd.testing.assert_frame_equal(
         table.loc[result.summary.index, ["mean", "low", "high"]],
         result.summary[["mean", "low", "high"]].astype(float),
@@ -248,7 +252,7 @@ def test_hourly_profile_counts_per_day_and_agents() -> None:
 
 
 def _units(rows: list[tuple[float, int, str]], replication: int = 0) -> pd.DataFrame:
-    from sim.model.dispatch.base import VAN_STATES
+    from sim.model.records import VAN_STATES
 
     t, van, state = zip(*rows, strict=True)
     return pd.DataFrame(
@@ -273,7 +277,7 @@ def test_busy_share_by_hour_integrates_spells() -> None:
             (5.0, 1, "to_site"),
         ]
     )
-    share = plots.busy_share_by_hour(units, horizon_h=8.0)
+    share = tables.busy_share_by_hour(units, horizon_h=8.0)
     # van 0 busy 2-6 h, van 1 busy 5-8 h (open at the horizon), two vans.
     expected = [0, 0, 0.5, 0.5, 0.5, 1.0, 0.5, 0.5]
     assert list(share) == pytest.approx(expected)
@@ -330,7 +334,7 @@ def test_van_utilisation_ranks_stations(quick) -> None:  # type: ignore[no-untyp
 
 def test_van_utilisation_without_network_infers_stations(quick) -> None:  # type: ignore[no-untyped-def]
     _scenario, result, _ = quick
-    mapping = plots.van_station_from_calls(result.calls)
+    mapping = tables.van_station_from_calls(result.calls)
     served = result.calls[result.calls["van"] >= 0]
     assert set(mapping) == set(served["van"].unique())
     fig = plots.van_utilisation(result.calls, result.units.astype({"state": str}))
@@ -358,7 +362,7 @@ def test_network_map_colours_prefectures_and_sizes_stations(quick) -> None:  # t
         c for c in ax.collections if isinstance(c, PatchCollection) and c.get_array() is not None
     ]
     assert len(coloured) == 1
-    expected = plots.prefecture_on_time(result.calls, horizon_h=h)
+    expected = tables.prefecture_on_time(result.calls, horizon_h=h)
     assert sorted(coloured[0].get_array()) == pytest.approx(sorted(expected["on_time_rate"]))
     assert len(expected) == 17  # Henan's prefectures (quick.yaml leaves out municipalities)
     stations = next(c for c in ax.collections if c.get_label().startswith("stations"))
@@ -368,7 +372,7 @@ def test_network_map_colours_prefectures_and_sizes_stations(quick) -> None:  # t
     assert f"{network.n_vans} vans" in stations.get_label()
     assert fig.axes[1].get_ylabel().startswith("on-time arrival rate")
     # The view is Henan: every station inside it.
-    x = network.station_lon * plots._MAP_KX
+    x = network.station_lon * maps._MAP_KX
     assert ax.get_xlim()[0] < x.min() and x.max() < ax.get_xlim()[1]
     assert (
         ax.get_ylim()[0] < network.station_lat.min()
@@ -376,7 +380,7 @@ def test_network_map_colours_prefectures_and_sizes_stations(quick) -> None:  # t
     )
     # Rates match the KPI definition: one prefecture's rate recomputed by hand.
     c = result.calls[result.calls["adcode"] == "410100"]
-    known, on_time = plots.arrival_outcomes(c, h)
+    known, on_time = arrival_outcomes(c, h)
     row = expected.set_index("adcode").loc["410100"]
     assert row["on_time_rate"] == pytest.approx(on_time.sum() / known.sum())
 
@@ -446,10 +450,10 @@ def test_surge_timeline_shades_the_surge_and_counts_calls() -> None:
 
 def test_surge_windows_accept_every_form(quick) -> None:  # type: ignore[no-untyped-def]
     scenario = load_scenario(ROOT / "scenarios" / "henan_flood_2021.yaml")
-    from_model = plots.surge_windows(scenario)
-    from_json = plots.surge_windows(scenario.model_dump(mode="json", by_alias=True))
+    from_model = tables.surge_windows(scenario)
+    from_json = tables.surge_windows(scenario.model_dump(mode="json", by_alias=True))
     assert from_model == from_json == [("zhengzhou_flood", 72.0, 144.0)]
-    assert plots.surge_windows(None) == [] == plots.surge_windows(quick[0])
+    assert tables.surge_windows(None) == [] == tables.surge_windows(quick[0])
 
 
 # --------------------------------------------------------------------------- policies

@@ -12,14 +12,14 @@ import pytest
 
 from sim import load_scenario
 from sim.analysis.kpis import call_kpis_by, confidence_interval
-from sim.analysis.testing import (
+from sim.experiments.compare import compare, paired_difference
+from sim.experiments.testing import (
     KPIAssertionError,
     assert_kpi_at_least,
     assert_no_worse,
     check_baseline,
     write_baseline,
 )
-from sim.experiments.compare import compare, paired_difference
 from sim.model.dispatch import REGISTRY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,7 +1,7 @@
 """Bad scenario input ends with exit code 2 and ONE line naming file, line and field.
 
-DESIGN.md section 3: "exit code 2 with a one-line message naming file, line and field on
-bad input, never a traceback for user errors". Every case writes its YAML here, so the
+docs/architecture.md, principle 11: "Bad user input ends with one line naming file, line
+and field, and exit code 2; never a traceback". Every case writes its YAML here, so the
 expected 1-based line is known; ``_check_case_text`` guards against a miscounted line.
 """
 

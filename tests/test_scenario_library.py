@@ -16,12 +16,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sim import load_scenario, run
-from sim.analysis.kpis import confidence_interval
+from sim.analysis.kpi_catalogue import published_targets
+from sim.analysis.kpis import arrival_outcomes, confidence_interval
 from sim.cli import app
 from sim.model.geo import great_circle_km_array
 from sim.model.network import build_network
 from sim.model.reference import areas, data_dir
-from sim.outputs.plots import arrival_outcomes, published_targets
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -1,6 +1,6 @@
 """The call stream: reproducible, common across policies, one named stream per quantity.
 
-DESIGN.md section 2, principles 2, 3 and 7: every random input is drawn up front from
+docs/architecture.md, principles 2, 3 and 7: every random input is drawn up front from
 (seed, replication, stream name); the same scenario and seed give identical draws in any
 process; a change of policy or of one unrelated distribution shifts no other draw; a
 recorded call list can replace the drawn times and places.
@@ -30,6 +30,7 @@ from sim.model.demand import (
     hourly_rates,
     read_call_trace,
 )
+from sim.model.loading import with_fields
 from sim.model.network import Network, build_network
 
 TESTS = Path(__file__).resolve().parent
@@ -334,7 +335,7 @@ def test_arrivals_follow_the_hour_of_day_profile(quick: Scenario, network: Netwo
     profile = np.asarray(quick.demand.hour_of_day_profile, dtype=float)
     night_hours = [*range(16, 24), *range(0, 8)]
     p = profile[night_hours].sum() / profile.sum()
-    assert 0.4 < p < 0.6  # DESIGN.md: about 55% of truck jobs between 16:00 and 08:00
+    assert 0.4 < p < 0.6  # docs/architecture.md: about 55% of truck jobs between 16:00 and 08:00
     night = np.isin(np.floor(times).astype(int) % 24, night_hours)
     n = len(times)
     assert abs(night.sum() - n * p) <= 4 * math.sqrt(n * p * (1 - p))
@@ -432,9 +433,9 @@ def test_missing_trace(tmp_path: Path) -> None:
 
 def test_start_date_sets_the_weekday_of_day_0(quick: Scenario) -> None:
     """Day 0 on a Saturday takes the profile's Saturday; without a date day 0 is a Monday."""
-    monday = hourly_rates(quick.with_fields({"horizon.days": 7}))
+    monday = hourly_rates(with_fields(quick, {"horizon.days": 7}))
     saturday = hourly_rates(
-        quick.with_fields({"horizon.start_date": "2021-07-17", "horizon.days": 7})
+        with_fields(quick, {"horizon.start_date": "2021-07-17", "horizon.days": 7})
     )
     assert quick.horizon.start_date is None and quick.horizon.start_weekday == 0
     # Saturday is weekday 5: the Saturday run's day 0 is the Monday run's day 5.

@@ -15,7 +15,8 @@ from sim.errors import ScenarioError, UserInputError
 from sim.experiments.compare import paired_difference
 from sim.experiments.run import run
 from sim.experiments.sweep import Parameter, SweepResult, grid, parse_parameter, sweep
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario, with_fields
+from sim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
@@ -57,7 +58,7 @@ def test_a_malformed_parameter_names_the_option(text: str) -> None:
 
 
 def test_fields_are_set_by_their_path_as_in_the_yaml(quick: Scenario) -> None:
-    changed = quick.with_fields({"network.vans.total": 77, "hotline.shifts[0].agents": 9})
+    changed = with_fields(quick, {"network.vans.total": 77, "hotline.shifts[0].agents": 9})
     assert changed.network.vans.total == 77
     assert changed.hotline.shifts[0].agents == 9
     assert changed.hotline.shifts[1:] == quick.hotline.shifts[1:]
@@ -78,7 +79,7 @@ def test_a_bad_path_or_value_names_the_field(
     quick: Scenario, values: dict[str, object], field: str, message: str
 ) -> None:
     with pytest.raises(ScenarioError) as caught:
-        quick.with_fields(values)
+        with_fields(quick, values)
     assert caught.value.field == field
     assert message in caught.value.message
 
@@ -156,8 +157,8 @@ def test_a_grid_that_cannot_be_swept_is_refused(
 
 
 def test_policy_options_are_checked_before_any_run(quick: Scenario) -> None:
-    with_options = quick.with_fields(
-        {"dispatch.policy": "preparedness", "dispatch.options": {"coverage_km": 60.0}}
+    with_options = with_fields(
+        quick, {"dispatch.policy": "preparedness", "dispatch.options": {"coverage_km": 60.0}}
     )
     # Another policy starts from no options, as --policy does: nothing to refuse.
     points = grid(with_options, [Parameter("dispatch.policy", ("preparedness", "priority"))])
@@ -198,7 +199,7 @@ def test_rows_are_flat_parameters_beside_kpis(fleet: SweepResult) -> None:
 
 
 def test_a_point_is_the_run_of_its_scenario(quick: Scenario, fleet: SweepResult) -> None:
-    alone = run(quick.with_fields({"network.vans.total": 140}))
+    alone = run(with_fields(quick, {"network.vans.total": 140}))
     pd.testing.assert_frame_equal(
         fleet.results[1].kpis_by_replication, alone.kpis_by_replication, check_exact=True
     )

@@ -2,8 +2,10 @@
 
 Every rate counts calls made after the warm-up. A call whose promise had not yet
 expired at the horizon, and which had not yet met it, is censored: it is left out of
-both numerator and denominator rather than counted late. docs/kpis.md gives each
-definition in words.
+both numerator and denominator rather than counted late (:func:`promise_outcome`, the
+one place that rule is written). What each KPI is -- unit, share or not, which way is
+better, headline, published target -- is in :mod:`sim.analysis.kpi_catalogue`;
+docs/kpis.md gives each definition in words.
 """
 
 from __future__ import annotations
@@ -15,66 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.model.dispatch.base import IDLE
+from sim.analysis.kpi_catalogue import is_share
+from sim.model.records import IDLE
 
 SECONDS_PER_H = 3600.0
-
-# What each KPI means, in the order of the KPI table.
-KPI_DEFINITIONS: dict[str, str] = {
-    "on_time_arrival_rate": (
-        "arrived within the arrival promise / dispatched calls whose promise was met or expired"
-    ),
-    "on_time_repair_rate": (
-        "repaired by the repair deadline / roadside jobs repaired or past their deadline"
-    ),
-    "complaint_closure_rate": (
-        "complaints closed within the deadline / complaints closed or past their deadline"
-    ),
-    "contact_on_time_rate": "customer called back within the contact promise / dispatched calls",
-    "service_level": (
-        "calls answered within the service-level threshold / calls answered or abandoned"
-    ),
-    "abandonment_rate": "calls whose caller gave up on every attempt / calls answered or abandoned",
-    "avg_speed_of_answer_s": "mean wait of the answered attempt, seconds",
-    "response_p50_h": "median hours from call to arrival on site, arrived calls",
-    "response_p90_h": "90th percentile of hours from call to arrival",
-    "response_p95_h": "95th percentile of hours from call to arrival",
-    "remote_fix_rate": "solved by remote diagnosis / calls answered",
-    "fixed_on_site_rate": "repaired on site / jobs whose on-site outcome is known",
-    "tow_rate": "towed to a workshop / jobs whose on-site outcome is known",
-    "complaints_per_1000_calls": "complaints raised per 1000 calls",
-    "van_utilisation": "share of van time not idle (driving, on site, returning)",
-    "agent_utilisation": "agent time handling calls / agent time on duty",
-    "contractor_rate": "jobs given to local third-party shops / dispatched calls",
-    "contractor_cost_cny_per_day": (
-        "contractor jobs x scenario cost per job, per day after the warm-up"
-    ),
-    "calls_per_day": "calls made per day after the warm-up",
-}
-
-
-# Which way is better, for verdicts and regression checks; None: neither (a volume).
-KPI_HIGHER_IS_BETTER: dict[str, bool | None] = {
-    "on_time_arrival_rate": True,
-    "on_time_repair_rate": True,
-    "complaint_closure_rate": True,
-    "contact_on_time_rate": True,
-    "service_level": True,
-    "abandonment_rate": False,
-    "avg_speed_of_answer_s": False,
-    "response_p50_h": False,
-    "response_p90_h": False,
-    "response_p95_h": False,
-    "remote_fix_rate": True,
-    "fixed_on_site_rate": True,
-    "tow_rate": False,
-    "complaints_per_1000_calls": False,
-    "van_utilisation": None,
-    "agent_utilisation": None,
-    "contractor_rate": None,
-    "contractor_cost_cny_per_day": False,
-    "calls_per_day": None,
-}
 
 
 def _rate(numerator: np.ndarray, denominator: np.ndarray) -> float:
@@ -91,42 +37,48 @@ PROMISES = (
 )
 
 
+def promise_outcome(
+    counted: np.ndarray, done_h: np.ndarray, due_h: np.ndarray, horizon_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(known, met) of one promise for each call: the censoring rule of every promise KPI.
+
+    ``counted``: the calls the promise applies to; ``done_h``: when it was kept (NaN:
+    not yet); ``due_h``: its deadline. A promise is met when kept by its deadline; it is
+    known once met, or once its deadline passed before the horizon. One still open at
+    the horizon is censored (not known) rather than counted as broken.
+    """
+    met = done_h <= due_h  # False for NaN: not (yet) kept
+    return counted & (met | (due_h <= horizon_h)), met
+
+
+def arrival_outcomes(calls: pd.DataFrame, horizon_h: float) -> tuple[np.ndarray, np.ndarray]:
+    """(known, met) of each call's arrival promise, censored at ``horizon_h``."""
+    dispatched = ~np.isnan(calls["dispatched_h"].to_numpy(float))
+    deadline = calls["t_call_h"].to_numpy(float) + calls["arrival_promise_h"].to_numpy(float)
+    return promise_outcome(dispatched, calls["arrived_h"].to_numpy(float), deadline, horizon_h)
+
+
 def _promise_arrays(
     calls: pd.DataFrame, horizon_h: float, contact_promise_h: float
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """For each promise: (known, met). Unknown: not applicable, or censored at the horizon.
-
-    A promise is known once it was met, or once its deadline passed before the horizon;
-    one still open at the horizon is censored rather than counted as broken.
-    """
-    t_call = calls["t_call_h"].to_numpy()
+    """For each promise column: (known, met), by :func:`promise_outcome`."""
     dispatched = ~np.isnan(calls["dispatched_h"].to_numpy())
-
-    arrived = calls["arrived_h"].to_numpy()
-    deadline = t_call + calls["arrival_promise_h"].to_numpy()
-    arrival_met = arrived <= deadline  # False for NaN: not (yet) arrived
-    arrival_known = dispatched & (arrival_met | (deadline <= horizon_h))
-
-    repaired = calls["repaired_h"].to_numpy()
-    due = calls["repair_due_h"].to_numpy()
-    repair_met = repaired <= due
-    repair_known = dispatched & (repair_met | (due <= horizon_h))
-
     contact_due = calls["dispatched_h"].to_numpy() + contact_promise_h
-    contact_met = calls["contacted_h"].to_numpy() <= contact_due
-    contact_known = dispatched & (contact_met | (contact_due <= horizon_h))
-
-    closed = calls["complaint_closed_h"].to_numpy()
-    complaint_due = calls["complaint_deadline_h"].to_numpy()
-    closure_met = closed <= complaint_due
-    closure_known = ~np.isnan(calls["complaint_raised_h"].to_numpy()) & (
-        closure_met | (complaint_due <= horizon_h)
-    )
+    complained = ~np.isnan(calls["complaint_raised_h"].to_numpy())
     return {
-        "arrival_promise_met": (arrival_known, arrival_met),
-        "repair_promise_met": (repair_known, repair_met),
-        "contact_promise_met": (contact_known, contact_met),
-        "complaint_closed_in_time": (closure_known, closure_met),
+        "arrival_promise_met": arrival_outcomes(calls, horizon_h),
+        "repair_promise_met": promise_outcome(
+            dispatched, calls["repaired_h"].to_numpy(), calls["repair_due_h"].to_numpy(), horizon_h
+        ),
+        "contact_promise_met": promise_outcome(
+            dispatched, calls["contacted_h"].to_numpy(), contact_due, horizon_h
+        ),
+        "complaint_closed_in_time": promise_outcome(
+            complained,
+            calls["complaint_closed_h"].to_numpy(),
+            calls["complaint_deadline_h"].to_numpy(),
+            horizon_h,
+        ),
     }
 
 
@@ -279,11 +231,6 @@ def confidence_interval(values: np.ndarray | list[float], level: float = 0.95) -
     return Interval(mean, mean - half, mean + half, n)
 
 
-def is_proportion(kpi: str) -> bool:
-    """Whether a KPI is a share of something, so that it lies between 0 and 1."""
-    return kpi.endswith("_rate") or kpi in ("service_level", "van_utilisation")
-
-
 def summarise(per_replication: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """One row per KPI: mean, interval bounds and replications, from a row-per-replication table.
 
@@ -298,7 +245,7 @@ def summarise(per_replication: pd.DataFrame, level: float = 0.95) -> pd.DataFram
             continue
         ci = confidence_interval(per_replication[name].to_numpy(), level)
         # np.clip keeps a NaN bound (one replication) NaN; max and min would not.
-        top = 1.0 if is_proportion(name) else np.inf
+        top = 1.0 if is_share(name) else np.inf
         low, high = float(np.clip(ci.low, 0.0, top)), float(np.clip(ci.high, 0.0, top))
         rows.append({"kpi": name, "mean": ci.mean, "low": low, "high": high, "n": ci.n})
     return pd.DataFrame(rows).set_index("kpi")

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.analysis.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.analysis.kpi_catalogue import CATALOGUE
+from sim.analysis.kpis import confidence_interval
 from sim.experiments.run import ProgressFn, RunResult, run_all
 from sim.model.scenario import Scenario
 
@@ -68,7 +69,8 @@ class Comparison:
             summary = result.summary
             for kpi, row in summary.iterrows():
                 diff = paired_difference(str(kpi), result, reference)
-                better = KPI_HIGHER_IS_BETTER.get(str(kpi))
+                entry = CATALOGUE.get(str(kpi))
+                better = entry.higher_is_better if entry is not None else None
                 verdict = ""
                 if policy != reference_name and diff.significant and better is not None:
                     verdict = "better" if (diff.mean > 0) == better else "worse"

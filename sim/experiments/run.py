@@ -115,15 +115,15 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
         "prefecture": pd.Categorical(network.areas["name"].to_numpy()[stream.area]),
         "adcode": network.areas["adcode"].to_numpy()[stream.area],
         "segment": pd.Categorical.from_codes(
-            stream.segment, [s.name for s in scenario.demand.segments]
+            stream.segment, pd.Index([s.name for s in scenario.demand.segments])
         ),
         "fault": pd.Categorical.from_codes(
-            stream.fault, [f.name for f in scenario.demand.fault_classes]
+            stream.fault, pd.Index([f.name for f in scenario.demand.fault_classes])
         ),
         "surge": stream.surge,
     }
     columns.update(rec.columns())
-    columns["final_state"] = pd.Categorical.from_codes(rec.final_state, FINAL_STATES)
+    columns["final_state"] = pd.Categorical.from_codes(rec.final_state, pd.Index(FINAL_STATES))
     calls = pd.DataFrame(columns)
     # Drawn here from its own named stream: it only matters once the run is over.
     resolution_h = scenario.complaints.resolution_delay_h.sample(

@@ -27,6 +27,7 @@ from ruamel.yaml.error import YAMLError
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
 from sim.experiments.run import PolicySpec, ProgressFn, RunResult, _policy_instance, run_all
+from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
 
@@ -142,7 +143,7 @@ def grid(
         if swept_policy != base.dispatch.policy and not options_swept:
             changes["dispatch.options"] = {}
         try:
-            scenario = base.with_fields(changes, base_dir)
+            scenario = with_fields(base, changes, base_dir)
             build_network(scenario)
             try:
                 _policy_instance(scenario, policy)

@@ -109,7 +109,8 @@ def add_complaints(
     closed = desk_done + resolution_h[raised]
     closed_h[raised] = np.where(closed <= horizon_h, closed, np.nan)
     out = calls  # columns are added in place: a copy of a national year costs ~250 MB
-    out["complaint_cause"] = pd.Categorical.from_codes(np.where(raised, cause, -1), CAUSES)
+    codes = np.where(raised, cause, -1)
+    out["complaint_cause"] = pd.Categorical.from_codes(codes, pd.Index(CAUSES))
     out["complaint_raised_h"] = raised_h
     out["complaint_closed_h"] = closed_h
     out["complaint_deadline_h"] = np.where(raised, raised_h + cfg.closure_deadline_h, np.nan)

@@ -142,7 +142,8 @@ def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.nda
     inside = np.where(dist <= region.radius_km, weight, 0.0)
     if inside.sum() > 0:
         return inside
-    return (dist == dist.min()).astype(float)
+    nearest: np.ndarray = (dist == dist.min()).astype(float)
+    return nearest
 
 
 def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.DataFrame:

@@ -132,7 +132,8 @@ class Empirical(_Dist):
         if self.weights is None:
             return None
         w = np.asarray(self.weights, dtype=float)
-        return w / w.sum()
+        probabilities: FloatArray = w / w.sum()
+        return probabilities
 
     @property
     def mean(self) -> float:

@@ -99,7 +99,7 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     if total <= 0:
         return np.zeros(len(weights), dtype=np.int64)
     exact = weights / weights.sum() * total
-    base = np.floor(exact).astype(np.int64)
+    base: np.ndarray = np.floor(exact).astype(np.int64)
     short = total - int(base.sum())
     # Ties break by position so that the allocation is deterministic.
     order = np.lexsort((np.arange(len(weights)), -(exact - base)))
@@ -131,9 +131,11 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
 
     rng = named_rng(seed, "network")
     rows = []
+    seat_lats = areas["lat"].to_numpy(dtype=float)
+    seat_lons = areas["lon"].to_numpy(dtype=float)
     for a in range(n_areas):
-        seat_lat = float(areas["lat"].iat[a])
-        seat_lon = float(areas["lon"].iat[a])
+        seat_lat = float(seat_lats[a])
+        seat_lon = float(seat_lons[a])
         for j in range(per_area[a]):
             lat, lon = seat_lat, seat_lon
             if j > 0:  # the first station stands at the seat, the others around it
@@ -214,4 +216,5 @@ def _allocate_vans(cfg: VansConfig, stations: pd.DataFrame, from_csv: bool) -> n
         if cfg.allocation == "demand"
         else np.ones(n)
     )
-    return vans + _largest_remainder(weights, cfg.total - int(vans.sum()))
+    allocated: np.ndarray = vans + _largest_remainder(weights, cfg.total - int(vans.sum()))
+    return allocated

@@ -15,6 +15,12 @@ import pandas as pd
 UNFINISHED, REPAIRED, REMOTE, ABANDONED = 0, 1, 2, 3
 FINAL_STATES = ("unfinished", "repaired", "remote", "abandoned")
 
+# Van states: the codes the unit log stores, and their names in the units table. They
+# live with the records (not with dispatch) because the records and the KPIs read them;
+# the dispatch interface imports them from here.
+IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
+VAN_STATES = ("idle", "to_site", "on_site", "returning")
+
 TIME_COLUMNS = (
     "answered_h",
     "abandoned_h",
@@ -106,8 +112,6 @@ class UnitLog:
         self.call.append(call)
 
     def to_frame(self) -> pd.DataFrame:
-        from sim.model.dispatch.base import VAN_STATES
-
         return pd.DataFrame(
             {
                 "t_h": np.frombuffer(self.t_h, dtype=np.float64).copy(),
@@ -115,7 +119,7 @@ class UnitLog:
                 if self.van.itemsize == 8
                 else np.asarray(self.van, dtype=np.int64),
                 "state": pd.Categorical.from_codes(
-                    np.asarray(self.state, dtype=np.int8), VAN_STATES
+                    np.asarray(self.state, dtype=np.int8), pd.Index(VAN_STATES)
                 ),
                 "call_id": np.asarray(self.call, dtype=np.int64),
             }

@@ -6,7 +6,7 @@ intervals at the horizon) -> the records. Nothing random is drawn here: every ra
 input comes from the call stream, so two policies run on one stream see the same calls.
 Complaints are worked afterwards (:mod:`sim.model.complaints`): they do not feed back.
 
-Speed (DESIGN.md section 4; PERFORMANCE.md has the numbers). A national year is some
+Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A national year is some
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
 * a call is a generator that resumes itself, not a :class:`simpy.Process`: it is started
@@ -45,11 +45,21 @@ from simpy.events import NORMAL, URGENT
 
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
-from sim.model.dispatch.base import IDLE, ON_SITE, RETURNING, TO_SITE, Contractor
+from sim.model.dispatch.base import Contractor
 from sim.model.geo import _DIAMETER_KM, great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
-from sim.model.records import ABANDONED, REMOTE, REPAIRED, CallRecords, UnitLog
+from sim.model.records import (
+    ABANDONED,
+    IDLE,
+    ON_SITE,
+    REMOTE,
+    REPAIRED,
+    RETURNING,
+    TO_SITE,
+    CallRecords,
+    UnitLog,
+)
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
 
@@ -85,11 +95,13 @@ class _CallOrder(Order):
 
     @property
     def candidates(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidates[self.call]
+        rows: np.ndarray = self._model.stream.candidates[self.call]
+        return rows
 
     @property
     def candidate_km(self) -> np.ndarray:  # type: ignore[override]
-        return self._model.stream.candidate_km[self.call]
+        km: np.ndarray = self._model.stream.candidate_km[self.call]
+        return km
 
     @property
     def event(self) -> simpy.Event:  # type: ignore[override]

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.analysis.kpis import KPI_DEFINITIONS
+from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
+from sim.analysis.tables import kpi_frame
 from sim.outputs import plots
 from sim.outputs.run_folder import atomic_write, read_run
 
@@ -185,39 +186,28 @@ def plot_sweep(
     return written
 
 
-def _fmt(kpi: str, value: float | None) -> str:
-    if value is None or not np.isfinite(value):
-        return "&ndash;"
-    if plots.is_rate(kpi):
-        return f"{value * 100:.1f}%"
-    if kpi.endswith("_h"):
-        return f"{value:.2f} h"
-    if kpi.endswith("_s"):
-        return f"{value:.1f} s"
-    return f"{value:,.1f}"
-
-
 def kpi_table_html(summary: dict[str, Any]) -> str:
     """The KPI table: mean, 95% interval, published target and definition."""
-    table = plots.kpi_frame(summary)
-    targets = plots.published_targets()
+    table = kpi_frame(summary)
     rows = []
     for kpi, row in table.iterrows():
         name = str(kpi)
+        entry = CATALOGUE.get(name)
         interval = (
-            f"{_fmt(name, row['low'])} &ndash; {_fmt(name, row['high'])}"
+            f"{format_kpi(name, row['low'])} &ndash; {format_kpi(name, row['high'])}"
             if np.isfinite(row["low"]) and np.isfinite(row["high"])
             else "&ndash;"
         )
-        target = targets.get(name)
+        target = entry.target if entry is not None else None
         flag = ""
         if target is not None and np.isfinite(row["mean"]):
             flag = ' class="met"' if row["mean"] >= target else ' class="missed"'
         rows.append(
             f"<tr{flag}><td><code>{html.escape(name)}</code></td>"
-            f"<td class=num>{_fmt(name, row['mean'])}</td><td class=num>{interval}</td>"
-            f"<td class=num>{_fmt(name, target) if target is not None else ''}</td>"
-            f"<td>{html.escape(KPI_DEFINITIONS.get(name, ''))}</td></tr>"
+            f"<td class=num>{format_kpi(name, row['mean'], missing='&ndash;')}</td>"
+            f"<td class=num>{interval}</td>"
+            f"<td class=num>{format_kpi(name, target, missing='')}</td>"
+            f"<td>{html.escape(entry.text if entry is not None else '')}</td></tr>"
         )
     return (
         '<table class="kpis"><thead><tr><th>KPI</th><th>mean</th><th>95% interval</th>'

@@ -22,8 +22,8 @@ import pandas as pd
 from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
 from sim.experiments.sweep import SweepResult
+from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
-from sim.model.scenario import file_sha256
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:

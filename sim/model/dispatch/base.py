@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from sim.model.geo import great_circle_km
+from sim.model.records import IDLE
 
 if TYPE_CHECKING:
     import simpy
@@ -30,9 +31,7 @@ if TYPE_CHECKING:
     from sim.model.scenario import Scenario
     from sim.model.travel import PromiseTable, TravelModel
 
-IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
 _INF = float("inf")
-VAN_STATES = ("idle", "to_site", "on_site", "returning")
 
 
 class Van:

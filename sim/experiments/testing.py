@@ -15,10 +15,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sim.analysis.kpis import KPI_HIGHER_IS_BETTER, confidence_interval
+from sim.analysis.kpi_catalogue import CATALOGUE, kpi_entry, unknown_kpis
+from sim.analysis.kpis import confidence_interval
 from sim.experiments.compare import PairedDifference, paired_difference
 from sim.experiments.run import RunResult, run
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario
+from sim.model.scenario import Scenario
 
 BASELINE_FORMAT = 1
 
@@ -46,7 +48,8 @@ def run_policy(
 
 def _interval(result: RunResult, kpi: str) -> tuple[float, float, float]:
     if kpi not in result.kpis_by_replication:
-        raise KeyError(f"unknown KPI {kpi!r}; known: {sorted(KPI_HIGHER_IS_BETTER)}")
+        kpi_entry(kpi)  # KeyError naming the known KPIs
+        raise KeyError(f"{kpi!r} is not among this run's KPIs")
     ci = confidence_interval(result.kpis_by_replication[kpi].to_numpy())
     return ci.mean, ci.low, ci.high
 
@@ -75,7 +78,7 @@ def assert_kpi_at_most(result: RunResult, kpi: str, threshold: float) -> None:
 
 def _worse_by(diff: PairedDifference, kpi: str) -> float:
     """How much worse the candidate is for certain (the interval's best case), >= 0."""
-    higher_is_better = KPI_HIGHER_IS_BETTER.get(kpi)
+    higher_is_better = kpi_entry(kpi).higher_is_better
     if higher_is_better is None:
         raise ValueError(f"{kpi} has no better direction; compare it with assert_kpi_at_least/most")
     best_case = diff.high if higher_is_better else -diff.low
@@ -141,7 +144,13 @@ def check_baseline(
     kpis: list[str] | None = None,
     margin: float = 0.0,
 ) -> None:
-    """Fail when any KPI is significantly worse than the stored baseline (paired by replication)."""
+    """Fail when any KPI is significantly worse than the stored baseline (paired by replication).
+
+    ``kpis``: the KPIs to check (default: every KPI of the catalogue that has a better
+    direction); a name the catalogue does not know raises KeyError, before any check.
+    """
+    for name in unknown_kpis(kpis or ()):
+        kpi_entry(name)  # KeyError naming the known KPIs
     path = Path(path)
     if not path.is_file():
         raise KPIAssertionError(f"no baseline at {path}; create it with pytest --update-baselines")
@@ -157,7 +166,7 @@ def check_baseline(
         )
     by_rep = result.kpis_by_replication
     failures = []
-    names = kpis or [k for k, better in KPI_HIGHER_IS_BETTER.items() if better is not None]
+    names = kpis or [k.name for k in CATALOGUE.values() if k.higher_is_better is not None]
     for kpi in names:
         if kpi not in stored["kpis"]:
             if kpis is not None:
