@@ -490,7 +490,7 @@ def sensitivity(
     from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
     from sim.experiments.sensitivity import sensitivity as analyse
 
-    kpis = list(kpi) if kpi else list(HEADLINE[:2])
+    kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, None, None, replications)

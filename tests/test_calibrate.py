@@ -13,7 +13,8 @@ from sim.errors import UserInputError
 from sim.experiments.calibrate import CalibrationResult, calibrate, parse_target
 from sim.experiments.evaluate import parse_range
 from sim.experiments.run import run
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario, with_fields
+from sim.model.scenario import Scenario
 from sim.outputs.calibration import write_calibration
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +42,7 @@ def recovered(quick: Scenario) -> CalibrationResult:
     per_replication = observed.kpis_by_replication
     targets = {k: float(per_replication[k].mean()) for k in KPIS}
     target_se = {k: float(per_replication[k].sem()) for k in KPIS}
-    moved = quick.with_fields({"travel.detour_factor": 1.8, "hotline.handling_time_min.mean": 10})
+    moved = with_fields(quick, {"travel.detour_factor": 1.8, "hotline.handling_time_min.mean": 10})
     ranges = [
         parse_range("travel.detour_factor=1.0..2.5"),
         parse_range("hotline.handling_time_min.mean=3..12"),

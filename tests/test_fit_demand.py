@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 from sim.analysis.fit_demand import fit_demand, profile_chisquare, read_trace
 from sim.cli import app
 from sim.model.demand import hourly_rates
+from sim.model.loading import load_scenario, with_fields
 from sim.model.reference import select_areas
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
@@ -30,14 +31,15 @@ FAULT_SHARES = {"routine": 0.5, "general": 0.3, "major": 0.2}
 def known() -> Scenario:
     """quick.yaml for four weeks with a known hour, weekday and fault demand."""
     base = load_scenario(QUICK)
-    return base.with_fields(
+    return with_fields(
+        base,
         {
             "horizon.days": 28,
             "demand.calls_per_day": 150,
             "demand.hour_of_day_profile": list(NIGHT_PEAK),
             "demand.day_of_week_profile": list(DAYS),
             **{f"demand.fault_classes[{k}].share": v for k, v in enumerate(FAULT_SHARES.values())},
-        }
+        },
     )
 
 
@@ -88,7 +90,7 @@ def test_volume_weekdays_faults_and_places_are_recovered(known: Scenario) -> Non
 
 
 def test_part_week_profiles_leave_unseen_days_at_the_mean(known: Scenario) -> None:
-    three_days = known.with_fields({"horizon.days": 3, "horizon.warmup_days": 0.1})
+    three_days = with_fields(known, {"horizon.days": 3, "horizon.warmup_days": 0.1})
     fit = fit_demand(_trace(three_days), days=3, start_weekday=2)
     week = fit.weekday_profile
     assert list(week["exposure_h"] > 0) == [False, False, True, True, True, False, False]
@@ -109,7 +111,7 @@ def test_written_part_is_a_valid_demand_section(known: Scenario, tmp_path: Path)
     part = YAML(typ="safe").load(out.read_text(encoding="utf-8"))
     fields = {f"demand.{key}": value for key, value in part["demand"].items() if key != "spatial"}
     fields["demand.spatial.csv"] = part["demand"]["spatial"]["csv"]
-    fitted = load_scenario(QUICK).with_fields(fields, base_dir=tmp_path)
+    fitted = with_fields(load_scenario(QUICK), fields, base_dir=tmp_path)
     assert fitted.demand.spatial.csv == tmp_path / "part.prefectures.csv"
     assert fitted.demand.calls_per_day == pytest.approx(150, rel=0.05)
     shares = {f.name: f.share for f in fitted.demand.fault_classes}

@@ -12,7 +12,8 @@ from sim.cli import app
 from sim.errors import UserInputError
 from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, parse_range
 from sim.experiments.sensitivity import sensitivity
-from sim.model.scenario import Scenario, load_scenario
+from sim.model.loading import load_scenario
+from sim.model.scenario import Scenario
 from sim.outputs.sensitivity_plot import sensitivity_figure, write_sensitivity
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.kpis import KPI_HIGHER_IS_BETTER
+from sim.analysis.kpi_catalogue import CATALOGUE, unknown_kpis
 from sim.errors import UserInputError
 from sim.experiments.run import ProgressFn, run_all
+from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
 
@@ -96,7 +97,7 @@ def check_ranges(base: Scenario, ranges: Sequence[ParameterRange], option: str =
     for bound in ("low", "high"):
         values = {r.path: r.value(getattr(r, bound)) for r in ranges}
         try:
-            build_network(base.with_fields(values))
+            build_network(with_fields(base, values))
         except UserInputError as exc:
             where = f"{option} {exc.field}" if exc.field else option
             raise UserInputError(f"at the {bound} bounds: {exc.message}", field=where) from None
@@ -104,17 +105,16 @@ def check_ranges(base: Scenario, ranges: Sequence[ParameterRange], option: str =
 
 def check_kpis(kpis: Sequence[str], option: str = "--kpi") -> None:
     """Fail on a KPI name the runs do not report."""
-    for name in kpis:
-        if name not in KPI_HIGHER_IS_BETTER:
-            known = ", ".join(KPI_HIGHER_IS_BETTER)
-            raise UserInputError(f"unknown KPI {name!r}; known: {known}", field=option)
+    for name in unknown_kpis(kpis):
+        known = ", ".join(CATALOGUE)
+        raise UserInputError(f"unknown KPI {name!r}; known: {known}", field=option)
 
 
 def point_scenario(
     base: Scenario, ranges: Sequence[ParameterRange], x: Sequence[float] | np.ndarray
 ) -> Scenario:
     """The base scenario with each range's field set to the matching entry of ``x``."""
-    return base.with_fields({r.path: r.value(v) for r, v in zip(ranges, x, strict=True)})
+    return with_fields(base, {r.path: r.value(v) for r, v in zip(ranges, x, strict=True)})
 
 
 def evaluate(

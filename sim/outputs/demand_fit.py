@@ -1,7 +1,7 @@
 """Writing a fitted demand: a scenario part (YAML) and the prefecture weights beside it (CSV).
 
 The YAML holds one ``demand`` section that validates as it stands, so it can be pasted
-into a scenario (or its fields set with ``Scenario.with_fields``). Each fitted value's 95%
+into a scenario (or its fields set with ``sim.model.loading.with_fields``). Each fitted value's 95%
 interval is written as a comment at the end of its line; the prefecture weights and their
 intervals are in the CSV that ``demand.spatial.csv`` names (columns lat, lon, weight as the
 scenario reads them, then the rest).
