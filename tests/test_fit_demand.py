@@ -81,7 +81,8 @@ def test_volume_weekdays_faults_and_places_are_recovered(known: Scenario) -> Non
     inside = (week["low"] <= true_days) & (true_days <= week["high"])
     assert inside.sum() >= 6  # 95% intervals: at most one of seven may miss
     for name, share in FAULT_SHARES.items():
-        assert fit.faults.loc[name, "low"] <= share <= fit.faults.loc[name, "high"]
+        low, high = fit.faults.loc[name, ["low", "high"]].to_numpy(float)
+        assert low <= share <= high
     seats = select_areas(("河南省",), False).set_index("adcode")
     true_w = seats["population_weight"] / seats["population_weight"].sum()
     got = fit.prefectures.set_index("adcode")

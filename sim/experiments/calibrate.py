@@ -24,7 +24,9 @@ replications only; its square roots, in
 each parameter's units, are the standard errors reported, with a 95% interval cut to the
 range (Student-t with replications - 1 degrees of freedom: the standard errors are
 estimated from a few replications). A parameter no target depends on has an infinite
-standard error: not identified.
+standard error, and one whose 95% interval is wider than its range is pinned down by the
+targets no better than by the range itself (two parameters that trade off against each
+other, say): both are reported as not identified.
 """
 
 from __future__ import annotations
@@ -289,7 +291,8 @@ def _parameter_table(
                 "std_error": sd,
                 "low": max(r.low, value - z * sd) if math.isfinite(sd) else r.low,
                 "high": min(r.high, value + z * sd) if math.isfinite(sd) else r.high,
-                "identified": bool(math.isfinite(sd)),
+                # Identified: the targets pin it to less than its whole range.
+                "identified": bool(math.isfinite(sd) and 2 * z * sd < r.high - r.low),
             }
         )
     return pd.DataFrame(rows).set_index("parameter")
