@@ -526,6 +526,156 @@ def sweep(
         out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json, manifest.json")
 
 
+@app.command("fit-demand")
+@guarded
+def fit_demand(
+    trace: Annotated[
+        Path, typer.Argument(help="Trace CSV (t_call_h, lat, lon...) or calls.parquet.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="YAML file for the demand section.")],
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Base scenario for fields not fitted.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Days observed (default: up to the last call's day).")
+    ] = None,
+    start_weekday: Annotated[
+        int, typer.Option(help="Weekday of hour 0, Monday 0 (as the model assumes).")
+    ] = 0,
+) -> None:
+    """Fit demand (volume, hour and weekday profiles, places, faults, segments) from a trace."""
+    from sim.analysis.fit_demand import fit_demand as fit
+    from sim.analysis.fit_demand import read_trace
+    from sim.outputs.demand_fit import write_demand_fit
+
+    try:
+        if not 0 <= start_weekday < 7:
+            raise UserInputError("must be 0 (Monday) to 6", field="--start-weekday")
+        if days is not None and days <= 0:
+            raise UserInputError("must be positive", field="--days")
+        base, _ = _load(scenario_file)
+        result = fit(read_trace(trace), days=days, start_weekday=start_weekday)
+        paths = write_demand_fit(result, base, out_file, str(trace))
+    except UserInputError as exc:
+        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+            exc.file = str(trace)
+        raise
+    cpd = result.calls_per_day
+    out.print(
+        f"{result.n_calls} calls over {result.days:g} days: "
+        f"{cpd.value:,.1f} calls/day (95% interval {cpd.low:,.1f} - {cpd.high:,.1f})"
+    )
+    out.print(f"wrote {paths[0]}, {paths[1]}", highlight=False)
+
+
+ParamOption = Annotated[
+    list[str], typer.Option("--param", help="PATH=LOW..HIGH a field as in the YAML; repeat.")
+]
+
+
+@app.command()
+@guarded
+def sensitivity(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    param: ParamOption,
+    kpi: Annotated[
+        list[str] | None, typer.Option("--kpi", help="A KPI to analyse; repeat.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="morris, or sobol for Sobol indices.")] = "morris",
+    trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 10,
+    samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+    from sim.experiments.sensitivity import sensitivity as analyse
+
+    kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        if method not in ("morris", "sobol"):
+            raise UserInputError("must be morris or sobol", field="--method")
+        if trajectories < 2 or samples < 2:
+            raise UserInputError("must be at least 2", field="--trajectories/--samples")
+        check_kpis(kpis)
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        with _progress(f"{method} x{scenario.replications}") as progress:
+            result = analyse(
+                scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
+                trajectories=trajectories, samples=samples,
+                replications=scenario.replications, workers=workers, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.sensitivity_plot import write_sensitivity
+
+        for path in write_sensitivity(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@guarded
+def calibrate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    target: Annotated[
+        list[str],
+        typer.Option("--target", help="KPI=VALUE or KPI=VALUE+-SE a KPI to match; repeat."),
+    ],
+    param: ParamOption,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    max_steps: Annotated[int, typer.Option(help="Most solver steps.")] = 30,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Fit parameters to target KPIs (least squares on common random numbers)."""
+    from sim.experiments.calibrate import calibrate as fit
+    from sim.experiments.calibrate import parse_target
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        parsed = [parse_target(text) for text in target]
+        targets = {name: value for name, value, _ in parsed}
+        check_kpis(list(targets), "--target")
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        if max_steps < 1:
+            raise UserInputError("must be at least 1", field="--max-steps")
+        with _progress(f"calibrating x{scenario.replications}") as progress:
+            result = fit(
+                scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
+                replications=scenario.replications,
+                workers=workers, max_evaluations=max_steps, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
+    out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
+    out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.calibration import write_calibration
+
+        for path in write_calibration(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
+
 @app.command()
 @guarded
 def plot(
