@@ -29,7 +29,7 @@ KPIS = ("response_p90_h", "agent_utilisation", "on_time_arrival_rate")
 @pytest.fixture(scope="module")
 def quick() -> Scenario:
     return load_scenario(QUICK).with_overrides(
-        horizon={"days": 3, "warmup_days": 0.5}, replications=3
+        horizon={"days": 4, "warmup_days": 1}, replications=3
     )
 
 
