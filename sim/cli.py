@@ -436,10 +436,200 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
+    from sim.outputs.design_folder import is_design_folder, write_design_report
     from sim.outputs.report import write_report
 
+    if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
+        out.print(str(write_design_report(run_dir, out_file)), highlight=False)
+        return
     _require_run_folder(run_dir)
     out.print(str(write_report(run_dir, out_file)), highlight=False)
+
+
+# Design-spec fields and the options that set them, to name the right one in an error.
+_SPEC_OPTIONS = {
+    "maximise": "--maximise",
+    "minimise": "--minimise",
+    "require": "--require",
+    "max_stations": "--max-stations",
+    "max_vans": "--max-vans",
+    "fixed_stations": "--fixed",
+    "candidates_csv": "--candidates",
+    "stations_model": "--stations",
+    "moves": "--moves",
+    "max_evaluations": "--budget",
+    "time_limit_min": "--time-limit",
+    "days": "--days",
+    "replications": "--replications",
+    "seed": "--seed",
+    "confirm_seed": "--confirm-seed",
+}
+# Shown after an optimisation, beside its objective.
+DESIGN_KPIS = (*HEADLINE, "response_p90_h", "van_utilisation")
+
+
+@app.command()
+def optimise(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Write the design folder here.")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Design spec YAML: objective, limits, sites, search."),
+    ] = None,
+    maximise: Annotated[
+        str | None, typer.Option(help="A KPI to maximise (default on_time_arrival_rate).")
+    ] = None,
+    minimise: Annotated[
+        str | None, typer.Option(help="'vans', or a KPI to minimise (response_p90_h...).")
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="KPI>=VALUE or KPI<=VALUE that must hold; repeat."),
+    ] = None,
+    max_stations: Annotated[
+        int | None, typer.Option(help="Most stations (default: the current number).")
+    ] = None,
+    max_vans: Annotated[
+        int | None, typer.Option(help="Most vans (default: the current fleet).")
+    ] = None,
+    fixed: Annotated[
+        list[str] | None,
+        typer.Option("--fixed", help="A current station id that must stay; repeat, or 'all'."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="CSV of candidate sites: id, lat, lon[, opening_cost_cny]."),
+    ] = None,
+    stations_model: Annotated[
+        str | None,
+        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
+    ] = None,
+    moves: Annotated[
+        str | None, typer.Option(help="Moves to try, comma-separated: vans,remove,open,close,move.")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="Most designs to run in the search.")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Minutes after which no new round starts.")
+    ] = None,
+    days: DaysOption = None,
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    confirm_seed: Annotated[
+        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Optimise where stations go and how many vans each has, judged by the simulation.
+
+    Seeds a design with covering models (MILP), improves it by moves each run on the
+    same call streams as the incumbent and accepted on a paired interval, then runs the
+    current and optimised networks on fresh streams. Run it again with the same --out to
+    resume an interrupted search.
+    """
+    from sim.experiments.design_spec import load_spec, parse_requirement
+    from sim.experiments.optimise import optimise as optimise_network
+
+    overrides: dict[str, object] = {}
+    try:
+        scenario, path = _load(scenario_file)
+        if maximise is not None:
+            overrides.update(minimise=None, maximise=maximise)
+        if minimise is not None:
+            overrides.update(maximise=None, minimise=minimise)
+        if require:
+            overrides["require"] = tuple(parse_requirement(text) for text in require)
+        if fixed:
+            overrides["fixed_stations"] = "all" if fixed == ["all"] else tuple(fixed)
+        if moves is not None:
+            overrides["moves"] = tuple(m.strip() for m in moves.split(",") if m.strip())
+        given = {
+            "max_stations": max_stations,
+            "max_vans": max_vans,
+            "candidates_csv": candidates,
+            "stations_model": stations_model,
+            "max_evaluations": budget,
+            "time_limit_min": time_limit,
+            "days": days,
+            "replications": replications,
+            "seed": seed,
+            "confirm_seed": confirm_seed,
+        }
+        overrides.update({k: v for k, v in given.items() if v is not None})
+        spec = load_spec(config, overrides, _SPEC_OPTIONS)
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+    except UserInputError as exc:
+        _fail(str(_locate(exc, scenario_file)))
+        return
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    try:
+        result = optimise_network(
+            scenario, spec, work_dir=out_dir / "work", workers=workers, log=log
+        )
+    except UserInputError as exc:
+        if exc.file is None and exc.field in _SPEC_OPTIONS:
+            if exc.field in overrides or config is None:
+                exc.field = _SPEC_OPTIONS[exc.field]
+            else:
+                exc.file, exc.line = str(config), field_line(config, exc.field)
+        _fail(str(_locate(exc, scenario_file)))
+        return
+    except KeyboardInterrupt:
+        err.print(f"interrupted: run the same command again to resume from {out_dir}/work")
+        raise typer.Exit(code=130) from None
+    rows = {str(r["kpi"]): r for r in result.kpi_table().to_dict("records")}
+    shown = list(
+        dict.fromkeys([*([spec.objective] if spec.objective != "vans" else []), *DESIGN_KPIS])
+    )
+    table = Table(
+        title=(
+            f"{scenario.name}: current vs optimised network, {len(result.optimised_kpis)} paired "
+            f"replications on fresh streams (seed {result.confirm_seed})"
+        ),
+        caption="Δ = optimised - current, paired over replications; * the 95% interval excludes 0",
+    )
+    for column in ("KPI", "current", "optimised", "Δ", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column == "KPI" else "right")
+    for name in shown:
+        row = rows[name]
+        value = {
+            k: float(row[k]) for k in ("current", "optimised", "diff", "diff_low", "diff_high")
+        }
+        diff = _fmt(name, value["diff"], True) + ("*" if row["significant"] else "")
+        colour = {"better": "green", "worse": "red"}.get(str(row["verdict"]), "")
+        if colour:
+            diff = f"[{colour}]{diff}[/{colour}]"
+        interval = f"{_fmt(name, value['diff_low'], True)} / {_fmt(name, value['diff_high'], True)}"
+        label = f"[bold]{name}[/bold]" if name in HEADLINE else name
+        table.add_row(
+            label, _fmt(name, value["current"]), _fmt(name, value["optimised"]), diff, interval
+        )
+    table.add_row(
+        "stations",
+        f"{int((result.current_vans > 0).sum())}",
+        f"{int((result.optimised_vans > 0).sum())}",
+        "",
+        "",
+    )
+    table.add_row(
+        "vans", f"{int(result.current_vans.sum())}", f"{int(result.optimised_vans.sum())}", "", ""
+    )
+    out.print(table)
+    from sim.outputs.design_folder import write_design
+
+    try:
+        write_design(result, out_dir, path)
+    except KeyboardInterrupt:
+        err.print("interrupted while writing: files already in place are complete")
+        raise typer.Exit(code=130) from None
+    out.print(
+        f"wrote {out_dir}/stations.csv, optimised.yaml, kpis.csv, changes.csv, "
+        "changes_by_province.csv, history.csv, figures/, optimise.json "
+        f"({result.evaluations} designs in the search; {result.stop_reason})"
+    )
 
 
 def main() -> None:

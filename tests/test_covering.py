@@ -136,6 +136,12 @@ def test_separable_allocation_equals_brute_force_even_for_tables_that_are_not_co
     solution = separable_allocation(tables, lo, total_vans=total)
     assert solution.vans.sum() <= total
     assert value(solution.vans) == pytest.approx(best)
+    # The whole fleet placed.
+    whole = separable_allocation(tables, lo, total_vans=total, exact=True)
+    assert whole.vans.sum() == total
+    assert value(whole.vans) == pytest.approx(
+        max(value(v) for v in allocations if v.sum() == total)
+    )
     # The fewest vans that reach a target value.
     target = 0.8 * best
     fewest = min(int(v.sum()) for v in allocations if value(v) >= target - 1e-9)

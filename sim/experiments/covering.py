@@ -85,6 +85,7 @@ def _solve(
     integrality: np.ndarray,
     bounds: Bounds,
     time_limit_s: float,
+    presolve: bool = True,
 ) -> tuple[OptimizeResult, Solve]:
     started = time.perf_counter()
     result = milp(
@@ -92,7 +93,7 @@ def _solve(
         integrality=integrality,
         bounds=bounds,
         constraints=list(constraints),
-        options={"time_limit": time_limit_s, "mip_rel_gap": MIP_REL_GAP},
+        options={"time_limit": time_limit_s, "mip_rel_gap": MIP_REL_GAP, "presolve": presolve},
     )
     seconds = time.perf_counter() - started
     if result.x is None:
@@ -250,6 +251,7 @@ def expected_covering(
     *,
     min_vans: np.ndarray | None = None,
     max_vans: np.ndarray | None = None,
+    max_levels: int | None = None,
     time_limit_s: float = 60.0,
 ) -> Allocation:
     """MEXCLP (Daskin 1983): place ``total_vans`` so as to maximise expected covered demand.
@@ -260,7 +262,8 @@ def expected_covering(
     between ``min_vans`` and ``max_vans``) and ``y_ik`` in [0, 1] (point i covered at
     least k times), k = 1..K with K the most vans that can reach the point. The values
     decrease in k, so an optimum fills ``y_i1..y_in`` first; for integer ``v`` they come
-    out 0 or 1, and ``y`` may stay continuous.
+    out 0 or 1, and ``y`` may stay continuous. ``max_levels`` caps K for large instances:
+    the levels left out are worth at most ``q**max_levels`` of a point's weight each.
     """
     w = np.asarray(weight, dtype=float)
     a = _as_sparse(cover)
@@ -275,6 +278,8 @@ def expected_covering(
     # K: the most vans that can cover any point (more levels could never be filled).
     reach = a @ np.minimum(hi, total_vans)
     levels = int(min(total_vans, max(1.0, float(reach.max(initial=0.0)))))
+    if max_levels is not None:
+        levels = max(1, min(levels, max_levels))
     value = (1 - q) * q ** np.arange(levels)  # k = 1..K
     c = np.concatenate([np.zeros(m), -(w[:, None] * value[None, :]).ravel()])
     bounds = Bounds(
@@ -313,6 +318,7 @@ def separable_allocation(
     min_vans: np.ndarray,
     *,
     total_vans: int | None = None,
+    exact: bool = False,
     target: float | None = None,
     time_limit_s: float = 60.0,
 ) -> Allocation:
@@ -320,8 +326,8 @@ def separable_allocation(
 
     ``value[j][k]`` is what station j is worth with ``min_vans[j] + k`` vans (k = 0, 1,
     ...; the table's length bounds its vans). With ``total_vans``: maximise the total
-    value with at most that many vans. With ``target``: the fewest vans whose total
-    value reaches ``target``.
+    value with at most that many vans (``exact``: with all of them). With ``target``: the
+    fewest vans whose total value reaches ``target``.
 
     MILP over binary increments ``u_jk`` (station j has at least ``min_vans[j] + k``
     vans), each worth ``value[j][k] - value[j][k-1]``, with ``u_jk >= u_j,k+1`` so that a
@@ -358,7 +364,10 @@ def separable_allocation(
     if total_vans is not None:
         if base_vans > total_vans:
             raise InfeasibleModel(f"{total_vans} vans cannot give every station its minimum")
-        constraints.append(LinearConstraint(np.ones((1, n_u)), 0, total_vans - base_vans))
+        spare = total_vans - base_vans
+        if exact and spare > n_u:
+            raise InfeasibleModel(f"the stations' limits hold fewer than {total_vans} vans")
+        constraints.append(LinearConstraint(np.ones((1, n_u)), spare if exact else 0, spare))
         c = -gain
     else:
         assert target is not None
@@ -369,7 +378,9 @@ def separable_allocation(
     if n_u == 0:
         vans = lo.copy()
         return Allocation(vans, Solve(True, "nothing to choose", base_value, 0.0, 0.0))
-    result, solve = _solve(c, constraints, integrality, bounds, time_limit_s)
+    # HiGHS's presolve spends long on this knapsack-like model (1050 stations, 4000
+    # increments: 25 s with it, 0.3 s without, same optimum); it needs none.
+    result, solve = _solve(c, constraints, integrality, bounds, time_limit_s, presolve=False)
     u = np.round(result.x).astype(np.int64)
     station = np.repeat(np.arange(len(tables)), sizes)
     vans = lo + np.bincount(station, weights=u, minlength=len(tables)).astype(np.int64)
