@@ -201,6 +201,11 @@ class OptimiseResult:
         return design_table(self.sites, self.optimised_vans)
 
     @property
+    def current_stations(self) -> pd.DataFrame:
+        """The current network in the same form."""
+        return design_table(self.sites, self.current_vans)
+
+    @property
     def stations_csv(self) -> str:
         """The optimised stations CSV, byte for byte the file that was run."""
         return design_csv(self.sites, self.optimised_vans)
