@@ -296,6 +296,13 @@ def test_spec_mistakes_name_the_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as caught:
         load_spec(None, {"maximise": "response_p90_h"}, {"maximise": "--maximise"})
     assert caught.value.field == "--maximise"
+    # As the command line gives them: --minimise vans --require ..., all at once.
+    given = {"maximise": None, "minimise": "vans"}
+    with pytest.raises(UserInputError) as caught:
+        load_spec(None, given, {"minimise": "--minimise"})
+    assert caught.value.field == "--minimise"
+    given["require"] = (parse_requirement("on_time_arrival_rate>=0.93"),)
+    assert load_spec(None, given).objective == "vans"
 
 
 @pytest.mark.parametrize(

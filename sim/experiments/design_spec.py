@@ -172,6 +172,9 @@ class DesignSpec(_Spec):
         return ("vans", "open", "move")
 
 
+_OBJECTIVE = ("maximise", "minimise", "require")
+
+
 def _message(exc: ValidationError) -> str:
     msg = str(exc.errors()[0]["msg"])
     return msg.removeprefix("Value error, ")
@@ -215,14 +218,21 @@ def load_spec(
             raise UserInputError(
                 _message(exc), file=source, line=line, field=dotted or None
             ) from None
-    for name, value in (overrides or {}).items():
-        data[name] = value
-        try:
-            DesignSpec.model_validate(data)
-        except ValidationError as exc:
-            option = (option_names or {}).get(name, f"--{name.replace('_', '-')}")
-            raise UserInputError(_message(exc), field=option) from None
-    spec = DesignSpec.model_validate(data)
+    given = dict(overrides or {})
+    data.update(given)
+    try:
+        spec = DesignSpec.model_validate(data)
+    except ValidationError as exc:
+        loc = exc.errors()[0]["loc"]
+        # A field's own error names it; an error of the whole spec (the objective and its
+        # requirements) names the first of those given as options.
+        named = [k for k in _OBJECTIVE if given.get(k) is not None]
+        name: str | None = str(loc[0]) if loc else (named[0] if named else None)
+        if name is None or name not in given:
+            line = field_line(source, name) if source is not None and name else None
+            raise UserInputError(_message(exc), file=source, line=line, field=name) from None
+        option = (option_names or {}).get(name, f"--{name.replace('_', '-')}")
+        raise UserInputError(_message(exc), field=option) from None
     if spec.candidates_csv is not None and not spec.candidates_csv.is_file():
         raise UserInputError("candidate sites file not found", file=spec.candidates_csv)
     return spec
