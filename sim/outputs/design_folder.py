@@ -205,6 +205,13 @@ def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def _cell(value: float, rate: bool, diff: bool) -> str:
+    """A KPI for the table: rates in percent, their differences in points."""
+    if rate:
+        return f"{value * 100:+.2f} pt" if diff else f"{value:.2%}"
+    return f"{value:+,.3f}" if diff else f"{value:,.3f}"
+
+
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans",sans-serif;margin:24px auto;
 max-width:1180px;color:#222;line-height:1.4;padding:0 16px}
@@ -257,8 +264,9 @@ def design_report_html(folder: str | Path) -> str:
         "diff_low",
         "diff_high",
     ):
+        diff = column.startswith("diff")
         shown[column] = [
-            (f"{v:.2%}" if r else f"{v:,.3f}") if pd.notna(v) else ""
+            ("" if pd.isna(v) else _cell(float(v), bool(r), diff))
             for v, r in zip(shown[column], rates, strict=True)
         ]
     parts.append(_table(shown))
