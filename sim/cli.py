@@ -471,7 +471,10 @@ DESIGN_KPIS = (*HEADLINE, "response_p90_h", "van_utilisation")
 @app.command()
 def optimise(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Write the design folder here.")],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="The design folder; the same folder again resumes a search."),
+    ],
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Design spec YAML: objective, limits, sites, search."),
@@ -519,13 +522,7 @@ def optimise(
     ] = None,
     workers: WorkersOption = 1,
 ) -> None:
-    """Optimise where stations go and how many vans each has, judged by the simulation.
-
-    Seeds a design with covering models (MILP), improves it by moves each run on the
-    same call streams as the incumbent and accepted on a paired interval, then runs the
-    current and optimised networks on fresh streams. Run it again with the same --out to
-    resume an interrupted search.
-    """
+    """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.experiments.design_spec import load_spec, parse_requirement
     from sim.experiments.optimise import optimise as optimise_network
 
