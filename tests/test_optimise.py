@@ -186,6 +186,26 @@ def test_a_search_run_again_resumes_from_its_cache(
     assert np.array_equal(again.optimised_vans, result.optimised_vans)
 
 
+def test_fewer_vans_never_break_the_requirement(tmp_path: Path) -> None:
+    spec = DesignSpec(
+        minimise="vans",
+        require=(parse_requirement("on_time_arrival_rate>=0.85"),),
+        moves=("remove",),
+        max_evaluations=4,
+        probe_days=1,
+        demand_sample_calls=3000,
+    )
+    result = optimise(_busy_quick(), spec, work_dir=tmp_path / "work")
+    history = result.history
+    accepted = history[history["accepted"]]
+    assert accepted["vans"].is_monotonic_decreasing
+    assert result.optimised_vans.sum() < 70, "the test needs a search that removes vans"
+    # Every accepted design with fewer vans keeps the whole interval above 85%.
+    fewer = accepted[accepted["vans"] < 70]
+    assert (fewer["on_time_arrival_rate_low"] >= 0.85).all()
+    assert (history["on_time_arrival_rate_required"] == 0.85).all()
+
+
 # --------------------------------------------------------------------------- the result
 
 

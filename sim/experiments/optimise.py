@@ -411,12 +411,24 @@ class _History:
             "elapsed_s": time.perf_counter() - self.started,
             "design": evaluation.key,
         }
+        shown = [self.describe(value)]
         for req in self.spec.require:
-            row[f"{req.kpi}_mean"] = float(evaluation.kpis[req.kpi].mean())
+            ci = evaluation.interval(req.kpi, self.spec.level)
+            row[f"{req.kpi}_mean"], row[f"{req.kpi}_low"], row[f"{req.kpi}_high"] = (
+                ci.mean,
+                ci.low,
+                ci.high,
+            )
+            row[f"{req.kpi}_required"] = req.threshold
+            if req.kpi != self.spec.objective:
+                shown.append(
+                    f"{req.kpi} {_show(req.kpi, ci.mean)} "
+                    f"[{_show(req.kpi, ci.low)}, {_show(req.kpi, ci.high)}]"
+                )
         self.rows.append(row)
         where = f"round {round_}, " if round_ else ""
         text = f"evaluation {row['evaluation']} ({where}{candidate.move}): "
-        text += self.describe(value)
+        text += ", ".join(shown)
         if verdict is not None:
             text += f"; {_diff_text(verdict)}: " + ("accepted" if verdict.accepted else "rejected")
         self.say(text + f" [{row['elapsed_s']:.0f} s]")

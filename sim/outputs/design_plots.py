@@ -10,6 +10,7 @@ under the stations: a plain scatter of what changed, not a surveyed map.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,16 +39,31 @@ def objective_history(history: pd.DataFrame, *, title: str | None = None) -> Fig
 
     Each point is a design's mean with its 95% interval over replications (filled when
     the design was accepted as the new incumbent); the step line is the incumbent after
-    each evaluation. A KPI with a published target gets its dashed line.
+    each evaluation. A KPI with a published target gets its dashed line. Each
+    requirement (the ``KPI_required`` columns) gets a panel of its own, with its
+    threshold.
     """
     objective = str(history["objective"].iloc[0])
-    label, scale = _label(objective)
-    fig = Figure(figsize=(8.5, 4.6), layout="constrained")
-    ax = fig.subplots()
+    required = [
+        str(c).removesuffix("_required") for c in history.columns if str(c).endswith("_required")
+    ]
+    fig = Figure(figsize=(8.5, 4.6 + 3.0 * len(required)), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1 + len(required), 1, sharex=True))
+    _panel(axes[0], history, objective, "objective")
+    for ax, kpi in zip(axes[1:], required, strict=True):
+        _panel(ax, history, kpi, kpi)
+    axes[0].set_title(title or f"{objective} along the search")
+    axes[-1].set_xlabel("evaluation (one design run on every replication of the search streams)")
+    return fig
+
+
+def _panel(ax: Any, history: pd.DataFrame, kpi: str, column: str) -> None:
+    """One quantity along the search: the objective (``column`` "objective") or a requirement."""
+    label, scale = _label(kpi)
     x = history["evaluation"].to_numpy()
-    mean = history["objective_mean"].to_numpy(float) * scale
-    low = history["objective_low"].to_numpy(float) * scale
-    high = history["objective_high"].to_numpy(float) * scale
+    mean = history[f"{column}_mean"].to_numpy(float) * scale
+    low = history[f"{column}_low"].to_numpy(float) * scale
+    high = history[f"{column}_high"].to_numpy(float) * scale
     accepted = history["accepted"].astype(bool).to_numpy()
     has_interval = ~np.isnan(low) & (high > low)
     for mask, colour, name in ((accepted, ACCEPTED, "accepted"), (~accepted, REJECTED, "rejected")):
@@ -78,30 +94,27 @@ def objective_history(history: pd.DataFrame, *, title: str | None = None) -> Fig
         incumbent[k] = best
     ax.step(x, incumbent, where="post", color="#1f77b4", linewidth=1.6, label="incumbent")
     ax.axhline(mean[0], color="#555555", linestyle=":", linewidth=1.0, label="current network")
-    target = plots.published_targets().get(objective)
-    if target is not None:
-        ax.axhline(
-            target * scale,
-            color=plots.TARGET_COLOUR,
-            linestyle="--",
-            linewidth=1.2,
-            label=f"published target {target * scale:g}",
-        )
+    if column == "objective":
+        target = plots.published_targets().get(kpi)
+        line = None if target is None else (target * scale, f"published target {target * scale:g}")
+    else:
+        threshold = float(history[f"{kpi}_required"].iloc[0]) * scale
+        line = (threshold, f"required {threshold:g}")
+    if line is not None:
+        ax.axhline(line[0], color=plots.TARGET_COLOUR, linestyle="--", linewidth=1.2, label=line[1])
     for _, row in history.iterrows():
         if row["kind"] in ("current", "seed"):
             ax.annotate(
                 str(row["kind"]),
-                (row["evaluation"], row["objective_mean"] * scale),
+                (row["evaluation"], row[f"{column}_mean"] * scale),
                 textcoords="offset points",
                 xytext=(4, 6),
                 fontsize=8,
             )
-    ax.set_xlabel("evaluation (one design run on every replication of the search streams)")
     ax.set_ylabel(label)
-    ax.set_xticks(x if len(x) <= 30 else ax.get_xticks())
+    if len(x) <= 30:
+        ax.set_xticks(x)
     ax.legend(loc="best", fontsize=8)
-    ax.set_title(title or f"{objective} along the search")
-    return fig
 
 
 def _xy(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
