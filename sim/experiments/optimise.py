@@ -632,8 +632,10 @@ def _search(
             ):
                 best = k
         before = history.objective(incumbent_eval, incumbent).mean
-        for k, candidate in enumerate(candidates):
-            if k != best:
+        # A move that beat the incumbent but lost the round is proposed again, unchanged in
+        # size, from the new incumbent.
+        for candidate, verdict in zip(candidates, verdicts, strict=True):
+            if not verdict.accepted:
                 moves.reject(candidate)
         if best >= 0:
             incumbent, incumbent_eval = candidates[best].vans, results[best]
