@@ -115,6 +115,14 @@ def test_expected_covering_equals_brute_force(seed: int, q: float) -> None:
     assert ((solution.vans >= lo) & (solution.vans <= hi)).all()
     assert expected(solution.vans) == pytest.approx(best)
     assert solution.solve.objective == pytest.approx(best)
+    # Every van placed, and a tie-break that never costs coverage.
+    whole = expected_covering(
+        weight, cover, total, q, min_vans=lo, max_vans=hi, exact=True, tie_break=np.arange(4.0)
+    )
+    assert whole.vans.sum() == total
+    assert expected(whole.vans) == pytest.approx(
+        max(expected(v) for v in _allocations(4, total, lo, hi) if v.sum() == total)
+    )
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -165,3 +173,15 @@ def test_impossible_models_say_so() -> None:
         separable_allocation([np.zeros(3)] * 3, np.array([2, 2, 2]), total_vans=5)
     with pytest.raises(InfeasibleModel):
         separable_allocation([np.array([0.0, 1.0])], np.array([1]), target=5.0)
+
+
+def test_expected_covering_breaks_ties_by_preference_only() -> None:
+    # Every site covers every point: all allocations of five vans cover alike.
+    weight = np.array([3.0, 1.0, 2.0])
+    cover = np.ones((3, 4), dtype=bool)
+    hi = np.full(4, 3)
+    solution = expected_covering(
+        weight, cover, 5, 0.3, max_vans=hi, exact=True, tie_break=np.array([0.0, 0.0, 5.0, 1.0])
+    )
+    assert solution.vans.tolist() == [0, 0, 3, 2]
+    assert solution.solve.objective == pytest.approx(weight.sum() * (1 - 0.3**5))

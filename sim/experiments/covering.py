@@ -252,6 +252,8 @@ def expected_covering(
     min_vans: np.ndarray | None = None,
     max_vans: np.ndarray | None = None,
     max_levels: int | None = None,
+    exact: bool = False,
+    tie_break: np.ndarray | None = None,
     time_limit_s: float = 60.0,
 ) -> Allocation:
     """MEXCLP (Daskin 1983): place ``total_vans`` so as to maximise expected covered demand.
@@ -264,6 +266,11 @@ def expected_covering(
     decrease in k, so an optimum fills ``y_i1..y_in`` first; for integer ``v`` they come
     out 0 or 1, and ``y`` may stay continuous. ``max_levels`` caps K for large instances:
     the levels left out are worth at most ``q**max_levels`` of a point's weight each.
+
+    ``exact``: place every van (vans beyond the levels counted add nothing, so without it
+    the optimum may leave some unplaced). ``tie_break``: among allocations of equal
+    expected coverage, prefer vans at the sites with the larger values; its whole weight
+    is kept below a thousandth of the smallest coverage term, so it only breaks ties.
     """
     w = np.asarray(weight, dtype=float)
     a = _as_sparse(cover)
@@ -281,7 +288,13 @@ def expected_covering(
     if max_levels is not None:
         levels = max(1, min(levels, max_levels))
     value = (1 - q) * q ** np.arange(levels)  # k = 1..K
-    c = np.concatenate([np.zeros(m), -(w[:, None] * value[None, :]).ravel()])
+    terms = (w[:, None] * value[None, :]).ravel()
+    preference = np.zeros(m)
+    if tie_break is not None and (positive := terms[terms > 0]).size:
+        t = np.clip(np.asarray(tie_break, dtype=float), 0.0, None)
+        if t.max() > 0:
+            preference = 1e-3 * positive.min() * t / (t.max() * max(total_vans, 1))
+    c = np.concatenate([-preference, -terms])
     bounds = Bounds(
         np.concatenate([lo, np.zeros(n * levels)]), np.concatenate([hi, np.ones(n * levels)])
     )
@@ -289,10 +302,16 @@ def expected_covering(
     # sum_k y_ik - sum_j a_ij v_j <= 0
     link = sparse.hstack([-a, sparse.kron(sparse.eye_array(n), np.ones((1, levels)))], format="csr")
     fleet = np.concatenate([np.ones(m), np.zeros(n * levels)])[None, :]
-    constraints = [LinearConstraint(link, -np.inf, 0.0), LinearConstraint(fleet, 0, total_vans)]
+    if exact and hi.sum() < total_vans:
+        raise InfeasibleModel(f"the sites' limits hold fewer than {total_vans} vans")
+    least = total_vans if exact else 0
+    constraints = [
+        LinearConstraint(link, -np.inf, 0.0),
+        LinearConstraint(fleet, least, total_vans),
+    ]
     result, solve = _solve(c, constraints, integrality, bounds, time_limit_s)
     vans = np.round(result.x[:m]).astype(np.int64)
-    covered = -solve.objective
+    covered = float(terms @ result.x[m:])
     return Allocation(
         vans, Solve(solve.proven_optimal, solve.status, covered, solve.mip_gap, solve.seconds)
     )

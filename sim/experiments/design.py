@@ -623,6 +623,9 @@ def seed_vans(
             min_vans=low,
             max_vans=high,
             max_levels=max(1, math.ceil(math.log(1e-6) / math.log(max(q, 1e-6)))),
+            exact=True,
+            # Vans the coverage levels cannot tell apart go where the load is.
+            tie_break=model.load,
             time_limit_s=time_limit_s,
         )
         kind = "daskin"
