@@ -308,9 +308,10 @@ def test_spec_mistakes_name_the_file_line_and_field(tmp_path: Path) -> None:
     with pytest.raises(UserInputError) as caught:
         load_spec(spec)
     assert (caught.value.file, caught.value.line, caught.value.field) == (str(spec), 2, "max_vans")
-    spec.write_text("minimise: vans\n", encoding="utf-8")
-    with pytest.raises(UserInputError, match="needs a requirement"):
+    spec.write_text("max_vans: 3\nminimise: vans\n", encoding="utf-8")
+    with pytest.raises(UserInputError, match="needs a requirement") as caught:
         load_spec(spec)
+    assert (caught.value.line, caught.value.field) == (2, "minimise")
     spec.write_text("require:\n  on_time_arrival_rate: {at_least: 0.93}\nminimise: vans\n")
     assert load_spec(spec).require[0].at_least == 0.93
     with pytest.raises(UserInputError) as caught:

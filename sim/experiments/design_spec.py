@@ -214,6 +214,8 @@ def load_spec(
         except ValidationError as exc:
             loc = exc.errors()[0]["loc"]
             dotted = ".".join(str(part) for part in loc if not isinstance(part, int))
+            if not dotted:  # an error of the whole spec: the objective and its requirements
+                dotted = next((k for k in _OBJECTIVE if data.get(k) is not None), "")
             line = field_line(source, dotted) if dotted else None
             raise UserInputError(
                 _message(exc), file=source, line=line, field=dotted or None
