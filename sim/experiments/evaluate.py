@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.kpis import Interval, confidence_interval, van_busy_hours
-from sim.experiments.run import ProgressFn, run_jobs
+from sim.experiments.run import Job, ProgressFn, ReplicationResult, run_jobs
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
 
@@ -150,40 +150,52 @@ def evaluate(
     """Run each design scenario on the given replications; KPIs and station diagnostics.
 
     Every scenario runs the same replication numbers, so all designs answer the same
-    calls (common random numbers). With ``cache_dir``, a design already evaluated there
-    (same scenario, same stations file bytes, same replications) is read back instead
-    of run again: an interrupted search resumes where it stopped. The results are the
-    same for any ``workers``.
+    calls (common random numbers). The replications of every design not yet evaluated
+    share one pool of ``workers`` processes; the results are the same for any
+    ``workers``. With ``cache_dir``, a design already evaluated there (same scenario,
+    same stations file bytes, same replications) is read back instead of run again: an
+    interrupted search resumes where it stopped.
     """
-    out: list[Evaluation] = []
-    for k, scenario in enumerate(scenarios):
-        key = _evaluation_key(scenario, replications)
-        cached = cache_dir / f"{key}.json" if cache_dir is not None else None
-        if cached is not None and cached.is_file():
-            try:
-                out.append(Evaluation.from_json(json.loads(cached.read_text(encoding="utf-8"))))
-                continue
-            except (ValueError, KeyError):
-                pass  # unreadable: run it again
-        network = build_network(scenario)
-
-        def step(fraction: float, k: int = k) -> None:
-            if progress is not None:
-                progress((k + fraction) / len(scenarios))
-
-        results = run_jobs(
-            [(scenario, r, None) for r in replications], workers=workers, progress=step
-        )
-        kpis = pd.DataFrame([{"replication": r.replication, **r.kpis} for r in results])
-        parts = [_diagnostics(scenario, network, r.calls, r.units) for r in results]
-        stations = sum((p[0] for p in parts[1:]), parts[0][0])
-        late = pd.concat([p[1] for p in parts], ignore_index=True)
-        observed_h = (scenario.horizon.hours - scenario.horizon.warmup_h) * len(results)
-        evaluation = Evaluation(key, kpis, stations, late, observed_h)
+    keys = [_evaluation_key(scenario, replications) for scenario in scenarios]
+    found: dict[str, Evaluation] = {}
+    for key in keys:
+        cached = _read_cached(cache_dir, key)
         if cached is not None:
-            _write_json(cached, evaluation.to_json())
-        out.append(evaluation)
-    return out
+            found[key] = cached
+    # Each design not found runs once, however often it is asked for.
+    todo = list(
+        dict((key, s) for key, s in zip(keys, scenarios, strict=True) if key not in found).items()
+    )
+    jobs: list[Job] = [(scenario, r, None) for _, scenario in todo for r in replications]
+    results = run_jobs(jobs, workers=workers, progress=progress) if jobs else []
+    n = len(replications)
+    for k, (key, scenario) in enumerate(todo):
+        evaluation = _evaluation(key, scenario, results[k * n : (k + 1) * n])
+        if cache_dir is not None:
+            _write_json(cache_dir / f"{key}.json", evaluation.to_json())
+        found[key] = evaluation
+    return [found[key] for key in keys]
+
+
+def _read_cached(cache_dir: Path | None, key: str) -> Evaluation | None:
+    path = cache_dir / f"{key}.json" if cache_dir is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return Evaluation.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, KeyError):
+        return None  # unreadable: run it again
+
+
+def _evaluation(key: str, scenario: Scenario, results: Sequence[ReplicationResult]) -> Evaluation:
+    """A design's KPIs by replication and its station diagnostics, summed over replications."""
+    network = build_network(scenario)
+    kpis = pd.DataFrame([{"replication": r.replication, **r.kpis} for r in results])
+    parts = [_diagnostics(scenario, network, r.calls, r.units) for r in results]
+    stations = sum((p[0] for p in parts[1:]), parts[0][0])
+    late = pd.concat([p[1] for p in parts], ignore_index=True)
+    observed_h = (scenario.horizon.hours - scenario.horizon.warmup_h) * len(results)
+    return Evaluation(key, kpis, stations, late, observed_h)
 
 
 def paired_interval(
