@@ -206,6 +206,28 @@ def test_fewer_vans_never_break_the_requirement(tmp_path: Path) -> None:
     assert (history["on_time_arrival_rate_required"] == 0.85).all()
 
 
+def test_evaluate_gives_each_design_its_own_runs_whatever_the_workers(tmp_path: Path) -> None:
+    scenario = _busy_quick().with_fields({"horizon.days": 1, "horizon.warmup_days": 0.1})
+    network = build_network(scenario)
+    sites = candidate_sites(scenario, network)
+    current = np.zeros(len(sites), dtype=np.int64)
+    current[: network.n_stations] = network.vans_per_station
+    other = current.copy()
+    other[0] += 3
+    other[1:4] -= 1
+    designs = []
+    for name, vans in (("a", current), ("b", other)):
+        path = tmp_path / f"{name}.csv"
+        path.write_text(design_csv(sites, vans), encoding="utf-8")
+        designs.append(design_scenario(scenario, path))
+    together = evaluate_module.evaluate(designs, [0, 1], workers=2)
+    alone = [evaluate_module.evaluate([d], [0, 1])[0] for d in designs]
+    for a, b in zip(together, alone, strict=True):
+        pd.testing.assert_frame_equal(a.kpis, b.kpis)
+        pd.testing.assert_frame_equal(a.stations, b.stations)
+    assert not together[0].kpis.equals(together[1].kpis)
+
+
 # --------------------------------------------------------------------------- the result
 
 
