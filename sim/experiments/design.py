@@ -462,6 +462,16 @@ class VanModel:
         """Expected on-time calls an hour with ``vans`` at the open sites (in site order)."""
         return float((self.on_time_calls_per_h * local_availability(self.load, vans)).sum())
 
+    def tables(self, low: np.ndarray, high: np.ndarray) -> list[np.ndarray]:
+        """Each open site's value with ``low[j]`` to ``high[j]`` vans (for the allocation MILP)."""
+        return [
+            self.on_time_calls_per_h[j]
+            * local_availability(
+                np.full(high[j] - low[j] + 1, self.load[j]), np.arange(low[j], high[j] + 1)
+            )
+            for j in range(len(self.site))
+        ]
+
     def marginal(self, vans: np.ndarray, step: int) -> np.ndarray:
         """What one van more (``step`` 1) or less (-1) at each open site changes in value."""
         now = local_availability(self.load, vans)
@@ -600,15 +610,12 @@ def seed_vans(
     low = np.full(n_open, min_vans, dtype=np.int64)
     high = _upper_vans(model.load, low, total_vans, max_vans)
     if scenario.dispatch.policy in STATION_BOUND_POLICIES:
-        tables = [
-            model.on_time_calls_per_h[j]
-            * local_availability(
-                np.full(high[j] - low[j] + 1, model.load[j]), np.arange(low[j], high[j] + 1)
-            )
-            for j in range(n_open)
-        ]
         allocation = separable_allocation(
-            tables, low, total_vans=total_vans, exact=True, time_limit_s=time_limit_s
+            model.tables(low, high),
+            low,
+            total_vans=total_vans,
+            exact=True,
+            time_limit_s=time_limit_s,
         )
         kind = "local"
     else:
@@ -640,16 +647,10 @@ def fewest_vans(
     """The fewest vans whose expected on-time calls (local model) reach ``target``."""
     low = np.full(len(model.site), min_vans, dtype=np.int64)
     high = _upper_vans(model.load, low, 0, max_vans)
-    tables = [
-        model.on_time_calls_per_h[j]
-        * local_availability(
-            np.full(high[j] - low[j] + 1, model.load[j]), np.arange(low[j], high[j] + 1)
-        )
-        for j in range(len(model.site))
-    ]
-    return int(
-        separable_allocation(tables, low, target=target, time_limit_s=time_limit_s).vans.sum()
+    allocation = separable_allocation(
+        model.tables(low, high), low, target=target, time_limit_s=time_limit_s
     )
+    return int(allocation.vans.sum())
 
 
 __all__ = [
