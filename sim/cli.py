@@ -92,6 +92,7 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
     """
     from sim.model.loading import field_line
     from sim.model.scenario import Scenario
+
     field = exc.field or ""
     if exc.file is None and field.split(".")[0].split("[")[0] in Scenario.model_fields:
         exc.file = str(scenario_path)
@@ -127,6 +128,7 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 def _check_policy(name: str) -> None:
     from sim.experiments.arguments import check_policy
+
     check_policy(name, "--policy")
 
 
@@ -180,6 +182,7 @@ def _apply_overrides(
     replications: int | None,
 ) -> Scenario:
     from sim.experiments.arguments import check_days, check_replications, check_seed
+
     changes: dict[str, object] = {}
     if days is not None:
         days = check_days(days, "--days")
@@ -247,17 +250,20 @@ def validate(
 def _label(kpi: str) -> str:
     """A KPI's name for a table, in bold for the published headline rates."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
+
     return f"[bold]{kpi}[/bold]" if kpi in HEADLINE_KPIS else kpi
 
 
 def _interval(kpi: str, low: float, high: float, separator: str = " - ") -> str:
     from sim.analysis.kpi_catalogue import format_kpi
+
     return "" if math.isnan(low) else f"{format_kpi(kpi, low)}{separator}{format_kpi(kpi, high)}"
 
 
 def _kpi_table(summary: pd.DataFrame, title: str) -> Table:
     """The KPIs with their intervals; the published target beside the rates that have one."""
     from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
+
     table = Table(title=title)
     table.add_column("KPI")
     table.add_column("mean", justify="right")
@@ -675,7 +681,6 @@ def calibrate(
             out.print(f"wrote {path}", highlight=False)
 
 
-
 @app.command()
 @guarded
 def plot(
@@ -723,9 +728,13 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
+    from sim.outputs.design_folder import is_design_folder, write_design_report
     from sim.outputs.output_folder import check_writable
     from sim.outputs.report import write_report
 
+    if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
+        out.print(str(write_design_report(run_dir, out_file)), highlight=False)
+        return
     if out_file is not None:
         check_writable(out_file, folder=False)
     out.print(str(write_report(run_dir, out_file, baseline_dir=baseline)), highlight=False)
@@ -749,6 +758,203 @@ def _click_exceptions() -> Any:
 
         module = click
     return module.exceptions
+
+
+# Design-spec fields and the options that set them, to name the right one in an error.
+_SPEC_OPTIONS = {
+    "maximise": "--maximise",
+    "minimise": "--minimise",
+    "require": "--require",
+    "max_stations": "--max-stations",
+    "max_vans": "--max-vans",
+    "fixed_stations": "--fixed",
+    "candidates_csv": "--candidates",
+    "stations_model": "--stations",
+    "moves": "--moves",
+    "max_evaluations": "--budget",
+    "time_limit_min": "--time-limit",
+    "days": "--days",
+    "replications": "--replications",
+    "seed": "--seed",
+    "confirm_seed": "--confirm-seed",
+}
+# Shown after an optimisation, beside its objective.
+DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
+
+
+@app.command()
+@guarded
+def optimise(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="The design folder; the same folder again resumes a search."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Design spec YAML: objective, limits, sites, search."),
+    ] = None,
+    maximise: Annotated[
+        str | None, typer.Option(help="A KPI to maximise (default on_time_arrival_rate).")
+    ] = None,
+    minimise: Annotated[
+        str | None, typer.Option(help="'vans', or a KPI to minimise (response_p90_h...).")
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="KPI>=VALUE or KPI<=VALUE that must hold; repeat."),
+    ] = None,
+    max_stations: Annotated[
+        int | None, typer.Option(help="Most stations (default: the current number).")
+    ] = None,
+    max_vans: Annotated[
+        int | None, typer.Option(help="Most vans (default: the current fleet).")
+    ] = None,
+    fixed: Annotated[
+        list[str] | None,
+        typer.Option("--fixed", help="A current station id that must stay; repeat, or 'all'."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="CSV of candidate sites: id, lat, lon[, opening_cost_cny]."),
+    ] = None,
+    stations_model: Annotated[
+        str | None,
+        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
+    ] = None,
+    moves: Annotated[
+        str | None, typer.Option(help="Moves to try, comma-separated: vans,remove,open,close,move.")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="Most designs to run in the search.")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Minutes after which no new round starts.")
+    ] = None,
+    days: DaysOption = None,
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    confirm_seed: Annotated[
+        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Optimise where stations go and how many vans each has (docs/network_design.md)."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
+    from sim.experiments.design_spec import load_spec, parse_requirement
+    from sim.experiments.optimise import optimise as optimise_network
+    from sim.model.loading import field_line
+
+    overrides: dict[str, object] = {}
+    try:
+        scenario, path = _load(scenario_file)
+        if maximise is not None:
+            overrides.update(minimise=None, maximise=maximise)
+        if minimise is not None:
+            overrides.update(maximise=None, minimise=minimise)
+        if require:
+            overrides["require"] = tuple(parse_requirement(text) for text in require)
+        if fixed:
+            overrides["fixed_stations"] = "all" if fixed == ["all"] else tuple(fixed)
+        if moves is not None:
+            overrides["moves"] = tuple(m.strip() for m in moves.split(",") if m.strip())
+        given = {
+            "max_stations": max_stations,
+            "max_vans": max_vans,
+            "candidates_csv": candidates,
+            "stations_model": stations_model,
+            "max_evaluations": budget,
+            "time_limit_min": time_limit,
+            "days": days,
+            "replications": replications,
+            "seed": seed,
+            "confirm_seed": confirm_seed,
+        }
+        overrides.update({k: v for k, v in given.items() if v is not None})
+        spec = load_spec(config, overrides, _SPEC_OPTIONS)
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    try:
+        result = optimise_network(
+            scenario, spec, work_dir=out_dir / "work", workers=workers, log=log
+        )
+    except UserInputError as exc:
+        if exc.file is None and exc.field in _SPEC_OPTIONS:
+            if exc.field in overrides or config is None:
+                exc.field = _SPEC_OPTIONS[exc.field]
+            else:
+                exc.file, exc.line = str(config), field_line(config, exc.field)
+        _locate(exc, scenario_file)
+        raise
+    except KeyboardInterrupt:
+        err.print(f"interrupted: run the same command again to resume from {out_dir}/work")
+        raise typer.Exit(code=130) from None
+    rows = {str(r["kpi"]): r for r in result.kpi_table().to_dict("records")}
+    shown = list(
+        dict.fromkeys(
+            [
+                *([spec.objective] if spec.objective != "vans" else []),
+                *HEADLINE_KPIS,
+                *DESIGN_EXTRA_KPIS,
+            ]
+        )
+    )
+    table = Table(
+        title=(
+            f"{scenario.name}: current vs optimised network, {len(result.optimised_kpis)} paired "
+            f"replications on fresh streams (seed {result.confirm_seed})"
+        ),
+        caption="Δ = optimised - current, paired over replications; * the 95% interval excludes 0",
+    )
+    for column in ("KPI", "current", "optimised", "Δ", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column == "KPI" else "right")
+    for name in shown:
+        row = rows[name]
+        value = {
+            k: float(row[k]) for k in ("current", "optimised", "diff", "diff_low", "diff_high")
+        }
+        diff = format_kpi(name, value["diff"], signed=True) + ("*" if row["significant"] else "")
+        colour = {"better": "green", "worse": "red"}.get(str(row["verdict"]), "")
+        if colour:
+            diff = f"[{colour}]{diff}[/{colour}]"
+        low = format_kpi(name, value["diff_low"], signed=True)
+        interval = f"{low} / {format_kpi(name, value['diff_high'], signed=True)}"
+        label = f"[bold]{name}[/bold]" if name in HEADLINE_KPIS else name
+        table.add_row(
+            label,
+            format_kpi(name, value["current"]),
+            format_kpi(name, value["optimised"]),
+            diff,
+            interval,
+        )
+    table.add_row(
+        "stations",
+        f"{int((result.current_vans > 0).sum())}",
+        f"{int((result.optimised_vans > 0).sum())}",
+        "",
+        "",
+    )
+    table.add_row(
+        "vans", f"{int(result.current_vans.sum())}", f"{int(result.optimised_vans.sum())}", "", ""
+    )
+    out.print(table)
+    from sim.outputs.design_folder import write_design
+
+    try:
+        write_design(result, out_dir, path)
+    except KeyboardInterrupt:
+        err.print("interrupted while writing: files already in place are complete")
+        raise typer.Exit(code=130) from None
+    out.print(
+        f"wrote {out_dir}/stations.csv, optimised.yaml, kpis.csv, changes.csv, "
+        "changes_by_province.csv, history.csv, figures/, optimise.json "
+        f"({result.evaluations} designs in the search; {result.stop_reason})"
+    )
 
 
 def main() -> None:
