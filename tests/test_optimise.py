@@ -19,6 +19,7 @@ from sim.experiments.design import candidate_sites, design_csv, design_scenario
 from sim.experiments.design_runs import Evaluation
 from sim.experiments.design_spec import DesignSpec, Requirement, load_spec, parse_requirement
 from sim.experiments.optimise import OptimiseResult, judge, optimise
+from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
 from sim.outputs.design_folder import write_design, write_design_report
@@ -30,14 +31,15 @@ runner = CliRunner()
 
 def _busy_quick() -> Scenario:
     """Henan with too few vans, shared equally: where they stand matters, and moves pay."""
-    return load_scenario(QUICK).with_fields(
+    return with_fields(
+        load_scenario(QUICK),
         {
             "network.vans.total": 70,
             "network.vans.allocation": "equal",
             "horizon.days": 2,
             "horizon.warmup_days": 0.2,
             "replications": 4,
-        }
+        },
     )
 
 
@@ -207,7 +209,7 @@ def test_fewer_vans_never_break_the_requirement(tmp_path: Path) -> None:
 
 
 def test_evaluate_gives_each_design_its_own_runs_whatever_the_workers(tmp_path: Path) -> None:
-    scenario = _busy_quick().with_fields({"horizon.days": 1, "horizon.warmup_days": 0.1})
+    scenario = with_fields(_busy_quick(), {"horizon.days": 1, "horizon.warmup_days": 0.1})
     network = build_network(scenario)
     sites = candidate_sites(scenario, network)
     current = np.zeros(len(sites), dtype=np.int64)
