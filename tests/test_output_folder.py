@@ -446,9 +446,8 @@ def test_a_swap_that_died_halfway_is_undone(tmp_path: Path, no_exchange: None) -
     _write_folder(target, "old")
     target.rename(tmp_path / ".out.previous")  # what the first rename leaves
     (tmp_path / ".out.partial-x").mkdir()  # and the staged new folder
-    with open_folder(target, ("test",)) as folder:
-        with folder.open("data.txt") as data:
-            assert data.read() == b"old"
+    with open_folder(target, ("test",)) as folder, folder.open("data.txt") as data:
+        assert data.read() == b"old"
     with OutputFolder.claim(target, overwrite=True):
         assert (target / "data.txt").read_text() == "old"  # put back under the lock
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
