@@ -153,9 +153,19 @@ def _check_work(
     overridden: dict[str, str] | None = None,
 ) -> WorkEstimate:
     """Estimate the work; past this machine's limits, stop unless ``force`` (module doc)."""
-    from sim.experiments.estimate import blame, check_work, estimate_work, machine_limits
+    from sim.experiments.estimate import (
+        blame,
+        calibrate,
+        check_work,
+        estimate_work,
+        is_calibrated,
+        machine_limits,
+    )
     from sim.model.demand import expected_calls_per_day
 
+    if not is_calibrated() and err.is_terminal:
+        with err.status("measuring the cost of a call on this build (once per build)..."):
+            calibrate()
     estimate = estimate_work(
         runs, workers=workers, keep_tables=keep_tables, writes_tables=out_dir is not None
     )
@@ -393,7 +403,9 @@ def compare(
     table_data = comparison.table()
     names = comparison.policies
     table = Table(
-        title=f"{scenario.name}: {scenario.replications} paired replications, reference {names[0]}",
+        title=escape(
+            f"{scenario.name}: {scenario.replications} paired replications, reference {names[0]}"
+        ),
         caption="Δ = policy - reference, paired over replications; * the 95% interval excludes 0",
     )
     for column in ("KPI", "policy", "mean", "95% interval", "Δ", "Δ 95% interval"):
