@@ -159,7 +159,8 @@ def _read_baseline(path: Path) -> dict[str, Any]:
         for entry in kpis.values()
     ):
         raise KPIAssertionError(f"baseline {path} is not a rescue-sim baseline; {refresh}")
-    return stored
+    baseline: dict[str, Any] = stored
+    return baseline
 
 
 def check_baseline(
