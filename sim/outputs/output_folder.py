@@ -36,6 +36,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import IO, Any
 
@@ -330,8 +331,10 @@ def manifest_for(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The manifest of the files now under ``root`` (``manifest.json`` itself excluded)."""
-    from sim import __version__
-
+    try:
+        version = metadata.version("rescue-sim")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        version = "unknown"
     files = {}
     for name in _listing(root):
         if name == MANIFEST:
@@ -344,7 +347,7 @@ def manifest_for(
         "version": MANIFEST_VERSION,
         "kind": kind,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "rescue_sim": __version__,
+        "rescue_sim": version,
         "command": list(command) if command is not None else list(sys.argv),
         "seed": seed,
         **dict(extra or {}),
