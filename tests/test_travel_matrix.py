@@ -1,0 +1,201 @@
+"""Road travel-time matrices (travel.matrix, rescue-sim travel-matrix): docs/travel.md.
+
+* A matrix written by ``travel-matrix`` and read back gives the travel model's records,
+  bit for bit, for calls at the prefecture seats (the matrix's zone points).
+* A blocked corridor (a river with no bridge: huge minutes from one station to one
+  prefecture) moves that prefecture's calls to another station, and no other call.
+* A bad matrix ends with one line naming the file, the line (or row) and the column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from sim.cli import app
+from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.loading import load_scenario, with_fields
+from sim.model.network import build_network
+from sim.model.scenario import Scenario
+from sim.model.travel import TravelModel
+from sim.model.travel_matrix import implied_matrix
+from sim.outputs.travel_matrix_file import write_travel_matrix
+from tests.cli_checks import QUICK, one_error_line
+from tests.test_golden_trace import table_digest
+
+runner = CliRunner()
+
+
+def _at_seats(**fields: object) -> Scenario:
+    """scenarios/quick.yaml with every call at its prefecture's seat (no scatter)."""
+    return with_fields(load_scenario(QUICK), {"demand.spatial.scatter_km": 0.0, **fields})
+
+
+def _records(result: ReplicationResult) -> dict[str, str]:
+    return {"calls": table_digest(result.calls), "units": table_digest(result.units)}
+
+
+def _with_matrix(scenario: Scenario, path: Path) -> Scenario:
+    return with_fields(scenario, {"travel.matrix": str(path)})
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_the_implied_matrix_read_back_gives_the_same_records(tmp_path: Path, suffix: str) -> None:
+    scenario = _at_seats()
+    path = tmp_path / f"od{suffix}"
+    result = runner.invoke(app, ["travel-matrix", str(QUICK), "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    # The command writes the quick scenario's matrix; calls at the seats use the same one.
+    with_matrix = _with_matrix(scenario, path)
+    network = build_network(with_matrix)
+    assert network.travel_matrix is not None and network.travel_matrix.n_pairs > 0
+    assert _records(run_replication(with_matrix, 0, network=network)) == _records(
+        run_replication(scenario, 0)
+    )
+
+
+def _uncovered_area(scenario: Scenario) -> tuple[int, int, str]:
+    """A prefecture with no station of its own, its nearest station and its adcode."""
+    network = build_network(scenario)
+    own = set(network.station_area.tolist())
+    area = next(a for a in range(len(network.areas)) if a not in own)
+    seat = network.areas.iloc[[area]]
+    nearest, _ = network.nearest_stations(
+        seat["lat"].to_numpy(float), seat["lon"].to_numpy(float), 1
+    )
+    return area, int(nearest[0, 0]), str(seat["adcode"].iat[0])
+
+
+def test_a_blocked_corridor_moves_the_calls_behind_it(tmp_path: Path) -> None:
+    # Three of Henan's 17 prefectures without a station: their calls come from a neighbour.
+    scenario = _at_seats(**{"network.stations.generate.coverage_target": 0.8})
+    _, blocked, adcode = _uncovered_area(scenario)
+    network = build_network(scenario)
+    frame = implied_matrix(network, TravelModel(scenario.travel), 16)
+    river = (frame["origin"] == network.station_name[blocked]) & (frame["destination"] == adcode)
+    assert river.any()
+    frame.loc[river, "minutes"] *= 1000.0  # no bridge: the long way round
+    path = write_travel_matrix(frame, tmp_path / "river.parquet")
+
+    before = run_replication(scenario, 0).calls
+    after = run_replication(_with_matrix(scenario, path), 0).calls
+    behind = (before["adcode"].astype(str) == adcode).to_numpy()
+    served = before["station"].to_numpy() >= 0
+    assert (before["station"].to_numpy()[behind & served] == blocked).all()
+    assert (behind & served).sum() > 0
+    moved = after["station"].to_numpy()[behind & served]
+    assert (moved != blocked).all() and (moved >= 0).all()
+    # Every other call keeps its station (the published rule: the nearest by road time).
+    others = ~behind & served
+    assert np.array_equal(before["station"].to_numpy()[others], after["station"].to_numpy()[others])
+
+
+# --------------------------------------------------------------------------- bad matrices
+
+HEADER = "origin,destination,from_hour,to_hour,road_km,minutes\n"
+GOOD_ROWS = "郑州市-1,410200,0,24,70.5,80.25\n郑州市-2,410200,0,24,75,85\n"
+
+
+def _scenario_with_matrix(tmp_path: Path, name: str = "od.csv") -> Path:
+    text = QUICK.read_text(encoding="utf-8") + f"travel:\n  matrix: {name}\n"
+    path = tmp_path / "scenario.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _refused(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    return one_error_line(result.stdout, result.stderr)
+
+
+CSV_CASES = [
+    ("unknown_station", "nowhere-1,410200,0,24,1,1\n", 2, "origin",
+     "no station named 'nowhere-1' (nor with that index) in the network"),
+    ("station_index_out_of_range", "60,410200,0,24,1,1\n", 2, "origin",
+     "no station named '60' (nor with that index) in the network"),
+    ("unknown_adcode", "郑州市-1,999999,0,24,1,1\n", 2, "destination",
+     "'999999' is no prefecture adcode (seeds/prefectures.csv)"),
+    ("hour_past_the_day", "郑州市-1,410200,24,24,1,1\n", 2, "from_hour",
+     "must be at most 23: '24'"),
+    ("fractional_hour", "郑州市-1,410200,0.5,24,1,1\n", 2, "from_hour",
+     "must be a whole number: '0.5'"),
+    ("empty_band", "郑州市-1,410200,5,5,1,1\n", 2, "to_hour",
+     "to_hour 5 must be after from_hour 5"),
+    ("overlapping_bands", "郑州市-1,410200,0,12,1,1\n郑州市-1,410300,6,24,1,1\n", 3, "from_hour",
+     "hour band 6-24 overlaps band 0-12; bands must not overlap"),
+    ("negative_minutes", GOOD_ROWS + "郑州市-3,410200,0,24,1,-3\n", 4, "minutes",
+     "must be at least 0: '-3'"),
+    ("not_a_number", GOOD_ROWS + "郑州市-3,410200,0,24,far,3\n", 4, "road_km",
+     "not a number: 'far'"),
+    ("repeated_row", GOOD_ROWS + "郑州市-1,410200,0,24,70,80\n", 4, "origin",
+     "station, prefecture and hour band repeated (first on line 2)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "field", "message"), [pytest.param(*c[1:], id=c[0]) for c in CSV_CASES]
+)
+def test_a_bad_row_is_named_by_line_and_column(
+    tmp_path: Path, rows: str, line: int, field: str, message: str
+) -> None:
+    (tmp_path / "od.csv").write_text(HEADER + rows, encoding="utf-8")
+    scenario = _scenario_with_matrix(tmp_path)
+    assert _refused(["validate", str(scenario)]) == (
+        f"error: {tmp_path / 'od.csv'}:{line}: {field}: {message}"
+    )
+
+
+def test_a_missing_column_and_a_missing_file(tmp_path: Path) -> None:
+    (tmp_path / "od.csv").write_text("origin,destination,from_hour,to_hour,road_km\n", "utf-8")
+    scenario = _scenario_with_matrix(tmp_path)
+    assert _refused(["validate", str(scenario)]) == (
+        f"error: {tmp_path / 'od.csv'}:1: the travel matrix lacks columns ['minutes']"
+    )
+    scenario = _scenario_with_matrix(tmp_path, "absent.parquet")
+    line = len(QUICK.read_text(encoding="utf-8").splitlines()) + 2
+    assert _refused(["validate", str(scenario)]) == (
+        f"error: {scenario}:{line}: travel.matrix: file not found: absent.parquet"
+    )
+
+
+def test_a_bad_parquet_row_is_named_by_its_row(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "origin": ["郑州市-1", "郑州市-2"],
+            "destination": ["410200", "410200"],
+            "from_hour": [0, 0],
+            "to_hour": [24, 24],
+            "road_km": [70.0, float("nan")],
+            "minutes": [80.0, 85.0],
+        }
+    )
+    frame.to_parquet(tmp_path / "od.parquet")
+    scenario = _scenario_with_matrix(tmp_path, "od.parquet")
+    assert _refused(["validate", str(scenario)]) == (
+        f"error: {tmp_path / 'od.parquet'}: road_km: row 2: empty cell: ''"
+    )
+    (tmp_path / "od.parquet").write_bytes(b"not parquet at all")
+    line = _refused(["validate", str(scenario)])
+    assert line.startswith(f"error: {tmp_path / 'od.parquet'}: not a readable Parquet file: ")
+
+
+def test_a_good_matrix_validates_and_a_foreign_prefecture_is_left_out(tmp_path: Path) -> None:
+    # 110100 (Beijing) lies outside the Henan scenario: a national matrix serves it.
+    rows = GOOD_ROWS + "郑州市-1,110100,0,24,700,500\n"
+    (tmp_path / "od.csv").write_text(HEADER + rows, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(_scenario_with_matrix(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert "3 rows, 2 station-prefecture pairs, 1 hour bands" in result.output
+
+
+def test_travel_matrix_refuses_an_unknown_format(tmp_path: Path) -> None:
+    out = tmp_path / "od.xlsx"
+    assert _refused(["travel-matrix", str(QUICK), "--out", str(out)]) == (
+        "error: --out: name a .parquet or .csv file"
+    )
+    assert not out.exists()
