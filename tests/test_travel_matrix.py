@@ -18,11 +18,12 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.geo import great_circle_km
 from sim.model.loading import load_scenario, with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
 from sim.model.travel import TravelModel
-from sim.model.travel_matrix import implied_matrix
+from sim.model.travel_matrix import StationLegs, implied_matrix, load_travel_matrix
 from sim.outputs.travel_matrix_file import write_travel_matrix
 from tests.cli_checks import QUICK, one_error_line
 from tests.test_golden_trace import table_digest
@@ -55,6 +56,38 @@ def test_the_implied_matrix_read_back_gives_the_same_records(tmp_path: Path, suf
     assert network.travel_matrix is not None and network.travel_matrix.n_pairs > 0
     assert _records(run_replication(with_matrix, 0, network=network)) == _records(
         run_replication(scenario, 0)
+    )
+
+
+def test_a_drive_away_from_the_seat_takes_the_pairs_factors(tmp_path: Path) -> None:
+    scenario = load_scenario(QUICK)
+    network = build_network(scenario)
+    travel = TravelModel(scenario.travel)
+    frame = implied_matrix(network, travel, 4)
+    frame["road_km"] *= 1.5
+    frame["minutes"] *= 2.0
+    matrix = load_travel_matrix(write_travel_matrix(frame, tmp_path / "od.csv"), network, travel)
+    # Zhengzhou's seat is area 0 (adcode 410100); a call 30 km north-east of it.
+    seat = network.areas.iloc[0]
+    lat, lon = float(seat["lat"]) + 0.2, float(seat["lon"]) + 0.2
+    station = int(
+        network.nearest_stations(np.array([seat["lat"]]), np.array([seat["lon"]]), 4)[0][0, 3]
+    )
+    legs = StationLegs(matrix, travel, network, np.array([0]))
+    model_road, model_drive = travel.trip(
+        great_circle_km(network.station_lat[station], network.station_lon[station], lat, lon),
+        9.5,
+        1.1,
+    )
+    road, drive = legs.trip(station, 0, lat, lon, 9.5, 1.1)
+    assert road == pytest.approx(1.5 * model_road, rel=1e-12)
+    assert drive == pytest.approx(2.0 * model_drive, rel=1e-12)
+    # A pair the matrix lacks keeps the travel model.
+    far = int(
+        network.nearest_stations(np.array([seat["lat"]]), np.array([seat["lon"]]), 10)[0][0, 9]
+    )
+    assert legs.trip(far, 0, lat, lon, 9.5, 1.1) == travel.trip(
+        great_circle_km(network.station_lat[far], network.station_lon[far], lat, lon), 9.5, 1.1
     )
 
 
@@ -92,6 +125,38 @@ def test_a_blocked_corridor_moves_the_calls_behind_it(tmp_path: Path) -> None:
     # Every other call keeps its station (the published rule: the nearest by road time).
     others = ~behind & served
     assert np.array_equal(before["station"].to_numpy()[others], after["station"].to_numpy()[others])
+
+
+def test_the_model_drives_by_the_matrix(tmp_path: Path) -> None:
+    # Roads 1.5 times longer and twice as slow as the travel model says, everywhere: the
+    # stations' order is unchanged, and the calls of the prefectures without a station of
+    # their own (the others are served from their seat, where the matrix is not used)
+    # are driven 1.5 times farther in twice the time.
+    scenario = _at_seats(**{"network.stations.generate.coverage_target": 0.8})
+    network = build_network(scenario)
+    frame = implied_matrix(network, TravelModel(scenario.travel), 32)
+    frame["road_km"] *= 1.5
+    frame["minutes"] *= 2.0
+    path = write_travel_matrix(frame, tmp_path / "slow.parquet")
+    before = run_replication(scenario, 0).calls
+    after = run_replication(_with_matrix(scenario, path), 0).calls
+    assert before["station"].equals(after["station"])
+    own = set(network.areas["adcode"].to_numpy()[network.station_area].tolist())
+    behind = ~before["adcode"].isin(own).to_numpy() & (before["road_km"] > 0).to_numpy()
+    assert behind.sum() > 10
+    km_ratio = after["road_km"].to_numpy()[behind] / before["road_km"].to_numpy()[behind]
+    hourly = np.asarray(scenario.travel.hourly_speed_factor)
+
+    def free_flow_drive_h(calls: pd.DataFrame) -> np.ndarray:
+        """Drive hours at the hour's speed factor 1 (a departure may move to another hour)."""
+        departed = calls["departed_h"].to_numpy()[behind]
+        drive = calls["arrived_h"].to_numpy()[behind] - departed
+        return drive * hourly[np.nan_to_num(departed).astype(int) % 24]
+
+    from_base = np.isclose(km_ratio, 1.5, rtol=1e-9) & ~after["arrived_h"].isna().to_numpy()[behind]
+    assert from_base.mean() > 0.5
+    ratio = free_flow_drive_h(after)[from_base] / free_flow_drive_h(before)[from_base]
+    assert np.allclose(ratio, 2.0, rtol=1e-6)
 
 
 # --------------------------------------------------------------------------- bad matrices
@@ -185,8 +250,8 @@ def test_a_bad_parquet_row_is_named_by_its_row(tmp_path: Path) -> None:
 
 
 def test_a_good_matrix_validates_and_a_foreign_prefecture_is_left_out(tmp_path: Path) -> None:
-    # 110100 (Beijing) lies outside the Henan scenario: a national matrix serves it.
-    rows = GOOD_ROWS + "郑州市-1,110100,0,24,700,500\n"
+    # 420100 (Wuhan) lies outside the Henan scenario: a national matrix serves it.
+    rows = GOOD_ROWS + "郑州市-1,420100,0,24,500,400\n"
     (tmp_path / "od.csv").write_text(HEADER + rows, encoding="utf-8")
     result = runner.invoke(app, ["validate", str(_scenario_with_matrix(tmp_path))])
     assert result.exit_code == 0, result.output

@@ -144,7 +144,7 @@ class TravelMatrix:
     def describe(self) -> str:
         """One line for ``validate``: rows, pairs and bands."""
         return (
-            f"travel matrix {Path(self.source).name}: {self.rows:,} rows, "
+            f"{Path(self.source).name}: {self.rows:,} rows, "
             f"{self.n_pairs:,} station-prefecture pairs, {len(self.bands)} hour bands"
         )
 
