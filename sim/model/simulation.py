@@ -589,7 +589,11 @@ class Model:
         wait = self._wait
         rec.towed[i] = True
         workshop = self._workshop_station(order)
-        tow_km = self.view.road_km_to_call(workshop, order, now)
+        legs = self.view.legs
+        if legs is None:
+            tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
+        else:  # by the travel matrix
+            tow_km = legs.road_km(workshop, order.call, order.lat, order.lon, now)
         rec.tow_km[i] = tow_km
         # A record is written when its moment has come, never ahead: a run can end first.
         tow_arrived = wait(s.tow_wait_h[i] + tow_km / self._tow_speed, resume)
