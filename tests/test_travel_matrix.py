@@ -265,7 +265,13 @@ def test_a_bad_parquet_row_is_named_by_its_row(tmp_path: Path) -> None:
     frame.to_parquet(tmp_path / "od.parquet")
     scenario = _scenario_with_matrix(tmp_path, "od.parquet")
     assert _refused(["validate", str(scenario)]) == (
-        f"error: {tmp_path / 'od.parquet'}: road_km: row 2: empty cell: ''"
+        f"error: {tmp_path / 'od.parquet'}: road_km: row 2: missing value"
+    )
+    frame.loc[1, "road_km"] = 75.0
+    frame.loc[0, "minutes"] = -3.0
+    frame.to_parquet(tmp_path / "od.parquet")
+    assert _refused(["validate", str(scenario)]) == (
+        f"error: {tmp_path / 'od.parquet'}: minutes: row 1: must be at least 0: -3.0"
     )
     (tmp_path / "od.parquet").write_bytes(b"not parquet at all")
     line = _refused(["validate", str(scenario)])

@@ -40,6 +40,8 @@ from sim.model.travel import TravelModel
 
 COLUMNS = ("origin", "destination", "from_hour", "to_hour", "road_km", "minutes")
 MAX_MATRIX_ROWS = 20_000_000
+# Columns read as text whatever their type in a Parquet file (an adcode may be a number).
+_TEXT_COLUMNS = ("origin", "destination")
 MIN_PER_H = 60.0
 # Hours in a day, as the scenario's hourly speed factor has them.
 HOURS = 24
@@ -170,10 +172,17 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
                 f"{len(frame):,} rows; the travel matrix may have at most {MAX_MATRIX_ROWS:,}",
                 file=path,
             )
-        # As text, exactly (a float's str is its shortest round-trip form): the checks
-        # below are the ones a CSV gets.
-        text = pd.DataFrame({c: frame[c].astype(str).where(frame[c].notna(), "") for c in COLUMNS})
-        return text, True
+        # Numbers stay numbers (checked by _numbers); anything else is read as text, as
+        # from a CSV (a float's str is its shortest round-trip form: the same value).
+        table = pd.DataFrame(
+            {
+                c: frame[c]
+                if c not in _TEXT_COLUMNS and frame[c].dtype.kind in "iuf"
+                else frame[c].astype(str).where(frame[c].notna(), "")
+                for c in COLUMNS
+            }
+        )
+        return table, True
     return read_csv_table(path, "the travel matrix", set(COLUMNS), MAX_MATRIX_ROWS), False
 
 
@@ -187,37 +196,72 @@ def _error(message: str, path: Path, parquet: bool, row: int, column: str) -> Sc
     return ScenarioError(prefix + message, file=path, line=line, field=column)
 
 
+def _numeric_problem(
+    values: np.ndarray, low: float | None, high: float | None, whole: bool
+) -> tuple[int, str] | None:
+    """The first bad value of a numeric column (Parquet) and what is wrong with it."""
+    checks: list[tuple[np.ndarray, str]] = [
+        (np.isnan(values), "missing value"),
+        (np.isinf(values), "not a finite number"),
+    ]
+    with np.errstate(invalid="ignore"):
+        if whole:
+            checks.append((values != np.round(values), "must be a whole number"))
+        if low is not None:
+            checks.append((values < low, f"must be at least {low:g}"))
+        if high is not None:
+            checks.append((values > high, f"must be at most {high:g}"))
+    bad = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _) in enumerate(checks) if mask.any()]
+    if not bad:
+        return None
+    row, k = min(bad)
+    return row, f"{checks[k][1]}: {float(values[row])!r}" if k > 0 else checks[k][1]
+
+
 def _numbers(
-    table: pd.DataFrame, column: str, path: Path, parquet: bool, **limits: float | bool
+    table: pd.DataFrame,
+    column: str,
+    path: Path,
+    parquet: bool,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    whole: bool = False,
 ) -> np.ndarray:
+    """A column as float64 within [low, high]; the first bad cell is one error."""
+    if table[column].dtype.kind in "iuf":  # from Parquet: numbers already
+        numbers = table[column].to_numpy(dtype=float)
+        problem = _numeric_problem(numbers, low, high, whole)
+        if problem is not None:
+            raise _error(problem[1], path, parquet, problem[0], column)
+        return numbers
     try:
-        values = number_column(table, column, path, **limits)  # type: ignore[arg-type]
+        text = number_column(table, column, path, low=low, high=high, whole=whole)
     except ScenarioError as exc:
         if parquet and exc.line is not None:
             raise _error(exc.message, path, parquet, exc.line - 2, column) from None
         raise
-    return values.to_numpy(dtype=float)
+    return text.to_numpy(dtype=float)
 
 
 def _origins(table: pd.DataFrame, path: Path, parquet: bool, names: np.ndarray) -> np.ndarray:
     """Station index of each row: a station's name, or its index when no name matches."""
     lookup = {str(name): i for i, name in enumerate(names.tolist())}
     text = table["origin"].str.strip()
-    index = np.empty(len(text), dtype=np.int64)
-    for row, value in enumerate(text.tolist()):
-        station = lookup.get(value)
-        if station is None and value.isdigit() and int(value) < len(names):
-            station = int(value)
-        if station is None:
-            raise _error(
-                f"no station named {value!r} (nor with that index) in the network",
-                path,
-                parquet,
-                row,
-                "origin",
-            )
-        index[row] = station
-    return index
+    by_name = text.map(lookup)
+    as_index = pd.to_numeric(text.where(text.str.isdigit()), errors="coerce")
+    station = by_name.fillna(as_index.where(as_index < len(names)))
+    unknown = station.isna().to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise _error(
+            f"no station named {text.iat[row]!r} (nor with that index) in the network",
+            path,
+            parquet,
+            row,
+            "origin",
+        )
+    return station.to_numpy(dtype=np.int64)
 
 
 def _destinations(
@@ -227,18 +271,17 @@ def _destinations(
     known = set(all_areas()["adcode"].astype(str))
     lookup = {str(code): i for i, code in enumerate(scenario_areas["adcode"].astype(str))}
     text = table["destination"].str.strip()
-    index = np.empty(len(text), dtype=np.int64)
-    for row, value in enumerate(text.tolist()):
-        if value not in known:
-            raise _error(
-                f"{value!r} is no prefecture adcode (seeds/prefectures.csv)",
-                path,
-                parquet,
-                row,
-                "destination",
-            )
-        index[row] = lookup.get(value, -1)
-    return index
+    unknown = (~text.isin(known)).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise _error(
+            f"{text.iat[row]!r} is no prefecture adcode (seeds/prefectures.csv)",
+            path,
+            parquet,
+            row,
+            "destination",
+        )
+    return text.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _bands(
