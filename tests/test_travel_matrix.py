@@ -18,10 +18,13 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.experiments.run import ReplicationResult, run_replication
+from sim.model.demand import draw_call_stream
+from sim.model.dispatch import Order
 from sim.model.geo import great_circle_km
 from sim.model.loading import load_scenario, with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
+from sim.model.simulation import Model
 from sim.model.travel import TravelModel
 from sim.model.travel_matrix import StationLegs, implied_matrix, load_travel_matrix
 from sim.outputs.travel_matrix_file import write_travel_matrix
@@ -148,6 +151,36 @@ def test_a_blocked_corridor_moves_the_calls_behind_it(tmp_path: Path) -> None:
     # Every other call keeps its station (the published rule: the nearest by road time).
     others = ~behind & served
     assert np.array_equal(before["station"].to_numpy()[others], after["station"].to_numpy()[others])
+
+
+def test_the_policies_estimates_see_the_blocked_corridor(tmp_path: Path) -> None:
+    # nearest_station_with_backup, contractor_overflow and preparedness estimate a
+    # station's arrival with DispatchView.station_drive_h; nearest_idle_van with
+    # estimated_arrival_h.
+    scenario = _at_seats(**{"network.stations.generate.coverage_target": 0.8})
+    _, blocked, adcode = _uncovered_area(scenario)
+    network = build_network(scenario)
+    frame = implied_matrix(network, TravelModel(scenario.travel), 16)
+    river = (frame["origin"] == network.station_name[blocked]) & (frame["destination"] == adcode)
+    frame.loc[river, "minutes"] *= 1000.0
+    with_river = _with_matrix(scenario, write_travel_matrix(frame, tmp_path / "river.parquet"))
+    network = build_network(with_river)
+    stream = draw_call_stream(with_river, network, 0)
+    call = int(np.flatnonzero(network.areas["adcode"].to_numpy()[stream.area] == adcode)[0])
+    order = Order(
+        call, float(stream.lat[call]), float(stream.lon[call]), 10.0, 10.0, 0, 0,
+        stream.candidates[call], stream.candidate_km[call], None,  # type: ignore[arg-type]
+    )  # fmt: skip
+    view = Model(with_river, network, stream).view
+    km = great_circle_km(
+        network.station_lat[blocked], network.station_lon[blocked], order.lat, order.lon
+    )
+    travel = TravelModel(with_river.travel)
+    model_h = travel.expected_drive_h(travel.road_km(km), 10.5)
+    assert view.station_drive_h(blocked, km, order, 10.5) == pytest.approx(1000 * model_h)
+    van = next(v for v in view.vans if v.station == blocked)
+    assert view.estimated_arrival_h(van, order) > 500 * model_h
+    assert blocked not in stream.candidates[call][:1]
 
 
 def test_the_model_drives_by_the_matrix(tmp_path: Path) -> None:

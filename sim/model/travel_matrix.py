@@ -474,6 +474,10 @@ class StationLegs:
         cell = pair * self._n_bands + band
         return self._km_factor[cell], self._time_factor[cell]
 
+    def time_factor(self, station: int, call: int, start_h: float) -> float:
+        """How much longer than the travel model's a drive between the two takes (1.0: as long)."""
+        return self._factors(station, call, start_h)[1]
+
     def _model_road_km(self, station: int, lat: float, lon: float) -> float:
         return self.travel.road_km(
             great_circle_km(self._station_lat[station], self._station_lon[station], lat, lon)

@@ -226,6 +226,18 @@ class DispatchView:
         gc = great_circle_km_array(net.station_lat[stations], net.station_lon[stations], lat, lon)
         return self.travel.road_km_array(gc)
 
+    def station_drive_h(
+        self, station: int, km: float, order: Order, start_h: float, speed_factor: float = 1.0
+    ) -> float:
+        """Expected drive (no noise) from ``station``, ``km`` great-circle km from the order.
+
+        The travel model's, scaled by the travel matrix's time factor when there is one.
+        """
+        drive = self.travel.expected_drive_h(self.travel.road_km(km), start_h, speed_factor)
+        if self.legs is None:
+            return drive
+        return drive * self.legs.time_factor(station, order.call, start_h)
+
     def use_stream(self, stream: CallStream) -> None:
         """The calls of the run: their draws, and each call's promise from its nearest station.
 
@@ -315,10 +327,11 @@ class DispatchView:
         ops = self.scenario.stations
         turnout = ops.turnout_day_min.mean / 60.0 if van.at_base else 0.0
         gc = great_circle_km(van.lat, van.lon, order.lat, order.lon)
-        road = self.travel.road_km(gc)
-        return turnout + self.travel.expected_drive_h(
-            road, self.now + turnout, self.speed_factor_at(order.lat, order.lon)
-        )
+        start = self.now + turnout
+        factor = self.speed_factor_at(order.lat, order.lon)
+        if van.at_base:  # from its station: by the travel matrix, if there is one
+            return turnout + self.station_drive_h(van.station, gc, order, start, factor)
+        return turnout + self.travel.expected_drive_h(self.travel.road_km(gc), start, factor)
 
 
 class DispatchPolicy(ABC):
