@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim.errors import UserInputError
@@ -24,6 +26,13 @@ from sim.model.demand import expected_calls_per_day
 from sim.model.network import build_network
 from sim.model.reference import PREFECTURE_COUNT, default_scenario_path
 from sim.model.scenario import Scenario, field_line, load_scenario
+
+if TYPE_CHECKING:
+    from sim.experiments.engine import Engine
+    from sim.experiments.precision import PrecisionTarget
+    from sim.experiments.progress import ProgressState, ReportFn
+    from sim.experiments.run import RunResult
+    from sim.experiments.store import ResultStore, RunFailure
 
 app = typer.Typer(
     add_completion=False,
@@ -44,7 +53,35 @@ DaysOption = Annotated[float | None, typer.Option(help="Override the horizon in 
 ReplicationsOption = Annotated[int | None, typer.Option(help="Override the replications.")]
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
 PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
-WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+WorkersOption = Annotated[
+    int, typer.Option(help="Worker processes for the runs (local, or of a Dask LocalCluster).")
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="Where the runs go: local (processes here) or dask (a LocalCluster)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT (docs/cluster.md)."
+    ),
+]
+PrecisionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--precision",
+        help="KPI=HALFWIDTH: add replications until each point's 95% half-width of the KPI "
+        "is at most HALFWIDTH; repeat for several KPIs.",
+    ),
+]
+MaxReplicationsOption = Annotated[
+    int, typer.Option("--max-replications", help="With --precision: the most per point.")
+]
+
+# Seconds between two progress lines when stderr is not a terminal.
+PROGRESS_INTERVAL_S = 5.0
 
 
 def _fail(message: str) -> None:
@@ -61,20 +98,156 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[float], None]]:
-    """A progress bar on stderr (only on a terminal); yields a callback taking 0..1."""
+def _monitor(label: str) -> Iterator[ReportFn]:
+    """Progress of an experiment on stderr: finished, failed, remaining and ETA.
+
+    On a terminal, a bar redrawn in place (by the caller's thread: no refresh thread,
+    so that worker processes can be forked safely); otherwise one plain line every
+    ``PROGRESS_INTERVAL_S`` seconds and a last one at the end.
+    """
+    from sim.experiments.progress import LineReporter, format_duration
+
+    if not err.is_terminal:
+        lines = LineReporter(sys.stderr, label, interval_s=PROGRESS_INTERVAL_S)
+        try:
+            yield lines
+        finally:
+            lines.close()
+        return
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[counts]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
+        auto_refresh=False,
     ) as bar:
-        task = bar.add_task(description, total=1.0)
-        yield lambda fraction: bar.update(task, completed=fraction)
+        task = bar.add_task(label, total=1.0, counts="", eta="?")
+        drawn = [0.0]
+
+        def report(state: ProgressState) -> None:
+            counts = f"{state.finished} finished, {state.failed} failed, {state.remaining} left"
+            eta = format_duration(state.eta_s)
+            bar.update(task, completed=state.fraction, counts=counts, eta=eta)
+            now = time.monotonic()
+            if now - drawn[0] >= 0.1:
+                bar.refresh()
+                drawn[0] = now
+
+        yield report
+
+
+@dataclass
+class _Experiment:
+    """What the engine options of a command resolve to."""
+
+    engine: Engine
+    precision: list[PrecisionTarget]
+    max_replications: int
+
+    def options(self, store: ResultStore | None, report: ReportFn) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "store": store,
+            "report": report,
+            "precision": self.precision,
+            "max_replications": self.max_replications,
+            "raise_on_failure": False,
+        }
+
+
+def _experiment(
+    workers: int,
+    engine: str,
+    scheduler: str | None,
+    precision: Sequence[str] | None,
+    max_replications: int,
+    replications: int,
+) -> _Experiment:
+    """Check the engine and precision options (UserInputError naming the option)."""
+    from sim.analysis.kpis import KPI_HIGHER_IS_BETTER
+    from sim.experiments.engine import make_engine
+    from sim.experiments.precision import parse_precision
+
+    if workers < 1:
+        raise UserInputError("must be at least 1", field="--workers")
+    targets = [parse_precision(text, list(KPI_HIGHER_IS_BETTER)) for text in precision or ()]
+    if targets and max_replications < max(2, replications):
+        raise UserInputError(
+            f"must be at least the replications to start with ({max(2, replications)})",
+            field="--max-replications",
+        )
+    return _Experiment(make_engine(engine, workers, scheduler), targets, max_replications)
+
+
+def _store(out_dir: Path | None) -> ResultStore | None:
+    from sim.experiments.store import ResultStore
+
+    return ResultStore.in_folder(out_dir) if out_dir is not None else None
+
+
+def _interrupted(store: ResultStore | None) -> None:
+    if store is None:
+        err.print("interrupted: nothing was written", highlight=False)
+    else:
+        err.print(
+            f"interrupted: finished runs are kept in {store.root}; run the same command "
+            "again to run only what is missing",
+            highlight=False,
+            soft_wrap=True,
+        )
+    raise typer.Exit(code=130)
+
+
+def _failed(
+    failures: Sequence[RunFailure],
+    runs: int,
+    store: ResultStore | None,
+    label: Callable[[int], str] = lambda point: "",
+) -> None:
+    """List the runs that raised, then stop with one line and exit code 1."""
+    table = Table(title=f"{len(failures)} failed run(s)")
+    for column in ("point", "policy", "replication", "error", "call"):
+        table.add_column(column)
+    for failure in failures:
+        table.add_row(
+            f"{failure.point} {label(failure.point)}".strip(),
+            failure.policy,
+            str(failure.replication),
+            f"{failure.error_type}: {failure.message}",
+            "" if failure.call_id is None else str(failure.call_id),
+        )
+    out.print(table)
+    kept = (
+        f"; the {runs - len(failures)} others are kept in {store.root} (failed/ has each "
+        "error; run the same command again to retry only the failed)"
+        if store is not None
+        else ""
+    )
+    first = failures[0].describe(label(failures[0].point))
+    err.print(
+        f"error: {len(failures)} of {runs} runs failed{kept}. First: {first}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    raise typer.Exit(code=1)
+
+
+def _precision_note(results: Sequence[RunResult]) -> str:
+    """``12 replications; on_time_arrival_rate half-width 0.0042 <= 0.005`` (worst policy)."""
+    notes = []
+    n = max((len(r.replications) for r in results), default=0)
+    for k, first in enumerate(results[0].precision if results else []):
+        target = first.target
+        widths = [r.precision[k].half_width for r in results]
+        worst = max(widths, key=lambda h: math.inf if math.isnan(h) else h)
+        sign = "<=" if all(r.precision[k].met for r in results) else ">"
+        notes.append(f"{target.kpi} half-width {worst:.4g} {sign} {target.half_width:g}")
+    return f"{n} replications" + ("; " + "; ".join(notes) if notes else "")
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
@@ -182,30 +355,51 @@ def run(
     seed: SeedOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write the run folder here.")
+        Path | None,
+        typer.Option("--out", help="Write the run folder here (a rerun resumes from it)."),
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
+    from sim.experiments.engine import cached_network
     from sim.experiments.run import run as run_scenario
 
     try:
         scenario, path = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, policy, replications)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
-        build_network(scenario)  # network mistakes surface before any work
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
+        cached_network(scenario)  # network mistakes surface before any work (and it is kept)
     except UserInputError as exc:
         _fail(str(_locate(exc, scenario_file or default_scenario_path())))
         return
+    store = _store(out_dir)
     try:
-        with _progress(f"{scenario.name} x{scenario.replications}") as progress:
-            result = run_scenario(scenario, workers=workers, progress=progress)
+        with setup.engine, _monitor(f"{scenario.name} x{scenario.replications}") as report:
+            result = run_scenario(
+                scenario,
+                keep_tables=out_dir is not None,
+                description={"command": "run", "scenario_file": str(path)},
+                **setup.options(store, report),
+            )
+    except UserInputError as exc:
+        _fail(str(exc))
+        return
     except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
-    title = f"{scenario.name} | {result.policy} | {len(result.replications)} replication(s)"
-    out.print(_kpi_table(result.summary, title))
+        _interrupted(store)
+    n = len(result.replications)
+    title = f"{scenario.name} | {result.policy} | {n} replication(s)"
+    if n:
+        out.print(_kpi_table(result.summary, title))
+    if setup.precision:
+        out.print(_precision_note([result]), highlight=False)
+    if result.failures:
+        _failed(result.failures, n + len(result.failures), store)
     if out_dir is not None:
         from sim.outputs.run_folder import write_run
 
@@ -241,9 +435,14 @@ def compare(
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.experiments.compare import compare as compare_policies
+    from sim.experiments.engine import cached_network
     from sim.model.dispatch import resolve_policy
 
     try:
@@ -254,22 +453,39 @@ def compare(
                 resolve_policy(name)
             except UserInputError as exc:
                 raise UserInputError(exc.message, field="--policy") from None
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
-        build_network(scenario)
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
+        cached_network(scenario)
     except UserInputError as exc:
         _fail(str(_locate(exc, scenario_file)))
         return
+    store = _store(out_dir)
     try:
-        with _progress(f"{len(policy)} policies x{scenario.replications}") as progress:
-            comparison = compare_policies(scenario, policy, workers=workers, progress=progress)
+        label = f"{len(policy)} policies x{scenario.replications}"
+        with setup.engine, _monitor(label) as report:
+            comparison = compare_policies(
+                scenario,
+                policy,
+                keep_tables=False,
+                description={"command": "compare", "scenario_file": str(scenario_file)},
+                **setup.options(store, report),
+            )
+    except UserInputError as exc:
+        _fail(str(exc))
+        return
     except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
+        _interrupted(store)
+    results = list(comparison.results.values())
+    failures = [f for r in results for f in r.failures]
+    if failures:
+        runs = sum(len(r.replications) + len(r.failures) for r in results)
+        _failed(failures, runs, store)
     table_data = comparison.table()
     names = comparison.policies
     table = Table(
-        title=f"{scenario.name}: {scenario.replications} paired replications, reference {names[0]}",
+        title=f"{scenario.name}: {len(results[0].replications)} paired replications, "
+        f"reference {names[0]}",
         caption="Δ = policy - reference, paired over replications; * the 95% interval excludes 0",
     )
     for column in ("KPI", "policy", "mean", "95% interval", "Δ", "Δ 95% interval"):
@@ -297,6 +513,8 @@ def compare(
             )
         table.add_section()
     out.print(table)
+    if setup.precision:
+        out.print(_precision_note(results), highlight=False)
     if out_dir is not None:
         from sim.outputs.run_folder import write_comparison
 
@@ -310,14 +528,17 @@ SWEEP_KPIS = (*HEADLINE, "response_p90_h", "van_utilisation")
 
 @app.command()
 def sweep(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: Annotated[
+        Path,
+        typer.Argument(help="Scenario YAML (with --vary), or a sweep file (base, factors...)."),
+    ],
     vary: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--vary",
             help="PATH=V1,V2,... a field as in the YAML and its values; repeat for a grid.",
         ),
-    ],
+    ] = None,
     kpi: Annotated[
         list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
     ] = None,
@@ -327,66 +548,116 @@ def sweep(
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Write sweep.csv, sweep_summary.csv and sweep.json here."),
+        typer.Option(
+            "--out",
+            help="Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes).",
+        ),
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
-    """Run a scenario at every combination of parameter values, on common random numbers."""
+    """Run a scenario at every point of a grid or a sampled design, on common random numbers."""
     from rich.markup import escape
 
     from sim.analysis.kpis import KPI_HIGHER_IS_BETTER
-    from sim.experiments.sweep import format_value, parse_parameter
-    from sim.experiments.sweep import sweep as sweep_scenario
+    from sim.experiments.sweep import format_value, grid, parse_parameter, sweep_points
+    from sim.experiments.sweep_file import is_sweep_file, read_sweep_file
 
     shown = list(kpi) if kpi else list(SWEEP_KPIS)
+    located = scenario_file
     try:
-        scenario, _ = _load(scenario_file)
+        design = read_sweep_file(scenario_file) if is_sweep_file(scenario_file) else None
+        if design is not None:
+            if vary:
+                raise UserInputError("a sweep file gives the factors: drop --vary", field="--vary")
+            located = design.base
+            scenario, _ = _load(design.base)
+            replications = replications if replications is not None else design.replications
+        else:
+            scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         if policy is not None:
             _check_policy(policy)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
         for name in shown:
             if name not in KPI_HIGHER_IS_BETTER:
                 known = ", ".join(KPI_HIGHER_IS_BETTER)
                 raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
-        parameters = [parse_parameter(text) for text in vary]
+        # Every point (scenario, network, policy) is checked here, before the first run.
+        if design is not None:
+            parameters, points = design.points(scenario, policy)
+        else:
+            parameters = [parse_parameter(text) for text in vary or ()]
+            points = grid(scenario, parameters, policy=policy)
     except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
+        _fail(str(_locate(exc, located)))
         return
-    n_points = math.prod(len(p.values) for p in parameters)
-    runs = n_points * scenario.replications
+    n_points = len(points)
+    store = _store(out_dir)
     try:
-        # sweep() checks every point (scenario, network, policy) before the first run.
-        with _progress(f"{n_points} points x{scenario.replications}") as progress:
-            result = sweep_scenario(
-                scenario, parameters, policy=policy, workers=workers, progress=progress
+        label = f"{n_points} points x{scenario.replications}"
+        with setup.engine, _monitor(label) as report:
+            result = sweep_points(
+                scenario,
+                parameters,
+                points,
+                policy=policy,
+                description={
+                    "command": "sweep",
+                    "file": str(scenario_file),
+                    "points": [point.values for point in points],
+                },
+                **setup.options(store, report),
             )
     except UserInputError as exc:
-        _fail(str(_locate(exc, scenario_file)))
+        _fail(str(exc))
         return
     except KeyboardInterrupt:
-        err.print("interrupted: nothing was written")
-        raise typer.Exit(code=130) from None
+        _interrupted(store)
+    runs = sum(len(r.replications) + len(r.failures) for r in result.results)
     summary = result.summary.set_index(["point", "kpi"])
+    intervals = summary[["mean", "low", "high"]].to_dict("index")
     table = Table(
         title=f"{scenario.name}: {n_points} points, {runs} runs on common random numbers",
         caption="mean [95% interval] over replications",
     )
     for path in result.paths:
         table.add_column(path, justify="right")
+    if setup.precision:
+        table.add_column("n", justify="right")
     for name in shown:
         table.add_column(f"[bold]{name}[/bold]" if name in HEADLINE else name, justify="right")
     for k, point in enumerate(result.points):
         cells = [escape(format_value(value)) for value in point.values.values()]
+        point_result = result.results[k]
+        if setup.precision:
+            capped = any(not c.met for c in point_result.precision)
+            cells.append(f"{len(point_result.replications)}" + ("*" if capped else ""))
         for name in shown:
-            row = summary.loc[(k, name)]
-            cell = _fmt(name, row["mean"])
-            if not math.isnan(row["low"]):
-                cell += f" [{_fmt(name, row['low'])}, {_fmt(name, row['high'])}]"
+            if point_result.failures:
+                cells.append("failed")
+                continue
+            entry = intervals[(k, name)]
+            mean, low, high = float(entry["mean"]), float(entry["low"]), float(entry["high"])
+            cell = _fmt(name, mean)
+            if not math.isnan(low):
+                cell += f" [{_fmt(name, low)}, {_fmt(name, high)}]"
             cells.append(cell)
         table.add_row(*cells)
+    if setup.precision:
+        targets = ", ".join(f"{t.kpi} <= {t.half_width:g}" for t in setup.precision)
+        table.caption = (
+            f"{table.caption}; n: replications run until every 95% half-width met {targets}"
+            f" (* not met at the cap of {max_replications})"
+        )
     out.print(table)
+    if result.failures:
+        _failed(result.failures, runs, store, result.point_label)
     if out_dir is not None:
         from sim.outputs.run_folder import write_sweep
 

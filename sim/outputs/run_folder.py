@@ -21,6 +21,7 @@ import pandas as pd
 
 from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
+from sim.experiments.store import concat_parts
 from sim.experiments.sweep import SweepResult
 from sim.model.reference import data_dir
 from sim.model.scenario import file_sha256
@@ -96,15 +97,23 @@ def summary_dict(result: RunResult, scenario_path: str | Path | None = None) -> 
     }
 
 
+def _write_parquet(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda p: frame.to_parquet(p, index=False))
+
+
 def write_run(
     result: RunResult, out_dir: str | Path, scenario_path: str | Path | None = None
 ) -> Path:
     """Write the run folder; returns its path."""
     out = Path(out_dir)
-    calls = result.calls
-    units = result.units
-    atomic_write(out / "calls.parquet", lambda p: calls.to_parquet(p, index=False))
-    atomic_write(out / "units.parquet", lambda p: units.to_parquet(p, index=False))
+    for kind in ("calls", "units"):
+        parts = [r.table_path(kind) for r in result.replications]
+        stored = [part for part in parts if part is not None]
+        if stored and len(stored) == len(parts):
+            # Tables left in a result store: copied one replication at a time.
+            concat_parts(stored, out / f"{kind}.parquet")
+        else:
+            _write_parquet(out / f"{kind}.parquet", getattr(result, kind))
     text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
     atomic_write(out / "summary.json", lambda p: p.write_text(text + "\n", encoding="utf-8"))
     return out
@@ -147,13 +156,15 @@ def write_sweep(result: SweepResult, out_dir: str | Path) -> Path:
     out = Path(out_dir)
     rows = result.rows
     summary = result.summary
+    counts = [len(r.replications) for r in result.results] or [0]
     atomic_write(out / "sweep.csv", lambda p: rows.to_csv(p, index=False))
     atomic_write(out / "sweep_summary.csv", lambda p: summary.to_csv(p, index=False))
     payload = {
         "base_scenario": result.base.model_dump(mode="json", by_alias=True),
         "parameters": {p.path: list(p.values) for p in result.parameters},
         "points": [point.values for point in result.points],
-        "replications": len(result.results[0].replications) if result.results else 0,
+        # One number, or one per point when replications were added for precision.
+        "replications": counts[0] if len(set(counts)) == 1 else counts,
         "summary": json.loads(summary.to_json(orient="records")),
         "versions": _versions(),
     }
