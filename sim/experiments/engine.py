@@ -74,6 +74,9 @@ from sim.model.scenario import Scenario, file_sha256
 # How often a waiting engine reports progress when no run has ended (seconds).
 TICK_S = 1.0
 
+# How long to try to reach a Dask scheduler before giving up (seconds).
+CONNECT_TIMEOUT_S = 20.0
+
 # Networks a worker keeps, most recently used first: a national one is tens of MB, and a
 # worker rarely alternates between more points than this.
 NETWORK_CACHE_SIZE = 4
@@ -477,7 +480,7 @@ class DaskEngine(Engine):
             ) from None
         if self.address is not None:
             try:
-                self._client = distributed.Client(self.address, timeout="20s")
+                self._client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT_S)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise UserInputError(
                     f"cannot reach the Dask scheduler at {self.address}: {exc}",

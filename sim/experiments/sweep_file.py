@@ -151,7 +151,8 @@ def read_sweep_file(path: str | Path) -> SweepFile:
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise UserInputError(f"YAML syntax: {exc}", file=path, line=line) from None
+        problem = getattr(exc, "problem", None) or exc
+        raise UserInputError(f"YAML syntax: {problem}", file=path, line=line) from None
 
     def fail(message: str, field: str) -> UserInputError:
         return UserInputError(message, file=path, line=field_line(path, field), field=field)
@@ -187,7 +188,7 @@ def read_sweep_file(path: str | Path) -> SweepFile:
     for raw_path, spec in factors.items():
         factor = str(raw_path)
         where = f"factors.{factor}"
-        line = factors.lc.key(raw_path)[0] + 1 if hasattr(factors, "lc") else None
+        line = _factor_line(factors, raw_path)
 
         def bad(message: str, line: int | None = line, where: str = where) -> UserInputError:
             return UserInputError(message, file=path, line=line, field=where)
@@ -220,7 +221,13 @@ def read_sweep_file(path: str | Path) -> SweepFile:
     if ranges:
         if not isinstance(sample, Mapping):
             methods = " or ".join(METHODS)
-            raise fail(f"ranges need a sample: method ({methods}) and points", "sample")
+            first = next(iter(ranges))  # no sample to point at: point at the first range
+            raise UserInputError(
+                f"ranges need a sample: method ({methods}) and points",
+                file=path,
+                line=_factor_line(factors, first),
+                field="sample",
+            )
         for key in sample:
             if key not in ("method", "points", "seed"):
                 raise fail("unknown field; known: method, points, seed", f"sample.{key}")
@@ -243,6 +250,12 @@ def read_sweep_file(path: str | Path) -> SweepFile:
     elif sample is not None:
         raise fail("nothing to sample: no factor is a range {low, high}", "sample")
     return SweepFile(path, base, replications, grid, ranges, method, points, seed)
+
+
+def _factor_line(factors: Mapping[str, Any], path: str) -> int | None:
+    """1-based line of a factor (its path has dots: not a nested field to look up)."""
+    lc = getattr(factors, "lc", None)
+    return None if lc is None else int(lc.key(path)[0]) + 1
 
 
 def _plain(value: Any) -> Any:
