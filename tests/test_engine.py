@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from sim.experiments.engine import (
     Experiment,
     LocalEngine,
     RunSpec,
+    execute_task,
     failing_call,
     run_key,
 )
@@ -258,6 +260,30 @@ def test_the_command_lists_the_failure_and_exits_non_zero(tmp_path: Path) -> Non
     assert not (out / "sweep.json").exists()  # an incomplete sweep writes no summary
     assert len(list((out / "store" / "runs").glob("*.parquet"))) == 2
     assert len(list((out / "store" / "failed").glob("*.json"))) == 2
+
+
+class _ClusterMishaps(LocalEngine):
+    """Workers that run other code, or write tables where this machine cannot see them."""
+
+    def run(self, tasks: Any, on_result: Any, on_tick: Any) -> None:
+        for k, task in enumerate(tasks):
+            result = execute_task(replace(task, store_root=None))
+            if k == 0:
+                result.code = "another version"
+            else:
+                result.tables_written = True  # ...into a folder not shared with us
+            on_result(task, result)
+
+
+def test_a_worker_with_other_code_or_another_folder_fails_its_run(
+    quick: Scenario, tmp_path: Path
+) -> None:
+    experiment = Experiment(_ClusterMishaps(), ResultStore(tmp_path / "store"), tables=True)
+    first, second = experiment.execute([RunSpec(quick, None, 0), RunSpec(quick, None, 1)])
+    assert first.failure is not None and first.failure.error_type == "OtherCode"
+    assert "install the same version on every worker" in first.failure.message
+    assert second.failure is not None and second.failure.error_type == "StoreNotShared"
+    assert "put --out on a folder every worker shares" in second.failure.message
 
 
 # --------------------------------------------------------------------------- workers

@@ -33,6 +33,7 @@ import inspect
 import json
 import math
 import os
+import platform
 import signal
 import sys
 import threading
@@ -277,6 +278,7 @@ class TaskResult:
     units: pd.DataFrame | None = None
     tables_written: bool = False
     host: str = ""
+    code: str = ""  # the worker's code digest: a cluster worker may run another version
 
 
 def execute_task(
@@ -284,7 +286,7 @@ def execute_task(
 ) -> TaskResult:
     """Run one task where this function is called (a worker, or the driving process)."""
     start = time.perf_counter()
-    host = f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{os.getpid()}"
+    host = f"{platform.node()}:{os.getpid()}"
     try:
         scenario = _cached_scenario(task.digest, task.scenario_json)
         network = cached_network(scenario, task.digest)
@@ -310,6 +312,7 @@ def execute_task(
     # before the next run, so that a worker's memory does not grow from run to run.
     gc.collect()
     out.elapsed_s = time.perf_counter() - start
+    out.code = code_digest()
     return out
 
 
@@ -739,6 +742,14 @@ class Experiment:
         entry = self._entries[task.key]
         spec = entry.specs[0]
         error = result.error
+        if error is None and result.code and result.code != code_digest():
+            error = ErrorInfo(
+                "OtherCode",
+                f"worker {result.host} runs other rescue-sim code (version "
+                f"{package_version()} here): install the same version on every worker",
+                None,
+                "",
+            )
         if error is None and result.tables_written and self.store is not None:
             missing = [
                 kind for kind in TABLE_KINDS if not self.store.table_path(kind, task.key).is_file()
