@@ -325,6 +325,28 @@ def test_a_network_is_built_once_per_point(
         assert len(builds) <= 2 * 3
 
 
+def test_the_command_builds_the_network_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checked before the runs, then reused by them (it was built twice)."""
+    from sim.model.network import build_network as original
+
+    builds: list[int] = []
+
+    def counted(scenario: Scenario) -> Any:
+        builds.append(1)
+        return original(scenario)
+
+    import sim.cli
+
+    monkeypatch.setattr(engine_module, "build_network", counted)
+    monkeypatch.setattr(sim.cli, "build_network", counted)
+    engine_module._NETWORKS.clear()
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--replications", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(builds) == 1
+
+
 # --------------------------------------------------------------------------- progress
 
 

@@ -375,7 +375,8 @@ def _start_method() -> str:
 
 
 class LocalEngine(Engine):
-    """This process (``workers=1``) or a pool of ``workers`` local processes."""
+    """This process (``workers=1``) or a pool of ``workers`` local processes (at most one
+    per core)."""
 
     name = "local"
 
@@ -396,8 +397,9 @@ class LocalEngine(Engine):
                 on_result(task, execute_task(task, on_tick, in_process=True))
             return
         if self._pool is None:
+            # More processes than cores only share them, at the cost of their memory.
             self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
+                max_workers=min(self.workers, os.cpu_count() or 1),
                 mp_context=get_context(_start_method()),
                 initializer=_init_worker,
                 initargs=(os.getpid(),),
