@@ -16,7 +16,11 @@ Two measurements, every one in a fresh process started from here:
 
 The machine's load (``os.getloadavg``) is printed before and after, and beside each
 measurement: on a shared machine other work slows every run, and a second worker helps
-only as far as a second core is free.
+only as far as a second core is free. So, between the runs, a **control** measures what
+two processes can get at that moment: the same pure-Python loop twice, one after the
+other in one process, then in two processes at once; its speed-up is the most any
+parallel run could show there and then (Linux's autogroup scheduling, for one, gives a
+terminal session one share of the CPUs however many processes it starts).
 """
 
 from __future__ import annotations
@@ -89,13 +93,43 @@ def child_speed(workers: int, days: float, replications: int, scenario_path: Pat
     print(RESULT_TAG + json.dumps(payload), flush=True)
 
 
+def _spin(n: int) -> float:
+    """A pure-Python loop of ``n`` steps; the CPU seconds it took."""
+    start = time.process_time()
+    total = 0
+    for i in range(n):
+        total += i * i
+    return time.process_time() - start
+
+
+def control_speedup(steps: int) -> float:
+    """Wall time of two loops one after the other, over the same two loops at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    start = time.perf_counter()
+    _spin(steps)
+    _spin(steps)
+    serial = time.perf_counter() - start
+    with ProcessPoolExecutor(2) as pool:
+        list(pool.map(_spin, [1000, 1000]))  # both processes started before the clock
+        start = time.perf_counter()
+        list(pool.map(_spin, [steps, steps]))
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
 # --------------------------------------------------------------------------- parent
 
 
-def measure_speed(repeat: int, days: float, replications: int, scenario: Path) -> dict[str, Any]:
+def measure_speed(
+    repeat: int, days: float, replications: int, scenario: Path, control_steps: int
+) -> dict[str, Any]:
     rows: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+    controls: list[float] = []
     order = [1, 2]
     for _ in range(repeat):
+        controls.append(control_speedup(control_steps))
+        print(f"  control: two loops in two processes {controls[-1]:.2f}x faster", flush=True)
         for workers in order:
             load = _load()
             wall, cpu, _, output = _spawn(
@@ -122,7 +156,14 @@ def measure_speed(repeat: int, days: float, replications: int, scenario: Path) -
         }
         for workers, runs in rows.items()
     }
-    return {"rows": rows, "medians": medians, "identical_kpis": same}
+    controls.append(control_speedup(control_steps))
+    print(f"  control: two loops in two processes {controls[-1]:.2f}x faster", flush=True)
+    return {
+        "rows": rows,
+        "medians": medians,
+        "identical_kpis": same,
+        "control": statistics.median(controls),
+    }
 
 
 def measure_memory(days: float, counts: list[int], scenario: Path) -> dict[int, dict[str, float]]:
@@ -155,6 +196,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scenario", type=Path, default=SCENARIO)
     parser.add_argument("--skip-memory", action="store_true", help="only the speed-up")
     parser.add_argument(
+        "--control-steps", type=int, default=20_000_000, help="loop steps of the control"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="quick.yaml, tiny horizons: a smoke test"
     )
     parser.add_argument("--child-speed", type=int, help=argparse.SUPPRESS)
@@ -164,12 +208,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.quick:
         args.scenario, args.repeat, args.speed_days, args.memory_days = QUICK, 1, 1.0, 1.0
+        args.control_steps = 100_000
 
     print(f"# parallel runs: {platform.python_version()}, {os.cpu_count()} CPUs, {platform.node()}")
     print(f"load average (1, 5, 15 min) before: {_load()}")
     days, n = args.speed_days, args.replications
     print(f"\n{args.scenario.name}, {days:g} days, {n} replications, 1 and 2 workers:")
-    speed = measure_speed(args.repeat, days, n, args.scenario)
+    speed = measure_speed(args.repeat, days, n, args.scenario, args.control_steps)
     one, two = speed["medians"][1], speed["medians"][2]
     print(f"\nmedians of {args.repeat}:")
     print("| workers | wall s | CPU s | start-up s | runs s |")
@@ -181,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     print(f"speed-up, whole command (wall): {one['wall_s'] / two['wall_s']:.2f}x")
     print(f"speed-up, the runs (engine): {one['runs_s'] / two['runs_s']:.2f}x")
+    print(f"CPU of the command, 2 workers / 1: {two['cpu_s'] / one['cpu_s']:.2f}")
+    print(f"control, two processes at once (median): {speed['control']:.2f}x")
     print(f"identical KPIs with 1 and 2 workers: {'yes' if speed['identical_kpis'] else 'NO'}")
 
     if not args.skip_memory:

@@ -26,4 +26,5 @@ def test_parallel_benchmark_reports_speed_up_and_memory() -> None:
     assert "speed-up, whole command (wall):" in out
     assert "identical KPIs with 1 and 2 workers: yes" in out
     assert "peak RSS, 5 replications / 1:" in out
+    assert "control, two processes at once (median):" in out
     assert "load average (1, 5, 15 min) before:" in out
