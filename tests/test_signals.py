@@ -29,11 +29,12 @@ LONG = ["--days", "60", "--replications", "4"]
 
 
 def _workers(pid: int) -> list[psutil.Process]:
-    """The worker processes of a run (not multiprocessing's resource tracker)."""
+    """The worker processes of a run (spawned or forked; not multiprocessing's resource
+    tracker)."""
     out = []
     for child in psutil.Process(pid).children(recursive=True):
         try:
-            if "spawn_main" in " ".join(child.cmdline()):
+            if "resource_tracker" not in " ".join(child.cmdline()):
                 out.append(child)
         except psutil.Error:
             continue
