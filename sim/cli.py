@@ -577,7 +577,7 @@ def run(
     max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.experiments.engine import cached_network
+    from sim.experiments.engine import cached_network, scenario_digest
     from sim.experiments.run import run as run_scenario
     from sim.model.reference import default_scenario_path
 
@@ -589,7 +589,11 @@ def run(
             workers, engine, scheduler, precision, max_replications, scenario.replications
         )
         cached_network(scenario)  # network mistakes surface before any work (and it is kept)
-        description = {"command": "run", "scenario_file": str(path)}
+        description = {
+            "command": "run",
+            "scenario_file": str(path),
+            "scenario_sha256": scenario_digest(scenario),
+        }
         output = _claim(out_dir, overwrite, description)
         _check_work(
             [(scenario, scenario.replications)],
@@ -654,7 +658,7 @@ def compare(
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.analysis.kpi_catalogue import format_kpi
     from sim.experiments.compare import compare as compare_policies
-    from sim.experiments.engine import cached_network
+    from sim.experiments.engine import cached_network, scenario_digest
 
     output = _Output()
     try:
@@ -666,7 +670,11 @@ def compare(
             workers, engine, scheduler, precision, max_replications, scenario.replications
         )
         cached_network(scenario)
-        description = {"command": "compare", "scenario_file": str(scenario_file)}
+        description = {
+            "command": "compare",
+            "scenario_file": str(scenario_file),
+            "scenario_sha256": scenario_digest(scenario),
+        }
         output = _claim(out_dir, overwrite, description)
         _check_work(
             [(scenario, scenario.replications)] * len(policy),
@@ -785,6 +793,7 @@ def sweep(
     from rich.markup import escape
 
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
+    from sim.experiments.engine import scenario_digest
     from sim.experiments.sweep import format_value, grid, parse_parameter, sweep_points
     from sim.experiments.sweep_file import is_sweep_file, read_sweep_file
 
@@ -820,6 +829,7 @@ def sweep(
         description = {
             "command": "sweep",
             "file": str(scenario_file),
+            "scenario_sha256": scenario_digest(scenario),
             "points": [point.values for point in points],
         }
         output = _claim(out_dir, overwrite, description)
