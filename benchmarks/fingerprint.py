@@ -30,7 +30,8 @@ def _digest(frame: pd.DataFrame) -> str:
     return hashlib.sha256(frame.to_csv().encode()).hexdigest()
 
 
-def _ties_case() -> tuple[Scenario, Any, Any]:
+def ties_case() -> tuple[Scenario, Any, Any]:
+    """The stress case for ties in the event queue (module docstring); also a golden-trace case."""
     quick = load_scenario(ROOT / "scenarios" / "quick.yaml")
     data = quick.model_dump(by_alias=True)
     data["horizon"] = {"days": 3, "warmup_days": 0}
@@ -69,7 +70,7 @@ def main() -> None:
             national(10).with_overrides(horizon={"days": 10, "warmup_days": 1}), 0
         ),
     }
-    scenario, network, stream = _ties_case()
+    scenario, network, stream = ties_case()
     for policy in ("nearest_station", "nearest_idle_van"):
         results[f"ties_{policy}"] = run_replication(
             scenario, 0, policy, network=network, stream=stream

@@ -425,9 +425,19 @@ def _check_work(
     overridden: dict[str, str] | None = None,
 ) -> WorkEstimate:
     """Estimate the work; past this machine's limits, stop unless ``force`` (module doc)."""
-    from sim.experiments.estimate import blame, check_work, estimate_work, machine_limits
+    from sim.experiments.estimate import (
+        blame,
+        calibrate,
+        check_work,
+        estimate_work,
+        is_calibrated,
+        machine_limits,
+    )
     from sim.model.demand import expected_calls_per_day
 
+    if not is_calibrated() and err.is_terminal:
+        with err.status("measuring the cost of a call on this build (once per build)..."):
+            calibrate()
     estimate = estimate_work(
         runs, workers=workers, keep_tables=keep_tables, writes_tables=out_dir is not None
     )
@@ -711,8 +721,10 @@ def compare(
     table_data = comparison.table()
     names = comparison.policies
     table = Table(
-        title=f"{scenario.name}: {len(results[0].replications)} paired replications, "
-        f"reference {names[0]}",
+        title=escape(
+            f"{scenario.name}: {len(results[0].replications)} paired replications, "
+            f"reference {names[0]}"
+        ),
         caption="Δ = policy - reference, paired over replications; * the 95% interval excludes 0",
     )
     for column in ("KPI", "policy", "mean", "95% interval", "Δ", "Δ 95% interval"):
@@ -911,6 +923,155 @@ def sweep(
         out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json, manifest.json")
 
 
+@app.command("fit-demand")
+@guarded
+def fit_demand(
+    trace: Annotated[
+        Path, typer.Argument(help="Trace CSV (t_call_h, lat, lon...) or calls.parquet.")
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="YAML file for the demand section.")],
+    scenario_file: Annotated[
+        Path | None, typer.Option("--scenario", help="Base scenario for fields not fitted.")
+    ] = None,
+    days: Annotated[
+        float | None, typer.Option(help="Days observed (default: up to the last call's day).")
+    ] = None,
+    start_weekday: Annotated[
+        int, typer.Option(help="Weekday of hour 0, Monday 0 (as the model assumes).")
+    ] = 0,
+) -> None:
+    """Fit demand (volume, hour and weekday profiles, places, faults, segments) from a trace."""
+    from sim.analysis.fit_demand import fit_demand as fit
+    from sim.analysis.fit_demand import read_trace
+    from sim.outputs.demand_fit import write_demand_fit
+
+    try:
+        if not 0 <= start_weekday < 7:
+            raise UserInputError("must be 0 (Monday) to 6", field="--start-weekday")
+        if days is not None and days <= 0:
+            raise UserInputError("must be positive", field="--days")
+        base, _ = _load(scenario_file)
+        result = fit(read_trace(trace), days=days, start_weekday=start_weekday)
+        paths = write_demand_fit(result, base, out_file, str(trace))
+    except UserInputError as exc:
+        if exc.file is None and exc.field is not None and not exc.field.startswith("--"):
+            exc.file = str(trace)
+        raise
+    cpd = result.calls_per_day
+    out.print(
+        f"{result.n_calls} calls over {result.days:g} days: "
+        f"{cpd.value:,.1f} calls/day (95% interval {cpd.low:,.1f} - {cpd.high:,.1f})"
+    )
+    out.print(f"wrote {paths[0]}, {paths[1]}", highlight=False)
+
+
+ParamOption = Annotated[
+    list[str], typer.Option("--param", help="PATH=LOW..HIGH a field as in the YAML; repeat.")
+]
+
+
+@app.command()
+@guarded
+def sensitivity(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    param: ParamOption,
+    kpi: Annotated[
+        list[str] | None, typer.Option("--kpi", help="A KPI to analyse; repeat.")
+    ] = None,
+    method: Annotated[str, typer.Option(help="morris, or sobol for Sobol indices.")] = "morris",
+    trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 10,
+    samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+    from sim.experiments.sensitivity import sensitivity as analyse
+
+    kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        if method not in ("morris", "sobol"):
+            raise UserInputError("must be morris or sobol", field="--method")
+        if trajectories < 2 or samples < 2:
+            raise UserInputError("must be at least 2", field="--trajectories/--samples")
+        check_kpis(kpis)
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        with _progress(f"{method} x{scenario.replications}") as progress:
+            result = analyse(
+                scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
+                trajectories=trajectories, samples=samples,
+                replications=scenario.replications, workers=workers, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.sensitivity_plot import write_sensitivity
+
+        for path in write_sensitivity(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@guarded
+def calibrate(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    target: Annotated[
+        list[str],
+        typer.Option("--target", help="KPI=VALUE or KPI=VALUE+-SE a KPI to match; repeat."),
+    ],
+    param: ParamOption,
+    replications: ReplicationsOption = None,
+    days: DaysOption = None,
+    max_steps: Annotated[int, typer.Option(help="Most solver steps.")] = 30,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Fit parameters to target KPIs (least squares on common random numbers)."""
+    from sim.experiments.calibrate import calibrate as fit
+    from sim.experiments.calibrate import parse_target
+    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+
+    try:
+        scenario, _ = _load(scenario_file)
+        scenario = _apply_overrides(scenario, days, None, None, replications)
+        parsed = [parse_target(text) for text in target]
+        targets = {name: value for name, value, _ in parsed}
+        check_kpis(list(targets), "--target")
+        ranges = [parse_range(text) for text in param]
+        check_ranges(scenario, ranges)
+        if max_steps < 1:
+            raise UserInputError("must be at least 1", field="--max-steps")
+        with _progress(f"calibrating x{scenario.replications}") as progress:
+            result = fit(
+                scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
+                replications=scenario.replications,
+                workers=workers, max_evaluations=max_steps, progress=progress,
+            )  # fmt: skip
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
+    out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
+    out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
+    if out_dir is not None:
+        from sim.outputs.calibration import write_calibration
+
+        for path in write_calibration(result, out_dir):
+            out.print(f"wrote {path}", highlight=False)
+
+
 @app.command()
 @guarded
 def plot(
@@ -958,9 +1119,13 @@ def report(
     ] = None,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
+    from sim.outputs.design_folder import is_design_folder, write_design_report
     from sim.outputs.output_folder import check_writable
     from sim.outputs.report import write_report
 
+    if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
+        out.print(str(write_design_report(run_dir, out_file)), highlight=False)
+        return
     if out_file is not None:
         check_writable(out_file, folder=False)
     out.print(str(write_report(run_dir, out_file, baseline_dir=baseline)), highlight=False)
@@ -984,6 +1149,203 @@ def _click_exceptions() -> Any:
 
         module = click
     return module.exceptions
+
+
+# Design-spec fields and the options that set them, to name the right one in an error.
+_SPEC_OPTIONS = {
+    "maximise": "--maximise",
+    "minimise": "--minimise",
+    "require": "--require",
+    "max_stations": "--max-stations",
+    "max_vans": "--max-vans",
+    "fixed_stations": "--fixed",
+    "candidates_csv": "--candidates",
+    "stations_model": "--stations",
+    "moves": "--moves",
+    "max_evaluations": "--budget",
+    "time_limit_min": "--time-limit",
+    "days": "--days",
+    "replications": "--replications",
+    "seed": "--seed",
+    "confirm_seed": "--confirm-seed",
+}
+# Shown after an optimisation, beside its objective.
+DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
+
+
+@app.command()
+@guarded
+def optimise(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="The design folder; the same folder again resumes a search."),
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Design spec YAML: objective, limits, sites, search."),
+    ] = None,
+    maximise: Annotated[
+        str | None, typer.Option(help="A KPI to maximise (default on_time_arrival_rate).")
+    ] = None,
+    minimise: Annotated[
+        str | None, typer.Option(help="'vans', or a KPI to minimise (response_p90_h...).")
+    ] = None,
+    require: Annotated[
+        list[str] | None,
+        typer.Option("--require", help="KPI>=VALUE or KPI<=VALUE that must hold; repeat."),
+    ] = None,
+    max_stations: Annotated[
+        int | None, typer.Option(help="Most stations (default: the current number).")
+    ] = None,
+    max_vans: Annotated[
+        int | None, typer.Option(help="Most vans (default: the current fleet).")
+    ] = None,
+    fixed: Annotated[
+        list[str] | None,
+        typer.Option("--fixed", help="A current station id that must stay; repeat, or 'all'."),
+    ] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(help="CSV of candidate sites: id, lat, lon[, opening_cost_cny]."),
+    ] = None,
+    stations_model: Annotated[
+        str | None,
+        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
+    ] = None,
+    moves: Annotated[
+        str | None, typer.Option(help="Moves to try, comma-separated: vans,remove,open,close,move.")
+    ] = None,
+    budget: Annotated[int | None, typer.Option(help="Most designs to run in the search.")] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Minutes after which no new round starts.")
+    ] = None,
+    days: DaysOption = None,
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    confirm_seed: Annotated[
+        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
+    ] = None,
+    workers: WorkersOption = 1,
+) -> None:
+    """Optimise where stations go and how many vans each has (docs/network_design.md)."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
+    from sim.experiments.design_spec import load_spec, parse_requirement
+    from sim.experiments.optimise import optimise as optimise_network
+    from sim.model.loading import field_line
+
+    overrides: dict[str, object] = {}
+    try:
+        scenario, path = _load(scenario_file)
+        if maximise is not None:
+            overrides.update(minimise=None, maximise=maximise)
+        if minimise is not None:
+            overrides.update(maximise=None, minimise=minimise)
+        if require:
+            overrides["require"] = tuple(parse_requirement(text) for text in require)
+        if fixed:
+            overrides["fixed_stations"] = "all" if fixed == ["all"] else tuple(fixed)
+        if moves is not None:
+            overrides["moves"] = tuple(m.strip() for m in moves.split(",") if m.strip())
+        given = {
+            "max_stations": max_stations,
+            "max_vans": max_vans,
+            "candidates_csv": candidates,
+            "stations_model": stations_model,
+            "max_evaluations": budget,
+            "time_limit_min": time_limit,
+            "days": days,
+            "replications": replications,
+            "seed": seed,
+            "confirm_seed": confirm_seed,
+        }
+        overrides.update({k: v for k, v in given.items() if v is not None})
+        spec = load_spec(config, overrides, _SPEC_OPTIONS)
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+
+    def log(line: str) -> None:
+        err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    try:
+        result = optimise_network(
+            scenario, spec, work_dir=out_dir / "work", workers=workers, log=log
+        )
+    except UserInputError as exc:
+        if exc.file is None and exc.field in _SPEC_OPTIONS:
+            if exc.field in overrides or config is None:
+                exc.field = _SPEC_OPTIONS[exc.field]
+            else:
+                exc.file, exc.line = str(config), field_line(config, exc.field)
+        _locate(exc, scenario_file)
+        raise
+    except KeyboardInterrupt:
+        err.print(f"interrupted: run the same command again to resume from {out_dir}/work")
+        raise typer.Exit(code=130) from None
+    rows = {str(r["kpi"]): r for r in result.kpi_table().to_dict("records")}
+    shown = list(
+        dict.fromkeys(
+            [
+                *([spec.objective] if spec.objective != "vans" else []),
+                *HEADLINE_KPIS,
+                *DESIGN_EXTRA_KPIS,
+            ]
+        )
+    )
+    table = Table(
+        title=(
+            f"{scenario.name}: current vs optimised network, {len(result.optimised_kpis)} paired "
+            f"replications on fresh streams (seed {result.confirm_seed})"
+        ),
+        caption="Δ = optimised - current, paired over replications; * the 95% interval excludes 0",
+    )
+    for column in ("KPI", "current", "optimised", "Δ", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column == "KPI" else "right")
+    for name in shown:
+        row = rows[name]
+        value = {
+            k: float(row[k]) for k in ("current", "optimised", "diff", "diff_low", "diff_high")
+        }
+        diff = format_kpi(name, value["diff"], signed=True) + ("*" if row["significant"] else "")
+        colour = {"better": "green", "worse": "red"}.get(str(row["verdict"]), "")
+        if colour:
+            diff = f"[{colour}]{diff}[/{colour}]"
+        low = format_kpi(name, value["diff_low"], signed=True)
+        interval = f"{low} / {format_kpi(name, value['diff_high'], signed=True)}"
+        label = f"[bold]{name}[/bold]" if name in HEADLINE_KPIS else name
+        table.add_row(
+            label,
+            format_kpi(name, value["current"]),
+            format_kpi(name, value["optimised"]),
+            diff,
+            interval,
+        )
+    table.add_row(
+        "stations",
+        f"{int((result.current_vans > 0).sum())}",
+        f"{int((result.optimised_vans > 0).sum())}",
+        "",
+        "",
+    )
+    table.add_row(
+        "vans", f"{int(result.current_vans.sum())}", f"{int(result.optimised_vans.sum())}", "", ""
+    )
+    out.print(table)
+    from sim.outputs.design_folder import write_design
+
+    try:
+        write_design(result, out_dir, path)
+    except KeyboardInterrupt:
+        err.print("interrupted while writing: files already in place are complete")
+        raise typer.Exit(code=130) from None
+    out.print(
+        f"wrote {out_dir}/stations.csv, optimised.yaml, kpis.csv, changes.csv, "
+        "changes_by_province.csv, history.csv, figures/, optimise.json "
+        f"({result.evaluations} designs in the search; {result.stop_reason})"
+    )
 
 
 def main() -> None:

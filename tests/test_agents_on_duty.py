@@ -17,7 +17,7 @@ import simpy
 from sim.analysis.kpis import agent_hours, agent_utilisation, agents_by_hour_of_day
 from sim.experiments.run import ReplicationResult, run, run_replication
 from sim.model.hotline import Hotline
-from sim.model.scenario import load_scenario
+from sim.model.loading import load_scenario
 from sim.outputs import plots
 from sim.outputs.report import load_run
 from sim.outputs.run_folder import write_run

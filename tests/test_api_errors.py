@@ -15,7 +15,7 @@ import pytest
 from cli_checks import QUICK, one_error_line, subprocess_env
 from typer.testing import CliRunner
 
-from sim import PolicyError, UserInputError, load_scenario, run
+from sim import PolicyError, Scenario, UserInputError, load_scenario, run
 from sim.cli import app
 from sim.errors import OutputError
 from sim.experiments.compare import compare
@@ -25,7 +25,7 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def scenario():  # type: ignore[no-untyped-def]
+def scenario() -> Scenario:
     return load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
 
 
@@ -39,7 +39,7 @@ def scenario():  # type: ignore[no-untyped-def]
     ],
 )
 def test_same_message_as_the_cli(
-    scenario: object, kwargs: dict[str, object], cli: list[str], message: str
+    scenario: Scenario, kwargs: dict[str, object], cli: list[str], message: str
 ) -> None:
     (name,) = kwargs
     with pytest.raises(UserInputError) as info:
@@ -62,7 +62,9 @@ def test_same_message_as_the_cli(
         ({"policy": dict}, "policy: dict is not a DispatchPolicy subclass"),
     ],
 )
-def test_wrong_types_are_named(scenario: object, kwargs: dict[str, object], expected: str) -> None:
+def test_wrong_types_are_named(
+    scenario: Scenario, kwargs: dict[str, object], expected: str
+) -> None:
     with pytest.raises(UserInputError) as info:
         run(scenario, **kwargs)  # type: ignore[arg-type]
     assert str(info.value) == expected
@@ -76,19 +78,19 @@ def test_a_path_instead_of_a_scenario() -> None:
     )
 
 
-def test_policy_errors_are_policy_errors(scenario: object) -> None:
+def test_policy_errors_are_policy_errors(scenario: Scenario) -> None:
     with pytest.raises(PolicyError):
-        run(scenario, policy="no_such_module_xyz:Policy")  # type: ignore[arg-type]
+        run(scenario, policy="no_such_module_xyz:Policy")
 
 
-def test_compare_without_policies(scenario: object) -> None:
+def test_compare_without_policies(scenario: Scenario) -> None:
     with pytest.raises(UserInputError) as info:
-        compare(scenario, [])  # type: ignore[arg-type]
+        compare(scenario, [])
     assert str(info.value) == "policies: name at least one policy"
 
 
-def test_write_run_to_a_file(scenario: object, tmp_path: Path) -> None:
-    result = run(scenario, replications=1)  # type: ignore[arg-type]
+def test_write_run_to_a_file(scenario: Scenario, tmp_path: Path) -> None:
+    result = run(scenario, replications=1)
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(OutputError) as info:
@@ -131,7 +133,7 @@ def test_readme_snippet_as_a_plain_script(tmp_path: Path) -> None:
         load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1}),
         replications=2,
     )
-    expected = round(serial.summary.loc["on_time_arrival_rate", "mean"], 4)
+    expected = round(float(serial.summary["mean"]["on_time_arrival_rate"]), 4)
     assert proc.stdout.strip() == f"on time {expected}"
 
 

@@ -16,18 +16,15 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks.fingerprint import ties_case
 from sim.experiments.run import ReplicationResult, run_replication
-from sim.model.demand import draw_call_stream
 from sim.model.dispatch import REGISTRY
 from sim.model.loading import load_scenario
-from sim.model.network import build_network
-from sim.model.scenario import Scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "trace.json"
@@ -48,35 +45,7 @@ def table_digest(frame: pd.DataFrame) -> str:
 
 
 def _ties_case() -> ReplicationResult:
-    quick = load_scenario(ROOT / "scenarios" / "quick.yaml")
-    data: dict[str, Any] = quick.model_dump(by_alias=True)
-    data["horizon"] = {"days": 3, "warmup_days": 0}
-    data["demand"]["spatial"]["scatter_km"] = 0
-    data["demand"]["fault_classes"][0]["repair_time_min"] = {"dist": "fixed", "value": 0}
-    data["hotline"]["handling_time_min"] = {"dist": "fixed", "value": 15}
-    data["hotline"]["patience_min"] = {"dist": "fixed", "value": 0}
-    data["hotline"]["redial_delay_min"] = {"dist": "fixed", "value": 0}
-    data["stations"]["turnout_day_min"] = {"dist": "fixed", "value": 0}
-    data["stations"]["turnout_night_min"] = {"dist": "fixed", "value": 30}
-    data["surges"] = [
-        {
-            "name": "flood",
-            "region": {"center_lat": 34.75, "center_lon": 113.62, "radius_km": 150},
-            "start_day": 1,
-            "duration_h": 5,
-            "demand_multiplier": 3.0,
-            "speed_factor": 0.6,
-            "stations_shut_fraction": 0.5,
-            "extra_agents": 2,
-        }
-    ]
-    scenario = Scenario.model_validate(data)
-    network = build_network(scenario)
-    drawn = draw_call_stream(scenario, network, 0)
-    grid = pd.DataFrame(
-        {"t_call_h": np.floor(drawn.t_call_h * 2) / 2, "lat": drawn.lat, "lon": drawn.lon}
-    )
-    stream = draw_call_stream(scenario, network, 0, calls=grid)
+    scenario, network, stream = ties_case()
     return run_replication(scenario, 0, "nearest_idle_van", network=network, stream=stream)
 
 

@@ -387,6 +387,32 @@ def test_read_run_raises_the_projects_error(tmp_path: Path, old_run: Path) -> No
     assert info.value.file == str(out / "calls.parquet")
 
 
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ('{"seed": 7, "days": 1, "kpis": {"on_time', "cannot be read (Unterminated string"),
+        ("\u00ff\u0000", "cannot be read ("),
+        ('{"seed": 7, "days": 1, "kpis": [1, 2]}', "is not a rescue-sim baseline"),
+    ],
+    ids=["truncated", "garbage", "foreign"],
+)
+def test_corrupt_baseline_is_one_line_naming_it(tmp_path: Path, text: str, fragment: str) -> None:
+    from sim.analysis.testing import KPIAssertionError, check_baseline
+
+    from sim import load_scenario, run
+
+    scenario = load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
+    path = tmp_path / "baseline.json"
+    path.write_text(text, encoding="latin-1")
+    with pytest.raises(KPIAssertionError) as info:
+        check_baseline(run(scenario, replications=1), path)
+    message = str(info.value)
+    assert message.startswith(f"baseline {path} ")
+    assert fragment in message
+    assert message.endswith("rewrite it with pytest --update-baselines")
+    assert "\n" not in message
+
+
 # --------------------------------------------------------------------------- swap
 
 
@@ -413,7 +439,8 @@ def test_commit_replaces_an_old_folder(
     _write_folder(target, "new!")
     with open_folder(target, ("test",)) as folder:
         assert folder.manifest["seed"] == 4
-        assert folder.open("data.txt").read() == b"new!"
+        with folder.open("data.txt") as data:
+            assert data.read() == b"new!"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
@@ -423,8 +450,8 @@ def test_a_swap_that_died_halfway_is_undone(tmp_path: Path, no_exchange: None) -
     _write_folder(target, "old")
     target.rename(tmp_path / ".out.previous")  # what the first rename leaves
     (tmp_path / ".out.partial-x").mkdir()  # and the staged new folder
-    with open_folder(target, ("test",)) as folder:
-        assert folder.open("data.txt").read() == b"old"
+    with open_folder(target, ("test",)) as folder, folder.open("data.txt") as data:
+        assert data.read() == b"old"
     with OutputFolder.claim(target, overwrite=True):
         assert (target / "data.txt").read_text() == "old"  # put back under the lock
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -438,3 +465,25 @@ def test_abort_leaves_the_old_folder(tmp_path: Path) -> None:
         (folder.staging / "data.txt").write_text("half")
         # leaving without commit: an interruption
     assert tree(tmp_path) == before
+
+
+def test_a_resumable_store_is_kept_and_extended(tmp_path: Path) -> None:
+    """The hook for a resumable experiment store: the old parts are adopted, not redone."""
+    target = tmp_path / "experiment"
+    with OutputFolder.claim(target) as folder:
+        (folder.staging / "store").mkdir()
+        (folder.staging / "store" / "part-0.parquet").write_bytes(b"first")
+        folder.commit(kind="test")
+    with pytest.raises(OutputError, match="already holds"):
+        OutputFolder.claim(target, resumable=lambda path: False)
+    with OutputFolder.claim(target, resumable=lambda path: (path / "store").is_dir()) as folder:
+        assert folder.resuming
+        folder.adopt("store")
+        (folder.staging / "store" / "part-1.parquet").write_bytes(b"second")
+        folder.commit(kind="test")
+    with open_folder(target, ("test",)) as verified:
+        assert sorted(verified.manifest["files"]) == [
+            "store/part-0.parquet",
+            "store/part-1.parquet",
+        ]
+        assert verified.open("store/part-0.parquet").read() == b"first"

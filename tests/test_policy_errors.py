@@ -166,7 +166,7 @@ def test_debug_shows_the_policys_traceback(
 
 
 def test_python_api_raises_policy_failure(policies: str) -> None:
-    import failing_policies  # type: ignore[import-not-found]
+    import failing_policies
 
     scenario = load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
     with pytest.raises(PolicyFailure) as info:

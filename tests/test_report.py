@@ -105,9 +105,8 @@ def test_report_is_written_to_run_dir_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A stand-in page: only where it goes is checked here.
-    monkeypatch.setattr(
-        report_module, "report_html", lambda run, baseline=None: "<!DOCTYPE html>\n"
-    )
+    page = "<!DOCTYPE html>\n"
+    monkeypatch.setattr(report_module, "report_html", lambda run, baseline=None: page)
     assert write_report(run_dir) == run_dir / "report.html"
     assert (run_dir / "report.html").read_text(encoding="utf-8") == "<!DOCTYPE html>\n"
 

@@ -17,8 +17,8 @@ import pytest
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import Order
 from sim.model.geo import great_circle_km, great_circle_km_array
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
-from sim.model.scenario import load_scenario
 from sim.model.simulation import Model
 from sim.model.travel import Bands, PromiseTable, TravelModel
 

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.model.scenario import Horizon, load_scenario
+from sim.model.loading import load_scenario
+from sim.model.scenario import Horizon
 
 ROOT = Path(__file__).resolve().parents[1]
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from cli_checks import QUICK
 
-from sim import load_scenario
+from sim import Scenario, load_scenario
 from sim.errors import UserInputError, WorkLimitError
 from sim.experiments import estimate
 from sim.experiments.estimate import (
@@ -33,11 +33,11 @@ COST = Calibration(
 
 
 @pytest.fixture(scope="module")
-def quick():  # type: ignore[no-untyped-def]
+def quick() -> Scenario:
     return load_scenario(QUICK)
 
 
-def test_calls_are_the_scenarios_expected_calls(quick) -> None:  # type: ignore[no-untyped-def]
+def test_calls_are_the_scenarios_expected_calls(quick: Scenario) -> None:
     work = estimate_work([(quick, 3)], calibration=COST)
     per_replication = expected_calls_per_day(quick) * quick.horizon.days
     assert work.calls_per_replication == pytest.approx(per_replication)
@@ -46,7 +46,7 @@ def test_calls_are_the_scenarios_expected_calls(quick) -> None:  # type: ignore[
     assert work.disk_bytes == 0.0  # nothing written
 
 
-def test_memory_counts_tables_kept_and_written(quick) -> None:  # type: ignore[no-untyped-def]
+def test_memory_counts_tables_kept_and_written(quick: Scenario) -> None:
     kept = estimate_work([(quick, 2)], calibration=COST)
     written = estimate_work([(quick, 2)], writes_tables=True, calibration=COST)
     dropped = estimate_work([(quick, 2)], keep_tables=False, calibration=COST)
@@ -56,7 +56,7 @@ def test_memory_counts_tables_kept_and_written(quick) -> None:  # type: ignore[n
     assert written.disk_bytes == pytest.approx(kept.calls_total * COST.disk_bytes_per_call)
 
 
-def test_work_grows_with_the_horizon(quick) -> None:  # type: ignore[no-untyped-def]
+def test_work_grows_with_the_horizon(quick: Scenario) -> None:
     longer = quick.with_overrides(horizon={"days": 70, "warmup_days": 1})
     short = estimate_work([(quick, 1)], calibration=COST)
     long = estimate_work([(longer, 1)], calibration=COST)
@@ -64,7 +64,7 @@ def test_work_grows_with_the_horizon(quick) -> None:  # type: ignore[no-untyped-
     assert long.memory_bytes > short.memory_bytes
 
 
-def test_blame_names_the_field_furthest_from_the_national_sizes(quick) -> None:  # type: ignore[no-untyped-def]
+def test_blame_names_the_field_furthest_from_the_national_sizes(quick: Scenario) -> None:
     assert blame(quick.with_overrides(horizon={"days": 3000, "warmup_days": 1}), 1) == (
         "horizon.days"
     )
@@ -82,7 +82,7 @@ def test_blame_names_the_field_furthest_from_the_national_sizes(quick) -> None: 
     assert blame(type(quick).model_validate(flood), 1) == "surges[1].demand_multiplier"
 
 
-def test_check_work_names_field_and_estimate(quick) -> None:  # type: ignore[no-untyped-def]
+def test_check_work_names_field_and_estimate(quick: Scenario) -> None:
     work = estimate_work([(quick, 1)], calibration=COST)
     check_work(work, Limits(work.memory_bytes * 2, "test", 1e9, None), "horizon.days")
     with pytest.raises(WorkLimitError) as info:
@@ -94,7 +94,7 @@ def test_check_work_names_field_and_estimate(quick) -> None:  # type: ignore[no-
         check_work(work, Limits(1e15, "test", 0.01, None), "replications")
 
 
-def test_disk_limit_only_when_written(quick) -> None:  # type: ignore[no-untyped-def]
+def test_disk_limit_only_when_written(quick: Scenario) -> None:
     written = estimate_work([(quick, 1)], writes_tables=True, calibration=COST)
     with pytest.raises(WorkLimitError, match="on disk"):
         check_work(written, Limits(1e15, "test", 1e9, written.disk_bytes / 2), "days")

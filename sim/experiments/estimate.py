@@ -157,6 +157,11 @@ def _measure(build: str) -> Calibration:
     )
 
 
+def is_calibrated() -> bool:
+    """Whether this build's costs are already measured (else :func:`calibrate` takes a while)."""
+    return calibrate.cache_info().currsize > 0 or _cache_file(build_id()).is_file()
+
+
 @cache
 def calibrate() -> Calibration:
     """This build's costs per call: from the cache, or measured now (a second or two)."""

@@ -68,6 +68,7 @@ __all__ = [
     "calls_frame",
     "run",
     "run_all",
+    "run_jobs",
     "run_replication",
 ]
 
@@ -289,3 +290,34 @@ def run(
     n = replications if replications is not None else scenario.replications
     (result,) = run_all([(scenario, policy)], n, workers=workers, progress=progress, **options)
     return result
+
+
+Job = tuple[Scenario, int, PolicySpec]
+"""One replication to run: (scenario, replication number, policy)."""
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    keep_tables: bool = True,
+) -> list[ReplicationResult]:
+    """Replications named one by one, on the local engine; results in the order of ``jobs``.
+
+    For callers whose replication numbers are not simply 0..n-1 (the network design's
+    probe and candidate designs). A replication is a pure function of its job, so the
+    results are the same for any ``workers``; the first failure is raised once all
+    have ended, as :func:`run_all` does.
+    """
+    workers = check_workers(workers)
+    specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
+    with LocalEngine(workers) as engine:
+        experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
+        outcomes = experiment.execute(specs)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        if failed[0].exception is not None:
+            raise failed[0].exception
+        raise RunFailedError([o.failure for o in failed if o.failure is not None])
+    return [o.replication_result() for o in outcomes]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -133,8 +134,33 @@ def baseline_record(result: RunResult) -> dict[str, Any]:
 def write_baseline(result: RunResult, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(baseline_record(result), indent=2) + "\n", encoding="utf-8")
+    # Written beside and renamed: an interrupted --update-baselines leaves the old file whole.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(baseline_record(result), indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def _read_baseline(path: Path) -> dict[str, Any]:
+    """A stored baseline; a corrupt, truncated or foreign file is one error naming it."""
+    refresh = "rewrite it with pytest --update-baselines"
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError and JSONDecodeError included
+        raise KPIAssertionError(f"baseline {path} cannot be read ({exc}); {refresh}") from None
+    kpis = stored.get("kpis") if isinstance(stored, dict) else None
+    if not isinstance(kpis, dict) or not all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("by_replication"), list)
+        and all(isinstance(entry.get(k), int | float | None) for k in ("mean", "low", "high"))
+        for entry in kpis.values()
+    ):
+        raise KPIAssertionError(f"baseline {path} is not a rescue-sim baseline; {refresh}")
+    baseline: dict[str, Any] = stored
+    return baseline
 
 
 def check_baseline(
@@ -154,7 +180,7 @@ def check_baseline(
     path = Path(path)
     if not path.is_file():
         raise KPIAssertionError(f"no baseline at {path}; create it with pytest --update-baselines")
-    stored = json.loads(path.read_text(encoding="utf-8"))
+    stored = _read_baseline(path)
     if (
         stored.get("seed") != result.scenario.seed
         or stored.get("days") != result.scenario.horizon.days

@@ -87,6 +87,10 @@ class Hotline:
         self.queue_area_h += self._waiting * (now - self._last_change_h)
         self._last_change_h = now
 
+    def settle(self) -> None:
+        """Bring :attr:`queue_area_h` up to now (at the horizon, before it is read)."""
+        self._account()
+
     @property
     def waiting(self) -> int:
         return self._waiting

@@ -297,7 +297,7 @@ class Model:
             self._finalized = True
             # Busy spells are closed by the utilisation KPI at the horizon; record the
             # hotline queue integral up to the horizon for Little's law.
-            self.hotline._account()
+            self.hotline.settle()
             self._check_invariants()
         return self.records
 

@@ -371,6 +371,7 @@ class OutputFolder:
         self.staging = staging
         self.resuming = resuming
         self._lock = lock
+        self._option = lock.option
         self._created: list[Path] = []
         self.committed = False
 
@@ -448,7 +449,7 @@ class OutputFolder:
                 old = self._swap()
                 self.committed = True
         except OSError as exc:
-            raise _os_error(exc, self.target.parent, "--out") from None
+            raise _os_error(exc, self.target.parent, self._option) from None
         finally:
             if not self.committed:
                 self.abort()

@@ -1,0 +1,298 @@
+"""Calibration: parameter values that make the simulated KPIs match targets.
+
+The fit is weighted non-linear least squares, solved by ``scipy.optimize.least_squares``
+(trust-region reflective, bounded). Why that rather than a derivative-free or Bayesian
+optimiser (Nelder-Mead, optuna): every evaluation runs on the scenario's own seed
+(common random numbers), so the KPIs are a deterministic function of the parameters,
+only slightly rough where an event crosses another; a finite-difference Jacobian with a
+step of a few percent of each range sees through that roughness. The Jacobian's ``k``
+moved points are run together with the centre in one batch (worker processes shared),
+the solver needs a handful of Jacobians for two or three parameters, and the same
+Jacobian gives the uncertainty of the fitted values for free.
+
+Each residual is ``(simulated mean - target) / scale``: the scale combines the KPI's
+standard error over replications at the start point with the target's own standard
+error when one is given (an observed rate is itself an estimate), floored so that a KPI
+with no noise does not dominate; targets in different units thus weigh by how precisely
+they are known. Parameters are searched in the unit cube of their ranges.
+
+Uncertainty of the fitted values: the delta method. With ``J`` the Jacobian of the
+scaled residuals at the solution, ``(J^T J)^-1`` is the covariance of the parameters that
+the noise of the KPIs and of the targets (their standard errors) allows; a target given
+without a standard error counts as exact, and then the interval reflects the
+replications only; its square roots, in
+each parameter's units, are the standard errors reported, with a 95% interval cut to the
+range (Student-t with replications - 1 degrees of freedom: the standard errors are
+estimated from a few replications). A parameter no target depends on has an infinite
+standard error, and one whose 95% interval is wider than its range is pinned down by the
+targets no better than by the range itself (two parameters that trade off against each
+other, say): both are reported as not identified.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from sim.errors import UserInputError
+from sim.experiments.evaluate import (
+    ParameterRange,
+    bind_ranges,
+    evaluate,
+    field_value,
+    point_scenario,
+)
+from sim.experiments.run import ProgressFn
+from sim.model.scenario import Scenario
+
+# Finite-difference step, as a share of each parameter's range.
+STEP = 0.04
+# Smallest residual scale, as a share of the target (or an absolute floor for a target 0).
+MIN_SCALE_SHARE = 0.002
+MIN_SCALE = 1e-4
+
+
+@dataclass
+class CalibrationResult:
+    """The fitted values, their uncertainty, and how well the KPIs match at the end.
+
+    ``parameters``: one row per parameter (start, value, std_error, low, high, identified);
+    ``residuals``: one row per target KPI (target, simulated, low, high, residual);
+    ``history``: every point evaluated with its KPI means.
+    """
+
+    scenario: Scenario
+    parameters: pd.DataFrame
+    residuals: pd.DataFrame
+    history: pd.DataFrame
+    evaluations: int
+    replications: int
+    message: str
+    success: bool
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The fitted value of each parameter path."""
+        return {str(k): float(v) for k, v in self.parameters["value"].items()}
+
+
+def parse_target(text: str) -> tuple[str, float, float]:
+    """``KPI=VALUE`` or ``KPI=VALUE+-SE`` (the target's standard error) -> (KPI, value, se)."""
+    name, sep, value = text.partition("=")
+    number, pm, se_text = value.replace("±", "+-").partition("+-")
+    try:
+        if not sep or not name.strip() or (pm and not se_text.strip()):
+            raise ValueError
+        target, se = float(number), float(se_text or 0.0)
+    except ValueError:
+        raise UserInputError(
+            f"{text!r}: write KPI=VALUE or KPI=VALUE+-SE", field="--target"
+        ) from None
+    if not (math.isfinite(target) and math.isfinite(se)) or se < 0:
+        raise UserInputError(f"{text!r}: needs a finite value and SE >= 0", field="--target")
+    return name.strip(), target, se
+
+
+class _Objective:
+    """Scaled residuals and their Jacobian, each point run once (results cached)."""
+
+    def __init__(
+        self,
+        base: Scenario,
+        ranges: Sequence[ParameterRange],
+        targets: Mapping[str, float],
+        replications: int,
+        workers: int,
+        progress: ProgressFn | None,
+    ) -> None:
+        self.base, self.ranges, self.targets = base, list(ranges), dict(targets)
+        self.kpis = list(targets)
+        self.replications, self.workers, self.progress = replications, workers, progress
+        self.low = np.array([r.low for r in ranges])
+        self.span = np.array([r.high - r.low for r in ranges])
+        self.cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self.scale = np.ones(len(self.kpis))
+
+    def values(self, u: np.ndarray) -> np.ndarray:
+        values: np.ndarray = self.low + np.clip(u, 0.0, 1.0) * self.span
+        return values
+
+    def run(self, units: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """KPI means and standard errors at points of the unit cube (new ones run in a batch)."""
+        new = [u for u in units if tuple(u) not in self.cache]
+        if new:
+            tables = evaluate(
+                self.base,
+                self.ranges,
+                np.array([self.values(u) for u in new]),
+                replications=self.replications,
+                workers=self.workers,
+            )
+            for u, table in zip(new, tables, strict=True):
+                mean = np.array([float(table[k].mean()) for k in self.kpis])
+                n = len(table)
+                se = np.array(
+                    [
+                        float(table[k].std(ddof=1)) / math.sqrt(n) if n > 1 else 0.0
+                        for k in self.kpis
+                    ]
+                )
+                if not np.isfinite(mean).all():
+                    bad = self.kpis[int(np.flatnonzero(~np.isfinite(mean))[0])]
+                    raise UserInputError(
+                        "undefined at a point tried (no calls it applies to)",
+                        field=f"--target {bad}",
+                    )
+                self.cache[tuple(u)] = (mean, se)
+            if self.progress is not None:
+                self.progress(min(1.0, len(self.cache) / 40))
+        return [self.cache[tuple(u)] for u in units]
+
+    def residuals(self, u: np.ndarray) -> np.ndarray:
+        ((mean, _),) = self.run([u])
+        target = np.array([self.targets[k] for k in self.kpis])
+        scaled: np.ndarray = (mean - target) / self.scale
+        return scaled
+
+    def jacobian(self, u: np.ndarray) -> np.ndarray:
+        """Forward differences (backward at the upper bound), the k + 1 points in one batch."""
+        steps = np.where(u + STEP <= 1.0, STEP, -STEP)
+        moved = [u.copy() for _ in u]
+        for k, point in enumerate(moved):
+            point[k] += steps[k]
+        centre, *others = self.run([u, *moved])
+        columns = [(m[0] - centre[0]) / steps[k] / self.scale for k, m in enumerate(others)]
+        return np.column_stack(columns)
+
+
+def calibrate(
+    base: Scenario,
+    ranges: Sequence[ParameterRange],
+    targets: Mapping[str, float],
+    *,
+    target_se: Mapping[str, float] | None = None,
+    start: Mapping[str, float] | None = None,
+    replications: int = 3,
+    workers: int = 1,
+    max_evaluations: int = 30,
+    progress: ProgressFn | None = None,
+) -> CalibrationResult:
+    """Fit ``ranges`` so that the mean KPIs meet ``targets``; every run on the base seed.
+
+    ``target_se`` gives the standard error of targets that are estimates (default 0).
+    ``start`` gives a start value per path (default: the base scenario's value when it
+    lies in the range, else the middle). ``max_evaluations`` bounds the solver's steps
+    (each step runs ``k + 1`` points of ``replications`` runs).
+    """
+    if replications < 2:
+        raise UserInputError(
+            "needs at least 2 replications for the KPIs' noise", field="--replications"
+        )
+    ranges = bind_ranges(base, ranges)
+    objective = _Objective(base, ranges, targets, replications, workers, progress)
+    u0 = np.array([_start_unit(base, r, (start or {}).get(r.path)) for r in ranges])
+    target = np.array([targets[k] for k in objective.kpis])
+    ((_, se0),) = objective.run([u0])
+    given_se = np.array([(target_se or {}).get(k, 0.0) for k in objective.kpis])
+    objective.scale = np.maximum.reduce(
+        [np.hypot(se0, given_se), MIN_SCALE_SHARE * np.abs(target), np.full(len(target), MIN_SCALE)]
+    )
+    solution = optimize.least_squares(
+        objective.residuals,
+        u0,
+        jac=objective.jacobian,
+        bounds=(0.0, 1.0),
+        method="trf",
+        x_scale=1.0,
+        diff_step=None,
+        max_nfev=max_evaluations,
+    )
+    u = np.clip(solution.x, 0.0, 1.0)
+    ((mean, se),) = objective.run([u])
+    jac = objective.jacobian(u)
+    parameters = _parameter_table(ranges, u0, u, jac, objective, replications)
+    # Standard errors come from a few replications: Student-t quantiles, as for every KPI.
+    z = float(stats.t.ppf(0.975, replications - 1))
+    residuals = pd.DataFrame(
+        {
+            "target": target,
+            "simulated": mean,
+            "low": mean - z * se,
+            "high": mean + z * se,
+            "residual": mean - target,
+        },
+        index=pd.Index(objective.kpis, name="kpi"),
+    )
+    history = pd.DataFrame(
+        [
+            {
+                **{
+                    r.path: r.value(v)
+                    for r, v in zip(ranges, objective.values(np.array(p)), strict=True)
+                },
+                **dict(zip(objective.kpis, m, strict=True)),
+            }
+            for p, (m, _) in objective.cache.items()
+        ]
+    )
+    fitted = point_scenario(base, ranges, objective.values(u).tolist())
+    return CalibrationResult(
+        scenario=fitted,
+        parameters=parameters,
+        residuals=residuals,
+        history=history,
+        evaluations=len(objective.cache),
+        replications=replications,
+        message=str(solution.message),
+        success=bool(solution.success),
+    )
+
+
+def _start_unit(base: Scenario, r: ParameterRange, given: float | None) -> float:
+    """Where the search starts, in the unit cube: the given value, the base's, or the middle."""
+    value = given if given is not None else field_value(base, r.path)
+    if not isinstance(value, int | float) or not r.low <= value <= r.high:
+        return 0.5
+    return (float(value) - r.low) / (r.high - r.low)
+
+
+def _parameter_table(
+    ranges: Sequence[ParameterRange],
+    u0: np.ndarray,
+    u: np.ndarray,
+    jac: np.ndarray,
+    objective: _Objective,
+    replications: int,
+) -> pd.DataFrame:
+    """Fitted values with delta-method standard errors (in each parameter's units)."""
+    z = float(stats.t.ppf(0.975, replications - 1))
+    info = jac.T @ jac
+    identified = np.abs(jac).sum(axis=0) > 0
+    cov = np.full(info.shape, np.inf)
+    if identified.all() and np.linalg.matrix_rank(info) == len(ranges):
+        cov = np.linalg.inv(info)
+    sd_unit = np.sqrt(np.diag(cov))
+    rows = []
+    for k, r in enumerate(ranges):
+        value = float(objective.values(u)[k])
+        sd = float(sd_unit[k] * (r.high - r.low))
+        rows.append(
+            {
+                "parameter": r.path,
+                "start": r.value(float(objective.values(u0)[k])),
+                "value": r.value(value),
+                "std_error": sd,
+                "low": max(r.low, value - z * sd) if math.isfinite(sd) else r.low,
+                "high": min(r.high, value + z * sd) if math.isfinite(sd) else r.high,
+                # Identified: the targets pin it to less than its whole range.
+                "identified": bool(math.isfinite(sd) and 2 * z * sd < r.high - r.low),
+            }
+        )
+    return pd.DataFrame(rows).set_index("parameter")

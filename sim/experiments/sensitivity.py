@@ -1,0 +1,160 @@
+"""Which parameters a KPI depends on: Morris screening and, on request, Sobol indices.
+
+Both are SALib's (the reference implementation of these methods): Morris for a cheap
+ranking, ``r x (k + 1)`` runs for ``k`` parameters, and Sobol first-order and total
+indices for a variance decomposition, ``N x (k + 2)`` runs. Every point is a run of the
+scenario on its own seed (common random numbers, see :mod:`sim.experiments.evaluate`),
+so an elementary effect is a parameter's effect on the same calls, not the noise
+between two call streams.
+
+Morris's ``mu_star`` is the mean absolute elementary effect of a parameter over its
+range (in the KPI's unit, for a move across the whole range scaled to [0, 1]), with a
+bootstrap 95% interval; a large ``sigma`` beside it means the effect depends on the
+other parameters (interaction or non-linearity).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from SALib.analyze import morris as morris_analyze
+from SALib.analyze import sobol as sobol_analyze
+from SALib.sample import morris as morris_sample
+from SALib.sample import sobol as sobol_sample
+
+from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, mean_kpis
+from sim.experiments.run import ProgressFn
+from sim.model.scenario import Scenario
+
+Method = Literal["morris", "sobol"]
+
+
+@dataclass(frozen=True)
+class SensitivityResult:
+    """Indices per (KPI, parameter), and every point that was run with its KPI means.
+
+    ``indices`` columns: kpi, parameter, then for Morris mu, mu_star, mu_star_low,
+    mu_star_high, sigma, rank; for Sobol S1, S1_low, S1_high, ST, ST_low, ST_high, rank.
+    Rank 1 is the most influential parameter for that KPI.
+    """
+
+    method: Method
+    indices: pd.DataFrame
+    points: pd.DataFrame
+    replications: int
+
+
+def _problem(ranges: Sequence[ParameterRange]) -> dict[str, Any]:
+    # SALib draws in the unit cube here; the values are mapped to each range below, so
+    # that mu_star is per whole range and parameters of different units compare.
+    return {
+        "num_vars": len(ranges),
+        "names": [r.path for r in ranges],
+        "bounds": [[0, 1]] * len(ranges),
+    }
+
+
+def _to_values(ranges: Sequence[ParameterRange], unit: np.ndarray) -> np.ndarray:
+    low = np.array([r.low for r in ranges])
+    high = np.array([r.high for r in ranges])
+    values: np.ndarray = low + unit * (high - low)
+    return values
+
+
+def _check_finite(y: np.ndarray, kpis: Sequence[str]) -> None:
+    from sim.errors import UserInputError
+
+    for j, kpi in enumerate(kpis):
+        if not np.isfinite(y[:, j]).all():
+            raise UserInputError(
+                "undefined at some points (no calls it applies to): choose another KPI or"
+                " a longer horizon",
+                field=f"--kpi {kpi}",
+            )
+
+
+def sensitivity(
+    base: Scenario,
+    ranges: Sequence[ParameterRange],
+    kpis: Sequence[str],
+    *,
+    method: Method = "morris",
+    trajectories: int = 10,
+    levels: int = 4,
+    samples: int = 64,
+    replications: int = 1,
+    workers: int = 1,
+    seed: int = 0,
+    progress: ProgressFn | None = None,
+) -> SensitivityResult:
+    """Screen ``ranges`` for their effect on each of ``kpis``.
+
+    Morris runs ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol runs
+    ``samples x (k + 2)`` (``samples`` a power of 2). ``seed`` drives the design and the
+    bootstrap, not the simulation, which keeps the scenario's seed at every point.
+    """
+    ranges = bind_ranges(base, ranges)
+    problem = _problem(ranges)
+    if method == "morris":
+        unit = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
+    else:
+        unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    x = _to_values(ranges, unit)
+    tables = evaluate(
+        base, ranges, x, replications=replications, workers=workers, progress=progress
+    )
+    y = mean_kpis(tables, kpis)
+    _check_finite(y, kpis)
+
+    rows: list[dict[str, Any]] = []
+    for j, kpi in enumerate(kpis):
+        if method == "morris":
+            res = morris_analyze.analyze(
+                problem, unit, y[:, j], num_resamples=1000, num_levels=levels, seed=seed
+            )
+            for k, r in enumerate(ranges):
+                mu_star, half = float(res["mu_star"][k]), float(res["mu_star_conf"][k])
+                rows.append(
+                    {
+                        "kpi": kpi,
+                        "parameter": r.path,
+                        "mu": float(res["mu"][k]),
+                        "mu_star": mu_star,
+                        "mu_star_low": max(0.0, mu_star - half),
+                        "mu_star_high": mu_star + half,
+                        "sigma": float(res["sigma"][k]),
+                    }
+                )
+            key = "mu_star"
+        else:
+            res = sobol_analyze.analyze(
+                problem, y[:, j], calc_second_order=False, num_resamples=1000, seed=seed
+            )
+            for k, r in enumerate(ranges):
+                s1, s1_half = float(res["S1"][k]), float(res["S1_conf"][k])
+                st, st_half = float(res["ST"][k]), float(res["ST_conf"][k])
+                rows.append(
+                    {
+                        "kpi": kpi,
+                        "parameter": r.path,
+                        "S1": s1,
+                        "S1_low": s1 - s1_half,
+                        "S1_high": s1 + s1_half,
+                        "ST": st,
+                        "ST_low": st - st_half,
+                        "ST_high": st + st_half,
+                    }
+                )
+            key = "ST"
+    indices = pd.DataFrame(rows)
+    indices["rank"] = (
+        indices.groupby("kpi")[key].rank(ascending=False, method="min").astype(np.int64)
+    )
+    points = pd.DataFrame({r.path: [r.value(v) for v in x[:, k]] for k, r in enumerate(ranges)})
+    for j, kpi in enumerate(kpis):
+        points[kpi] = y[:, j]
+    return SensitivityResult(method, indices, points, replications)
