@@ -25,6 +25,9 @@ from sim.cli import app
 from sim.outputs.output_folder import FAILPOINT_ENV, open_folder
 from sim.outputs.run_folder import read_run
 
+# Processes killed at chosen moments take tens of seconds: the full suite runs them.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 SMALL = ["--days", "1", "--replications", "1"]
 OLD_SEED, NEW_SEED = 1, 2

@@ -397,9 +397,8 @@ def test_read_run_raises_the_projects_error(tmp_path: Path, old_run: Path) -> No
     ids=["truncated", "garbage", "foreign"],
 )
 def test_corrupt_baseline_is_one_line_naming_it(tmp_path: Path, text: str, fragment: str) -> None:
-    from sim.analysis.testing import KPIAssertionError, check_baseline
-
     from sim import load_scenario, run
+    from sim.experiments.testing import KPIAssertionError, check_baseline
 
     scenario = load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
     path = tmp_path / "baseline.json"

@@ -24,6 +24,9 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 
+# Processes killed at chosen moments take tens of seconds: the full suite runs them.
+pytestmark = pytest.mark.slow
+
 runner = CliRunner()
 LONG = ["--days", "60", "--replications", "4"]
 

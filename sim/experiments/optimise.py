@@ -795,7 +795,7 @@ def _better(a: Judgement, b: Judgement, vans_a: int, vans_b: int, spec: DesignSp
 def _show(kpi: str, value: float) -> str:
     if math.isnan(value):
         return "-"
-    if kpi.endswith("_rate") or kpi in ("service_level", "van_utilisation", "agent_utilisation"):
+    if is_share(kpi):
         return f"{value:.2%}"
     return f"{value:,.3f}"
 
@@ -803,7 +803,7 @@ def _show(kpi: str, value: float) -> str:
 def _show_diff(kpi: str, value: float) -> str:
     if math.isnan(value):
         return "-"
-    if kpi.endswith("_rate") or kpi in ("service_level", "van_utilisation", "agent_utilisation"):
+    if is_share(kpi):
         return f"{value * 100:+.2f} pt"
     return f"{value:+,.3f}"
 

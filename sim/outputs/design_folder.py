@@ -30,6 +30,7 @@ from typing import Any
 import pandas as pd
 from ruamel.yaml import YAML
 
+from sim.analysis.kpi_catalogue import is_share
 from sim.experiments.optimise import OptimiseResult
 from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
@@ -250,9 +251,7 @@ def design_report_html(folder: str | Path) -> str:
         + "</p>",
         "<h2>KPIs, current and optimised (paired 95% intervals)</h2>",
     ]
-    rates = kpis["kpi"].str.endswith("_rate") | kpis["kpi"].isin(
-        ["service_level", "van_utilisation", "agent_utilisation"]
-    )
+    rates = kpis["kpi"].map(is_share).astype(bool)
     shown = kpis.copy()
     for column in (
         "current",
