@@ -1,3 +1,8 @@
 """The experiments layer: runs of scenarios (replications, policies, grids of parameters)
 and what they return. Builds scenarios and reads records and KPIs; never reaches into
-the model's internals (docs/architecture.md)."""
+the model's internals (docs/architecture.md).
+
+``engine`` runs (point, policy, replication) on local processes or Dask, ``store`` keeps
+each finished run for a rerun to resume from, ``precision`` adds replications until a
+KPI is precise enough, ``sweep_file`` reads large designs; ``run``, ``compare`` and
+``sweep`` are built on them."""
