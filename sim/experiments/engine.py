@@ -367,9 +367,18 @@ class Engine(ABC):
 
 
 def _start_method() -> str:
-    # Forked workers start at once, with the modules and networks of this process; fork
-    # is safe here since the driving process starts no threads before its pool.
-    if sys.platform == "linux" and "fork" in get_all_start_methods():
+    """``fork`` where it is safe, else ``spawn``.
+
+    Forked workers start at once, with the modules and networks of this process. Forking
+    is safe only while this process runs a single Python thread (the command line does):
+    a thread holding a lock at the fork would leave it locked in every worker. Within a
+    notebook's kernel, say, which runs threads of its own, workers are spawned.
+    """
+    if (
+        sys.platform == "linux"
+        and "fork" in get_all_start_methods()
+        and threading.active_count() == 1
+    ):
         return "fork"
     return "spawn"
 
