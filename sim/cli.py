@@ -365,8 +365,8 @@ def run(
     max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.experiments.engine import cached_network
     from sim.experiments.run import run as run_scenario
+    from sim.experiments.worker import cached_network
 
     try:
         scenario, path = _load(scenario_file)
@@ -442,7 +442,7 @@ def compare(
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.experiments.compare import compare as compare_policies
-    from sim.experiments.engine import cached_network
+    from sim.experiments.worker import cached_network
     from sim.model.dispatch import resolve_policy
 
     try:

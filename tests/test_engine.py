@@ -20,18 +20,15 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.errors import UserInputError
 from sim.experiments import engine as engine_module
-from sim.experiments.engine import (
-    Experiment,
-    LocalEngine,
-    RunSpec,
-    execute_task,
-    failing_call,
-    run_key,
-)
+from sim.experiments import keys as keys_module
+from sim.experiments import worker as worker_module
+from sim.experiments.engine import Experiment, LocalEngine, RunSpec
+from sim.experiments.keys import run_key
 from sim.experiments.progress import LineReporter, ProgressState, progress_line
 from sim.experiments.run import RunFailedError, run, run_all
 from sim.experiments.store import ResultStore
 from sim.experiments.sweep import Parameter, sweep
+from sim.experiments.worker import execute_task, failing_call
 from sim.model.dispatch import DispatchView, NearestStation, Order, Van
 from sim.model.scenario import Scenario, load_scenario
 from sim.outputs.run_folder import read_run, write_run
@@ -88,7 +85,7 @@ def test_a_run_key_changes_with_the_code_and_the_input_files(
     quick: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = run_key(quick, None, 0)
-    monkeypatch.setattr(engine_module, "code_digest", lambda: "other code")
+    monkeypatch.setattr(keys_module, "code_digest", lambda: "other code")
     assert run_key(quick, None, 0) != key
     monkeypatch.undo()
     assert run_key(quick, None, 0) == key
@@ -138,7 +135,7 @@ def test_a_run_made_by_other_code_is_not_reused(
 ) -> None:
     store = ResultStore(tmp_path / "store")
     run(quick, replications=2, store=store, keep_tables=False)
-    monkeypatch.setattr(engine_module, "code_digest", lambda: "changed code")
+    monkeypatch.setattr(keys_module, "code_digest", lambda: "changed code")
     states, report = _state_log()
     run(quick, replications=2, store=store, keep_tables=False, report=report)
     assert states[-1].reused == 0 and states[-1].finished == 2
@@ -315,8 +312,8 @@ def test_a_network_is_built_once_per_point(
             handle.write(f"{os.getpid()}\n")
         return original(scenario)
 
-    monkeypatch.setattr(engine_module, "build_network", counted)
-    engine_module._NETWORKS.clear()
+    monkeypatch.setattr(worker_module, "build_network", counted)
+    worker_module._NETWORKS.clear()
     sweep(quick, [FLEET], replications=3, workers=2, policy="nearest_idle_van")
     builds = log.read_text().split()
     if engine_module._start_method() == "fork":
@@ -339,9 +336,9 @@ def test_the_command_builds_the_network_once(
 
     import sim.cli
 
-    monkeypatch.setattr(engine_module, "build_network", counted)
+    monkeypatch.setattr(worker_module, "build_network", counted)
     monkeypatch.setattr(sim.cli, "build_network", counted)
-    engine_module._NETWORKS.clear()
+    worker_module._NETWORKS.clear()
     result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--replications", "2"])
     assert result.exit_code == 0, result.output
     assert len(builds) == 1

@@ -19,14 +19,8 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis.kpis import summarise
-from sim.experiments.engine import (
-    Engine,
-    Experiment,
-    LocalEngine,
-    RunOutcome,
-    RunSpec,
-    scenario_digest,
-)
+from sim.experiments.engine import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
+from sim.experiments.keys import scenario_digest
 from sim.experiments.precision import (
     DEFAULT_MAX_REPLICATIONS,
     PrecisionCheck,
