@@ -6,6 +6,7 @@ sweeps in test_interrupt.py.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -382,3 +383,26 @@ def test_a_command_prints_progress_lines_when_not_on_a_terminal(tmp_path: Path) 
     assert "ETA" in result.stderr
     manifest = json.loads((tmp_path / "store" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["command"] == "run" and manifest["counts"]["finished"] == 2
+
+
+def test_without_dask_the_cluster_options_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_import = importlib.import_module
+
+    def no_dask(name: str, *args: Any) -> Any:
+        if name == "distributed":
+            raise ImportError("No module named 'distributed'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_dask)
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--engine", "dask"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "error: --engine: needs dask.distributed: pip install 'rescue-sim[cluster]'"
+    ]
+    result = runner.invoke(app, ["run", str(QUICK), "--engine", "spark"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --engine: unknown engine 'spark'; known: local, dask")
+    result = runner.invoke(app, ["run", str(QUICK), "--scheduler", "10.0.0.1:8786"])
+    assert result.stderr.startswith("error: --scheduler: '10.0.0.1:8786': give the scheduler's")
