@@ -182,6 +182,55 @@ def _monitor(label: str) -> Iterator[ReportFn]:
         yield report
 
 
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[float], None]]:
+    """Progress of a command that knows only the fraction of its work done (0..1).
+
+    For the commands whose runs come in rounds an optimiser picks (sensitivity,
+    calibrate): a bar on a terminal, redrawn by the caller's thread as :func:`_monitor`
+    does; otherwise one line every ``PROGRESS_INTERVAL_S`` seconds with the share done,
+    the time elapsed and the time still to go at the pace so far.
+    """
+    from sim.experiments.progress import format_duration
+
+    start = time.monotonic()
+    if not err.is_terminal:
+        last = [start]
+
+        def line(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and fraction < 1.0:
+                return
+            last[0] = now
+            elapsed = now - start
+            eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 else None
+            print(
+                f"{label}: {fraction:.0%} done, elapsed {format_duration(elapsed)}, "
+                f"ETA {format_duration(eta)}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        yield line
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        auto_refresh=False,
+    ) as bar:
+        task = bar.add_task(label, total=1.0)
+
+        def redraw(fraction: float) -> None:
+            bar.update(task, completed=fraction)
+            bar.refresh()
+
+        yield redraw
+
+
 @dataclass
 class _Experiment:
     """What the engine options of a command resolve to."""
@@ -587,8 +636,9 @@ def run(
     max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.experiments.engine import cached_network, scenario_digest
+    from sim.experiments.keys import scenario_digest
     from sim.experiments.run import run as run_scenario
+    from sim.experiments.worker import cached_network
     from sim.model.reference import default_scenario_path
 
     output = _Output()
@@ -668,7 +718,8 @@ def compare(
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.analysis.kpi_catalogue import format_kpi
     from sim.experiments.compare import compare as compare_policies
-    from sim.experiments.engine import cached_network, scenario_digest
+    from sim.experiments.keys import scenario_digest
+    from sim.experiments.worker import cached_network
 
     output = _Output()
     try:
@@ -805,7 +856,7 @@ def sweep(
     from rich.markup import escape
 
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
-    from sim.experiments.engine import scenario_digest
+    from sim.experiments.keys import scenario_digest
     from sim.experiments.sweep import format_value, grid, parse_parameter, sweep_points
     from sim.experiments.sweep_file import is_sweep_file, read_sweep_file
 

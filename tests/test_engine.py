@@ -6,6 +6,7 @@ sweeps in test_interrupt.py.
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import os
@@ -20,18 +21,15 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.errors import PolicyFailure, UserInputError
 from sim.experiments import engine as engine_module
-from sim.experiments.engine import (
-    Experiment,
-    LocalEngine,
-    RunSpec,
-    execute_task,
-    failing_call,
-    run_key,
-)
+from sim.experiments import keys as keys_module
+from sim.experiments import worker as worker_module
+from sim.experiments.engine import Experiment, LocalEngine, RunSpec
+from sim.experiments.keys import run_key
 from sim.experiments.progress import LineReporter, ProgressState, progress_line
 from sim.experiments.run import RunFailedError, run, run_all
 from sim.experiments.store import ResultStore
 from sim.experiments.sweep import Parameter, sweep
+from sim.experiments.worker import execute_task, failing_call
 from sim.model.dispatch import DispatchView, NearestStation, Order, Van
 from sim.model.loading import load_scenario, with_fields
 from sim.model.scenario import Scenario
@@ -89,7 +87,7 @@ def test_a_run_key_changes_with_the_code_and_the_input_files(
     quick: Scenario, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     key = run_key(quick, None, 0)
-    monkeypatch.setattr(engine_module, "code_digest", lambda: "other code")
+    monkeypatch.setattr(keys_module, "code_digest", lambda: "other code")
     assert run_key(quick, None, 0) != key
     monkeypatch.undo()
     assert run_key(quick, None, 0) == key
@@ -139,7 +137,7 @@ def test_a_run_made_by_other_code_is_not_reused(
 ) -> None:
     store = ResultStore(tmp_path / "store")
     run(quick, replications=2, store=store, keep_tables=False)
-    monkeypatch.setattr(engine_module, "code_digest", lambda: "changed code")
+    monkeypatch.setattr(keys_module, "code_digest", lambda: "changed code")
     states, report = _state_log()
     run(quick, replications=2, store=store, keep_tables=False, report=report)
     assert states[-1].reused == 0 and states[-1].finished == 2
@@ -318,8 +316,8 @@ def test_a_network_is_built_once_per_point(
             handle.write(f"{os.getpid()}\n")
         return original(scenario)
 
-    monkeypatch.setattr(engine_module, "build_network", counted)
-    engine_module._NETWORKS.clear()
+    monkeypatch.setattr(worker_module, "build_network", counted)
+    worker_module._NETWORKS.clear()
     sweep(quick, [FLEET], replications=3, workers=2, policy="nearest_idle_van")
     builds = log.read_text().split()
     if engine_module._start_method() == "fork":
@@ -342,9 +340,9 @@ def test_the_command_builds_the_network_once(
 
     import sim.model.network
 
-    monkeypatch.setattr(engine_module, "build_network", counted)
+    monkeypatch.setattr(worker_module, "build_network", counted)
     monkeypatch.setattr(sim.model.network, "build_network", counted)  # imported when used
-    engine_module._NETWORKS.clear()
+    worker_module._NETWORKS.clear()
     result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--replications", "2"])
     assert result.exit_code == 0, result.output
     assert len(builds) == 1
@@ -410,3 +408,26 @@ def test_store_parts_carry_the_agents_table(
 
     pd.testing.assert_frame_equal(read_agents(out), in_memory.agents, check_exact=True)
     assert stored.kpis_by_replication.equals(in_memory.kpis_by_replication)
+
+
+def test_without_dask_the_cluster_options_say_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real_import = importlib.import_module
+
+    def no_dask(name: str, *args: Any) -> Any:
+        if name == "distributed":
+            raise ImportError("No module named 'distributed'")
+        return real_import(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", no_dask)
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--engine", "dask"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [
+        "error: --engine: needs dask.distributed: pip install 'rescue-sim[cluster]'"
+    ]
+    result = runner.invoke(app, ["run", str(QUICK), "--engine", "spark"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --engine: unknown engine 'spark'; known: local, dask")
+    result = runner.invoke(app, ["run", str(QUICK), "--scheduler", "10.0.0.1:8786"])
+    assert result.stderr.startswith("error: --scheduler: '10.0.0.1:8786': give the scheduler's")

@@ -12,7 +12,8 @@ in this process, in a local worker process or on a Dask cluster.
   worker processes. On Linux the workers are forked from this process, so they start
   with everything it has imported and every network it has built (the checks before a
   run build them); elsewhere they are spawned and import once. Either way a worker
-  builds a point's network once and keeps it (:func:`cached_network`).
+  builds a point's network once and keeps it
+  (:func:`~sim.experiments.worker.cached_network`).
 * :class:`DaskEngine` submits them to a ``dask.distributed`` cluster: one at
   ``--scheduler tcp://HOST:PORT`` through a ``Client``, or a ``LocalCluster`` it starts.
 
@@ -21,56 +22,43 @@ store, the worker writes them into the store itself; the process driving the exp
 then records the run's row (:mod:`sim.experiments.store`), never holding more than the
 KPIs. Runs whose key is already in the store are not run again, and a run that raises
 is recorded with its error (and the call it failed on, where there is one) while the
-others go on.
+others go on. What a worker does is in :mod:`sim.experiments.worker`; run keys in
+:mod:`sim.experiments.keys`.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import importlib
-import inspect
-import json
 import math
 import os
-import platform
-import signal
 import sys
 import threading
 import time
-import traceback
 import uuid
 from abc import ABC, abstractmethod
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from functools import cache
-from importlib import metadata
 from multiprocessing import get_all_start_methods, get_context
-from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pandas as pd
 
-from sim.errors import PolicyFailure, UserInputError
+from sim.errors import UserInputError
+from sim.experiments.keys import code_digest, package_version, run_key, scenario_digest
 from sim.experiments.progress import ProgressState, ReportFn
-from sim.experiments.replication import (
-    PolicySpec,
-    ReplicationResult,
-    Table,
-    policy_class,
-    policy_label,
-    run_replication,
-    uses_scenario_options,
+from sim.experiments.replication import PolicySpec, ReplicationResult, Table, policy_label
+from sim.experiments.store import TABLE_KINDS, ResultStore, RunFailure
+from sim.experiments.worker import (
+    ErrorInfo,
+    Task,
+    TaskResult,
+    execute_task,
+    init_worker,
+    lost_result,
 )
-from sim.experiments.store import TABLE_KINDS, ResultStore, RunFailure, write_table
-from sim.model.dispatch import Order
-from sim.model.loading import file_sha256
-from sim.model.network import Network, build_network
-from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
 
 # How often a waiting engine reports progress when no run has ended (seconds).
@@ -78,275 +66,6 @@ TICK_S = 1.0
 
 # How long to try to reach a Dask scheduler before giving up (seconds).
 CONNECT_TIMEOUT_S = 20.0
-
-# Networks a worker keeps, most recently used first: a national one is tens of MB, and a
-# worker rarely alternates between more points than this.
-NETWORK_CACHE_SIZE = 4
-
-
-# --------------------------------------------------------------------------- keys
-
-
-def canonical_scenario(scenario: Scenario) -> str:
-    """The resolved scenario as canonical JSON (sorted keys): equal scenarios, equal text.
-
-    Leaves out ``replications``: how many runs to make is not part of any one run (a
-    rerun with more replications reuses those already made).
-    """
-    data = scenario.model_dump(mode="json", by_alias=True)
-    data.pop("replications", None)
-    return json.dumps(data, sort_keys=True)
-
-
-def scenario_digest(scenario: Scenario) -> str:
-    return hashlib.sha256(canonical_scenario(scenario).encode("utf-8")).hexdigest()
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("rescue-sim")
-    except metadata.PackageNotFoundError:
-        return "unknown"
-
-
-@cache
-def code_digest() -> str:
-    """SHA-256 of the package's Python source: a run made by other code is not reused.
-
-    The version number alone would not do: it stays the same through every change made
-    between two releases.
-    """
-    package = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
-
-
-_FILE_DIGESTS: dict[tuple[str, int, int], str] = {}
-
-
-def _file_digest(path: Path) -> str:
-    """SHA-256 of a file, remembered while its size and modification time stay the same."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _FILE_DIGESTS:
-        _FILE_DIGESTS[key] = file_sha256(path)
-    return _FILE_DIGESTS[key]
-
-
-def input_digests(scenario: Scenario) -> dict[str, str]:
-    """SHA-256 of every file a run of ``scenario`` reads: reference data and named CSVs."""
-    files = {f"seeds/{p.name}": p for p in sorted(data_dir("seeds").glob("*.csv"))}
-    if scenario.network.stations.csv is not None:
-        files["network.stations.csv"] = scenario.network.stations.csv
-    if scenario.demand.spatial.csv is not None:
-        files["demand.spatial.csv"] = scenario.demand.spatial.csv
-    return {name: _file_digest(Path(path)) for name, path in files.items()}
-
-
-def policy_identity(scenario: Scenario, policy: PolicySpec) -> dict[str, Any]:
-    """What a policy's decisions depend on: its class, its options and, for a planner's
-    own policy outside this package, the SHA-256 of its module's source."""
-    cls = policy_class(scenario, policy)
-    options = scenario.dispatch.options if uses_scenario_options(scenario, policy) else {}
-    identity: dict[str, Any] = {
-        "class": f"{cls.__module__}:{cls.__qualname__}",
-        "options": options,
-    }
-    if not cls.__module__.startswith("sim."):
-        try:
-            source = inspect.getsourcefile(cls)
-        except TypeError:
-            source = None
-        identity["source_sha256"] = _file_digest(Path(source)) if source else None
-    return identity
-
-
-def run_key(scenario: Scenario, policy: PolicySpec, replication: int) -> str:
-    """The key of a run in a result store: a hash of all that its numbers depend on.
-
-    The resolved scenario point (seed included), the policy (class, options, source),
-    the replication number, the package version and source code, and the input files.
-    """
-    payload = {
-        "scenario": canonical_scenario(scenario),
-        "policy": policy_identity(scenario, policy),
-        "replication": replication,
-        "seed": scenario.seed,
-        "version": package_version(),
-        "code": code_digest(),
-        "inputs": input_digests(scenario),
-    }
-    text = json.dumps(payload, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
-
-
-# --------------------------------------------------------------------------- worker side
-
-_SCENARIOS: dict[str, Scenario] = {}
-_NETWORKS: OrderedDict[str, Network] = OrderedDict()
-
-
-def cached_network(scenario: Scenario, digest: str | None = None) -> Network:
-    """The network of ``scenario``, built once per process and kept for its next runs.
-
-    The model never changes a network (stations shut by a surge are the run's own
-    state), so one network serves every replication and policy of a point.
-    """
-    digest = digest or scenario_digest(scenario)
-    network = _NETWORKS.get(digest)
-    if network is None:
-        network = build_network(scenario)
-        _NETWORKS[digest] = network
-        while len(_NETWORKS) > NETWORK_CACHE_SIZE:
-            _NETWORKS.popitem(last=False)
-    else:
-        _NETWORKS.move_to_end(digest)
-    return network
-
-
-def _cached_scenario(digest: str, text: str) -> Scenario:
-    scenario = _SCENARIOS.get(digest)
-    if scenario is None:
-        scenario = _SCENARIOS[digest] = Scenario.model_validate_json(text)
-    return scenario
-
-
-@dataclass(frozen=True)
-class Task:
-    """What a worker needs for one run: small, and picklable to any process or machine."""
-
-    key: str
-    scenario_json: str
-    digest: str
-    policy: PolicySpec
-    replication: int
-    store_root: str | None = None  # write the tables here
-    return_tables: bool = False  # or send them back (no store)
-
-
-@dataclass
-class ErrorInfo:
-    """An exception raised by a run, in plain values (it travels between processes)."""
-
-    error_type: str
-    message: str
-    call_id: int | None
-    traceback: str
-    # The exception itself, kept only when the run happened in this process.
-    exception: BaseException | None = None
-    # A policy's failure in one line (PolicyFailure), naming policy, replication and call.
-    headline: str = ""
-
-    @classmethod
-    def of(cls, exc: BaseException, *, keep: bool = False) -> ErrorInfo:
-        # A policy that raised is wrapped (PolicyFailure): record what the policy raised.
-        inner = exc
-        headline = ""
-        if isinstance(exc, PolicyFailure):
-            headline = " ".join(str(exc).split())
-            if exc.__cause__ is not None:
-                inner = exc.__cause__
-        lines = traceback.format_exception(type(inner), inner, inner.__traceback__)
-        return cls(
-            error_type=type(inner).__name__,
-            message=str(inner).strip().splitlines()[0] if str(inner).strip() else "",
-            call_id=failing_call(inner),
-            traceback="".join(lines[-12:]),
-            exception=exc if keep else None,
-            headline=headline,
-        )
-
-
-def failing_call(exc: BaseException) -> int | None:
-    """The call a run failed on: the exception's ``call_id`` if it has one, else the
-    innermost frame of its traceback that holds a work order (a policy's ``assign``)."""
-    call_id = getattr(exc, "call_id", None)
-    if isinstance(call_id, int):
-        return call_id
-    found = None
-    tb = exc.__traceback__
-    while tb is not None:
-        for value in tb.tb_frame.f_locals.values():
-            if isinstance(value, Order) and isinstance(getattr(value, "call", None), int):
-                found = value.call
-        tb = tb.tb_next
-    return found
-
-
-@dataclass
-class TaskResult:
-    """What a worker sends back: KPIs, or an error; tables only when asked to."""
-
-    key: str
-    kpis: dict[str, float] | None
-    hotline_queue_area_h: float
-    elapsed_s: float
-    error: ErrorInfo | None = None
-    calls: pd.DataFrame | None = None
-    units: pd.DataFrame | None = None
-    agents: pd.DataFrame | None = None
-    tables_written: bool = False
-    host: str = ""
-    code: str = ""  # the worker's code digest: a cluster worker may run another version
-
-
-def execute_task(
-    task: Task, progress: Callable[[float], None] | None = None, *, in_process: bool = False
-) -> TaskResult:
-    """Run one task where this function is called (a worker, or the driving process)."""
-    start = time.perf_counter()
-    host = f"{platform.node()}:{os.getpid()}"
-    try:
-        scenario = _cached_scenario(task.digest, task.scenario_json)
-        network = cached_network(scenario, task.digest)
-        result = run_replication(
-            scenario, task.replication, task.policy, network=network, progress=progress
-        )
-        out = TaskResult(task.key, result.kpis, result.hotline_queue_area_h, 0.0, host=host)
-        if task.store_root is not None:
-            for kind in TABLE_KINDS:
-                write_table(task.store_root, kind, task.key, getattr(result, kind))
-            out.tables_written = True
-        elif task.return_tables:
-            out.calls, out.units, out.agents = result.calls, result.units, result.agents
-        else:
-            lean = result.without_tables()
-            out.calls, out.units, out.agents = lean.calls, lean.units, lean.agents
-        del result
-    except Exception as exc:
-        out = TaskResult(
-            task.key, None, math.nan, 0.0, error=ErrorInfo.of(exc, keep=in_process), host=host
-        )
-    # A model holds reference cycles (calls under way at the horizon): free them now,
-    # before the next run, so that a worker's memory does not grow from run to run.
-    gc.collect()
-    out.elapsed_s = time.perf_counter() - start
-    out.code = code_digest()
-    return out
-
-
-def _watch_parent(parent_pid: int) -> None:
-    """End this worker when the process that started it is gone (killed, say).
-
-    A forked worker inherits every file its parent had open, among them its own task
-    queue's writing end: it would never see the queue close, and wait forever.
-    """
-    while True:
-        time.sleep(1.0)
-        if os.getppid() != parent_pid:
-            os._exit(1)
-
-
-def _init_worker(parent_pid: int) -> None:
-    # ^C is the driving process's to handle: it stops the workers itself.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # SIGTERM too: a signal to the process group is the driving process's to handle; it
-    # kills its workers (SIGKILL) and joins them, and a worker dies with it (below).
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 # --------------------------------------------------------------------------- engines
@@ -382,9 +101,18 @@ class Engine(ABC):
 
 
 def _start_method() -> str:
-    # Forked workers start at once, with the modules and networks of this process; fork
-    # is safe here since the driving process starts no threads before its pool.
-    if sys.platform == "linux" and "fork" in get_all_start_methods():
+    """``fork`` where it is safe, else ``spawn``.
+
+    Forked workers start at once, with the modules and networks of this process. Forking
+    is safe only while this process runs a single Python thread (the command line does):
+    a thread holding a lock at the fork would leave it locked in every worker. Within a
+    notebook's kernel, say, which runs threads of its own, workers are spawned.
+    """
+    if (
+        sys.platform == "linux"
+        and "fork" in get_all_start_methods()
+        and threading.active_count() == 1
+    ):
         return "fork"
     return "spawn"
 
@@ -416,7 +144,7 @@ class LocalEngine(Engine):
             self._pool = ProcessPoolExecutor(
                 max_workers=min(self.workers, os.cpu_count() or 1),
                 mp_context=get_context(_start_method()),
-                initializer=_init_worker,
+                initializer=init_worker,
                 initargs=(os.getpid(),),
             )
         pool = self._pool
@@ -434,7 +162,7 @@ class LocalEngine(Engine):
                         result = future.result()
                     except BrokenProcessPool as exc:
                         broken = True
-                        result = _lost(task, exc, "a worker process died (out of memory?)")
+                        result = lost_result(task, exc, "a worker process died (out of memory?)")
                     on_result(task, result)
                 on_tick(0.0)
             if broken:
@@ -454,15 +182,10 @@ class LocalEngine(Engine):
             return
         processes = list((getattr(pool, "_processes", None) or {}).values())
         for process in processes:
-            process.kill()  # deaf to SIGTERM (see _init_worker)
+            process.kill()  # deaf to SIGTERM (see worker.init_worker)
         pool.shutdown(wait=False, cancel_futures=True)
         for process in processes:
             process.join(timeout=5)
-
-
-def _lost(task: Task, exc: BaseException, message: str) -> TaskResult:
-    error = ErrorInfo(type(exc).__name__, message, None, "")
-    return TaskResult(task.key, None, math.nan, 0.0, error=error)
 
 
 class DaskEngine(Engine):
@@ -548,7 +271,7 @@ class DaskEngine(Engine):
                     try:
                         result = future.result()
                     except Exception as exc:  # the worker died, or the task could not travel
-                        result = _lost(task, exc, f"{type(exc).__name__}: {exc}")
+                        result = lost_result(task, exc, f"{type(exc).__name__}: {exc}")
                     future.release()
                     on_result(task, result)
         except BaseException:

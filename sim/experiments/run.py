@@ -25,14 +25,8 @@ from sim.experiments.arguments import (
     check_scenario,
     check_workers,
 )
-from sim.experiments.engine import (
-    Engine,
-    Experiment,
-    LocalEngine,
-    RunOutcome,
-    RunSpec,
-    scenario_digest,
-)
+from sim.experiments.engine import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
+from sim.experiments.keys import scenario_digest
 from sim.experiments.precision import (
     DEFAULT_MAX_REPLICATIONS,
     PrecisionCheck,

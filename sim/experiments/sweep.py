@@ -26,10 +26,10 @@ from ruamel.yaml.error import YAMLError
 
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
-from sim.experiments.engine import cached_network
 from sim.experiments.replication import PolicySpec, ProgressFn, policy_instance
 from sim.experiments.run import RunResult, run_all
 from sim.experiments.store import RunFailure
+from sim.experiments.worker import cached_network
 from sim.model.loading import with_fields
 from sim.model.scenario import Scenario
 
