@@ -260,18 +260,24 @@ def _experiment(
 ) -> _Experiment:
     """Check the engine and precision options (UserInputError naming the option)."""
     from sim.analysis.kpi_catalogue import CATALOGUE
-    from sim.experiments.arguments import check_workers
-    from sim.experiments.engine import make_engine
     from sim.experiments.precision import parse_precision
 
-    workers = check_workers(workers, "--workers")
+    runner = _engine(workers, engine, scheduler)
     targets = [parse_precision(text, list(CATALOGUE)) for text in precision or ()]
     if targets and max_replications < max(2, replications):
         raise UserInputError(
             f"must be at least the replications to start with ({max(2, replications)})",
             field="--max-replications",
         )
-    return _Experiment(make_engine(engine, workers, scheduler), targets, max_replications)
+    return _Experiment(runner, targets, max_replications)
+
+
+def _engine(workers: int, engine: str, scheduler: str | None) -> Engine:
+    """The engine ``--workers``, ``--engine`` and ``--scheduler`` ask for, checked."""
+    from sim.experiments.arguments import check_workers
+    from sim.experiments.engine import make_engine
+
+    return make_engine(engine, check_workers(workers, "--workers"), scheduler)
 
 
 def _failed(
@@ -1038,6 +1044,8 @@ def sensitivity(
         Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
@@ -1055,11 +1063,13 @@ def sensitivity(
         check_kpis(kpis)
         ranges = [parse_range(text) for text in param]
         check_ranges(scenario, ranges)
-        with _progress(f"{method} x{scenario.replications}") as progress:
+        runner = _engine(workers, engine, scheduler)
+        with runner, _progress(f"{method} x{scenario.replications}") as progress:
             result = analyse(
                 scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
                 trajectories=trajectories, samples=samples,
                 replications=scenario.replications, workers=workers, progress=progress,
+                engine=runner,
             )  # fmt: skip
     except UserInputError as exc:
         _locate(exc, scenario_file)
@@ -1088,6 +1098,8 @@ def calibrate(
         Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.calibrate import calibrate as fit
@@ -1104,11 +1116,13 @@ def calibrate(
         check_ranges(scenario, ranges)
         if max_steps < 1:
             raise UserInputError("must be at least 1", field="--max-steps")
-        with _progress(f"calibrating x{scenario.replications}") as progress:
+        runner = _engine(workers, engine, scheduler)
+        with runner, _progress(f"calibrating x{scenario.replications}") as progress:
             result = fit(
                 scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
                 replications=scenario.replications,
                 workers=workers, max_evaluations=max_steps, progress=progress,
+                engine=runner,
             )  # fmt: skip
     except UserInputError as exc:
         _locate(exc, scenario_file)
@@ -1278,6 +1292,8 @@ def optimise(
         int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
@@ -1312,8 +1328,7 @@ def optimise(
         }
         overrides.update({k: v for k, v in given.items() if v is not None})
         spec = load_spec(config, overrides, _SPEC_OPTIONS)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+        runner = _engine(workers, engine, scheduler)
     except UserInputError as exc:
         _locate(exc, scenario_file)
         raise
@@ -1322,9 +1337,11 @@ def optimise(
         err.print(line, highlight=False, markup=False, soft_wrap=True)
 
     try:
-        result = optimise_network(
-            scenario, spec, work_dir=out_dir / "work", workers=workers, log=log
-        )
+        with runner:
+            result = optimise_network(
+                scenario, spec, work_dir=out_dir / "work", workers=workers, log=log,
+                engine=runner,
+            )  # fmt: skip
     except UserInputError as exc:
         if exc.file is None and exc.field in _SPEC_OPTIONS:
             if exc.field in overrides or config is None:

@@ -96,3 +96,38 @@ def test_an_unreachable_scheduler_is_one_line(
 def test_engine_options() -> None:
     assert isinstance(make_engine("dask", 2), DaskEngine)
     assert make_engine("local", 1, "tcp://10.0.0.1:8786").name == "dask"
+
+
+@pytest.mark.slow  # a network design search run twice (local, cluster): some 30-60 s
+def test_the_optimiser_searches_the_same_way_on_the_cluster(cluster: str, tmp_path: Path) -> None:
+    """`optimise --scheduler` runs every design on the cluster and takes the same path."""
+    args = [
+        "optimise", str(QUICK), "--days", "1", "--replications", "3", "--budget", "3",
+        "--moves", "vans", "--max-vans", "100",
+    ]  # fmt: skip
+    local = runner.invoke(app, [*args, "--out", str(tmp_path / "local")])
+    remote = runner.invoke(app, [*args, "--scheduler", cluster, "--out", str(tmp_path / "dask")])
+    assert local.exit_code == 0, local.output
+    assert remote.exit_code == 0, remote.output
+    for name in ("history.csv", "stations.csv", "kpis.csv"):
+        # The wall time of each step is the only column allowed to differ.
+        remote_table = pd.read_csv(tmp_path / "dask" / name).drop(
+            columns="elapsed_s", errors="ignore"
+        )
+        local_table = pd.read_csv(tmp_path / "local" / name).drop(
+            columns="elapsed_s", errors="ignore"
+        )
+        pd.testing.assert_frame_equal(remote_table, local_table, check_exact=True)
+    assert len(pd.read_csv(tmp_path / "local" / "history.csv")) >= 2
+
+
+def test_sensitivity_on_the_cluster_gives_the_local_indices(cluster: str) -> None:
+    args = [
+        "sensitivity", str(QUICK), "--days", "1", "--replications", "1", "--trajectories", "2",
+        "--param", "network.vans.total=60..110", "--param", "travel.detour_factor=1.0..2.0",
+    ]  # fmt: skip
+    local = runner.invoke(app, args)
+    remote = runner.invoke(app, [*args, "--scheduler", cluster])
+    assert local.exit_code == 0, local.output
+    assert remote.exit_code == 0, remote.output
+    assert remote.stdout == local.stdout

@@ -296,17 +296,22 @@ def run_jobs(
     workers: int = 1,
     progress: ProgressFn | None = None,
     keep_tables: bool = True,
+    engine: Engine | None = None,
 ) -> list[ReplicationResult]:
-    """Replications named one by one, on the local engine; results in the order of ``jobs``.
+    """Replications named one by one; results in the order of ``jobs``.
 
     For callers whose replication numbers are not simply 0..n-1 (the network design's
     probe and candidate designs). A replication is a pure function of its job, so the
     results are the same for any ``workers``; the first failure is raised once all
-    have ended, as :func:`run_all` does.
+    have ended, as :func:`run_all` does. ``engine`` (entered by the caller, who keeps it
+    for further calls, so that its workers keep their networks) defaults to ``workers``
+    local processes for this call alone.
     """
     workers = check_workers(workers)
     specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
-    with LocalEngine(workers) as engine:
+    with ExitStack() as stack:
+        if engine is None:
+            engine = stack.enter_context(LocalEngine(workers))
         experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
         outcomes = experiment.execute(specs)
     failed = [o for o in outcomes if not o.ok]
