@@ -326,3 +326,13 @@ def test_travel_matrix_refuses_an_unknown_format(tmp_path: Path) -> None:
         "error: --out: name a .parquet or .csv file"
     )
     assert not out.exists()
+
+
+def test_the_result_store_key_follows_the_matrix_file(tmp_path: Path) -> None:
+    from sim.experiments.keys import input_digests
+
+    (tmp_path / "od.csv").write_text(HEADER + GOOD_ROWS, encoding="utf-8")
+    scenario = _with_matrix(load_scenario(QUICK), tmp_path / "od.csv")
+    first = input_digests(scenario)["travel.matrix"]
+    (tmp_path / "od.csv").write_text(HEADER + GOOD_ROWS.replace("80.25", "90"), encoding="utf-8")
+    assert input_digests(scenario)["travel.matrix"] != first
