@@ -578,6 +578,8 @@ def validate(
     table.add_row("replications", f"{scenario.replications}")
     table.add_row("dispatch policy", scenario.dispatch.policy)
     table.add_row("surges", escape(", ".join(s.name for s in scenario.surges)) or "none")
+    if network.travel_matrix is not None:
+        table.add_row("travel matrix", escape(network.travel_matrix.describe()))
     for what, value in describe(estimate).items():
         table.add_row(what, value)
     out.print(table)
@@ -1020,6 +1022,41 @@ def fit_demand(
         f"{cpd.value:,.1f} calls/day (95% interval {cpd.low:,.1f} - {cpd.high:,.1f})"
     )
     out.print(f"wrote {paths[0]}, {paths[1]}", highlight=False)
+
+
+@app.command("travel-matrix")
+@guarded
+def travel_matrix(
+    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Matrix file: .parquet or .csv.")],
+    per_prefecture: Annotated[
+        int | None,
+        typer.Option(help="Stations per prefecture, nearest first (default: the candidate pool)."),
+    ] = None,
+) -> None:
+    """Write the road travel matrix the scenario's travel model implies (docs/travel.md)."""
+    from sim.model.network import build_network
+    from sim.model.travel import TravelModel
+    from sim.model.travel_matrix import candidate_pool, implied_matrix
+    from sim.outputs.travel_matrix_file import write_travel_matrix
+
+    try:
+        scenario, _ = _load(scenario_file)
+        if per_prefecture is not None and per_prefecture < 1:
+            raise UserInputError("must be at least 1", field="--per-prefecture")
+        network = build_network(scenario)
+    except UserInputError as exc:
+        _locate(exc, scenario_file)
+        raise
+    k = per_prefecture or candidate_pool(scenario.dispatch.candidates, network.n_stations)
+    frame = implied_matrix(network, TravelModel(scenario.travel), k)
+    write_travel_matrix(frame, out_file)
+    out.print(
+        f"wrote {out_file}: {len(frame):,} rows ({len(network.areas)} prefectures x "
+        f"{min(k, network.n_stations)} nearest stations x "
+        f"{frame['from_hour'].nunique()} hour bands)",
+        highlight=False,
+    )
 
 
 ParamOption = Annotated[

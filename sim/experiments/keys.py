@@ -71,12 +71,14 @@ def _file_digest(path: Path) -> str:
 
 
 def input_digests(scenario: Scenario) -> dict[str, str]:
-    """SHA-256 of every file a run of ``scenario`` reads: reference data and named CSVs."""
+    """SHA-256 of every file a run of ``scenario`` reads: reference data, named CSVs, matrix."""
     files = {f"seeds/{p.name}": p for p in sorted(data_dir("seeds").glob("*.csv"))}
     if scenario.network.stations.csv is not None:
         files["network.stations.csv"] = scenario.network.stations.csv
     if scenario.demand.spatial.csv is not None:
         files["demand.spatial.csv"] = scenario.demand.spatial.csv
+    if scenario.travel.matrix is not None:
+        files["travel.matrix"] = scenario.travel.matrix
     return {name: _file_digest(Path(path)) for name, path in files.items()}
 
 

@@ -21,6 +21,8 @@ from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.scenario import HOURS_PER_DAY, Scenario, Surge
 from sim.model.streams import named_rng
+from sim.model.travel import TravelModel
+from sim.model.travel_matrix import rank_candidates
 
 MAX_DEMAND_POINTS = 1_000_000
 MAX_TRACE_CALLS = 10_000_000
@@ -278,6 +280,17 @@ def draw_call_stream(
         1.0 / math.sqrt(2 * math.pi * shops_per_km2), n
     )
     candidates, candidate_km = network.nearest_stations(lat, lon, scenario.dispatch.candidates)
+    if network.travel_matrix is not None:  # ranked by road time instead (sim.model.travel_matrix)
+        candidates, candidate_km = rank_candidates(
+            network.travel_matrix,
+            network.nearest_stations,
+            TravelModel(scenario.travel),
+            lat,
+            lon,
+            area,
+            base["t_call_h"].to_numpy(float),
+            scenario.dispatch.candidates,
+        )
     return CallStream(
         t_call_h=base["t_call_h"].to_numpy(float),
         lat=lat,

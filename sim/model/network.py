@@ -9,7 +9,7 @@ seed, only to scatter a prefecture's extra stations around its seat.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,8 @@ from sim.model.geo import SpatialIndex
 from sim.model.reference import select_areas
 from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
+from sim.model.travel import TravelModel
+from sim.model.travel_matrix import TravelMatrix, load_travel_matrix
 
 KM_PER_DEGREE = 111.2
 
@@ -37,6 +39,8 @@ class Network:
     workshop_bays: np.ndarray
     areas: pd.DataFrame
     index: SpatialIndex
+    # Road km and minutes from stations to prefectures (travel.matrix), when given.
+    travel_matrix: TravelMatrix | None = None
 
     @property
     def n_stations(self) -> int:
@@ -83,7 +87,7 @@ def build_network(scenario: Scenario) -> Network:
         raise ScenarioError("the network has no vans", field="network.vans.total")
     lat = table["lat"].to_numpy(dtype=float)
     lon = table["lon"].to_numpy(dtype=float)
-    return Network(
+    network = Network(
         station_name=table["name"].to_numpy(dtype=str),
         station_lat=lat,
         station_lon=lon,
@@ -92,6 +96,12 @@ def build_network(scenario: Scenario) -> Network:
         workshop_bays=table["workshop_bays"].to_numpy(dtype=np.int64),
         areas=areas,
         index=SpatialIndex(lat, lon),
+    )
+    matrix = scenario.travel.matrix
+    if matrix is None:
+        return network
+    return replace(
+        network, travel_matrix=load_travel_matrix(matrix, network, TravelModel(scenario.travel))
     )
 
 

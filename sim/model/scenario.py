@@ -435,6 +435,11 @@ class TravelConfig(_Model):
         0.95, 0.95, 0.95, 0.95, 0.9, 0.8, 0.8, 0.9, 1.0, 1.05, 1.1, 1.1,
     )  # fmt: skip
     noise_cv: float = Field(0.25, ge=0, le=MAX_CV)
+    matrix: Path | None = Field(
+        None, description="road km and minutes by station, prefecture and hour (docs/travel.md)"
+    )
+
+    _resolve = field_validator("matrix")(_resolve_file)
 
     @field_validator("speed_bands")
     @classmethod

@@ -436,6 +436,7 @@ class Model:
 
         # 2. Dispatch: the policy picks the station and a van now, or queues the order.
         view = self.view
+        legs = view.legs  # drives by the travel matrix, if the network has one
         # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
         # event), spelt out here, once per call (see _CallOrder).
         segment = s.segment[i]
@@ -507,7 +508,9 @@ class Model:
             # A van coming straight from another job is already on the road: no turn-out.
             turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
             departed = now + turnout
-            if van.lat == station_lat and van.lon == station_lon:
+            if legs is not None and from_base:  # by the travel matrix (sim.model.travel_matrix)
+                road_km, drive = legs.trip(van.station, i, lat, lon, departed, noise, speed_factor)
+            elif van.lat == station_lat and van.lon == station_lon:
                 # The van stands where the promise was measured from: the same distance.
                 road_km = promise_km
                 drive = self._drive_h(promise_km, departed, noise, speed_factor)
@@ -555,13 +558,17 @@ class Model:
                 self._log_write(self._log_pack(now, van_id, RETURNING, -1))
                 base_lat = van.base_lat
                 base_lon = van.base_lon
-                if base_lat == station_lat and base_lon == station_lon:
-                    # Home is where the promise was measured from: the same distance (the
-                    # haversine is symmetric to the bit), so the same road km.
-                    road = promise_km
-                else:  # a van serving another station's order
-                    road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-                wait(self._drive_h(road, now, s.return_noise[i]), self._home_callbacks[van_id])
+                if legs is not None:  # by the travel matrix: the way out, taken back
+                    back_h = legs.trip(van.station, i, lat, lon, now, s.return_noise[i])[1]
+                else:
+                    if base_lat == station_lat and base_lon == station_lon:
+                        # Home is where the promise was measured from: the same distance (the
+                        # haversine is symmetric to the bit), so the same road km.
+                        road = promise_km
+                    else:  # a van serving another station's order
+                        road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
+                    back_h = self._drive_h(road, now, s.return_noise[i])
+                wait(back_h, self._home_callbacks[van_id])
 
         if fixable:
             rec.fixed_on_site[i] = True
@@ -582,7 +589,11 @@ class Model:
         wait = self._wait
         rec.towed[i] = True
         workshop = self._workshop_station(order)
-        tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
+        legs = self.view.legs
+        if legs is None:
+            tow_km = self.view.station_road_km(workshop, order.lat, order.lon)
+        else:  # by the travel matrix
+            tow_km = legs.road_km(workshop, order.call, order.lat, order.lon, now)
         rec.tow_km[i] = tow_km
         # A record is written when its moment has come, never ahead: a run can end first.
         tow_arrived = wait(s.tow_wait_h[i] + tow_km / self._tow_speed, resume)

@@ -22,6 +22,7 @@ import numpy as np
 
 from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.records import IDLE
+from sim.model.travel_matrix import StationLegs
 
 if TYPE_CHECKING:
     import simpy
@@ -157,6 +158,8 @@ class DispatchView:
         self.stream: CallStream | None = None
         self._nearest_promise_km = self._nearest_promise_h = np.zeros(0).data
         self._promises_known = False
+        # Drives between stations and calls with the network's travel matrix; None without.
+        self.legs: StationLegs | None = None
         self.vans_of: list[list[Van]] = [[] for _ in range(network.n_stations)]
         for van in vans:
             self.vans_of[van.station].append(van)
@@ -223,6 +226,18 @@ class DispatchView:
         gc = great_circle_km_array(net.station_lat[stations], net.station_lon[stations], lat, lon)
         return self.travel.road_km_array(gc)
 
+    def station_drive_h(
+        self, station: int, km: float, order: Order, start_h: float, speed_factor: float = 1.0
+    ) -> float:
+        """Expected drive (no noise) from ``station``, ``km`` great-circle km from the order.
+
+        The travel model's, scaled by the travel matrix's time factor when there is one.
+        """
+        drive = self.travel.expected_drive_h(self.travel.road_km(km), start_h, speed_factor)
+        if self.legs is None:
+            return drive
+        return drive * self.legs.time_factor(station, order.call, start_h)
+
     def use_stream(self, stream: CallStream) -> None:
         """The calls of the run: their draws, and each call's promise from its nearest station.
 
@@ -231,7 +246,12 @@ class DispatchView:
         """
         self.stream = stream
         nearest = np.asarray(stream.candidates[:, 0], dtype=np.int64)
-        km = self.station_road_km_array(nearest, stream.lat, stream.lon)
+        matrix = self.network.travel_matrix
+        if matrix is None:
+            km = self.station_road_km_array(nearest, stream.lat, stream.lon)
+        else:
+            self.legs = StationLegs(matrix, self.travel, self.network, stream.area)
+            km = self.legs.road_km_array(nearest, stream.lat, stream.lon, stream.t_call_h)
         hours = self.promises.arrival_h_array(km)
         # Read one element at a time as Python floats: memoryviews (see Model._Columns).
         self._nearest_promise_km = np.ascontiguousarray(km, dtype=np.float64).data
@@ -249,8 +269,14 @@ class DispatchView:
         if station == order.nearest and self._promises_known:
             i = order.call
             return station, self._nearest_promise_km[i], self._nearest_promise_h[i]
-        km = self.station_road_km(station, order.lat, order.lon)
+        km = self.road_km_to_call(station, order, order.t_call_h)
         return station, km, self.promises.arrival_h(km)
+
+    def road_km_to_call(self, station: int, order: Order, start_h: float) -> float:
+        """Road km from ``station`` to the order's place, by the travel matrix when there is one."""
+        if self.legs is None:
+            return self.station_road_km(station, order.lat, order.lon)
+        return self.legs.road_km(station, order.call, order.lat, order.lon, start_h)
 
     def contractor_offer(self, order: Order) -> Contractor | None:
         """Offer the job to the nearest local shop: the shop, or None if it declines.
@@ -301,10 +327,11 @@ class DispatchView:
         ops = self.scenario.stations
         turnout = ops.turnout_day_min.mean / 60.0 if van.at_base else 0.0
         gc = great_circle_km(van.lat, van.lon, order.lat, order.lon)
-        road = self.travel.road_km(gc)
-        return turnout + self.travel.expected_drive_h(
-            road, self.now + turnout, self.speed_factor_at(order.lat, order.lon)
-        )
+        start = self.now + turnout
+        factor = self.speed_factor_at(order.lat, order.lon)
+        if van.at_base:  # from its station: by the travel matrix, if there is one
+            return turnout + self.station_drive_h(van.station, gc, order, start, factor)
+        return turnout + self.travel.expected_drive_h(self.travel.road_km(gc), start, factor)
 
 
 class DispatchPolicy(ABC):

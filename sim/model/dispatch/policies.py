@@ -116,10 +116,9 @@ class NearestStationWithBackup(NearestStation):
         queued = self._queues.get(station)
         wait = view.station_wait_h(station, len(queued) if queued else 0)
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
-        road = view.travel.road_km(km)
         start = view.now + wait + turnout
-        return start + view.travel.expected_drive_h(
-            road, start, view.speed_factor_at(order.lat, order.lon)
+        return start + view.station_drive_h(
+            station, km, order, start, view.speed_factor_at(order.lat, order.lon)
         )
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
@@ -243,7 +242,7 @@ class Preparedness(NearestStation):
             if not view.idle_at[station]:
                 continue
             start = view.now + turnout
-            eta = start + view.travel.expected_drive_h(view.travel.road_km(km), start)
+            eta = start + view.station_drive_h(station, km, order, start)
             if eta > deadline:
                 continue
             lost = self._uncovered_weight(station, view)

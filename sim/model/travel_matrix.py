@@ -1,0 +1,573 @@
+"""Road travel-time matrices: road km and minutes from stations to prefectures, by hour band.
+
+A matrix (``travel.matrix``: Parquet or CSV, format in docs/travel.md) has one row per
+origin station, destination prefecture (adcode) and hour band ``[from_hour, to_hour)``,
+with the road km and the minutes of the drive from the station to the prefecture's seat.
+
+How it is used. A call stands somewhere in its prefecture, rarely at the seat; the
+matrix says how the roads between a station and that prefecture compare with the travel
+model (:class:`~sim.model.travel.TravelModel`). For every (station, prefecture, band) it
+is read once into two factors, matrix km / model km and matrix minutes / model minutes,
+both measured between the station and the seat. A drive from the station to a call (or
+back) is then the travel model's drive to the call's own place, with its km and its time
+scaled by the pair's factors. Pairs, and hours, the matrix lacks keep the travel model
+(factor 1), as does a station standing at the seat itself (the matrix says nothing about
+trips inside the prefecture then). A matrix written by ``rescue-sim travel-matrix`` holds
+exactly the model's values, so every factor is exactly 1.0 and every drive is the travel
+model's to the bit.
+
+Dispatch: a call's candidate stations are the nearest by great circle, a wider pool of
+them, ranked by the expected drive at the call's hour with the matrix's time factor, the
+first ``dispatch.candidates`` kept.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+from sim.model.csv_input import number_column, read_csv_table
+from sim.model.geo import great_circle_km, great_circle_km_array
+from sim.model.reference import areas as all_areas
+from sim.model.travel import TravelModel
+
+COLUMNS = ("origin", "destination", "from_hour", "to_hour", "road_km", "minutes")
+MAX_MATRIX_ROWS = 20_000_000
+# Columns read as text whatever their type in a Parquet file (an adcode may be a number).
+_TEXT_COLUMNS = ("origin", "destination")
+MIN_PER_H = 60.0
+# Hours in a day, as the scenario's hourly speed factor has them.
+HOURS = 24
+NearestFn = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
+
+
+class StationSet(Protocol):
+    """What the matrix needs of a network (sim.model.network.Network has it)."""
+
+    @property
+    def station_name(self) -> np.ndarray: ...
+
+    @property
+    def station_lat(self) -> np.ndarray: ...
+
+    @property
+    def station_lon(self) -> np.ndarray: ...
+
+    @property
+    def areas(self) -> pd.DataFrame: ...
+
+    @property
+    def n_stations(self) -> int: ...
+
+    def nearest_stations(
+        self, lat: np.ndarray, lon: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def band_minutes(
+    travel: TravelModel, road_km: np.ndarray, from_hour: int, to_hour: int
+) -> np.ndarray:
+    """The travel model's minutes for drives of ``road_km`` starting in ``[from_hour, to_hour)``.
+
+    The one rule both the matrix writer and the reader's factors use, so that a written
+    matrix read back gives factors of exactly 1.0. Within a band of equal hourly speed
+    factors it is ``TravelModel.drive_h`` (no noise) in minutes; across unequal ones, the
+    mean over the band's hours.
+    """
+    road = np.asarray(road_km, dtype=float)
+    band_kmh = travel.speed_kmh_array(road)
+    factors = travel.hourly_speed_factor[from_hour:to_hour]
+    per_hour = [road / (band_kmh * factor) * MIN_PER_H for factor in factors]
+    if len(set(factors)) == 1:
+        return per_hour[0]
+    mean: np.ndarray = np.mean(per_hour, axis=0)
+    return mean
+
+
+def equal_factor_bands(hourly_speed_factor: Sequence[float]) -> list[tuple[int, int]]:
+    """Hour bands ``[from, to)`` that each hold a run of equal hourly speed factors."""
+    bands: list[tuple[int, int]] = []
+    start = 0
+    for hour in range(1, HOURS + 1):
+        if hour == HOURS or hourly_speed_factor[hour] != hourly_speed_factor[start]:
+            bands.append((start, hour))
+            start = hour
+    return bands
+
+
+@dataclass(frozen=True)
+class TravelMatrix:
+    """A matrix read and checked against a network: factors by (station, area) pair and band.
+
+    ``pair_of[station * n_areas + area]`` is the pair's row in the factor tables, -1 when
+    the matrix lacks the pair; ``band_of_hour[h]`` the band of hour ``h``, -1 when no band
+    covers it. ``km_factor`` and ``time_factor`` have one row per pair and one column per
+    band; 1.0 where the matrix lacks the band or cannot be scaled (see the module doc).
+    """
+
+    source: str
+    n_stations: int
+    n_areas: int
+    pair_of: np.ndarray
+    bands: tuple[tuple[int, int], ...]
+    band_of_hour: np.ndarray
+    km_factor: np.ndarray
+    time_factor: np.ndarray
+    rows: int
+
+    @property
+    def n_pairs(self) -> int:
+        return len(self.km_factor)
+
+    def factors_array(
+        self, stations: np.ndarray, areas: np.ndarray, hours_h: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The km and time factors of each (station, area, start time), 1.0 where unknown."""
+        stations = np.asarray(stations, dtype=np.int64)
+        areas = np.broadcast_to(np.asarray(areas, dtype=np.int64), stations.shape)
+        hour = np.floor(np.asarray(hours_h, dtype=float)).astype(np.int64) % HOURS
+        band = self.band_of_hour[hour]
+        band = np.broadcast_to(band, stations.shape)
+        pair = self.pair_of[stations * self.n_areas + areas]
+        known = (pair >= 0) & (band >= 0)
+        km = np.ones(stations.shape)
+        time = np.ones(stations.shape)
+        km[known] = self.km_factor[pair[known], band[known]]
+        time[known] = self.time_factor[pair[known], band[known]]
+        return km, time
+
+    def describe(self) -> str:
+        """One line for ``validate``: rows, pairs and bands."""
+        return (
+            f"{Path(self.source).name}: {self.rows:,} rows, "
+            f"{self.n_pairs:,} station-prefecture pairs, {len(self.bands)} hour bands"
+        )
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
+    """The matrix as a table of text cells, and whether it came from Parquet."""
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises many kinds for a file that is not Parquet
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise ScenarioError(f"not a readable Parquet file: {message}", file=path) from None
+        missing = set(COLUMNS) - {str(c) for c in frame.columns}
+        if missing:
+            raise ScenarioError(f"the travel matrix lacks columns {sorted(missing)}", file=path)
+        if len(frame) == 0:
+            raise ScenarioError("the travel matrix has no rows", file=path)
+        if len(frame) > MAX_MATRIX_ROWS:
+            raise ScenarioError(
+                f"{len(frame):,} rows; the travel matrix may have at most {MAX_MATRIX_ROWS:,}",
+                file=path,
+            )
+        # Numbers stay numbers (checked by _numbers); anything else is read as text, as
+        # from a CSV (a float's str is its shortest round-trip form: the same value).
+        table = pd.DataFrame(
+            {
+                c: frame[c]
+                if c not in _TEXT_COLUMNS and frame[c].dtype.kind in "iuf"
+                else frame[c].astype(str).where(frame[c].notna(), "")
+                for c in COLUMNS
+            }
+        )
+        return table, True
+    return read_csv_table(path, "the travel matrix", set(COLUMNS), MAX_MATRIX_ROWS), False
+
+
+def _where(parquet: bool, row: int) -> tuple[int | None, str]:
+    """The line (CSV) or the row named in the message (Parquet) of table row ``row``."""
+    return (None, f"row {row + 1}: ") if parquet else (row + 2, "")
+
+
+def _error(message: str, path: Path, parquet: bool, row: int, column: str) -> ScenarioError:
+    line, prefix = _where(parquet, row)
+    return ScenarioError(prefix + message, file=path, line=line, field=column)
+
+
+def _numeric_problem(
+    values: np.ndarray, low: float | None, high: float | None, whole: bool
+) -> tuple[int, str] | None:
+    """The first bad value of a numeric column (Parquet) and what is wrong with it."""
+    checks: list[tuple[np.ndarray, str]] = [
+        (np.isnan(values), "missing value"),
+        (np.isinf(values), "not a finite number"),
+    ]
+    with np.errstate(invalid="ignore"):
+        if whole:
+            checks.append((values != np.round(values), "must be a whole number"))
+        if low is not None:
+            checks.append((values < low, f"must be at least {low:g}"))
+        if high is not None:
+            checks.append((values > high, f"must be at most {high:g}"))
+    bad = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _) in enumerate(checks) if mask.any()]
+    if not bad:
+        return None
+    row, k = min(bad)
+    return row, f"{checks[k][1]}: {float(values[row])!r}" if k > 0 else checks[k][1]
+
+
+def _numbers(
+    table: pd.DataFrame,
+    column: str,
+    path: Path,
+    parquet: bool,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    whole: bool = False,
+) -> np.ndarray:
+    """A column as float64 within [low, high]; the first bad cell is one error."""
+    if table[column].dtype.kind in "iuf":  # from Parquet: numbers already
+        numbers = table[column].to_numpy(dtype=float)
+        problem = _numeric_problem(numbers, low, high, whole)
+        if problem is not None:
+            raise _error(problem[1], path, parquet, problem[0], column)
+        return numbers
+    try:
+        text = number_column(table, column, path, low=low, high=high, whole=whole)
+    except ScenarioError as exc:
+        if parquet and exc.line is not None:
+            raise _error(exc.message, path, parquet, exc.line - 2, column) from None
+        raise
+    return text.to_numpy(dtype=float)
+
+
+def _origins(table: pd.DataFrame, path: Path, parquet: bool, names: np.ndarray) -> np.ndarray:
+    """Station index of each row: a station's name, or its index when no name matches."""
+    lookup = {str(name): i for i, name in enumerate(names.tolist())}
+    text = table["origin"].str.strip()
+    by_name = text.map(lookup)
+    as_index = pd.to_numeric(text.where(text.str.isdigit()), errors="coerce")
+    station = by_name.fillna(as_index.where(as_index < len(names)))
+    unknown = station.isna().to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise _error(
+            f"no station named {text.iat[row]!r} (nor with that index) in the network",
+            path,
+            parquet,
+            row,
+            "origin",
+        )
+    return station.to_numpy(dtype=np.int64)
+
+
+def _destinations(
+    table: pd.DataFrame, path: Path, parquet: bool, scenario_areas: pd.DataFrame
+) -> np.ndarray:
+    """Area index of each row in the scenario's areas; -1 for a prefecture outside them."""
+    known = set(all_areas()["adcode"].astype(str))
+    lookup = {str(code): i for i, code in enumerate(scenario_areas["adcode"].astype(str))}
+    text = table["destination"].str.strip()
+    unknown = (~text.isin(known)).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        raise _error(
+            f"{text.iat[row]!r} is no prefecture adcode (seeds/prefectures.csv)",
+            path,
+            parquet,
+            row,
+            "destination",
+        )
+    return text.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+
+
+def _bands(
+    start: np.ndarray, end: np.ndarray, path: Path, parquet: bool
+) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
+    """The distinct hour bands, checked not to overlap, and each row's band."""
+    bad = np.flatnonzero(end <= start)
+    if len(bad):
+        row = int(bad[0])
+        raise _error(
+            f"to_hour {end[row]:g} must be after from_hour {start[row]:g}",
+            path,
+            parquet,
+            row,
+            "to_hour",
+        )
+    pairs = sorted({(int(a), int(b)) for a, b in zip(start.tolist(), end.tolist(), strict=True)})
+    for (a0, b0), (a1, b1) in itertools.pairwise(pairs):
+        if a1 < b0:
+            row = int(np.flatnonzero((start == a1) & (end == b1))[0])
+            raise _error(
+                f"hour band {a1}-{b1} overlaps band {a0}-{b0}; bands must not overlap",
+                path,
+                parquet,
+                row,
+                "from_hour",
+            )
+    position = {band: k for k, band in enumerate(pairs)}
+    band = np.array(
+        [position[(int(a), int(b))] for a, b in zip(start.tolist(), end.tolist(), strict=True)],
+        dtype=np.int64,
+    )
+    return tuple(pairs), band
+
+
+def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> TravelMatrix:
+    """Read and check a matrix against a network, and work out its factors (module doc).
+
+    Every mistake is one :class:`ScenarioError` naming the file, the line (CSV) or row
+    (Parquet) and the column. Rows for prefectures outside the scenario's geography are
+    left out, so that a national matrix serves a provincial scenario.
+    """
+    table, parquet = _read_table(path)
+    origin = _origins(table, path, parquet, network.station_name)
+    area = _destinations(table, path, parquet, network.areas)
+    start = _numbers(table, "from_hour", path, parquet, low=0, high=HOURS - 1, whole=True)
+    end = _numbers(table, "to_hour", path, parquet, low=1, high=HOURS, whole=True)
+    km = _numbers(table, "road_km", path, parquet, low=0)
+    minutes = _numbers(table, "minutes", path, parquet, low=0)
+    bands, band = _bands(start, end, path, parquet)
+
+    # A row's key: station, destination as written (outside the scenario too), band.
+    keys_table = pd.DataFrame(
+        {"origin": origin, "destination": table["destination"].str.strip(), "band": band}
+    )
+    repeated = keys_table.duplicated().to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        same = (keys_table == keys_table.iloc[row]).all(axis=1).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        line, _ = _where(parquet, first)
+        first_at = f"line {line}" if line is not None else f"row {first + 1}"
+        raise _error(
+            f"station, prefecture and hour band repeated (first on {first_at})",
+            path,
+            parquet,
+            row,
+            "origin",
+        )
+
+    n_areas = len(network.areas)
+    pair_key = origin * n_areas + area
+    inside = area >= 0
+    keys, pair = np.unique(pair_key[inside], return_inverse=True)
+    pair_of = np.full(network.n_stations * n_areas, -1, dtype=np.int64)
+    pair_of[keys] = np.arange(len(keys))
+    band_of_hour = np.full(HOURS, -1, dtype=np.int64)
+    for k, (a, b) in enumerate(bands):
+        band_of_hour[a:b] = k
+
+    # The travel model's km and minutes from each pair's station to the area seat.
+    station = keys // n_areas
+    seat = keys % n_areas
+    seat_lat = network.areas["lat"].to_numpy(float)[seat]
+    seat_lon = network.areas["lon"].to_numpy(float)[seat]
+    model_km = travel.road_km_array(
+        great_circle_km_array(
+            network.station_lat[station], network.station_lon[station], seat_lat, seat_lon
+        )
+    )
+    km_factor = np.ones((len(keys), len(bands)))
+    time_factor = np.ones((len(keys), len(bands)))
+    row_pair, row_band = pair, band[inside]
+    row_km, row_minutes = km[inside], minutes[inside]
+    for k, (a, b) in enumerate(bands):
+        rows = row_band == k
+        p = row_pair[rows]
+        base_km = model_km[p]
+        base_minutes = band_minutes(travel, base_km, a, b)
+        # A station at the seat: nothing to scale by, the travel model stands.
+        scalable = base_minutes > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            km_factor[p[scalable], k] = row_km[rows][scalable] / base_km[scalable]
+            time_factor[p[scalable], k] = row_minutes[rows][scalable] / base_minutes[scalable]
+    return TravelMatrix(
+        source=str(path),
+        n_stations=network.n_stations,
+        n_areas=n_areas,
+        pair_of=pair_of,
+        bands=bands,
+        band_of_hour=band_of_hour,
+        km_factor=km_factor,
+        time_factor=time_factor,
+        rows=len(table),
+    )
+
+
+# --------------------------------------------------------------------------- use
+
+
+def candidate_pool(k: int, n_stations: int) -> int:
+    """How many stations nearest by great circle a call's candidates are ranked from."""
+    return min(n_stations, max(4 * k, k + 16))
+
+
+def rank_candidates(
+    matrix: TravelMatrix,
+    nearest: NearestFn,
+    travel: TravelModel,
+    lat: np.ndarray,
+    lon: np.ndarray,
+    area: np.ndarray,
+    t_call_h: np.ndarray,
+    k: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each call's k candidate stations, fastest first, and their great-circle km.
+
+    Ranked from the :func:`candidate_pool` nearest by great circle, by the drive without
+    noise starting at the call's hour, with the matrix's time factor; ties keep the great
+    circle's order.
+    """
+    n = len(lat)
+    pool, pool_km = nearest(lat, lon, candidate_pool(k, matrix.n_stations))
+    k = min(k, pool.shape[1])
+    if n == 0:
+        return pool[:, :k], pool_km[:, :k]
+    hour = np.floor(np.asarray(t_call_h, dtype=float)).astype(np.int64) % HOURS
+    hourly = np.asarray(travel.hourly_speed_factor, dtype=float)[hour][:, None]
+    road = travel.road_km_array(np.where(np.isfinite(pool_km), pool_km, 0.0))
+    drive_h = road / (travel.speed_kmh_array(road) * hourly)
+    station = np.where(pool < matrix.n_stations, pool, 0)  # past the last: no station
+    _, time = matrix.factors_array(
+        station, np.asarray(area)[:, None], np.asarray(t_call_h)[:, None]
+    )
+    key = np.where(np.isfinite(pool_km), drive_h * time, np.inf)
+    order = np.argsort(key, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(pool, order, 1), np.take_along_axis(pool_km, order, 1)
+
+
+class StationLegs:
+    """Drives between stations and one run's calls, with a matrix (module doc).
+
+    The per-trip forms take Python numbers and look the factors up in lists: they run
+    once per trip of a run with a matrix (a run without one never makes this object).
+    """
+
+    def __init__(
+        self, matrix: TravelMatrix, travel: TravelModel, network: StationSet, call_area: np.ndarray
+    ) -> None:
+        self.matrix = matrix
+        self.travel = travel
+        self._n_areas = matrix.n_areas
+        self._n_bands = len(matrix.bands)
+        self._pair_of: list[int] = matrix.pair_of.tolist()
+        self._band_of_hour: list[int] = matrix.band_of_hour.tolist()
+        self._km_factor: list[float] = matrix.km_factor.reshape(-1).tolist()
+        self._time_factor: list[float] = matrix.time_factor.reshape(-1).tolist()
+        self._station_lat: list[float] = network.station_lat.tolist()
+        self._station_lon: list[float] = network.station_lon.tolist()
+        self._station_lat_array = network.station_lat
+        self._station_lon_array = network.station_lon
+        self.call_area = np.asarray(call_area, dtype=np.int64)
+        self._call_area: list[int] = self.call_area.tolist()
+
+    def _factors(self, station: int, call: int, start_h: float) -> tuple[float, float]:
+        pair = self._pair_of[station * self._n_areas + self._call_area[call]]
+        band = self._band_of_hour[int(start_h) % HOURS]
+        if pair < 0 or band < 0:
+            return 1.0, 1.0
+        cell = pair * self._n_bands + band
+        return self._km_factor[cell], self._time_factor[cell]
+
+    def time_factor(self, station: int, call: int, start_h: float) -> float:
+        """How much longer than the travel model's a drive between the two takes (1.0: as long)."""
+        return self._factors(station, call, start_h)[1]
+
+    def _model_road_km(self, station: int, lat: float, lon: float) -> float:
+        return self.travel.road_km(
+            great_circle_km(self._station_lat[station], self._station_lon[station], lat, lon)
+        )
+
+    def road_km(self, station: int, call: int, lat: float, lon: float, start_h: float) -> float:
+        """Road km between ``station`` and call ``call`` at (lat, lon), leaving at ``start_h``."""
+        km_factor, _ = self._factors(station, call, start_h)
+        return self._model_road_km(station, lat, lon) * km_factor
+
+    def trip(
+        self,
+        station: int,
+        call: int,
+        lat: float,
+        lon: float,
+        start_h: float,
+        noise: float,
+        speed_factor: float = 1.0,
+    ) -> tuple[float, float]:
+        """Road km and driving hours between ``station`` and a call, either way."""
+        km_factor, time_factor = self._factors(station, call, start_h)
+        road = self._model_road_km(station, lat, lon)
+        drive = self.travel.drive_h(road, start_h, noise, speed_factor) * time_factor
+        return road * km_factor, drive
+
+    def road_km_array(
+        self, stations: np.ndarray, lat: np.ndarray, lon: np.ndarray, start_h: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`road_km` for every call of the run (the same bits)."""
+        gc = great_circle_km_array(
+            self._station_lat_array[stations], self._station_lon_array[stations], lat, lon
+        )
+        km_factor, _ = self.matrix.factors_array(stations, self.call_area, start_h)
+        km: np.ndarray = self.travel.road_km_array(gc) * km_factor
+        return km
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def implied_matrix(network: StationSet, travel: TravelModel, per_area: int) -> pd.DataFrame:
+    """The matrix the travel model implies: the ``per_area`` nearest stations of each area.
+
+    Hour bands are the runs of equal hourly speed factor; km are float64 and minutes are
+    :func:`band_minutes`, so that the matrix read back gives factors of exactly 1.0.
+    """
+    areas = network.areas
+    seat_lat = areas["lat"].to_numpy(float)
+    seat_lon = areas["lon"].to_numpy(float)
+    k = min(per_area, network.n_stations)
+    station, _ = network.nearest_stations(seat_lat, seat_lon, k)
+    area = np.repeat(np.arange(len(areas)), k)
+    station = station.reshape(-1)
+    road = travel.road_km_array(
+        great_circle_km_array(
+            network.station_lat[station],
+            network.station_lon[station],
+            seat_lat[area],
+            seat_lon[area],
+        )
+    )
+    parts = []
+    for a, b in equal_factor_bands(travel.hourly_speed_factor):
+        parts.append(
+            pd.DataFrame(
+                {
+                    "origin": network.station_name[station].astype(str),
+                    "destination": areas["adcode"].astype(str).to_numpy()[area],
+                    "from_hour": np.full(len(station), a, dtype=np.int64),
+                    "to_hour": np.full(len(station), b, dtype=np.int64),
+                    "road_km": road,
+                    "minutes": band_minutes(travel, road, a, b),
+                }
+            )
+        )
+    frame = pd.concat(parts, ignore_index=True)
+    return frame.sort_values(
+        ["destination", "origin", "from_hour"], kind="stable", ignore_index=True
+    )
+
+
+__all__ = [
+    "COLUMNS",
+    "StationLegs",
+    "TravelMatrix",
+    "band_minutes",
+    "candidate_pool",
+    "equal_factor_bands",
+    "implied_matrix",
+    "load_travel_matrix",
+    "rank_candidates",
+]
