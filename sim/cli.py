@@ -56,6 +56,12 @@ OverwriteOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even if the work estimate exceeds this machine.")
 ]
+TraceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace", help="Replay this call trace CSV: time, lat, lon[, fault, segment...]."
+    ),
+]
 
 
 def _show_version(value: bool) -> None:
@@ -184,6 +190,20 @@ def _overridden(days: float | None, replications: int | None) -> dict[str, str]:
     return {field: option for field, option in names.items() if given[field] is not None}
 
 
+def _with_trace(scenario: Scenario, trace: Path | None) -> Scenario:
+    """The scenario replaying ``trace`` (``demand.trace.file``, every other trace field at
+    its default: docs/demand.md, "Replaying a trace")."""
+    if trace is None:
+        return scenario
+    from sim.errors import ScenarioError
+    from sim.model.loading import with_fields
+
+    try:
+        return with_fields(scenario, {"demand.trace": {"file": str(trace)}})
+    except ScenarioError as exc:
+        raise UserInputError(exc.message, field="--trace") from None
+
+
 def _apply_overrides(
     scenario: Scenario,
     days: float | None,
@@ -251,6 +271,10 @@ def validate(
     table.add_row("replications", f"{scenario.replications}")
     table.add_row("dispatch policy", scenario.dispatch.policy)
     table.add_row("surges", escape(", ".join(s.name for s in scenario.surges)) or "none")
+    if scenario.demand.trace is not None:
+        from sim.model.trace import describe_trace
+
+        table.add_row("call trace", escape(describe_trace(scenario)))
     for what, value in describe(estimate).items():
         table.add_row(what, value)
     out.print(table)
@@ -301,6 +325,7 @@ def run(
     days: DaysOption = None,
     replications: ReplicationsOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write the run folder here.")
@@ -319,6 +344,7 @@ def run(
     try:
         scenario, path = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, policy, replications)
+        scenario = _with_trace(scenario, trace)
         workers = check_workers(workers, "--workers")
         build_network(scenario)  # network mistakes surface before any work
         folder = _claim(out_dir, overwrite)
@@ -359,6 +385,7 @@ def compare(
     replications: ReplicationsOption = None,
     days: DaysOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
@@ -376,6 +403,7 @@ def compare(
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
+        scenario = _with_trace(scenario, trace)
         for name in policy:
             _check_policy(name)
         workers = check_workers(workers, "--workers")
@@ -461,6 +489,7 @@ def sweep(
     replications: ReplicationsOption = None,
     days: DaysOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
@@ -483,6 +512,7 @@ def sweep(
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
+        scenario = _with_trace(scenario, trace)
         if policy is not None:
             _check_policy(policy)
         workers = check_workers(workers, "--workers")

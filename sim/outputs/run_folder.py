@@ -96,6 +96,8 @@ def input_hashes(scenario_path: str | Path | None, result: RunResult) -> dict[st
         files["network.stations.csv"] = sc.network.stations.csv
     if sc.demand.spatial.csv is not None:
         files["demand.spatial.csv"] = sc.demand.spatial.csv
+    if sc.demand.trace is not None:
+        files["demand.trace.file"] = sc.demand.trace.file
     return {name: file_sha256(p) for name, p in files.items()}
 
 
