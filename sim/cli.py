@@ -217,7 +217,7 @@ def _apply_overrides(
     if days is not None:
         days = check_days(days, "--days")
         warmup = min(scenario.horizon.warmup_days, days / 10)
-        changes["horizon"] = {"days": days, "warmup_days": warmup}
+        changes["horizon"] = {**scenario.horizon.model_dump(), "days": days, "warmup_days": warmup}
     if seed is not None:
         changes["seed"] = check_seed(seed, "--seed")
     if policy is not None:

@@ -311,3 +311,18 @@ def test_compare_with_a_bad_trace_is_one_line(
     assert result.exit_code == 2, result.output
     line = one_error_line(result.stdout, result.stderr)
     assert line == f"error: --trace: file not found: {tmp_path / 'absent.csv'}"
+
+
+def test_days_on_the_command_line_keep_the_start_date(tmp_path: Path) -> None:
+    """--days changes the horizon's length only: day 0 stays horizon.start_date."""
+    text = QUICK.read_text(encoding="utf-8").replace(
+        "  days: 7\n", "  days: 7\n  start_date: 2021-07-16\n"
+    )
+    scenario = tmp_path / "quick_from_friday.yaml"
+    scenario.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["run", str(scenario), "--trace", str(_trace(tmp_path, GOOD_ROWS)), "--days", "2"]
+    result = runner.invoke(app, [*args, "--replications", "1", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    calls = pd.read_parquet(out / "calls.parquet")
+    np.testing.assert_allclose(calls["t_call_h"], [32.0, 33.25])  # the third is past the horizon

@@ -324,7 +324,9 @@ class TraceConfig(_Model):
     file: Path
     columns: TraceColumns = TraceColumns()
     time_format: str | None = Field(
-        None, description="a strftime format for pandas.to_datetime; None: ISO 8601; hours"
+        None,
+        min_length=1,
+        description="a strftime format for pandas.to_datetime; None: ISO 8601; hours",
     )
     time_zone: str = "Asia/Shanghai"
     start: date | None = None

@@ -277,7 +277,7 @@ def _check_horizon(trace: Trace, scenario: Scenario, table: pd.DataFrame, column
         )
     if not inside.any():
         raise ScenarioError(
-            f"no call of {WHAT} falls in the horizon ({len(trace):,} calls from hour "
+            f"no call in the trace falls in the horizon ({len(trace):,} calls from hour "
             f"{np.min(trace.t_call_h):.1f} to {np.max(trace.t_call_h):.1f} of day 0; the "
             f"horizon is {horizon.days:g} days); check demand.trace.start or the dates",
             file=trace.path,
