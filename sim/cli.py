@@ -192,16 +192,20 @@ def _overridden(days: float | None, replications: int | None) -> dict[str, str]:
 
 def _with_trace(scenario: Scenario, trace: Path | None) -> Scenario:
     """The scenario replaying ``trace`` (``demand.trace.file``, every other trace field at
-    its default: docs/demand.md, "Replaying a trace")."""
-    if trace is None:
-        return scenario
+    its default: docs/demand.md, "Replaying a trace"). The trace it replays, given here
+    or in its YAML, is read and checked now, before any work."""
     from sim.errors import ScenarioError
     from sim.model.loading import with_fields
+    from sim.model.trace import read_trace
 
-    try:
-        return with_fields(scenario, {"demand.trace": {"file": str(trace)}})
-    except ScenarioError as exc:
-        raise UserInputError(exc.message, field="--trace") from None
+    if trace is not None:
+        try:
+            scenario = with_fields(scenario, {"demand.trace": {"file": str(trace)}})
+        except ScenarioError as exc:
+            raise UserInputError(exc.message, field="--trace") from None
+    if scenario.demand.trace is not None:
+        read_trace(scenario)
+    return scenario
 
 
 def _apply_overrides(
