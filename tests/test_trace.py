@@ -326,3 +326,11 @@ def test_days_on_the_command_line_keep_the_start_date(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     calls = pd.read_parquet(out / "calls.parquet")
     np.testing.assert_allclose(calls["t_call_h"], [32.0, 33.25])  # the third is past the horizon
+
+
+def test_a_bad_trace_fails_before_any_run_from_python(tmp_path: Path, quick: Scenario) -> None:
+    """With worker processes too: the error names the cell, not a failed run."""
+    path = _trace(tmp_path, [GOOD_ROWS[0], GOOD_ROWS[1].replace("32.99", "95")])
+    with pytest.raises(ScenarioError) as info:
+        run(_replaying(quick, path), replications=2, workers=2)
+    assert str(info.value) == f"{path}:3: lat: must be at most 90: '95'"
