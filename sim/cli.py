@@ -93,6 +93,12 @@ OverwriteOption = Annotated[
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even if the work estimate exceeds this machine.")
 ]
+TraceOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--trace", help="Replay this call trace CSV: time, lat, lon[, fault, segment...]."
+    ),
+]
 
 # Seconds between two progress lines when stderr is not a terminal.
 PROGRESS_INTERVAL_S = 5.0
@@ -511,6 +517,24 @@ def _overridden(days: float | None, replications: int | None) -> dict[str, str]:
     return {field: option for field, option in names.items() if given[field] is not None}
 
 
+def _with_trace(scenario: Scenario, trace: Path | None) -> Scenario:
+    """The scenario replaying ``trace`` (``demand.trace.file``, every other trace field at
+    its default: docs/demand.md, "Replaying a trace"). The trace it replays, given here
+    or in its YAML, is read and checked now, before any work."""
+    from sim.errors import ScenarioError
+    from sim.model.loading import with_fields
+    from sim.model.trace import read_trace
+
+    if trace is not None:
+        try:
+            scenario = with_fields(scenario, {"demand.trace": {"file": str(trace)}})
+        except ScenarioError as exc:
+            raise UserInputError(exc.message, field="--trace") from None
+    if scenario.demand.trace is not None:
+        read_trace(scenario)
+    return scenario
+
+
 def _apply_overrides(
     scenario: Scenario,
     days: float | None,
@@ -524,7 +548,7 @@ def _apply_overrides(
     if days is not None:
         days = check_days(days, "--days")
         warmup = min(scenario.horizon.warmup_days, days / 10)
-        changes["horizon"] = {"days": days, "warmup_days": warmup}
+        changes["horizon"] = {**scenario.horizon.model_dump(), "days": days, "warmup_days": warmup}
     if seed is not None:
         changes["seed"] = check_seed(seed, "--seed")
     if policy is not None:
@@ -580,6 +604,10 @@ def validate(
     table.add_row("surges", escape(", ".join(s.name for s in scenario.surges)) or "none")
     if network.travel_matrix is not None:
         table.add_row("travel matrix", escape(network.travel_matrix.describe()))
+    if scenario.demand.trace is not None:
+        from sim.model.trace import describe_trace
+
+        table.add_row("call trace", escape(describe_trace(scenario)))
     for what, value in describe(estimate).items():
         table.add_row(what, value)
     out.print(table)
@@ -630,6 +658,7 @@ def run(
     days: DaysOption = None,
     replications: ReplicationsOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
@@ -653,6 +682,7 @@ def run(
     try:
         scenario, path = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, policy, replications)
+        scenario = _with_trace(scenario, trace)
         setup = _experiment(
             workers, engine, scheduler, precision, max_replications, scenario.replications
         )
@@ -712,6 +742,7 @@ def compare(
     replications: ReplicationsOption = None,
     days: DaysOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
@@ -733,6 +764,7 @@ def compare(
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
+        scenario = _with_trace(scenario, trace)
         for name in policy:
             _check_policy(name)
         setup = _experiment(
@@ -844,6 +876,7 @@ def sweep(
     replications: ReplicationsOption = None,
     days: DaysOption = None,
     seed: SeedOption = None,
+    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
@@ -882,6 +915,7 @@ def sweep(
         else:
             scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
+        scenario = _with_trace(scenario, trace)
         if policy is not None:
             _check_policy(policy)
         setup = _experiment(

@@ -79,6 +79,8 @@ def input_digests(scenario: Scenario) -> dict[str, str]:
         files["demand.spatial.csv"] = scenario.demand.spatial.csv
     if scenario.travel.matrix is not None:
         files["travel.matrix"] = scenario.travel.matrix
+    if scenario.demand.trace is not None:
+        files["demand.trace.file"] = scenario.demand.trace.file
     return {name: _file_digest(Path(path)) for name, path in files.items()}
 
 

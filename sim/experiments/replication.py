@@ -30,6 +30,7 @@ from sim.model.records import FINAL_STATES
 from sim.model.scenario import Scenario
 from sim.model.simulation import Model
 from sim.model.streams import named_rng
+from sim.model.trace import trace_columns
 
 ProgressFn = Callable[[float], None]
 """Called with the fraction of the work done, between 0 and 1."""
@@ -179,6 +180,7 @@ def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFr
     }
     columns.update(rec.columns())
     columns["final_state"] = pd.Categorical.from_codes(rec.final_state, pd.Index(FINAL_STATES))
+    columns.update(trace_columns(scenario, stream.trace_row, stream.t_call_h))
     calls = pd.DataFrame(columns)
     # Drawn here from its own named stream: it only matters once the run is over.
     resolution_h = scenario.complaints.resolution_delay_h.sample(

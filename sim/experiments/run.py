@@ -47,6 +47,7 @@ from sim.experiments.replication import (
 )
 from sim.experiments.store import ResultStore, RunFailure
 from sim.model.scenario import Scenario
+from sim.model.trace import read_trace
 
 # Older names of the policy helpers, still imported by callers.
 _policy_class = policy_class
@@ -172,6 +173,8 @@ def run_all(
         check_scenario(scenario)
         check_policy(policy)
         policy_class(scenario, policy)  # fail fast, before any work
+        if scenario.demand.trace is not None:
+            read_trace(scenario)  # every row checked here, not in a worker
     if precision and max_replications < replications:
         raise ValueError("max_replications is below the replications to start with")
     digests = [scenario_digest(scenario) for scenario, _ in runs]

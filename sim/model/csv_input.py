@@ -37,7 +37,7 @@ def decode_text(raw: bytes, path: str | Path) -> str:
 MAX_CSV_BYTES = 200_000_000
 
 
-def _line(row: int) -> int:
+def line_of(row: int) -> int:
     """The line in the file of row ``row`` of the table (line 1 is the header)."""
     return row + 2
 
@@ -80,7 +80,7 @@ def read_csv_table(path: Path, what: str, columns: set[str], max_rows: int) -> p
     blank = (table == "").all(axis=1).to_numpy()
     if blank.any():
         row = int(np.flatnonzero(blank)[0])
-        raise ScenarioError("empty line", file=path, line=_line(row))
+        raise ScenarioError("empty line", file=path, line=line_of(row))
     return table
 
 
@@ -114,7 +114,7 @@ def number_column(
             if bool(bad.iat[row]):
                 value = table[column].iat[row]
                 raise ScenarioError(
-                    f"{message}: {value!r}", file=path, line=_line(row), field=column
+                    f"{message}: {value!r}", file=path, line=line_of(row), field=column
                 )
     return values
 
@@ -125,15 +125,15 @@ def id_column(table: pd.DataFrame, column: str, path: Path) -> pd.Series:
     empty = (ids == "").to_numpy()
     if empty.any():
         row = int(np.flatnonzero(empty)[0])
-        raise ScenarioError("empty id", file=path, line=_line(row), field=column)
+        raise ScenarioError("empty id", file=path, line=line_of(row), field=column)
     repeated = ids.duplicated().to_numpy()
     if repeated.any():
         row = int(np.flatnonzero(repeated)[0])
         first = int(np.flatnonzero((ids == ids.iat[row]).to_numpy())[0])
         raise ScenarioError(
-            f"id {ids.iat[row]!r} is repeated (first on line {_line(first)})",
+            f"id {ids.iat[row]!r} is repeated (first on line {line_of(first)})",
             file=path,
-            line=_line(row),
+            line=line_of(row),
             field=column,
         )
     return ids

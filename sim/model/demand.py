@@ -21,11 +21,11 @@ from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.scenario import HOURS_PER_DAY, Scenario, Surge
 from sim.model.streams import named_rng
+from sim.model.trace import MAX_TRACE_CALLS, trace_calls, trace_calls_per_day
 from sim.model.travel import TravelModel
 from sim.model.travel_matrix import rank_candidates
 
 MAX_DEMAND_POINTS = 1_000_000
-MAX_TRACE_CALLS = 10_000_000
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class CallStream:
     contractor_delay_h: np.ndarray
     candidates: np.ndarray
     candidate_km: np.ndarray
+    # The row of the replayed trace each call comes from (-1: a drawn call); None in a
+    # stream made by hand.
+    trace_row: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t_call_h)
@@ -206,11 +209,16 @@ def draw_call_stream(
 ) -> CallStream:
     """Draw every random input of one replication.
 
-    ``calls`` (columns t_call_h, lat, lon and optionally fault, segment by name) replaces
-    the drawn times and places: a replay of recorded calls. Everything else is drawn.
+    ``calls`` (columns t_call_h, lat, lon and optionally fault, segment by name, and
+    trace_row) replaces the drawn times and places: a replay of recorded calls. A scenario
+    with ``demand.trace`` replays its trace (:func:`sim.model.trace.trace_calls`). A fault
+    or segment the calls leave empty (None), or a column they lack, is drawn. Everything
+    else is drawn.
     """
     seed = scenario.seed
     demand = scenario.demand
+    if calls is None and demand.trace is not None:
+        calls = trace_calls(scenario, replication)
     if calls is None:
         base = _arrivals(scenario, network, replication)
         n = len(base)
@@ -224,16 +232,20 @@ def draw_call_stream(
         base = calls.sort_values("t_call_h", kind="stable").reset_index(drop=True)
         n = len(base)
         base["surge"] = np.int8(-1)
-        fault = _names_to_index(base, "fault", [f.name for f in demand.fault_classes])
-        segment = _names_to_index(base, "segment", [s.name for s in demand.segments])
-        if "fault" not in base:
-            fault = _categorical(
-                named_rng(seed, "faults", replication), [f.share for f in demand.fault_classes], n
-            )
-        if "segment" not in base:
-            segment = _categorical(
-                named_rng(seed, "segments", replication), [s.share for s in demand.segments], n
-            )
+        fault = _given_or_drawn(
+            base,
+            "fault",
+            [f.name for f in demand.fault_classes],
+            [f.share for f in demand.fault_classes],
+            named_rng(seed, "faults", replication),
+        )
+        segment = _given_or_drawn(
+            base,
+            "segment",
+            [s.name for s in demand.segments],
+            [s.share for s in demand.segments],
+            named_rng(seed, "segments", replication),
+        )
 
     lat = base["lat"].to_numpy(float)
     lon = base["lon"].to_numpy(float)
@@ -322,7 +334,27 @@ def draw_call_stream(
         contractor_delay_h=contractors.response_delay_h.sample(rng("contractor_delay"), n),
         candidates=candidates,
         candidate_km=candidate_km,
+        trace_row=(
+            base["trace_row"].to_numpy(np.int64)
+            if "trace_row" in base
+            else np.full(n, -1, dtype=np.int64)
+        ),
     )
+
+
+def _given_or_drawn(
+    table: pd.DataFrame,
+    column: str,
+    names: list[str],
+    shares: list[float],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Codes of the names in ``column``; drawn by ``shares`` where it is empty or absent."""
+    codes = _categorical(rng, shares, len(table))
+    if column in table:
+        given = table[column].notna().to_numpy()
+        codes[given] = _names_to_index(table[given], column, names)
+    return codes
 
 
 def _names_to_index(table: pd.DataFrame, column: str, names: list[str]) -> np.ndarray:
@@ -348,7 +380,9 @@ def read_call_trace(path: str | Path) -> pd.DataFrame:
 
 
 def expected_calls_per_day(scenario: Scenario) -> float:
-    """Mean calls per day over the horizon, surges included."""
+    """Mean calls per day over the horizon, surges included (a trace's own, when replayed)."""
+    if scenario.demand.trace is not None:
+        return trace_calls_per_day(scenario)
     base = scenario.demand.mean_calls_per_day
     total_h = scenario.horizon.hours
     extra = sum(

@@ -290,6 +290,65 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 )
 
 
+class TraceColumns(_Model):
+    """Which column of a trace CSV holds what.
+
+    ``time``, ``lat`` and ``lon`` must be there. An optional column left unset is read
+    when the file has a column of its conventional name (``fault``, ``segment``,
+    ``priority``, ``id``, ``answered``, ``arrived``, ``repaired``); a name given here
+    must be in the file.
+    """
+
+    time: str = Field("time", min_length=1)
+    lat: str = Field("lat", min_length=1)
+    lon: str = Field("lon", min_length=1)
+    fault: str | None = None
+    segment: str | None = None
+    priority: str | None = None
+    id: str | None = None
+    answered: str | None = None
+    arrived: str | None = None
+    repaired: str | None = None
+
+
+class TraceConfig(_Model):
+    """Recorded calls replayed instead of drawn ones (docs/demand.md, "Replaying a trace").
+
+    Times are timestamps read with ``time_format`` (None: ISO 8601; ``hours``: numbers,
+    hours since day 0); a timestamp without an offset is local time in ``time_zone``.
+    Day 0 begins at local midnight of ``start`` (default ``horizon.start_date``, else the
+    day of the earliest call). ``bootstrap: days`` draws each day of the horizon from
+    the trace's days, with replacement, per replication.
+    """
+
+    file: Path
+    columns: TraceColumns = TraceColumns()
+    time_format: str | None = Field(
+        None,
+        min_length=1,
+        description="a strftime format for pandas.to_datetime; None: ISO 8601; hours",
+    )
+    time_zone: str = "Asia/Shanghai"
+    start: date | None = None
+    bootstrap: Literal["none", "days"] = "none"
+    outside_horizon: Literal["drop", "error"] = Field(
+        "drop", description="calls before day 0 or past the horizon: dropped, or an error"
+    )
+
+    _resolve = field_validator("file")(_resolve_file)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; e.g. Asia/Shanghai or UTC") from None
+        return v
+
+
 class DemandConfig(_Model):
     """How many calls, when, where, and of what kind."""
 
@@ -300,6 +359,7 @@ class DemandConfig(_Model):
     spatial: SpatialDemand = SpatialDemand()
     fault_classes: tuple[FaultClass, ...] = Field(DEFAULT_FAULTS, min_length=1)
     segments: tuple[Segment, ...] = Field(DEFAULT_SEGMENTS, min_length=1)
+    trace: TraceConfig | None = Field(None, description="recorded calls replayed instead")
 
     @field_validator("hour_of_day_profile")
     @classmethod
@@ -635,6 +695,20 @@ class Scenario(_Model):
         if missing:
             raise FieldError(
                 ("promises", "repair"), f"no repair promise for fault classes {missing}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _trace_starts_with_the_horizon(self) -> Scenario:
+        trace, start_date = self.demand.trace, self.horizon.start_date
+        if (
+            trace is not None
+            and None not in (trace.start, start_date)
+            and trace.start != start_date
+        ):
+            raise FieldError(
+                ("demand", "trace", "start"),
+                f"the trace's start {trace.start} differs from horizon.start_date {start_date}",
             )
         return self
 

@@ -99,6 +99,8 @@ def input_hashes(scenario_path: str | Path | None, result: RunResult) -> dict[st
         files["demand.spatial.csv"] = sc.demand.spatial.csv
     if sc.travel.matrix is not None:
         files["travel.matrix"] = sc.travel.matrix
+    if sc.demand.trace is not None:
+        files["demand.trace.file"] = sc.demand.trace.file
     return {name: file_sha256(p) for name, p in files.items()}
 
 

@@ -1,0 +1,447 @@
+"""Call traces: a planner's recorded calls, read, checked and placed on the model's clock.
+
+A scenario's ``demand.trace`` (:class:`~sim.model.scenario.TraceConfig`) names a CSV of
+recorded calls and which of its columns hold what. :func:`read_trace` reads it once per
+process and checks every row: a bad cell is one :class:`~sim.errors.ScenarioError`
+naming the file, the line as an editor shows it and the column. Times become hours since
+day 0, the local midnight that begins the horizon, as wall-clock time in the trace's
+time zone, so that the hour of the day of a call is the hour its clock showed.
+
+:func:`trace_calls` gives the calls of one replication: with ``bootstrap: none`` the
+recorded calls inside the horizon, the same in every replication; with ``bootstrap:
+days`` each day of the horizon is a day of the trace drawn with replacement from a named
+stream (common random numbers: every policy compared on a replication replays the same
+days). Everything else about a call (handling, patience, travel noise, repair...) is
+drawn from the named streams as for a drawn call (:func:`sim.model.demand.draw_call_stream`).
+:func:`trace_columns` gives what the call table keeps from the trace: the row, the id,
+the priority and the observed times beside the simulated ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import ScenarioError
+from sim.model.csv_input import id_column, line_of, number_column, read_csv_table
+from sim.model.scenario import HOURS_PER_DAY, Scenario, TraceConfig
+from sim.model.streams import named_rng
+
+MAX_TRACE_CALLS = 10_000_000
+HOURS_FORMAT = "hours"
+"""``time_format: hours``: times are numbers, hours since day 0."""
+OBSERVED = ("answered", "arrived", "repaired")
+"""Observed times a trace may carry, kept beside the simulated ``*_h`` columns."""
+OPTIONAL = ("fault", "segment", "priority", "id", *OBSERVED)
+WHAT = "the call trace"
+# A UTC offset ending a timestamp: Z, +08:00, +0800.
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
+NS_PER_HOUR = 3_600_000_000_000
+# Traces read in this process, by everything their rows depend on (a few at most: a
+# sweep's points share one trace).
+_CACHE: dict[tuple[Any, ...], Trace] = {}
+_CACHE_SIZE = 4
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every row of a trace in file order (row k is line k + 2 of the file).
+
+    ``t_call_h`` and ``observed_h`` are hours since day 0 (NaN: an empty cell); ``fault``
+    and ``segment`` are names (None: empty, drawn instead); ``priority`` is NaN when empty.
+    An optional column the trace lacks is None (``observed_h`` has only those it has).
+    """
+
+    path: Path
+    start: date | None
+    t_call_h: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    fault: np.ndarray | None
+    segment: np.ndarray | None
+    priority: np.ndarray | None
+    ids: np.ndarray | None
+    observed_h: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(self.t_call_h)
+
+    def in_horizon(self, horizon_h: float) -> np.ndarray:
+        """Rows with a call from day 0 up to (not including) the horizon's end."""
+        inside: np.ndarray = (self.t_call_h >= 0) & (self.t_call_h < horizon_h)
+        return inside
+
+
+def _column_names(config: TraceConfig, header: set[str]) -> dict[str, str]:
+    """Role -> column: the three required, the optional ones named or found by name."""
+    columns = config.columns
+    chosen = {"time": columns.time, "lat": columns.lat, "lon": columns.lon}
+    for role in OPTIONAL:
+        name = getattr(columns, role)
+        if name is not None:
+            chosen[role] = name  # named in the scenario: the file must have it
+        elif role in header:
+            chosen[role] = role
+    return chosen
+
+
+def _first_bad(checks: list[tuple[np.ndarray, str]]) -> tuple[int, str] | None:
+    """The first row any check flags, and that check's message."""
+    found = [(int(np.flatnonzero(bad)[0]), message) for bad, message in checks if bad.any()]
+    return min(found, key=lambda item: item[0]) if found else None
+
+
+def _raise_at(table: pd.DataFrame, column: str, path: Path, row: int, message: str) -> NoReturn:
+    """One error naming the file, the cell's line and its column."""
+    value = table[column].iat[row]
+    raise ScenarioError(f"{message}: {value!r}", file=path, line=line_of(row), field=column)
+
+
+def _local_times(
+    table: pd.DataFrame, text: pd.Series, config: TraceConfig, path: Path, column: str
+) -> pd.Series:
+    """Timestamps as local wall-clock times (naive), NaT where empty or unreadable.
+
+    Times with a UTC offset (``+08:00``, ``Z``) are converted to ``time_zone``; times
+    without one are local already. A column must be all one or all the other: a time
+    without an offset among times with one is ambiguous.
+    """
+    given = (text != "").to_numpy()
+    offset = text.str.contains(_OFFSET, regex=True).to_numpy(bool) & given
+    if offset.any() and not offset[given].all():
+        row = int(np.flatnonzero(given & ~offset)[0])
+        _raise_at(table, column, path, row, "no UTC offset, while other times have one")
+    fmt = config.time_format or "ISO8601"
+    try:
+        parsed = pd.to_datetime(
+            text.where(given), format=fmt, errors="coerce", utc=bool(offset.any())
+        )
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).split("\n")[0]
+        raise ScenarioError(f"cannot read the times: {reason}", file=path, field=column) from None
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert(config.time_zone).dt.tz_localize(None)
+    return parsed
+
+
+def _since(local: pd.Series, day0: pd.Timestamp) -> np.ndarray:
+    """Local wall-clock times as hours since ``day0`` (NaN for NaT)."""
+    hours: np.ndarray = ((local - day0) / pd.Timedelta(hours=1)).astype(float).to_numpy()
+    return hours
+
+
+def _hours(
+    table: pd.DataFrame,
+    column: str,
+    path: Path,
+    config: TraceConfig,
+    day0: pd.Timestamp | None,
+    *,
+    required: bool,
+) -> tuple[np.ndarray, pd.Series | None]:
+    """A time column as hours since ``day0`` (NaN where empty), and its local times.
+
+    ``day0`` None: the local times are returned to choose it, hours are left NaN.
+    """
+    text = table[column].astype(str).str.strip()
+    blank = (text == "").to_numpy()
+    local = None
+    if config.time_format == HOURS_FORMAT:
+        values = pd.to_numeric(text.where(~blank), errors="coerce").astype(float).to_numpy()
+        unreadable = ~blank & ~np.isfinite(values)
+        what = "not a number of hours"
+    else:
+        local = _local_times(table, text, config, path, column)
+        unreadable = ~blank & local.isna().to_numpy()
+        values = np.full(len(text), np.nan) if day0 is None else _since(local, day0)
+        what = f"not a time in the format {config.time_format or 'ISO 8601'}"
+    checks = [(blank, "empty cell")] if required else []
+    found = _first_bad([*checks, (unreadable, what)])
+    if found is not None:
+        _raise_at(table, column, path, *found)
+    return values, local
+
+
+def _names(table: pd.DataFrame, column: str, path: Path, known: list[str], what: str) -> np.ndarray:
+    """Names of fault classes or segments; an empty cell is None (drawn instead)."""
+    text = table[column].astype(str).str.strip()
+    unknown = ((text != "") & ~text.isin(known)).to_numpy()
+    if unknown.any():
+        row = int(np.flatnonzero(unknown)[0])
+        _raise_at(table, column, path, row, f"unknown {what} (known: {', '.join(known)})")
+    names: np.ndarray = text.to_numpy(object)
+    names[names == ""] = None
+    return names
+
+
+def _priorities(table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
+    """Whole numbers from 0 (0 first), NaN where empty."""
+    text = table[column].astype(str).str.strip()
+    blank = (text == "").to_numpy()
+    values = pd.to_numeric(text.where(~blank), errors="coerce").astype(float).to_numpy()
+    with np.errstate(invalid="ignore"):
+        found = _first_bad(
+            [
+                (~blank & ~np.isfinite(values), "not a number"),
+                (~blank & (values != np.round(values)), "must be a whole number"),
+                (~blank & (values < 0), "must be at least 0"),
+            ]
+        )
+    if found is not None:
+        _raise_at(table, column, path, *found)
+    return values
+
+
+def _start(config: TraceConfig, scenario: Scenario, local: pd.Series | None) -> date | None:
+    """The date whose local midnight is day 0: given, or the earliest call's."""
+    given = config.start or scenario.horizon.start_date
+    if given is not None or local is None:
+        return given
+    first: pd.Timestamp = local.min()
+    return first.date()
+
+
+def _read(scenario: Scenario) -> Trace:
+    config = scenario.demand.trace
+    assert config is not None
+    path = config.file
+    raw = read_csv_table(path, WHAT, set(), MAX_TRACE_CALLS)
+    roles = _column_names(config, set(raw.columns))
+    missing = [name for name in roles.values() if name not in raw.columns]
+    if missing:
+        raise ScenarioError(f"{WHAT} lacks columns {sorted(missing)}", file=path, line=1)
+    table = raw.copy()
+    # Every cell is read before anything is built, so that a bad row ends the run
+    # before any work.
+    t_call_h, local = _hours(table, roles["time"], path, config, None, required=True)
+    start = _start(config, scenario, local)
+    day0 = None if start is None else pd.Timestamp(start)
+    if local is not None and day0 is not None:
+        t_call_h = _since(local, day0)
+    lat = number_column(table, roles["lat"], path, low=-90, high=90).to_numpy()
+    lon = number_column(table, roles["lon"], path, low=-180, high=180).to_numpy()
+    demand = scenario.demand
+    fault = segment = priority = ids = None
+    if "fault" in roles:
+        faults = [f.name for f in demand.fault_classes]
+        fault = _names(table, roles["fault"], path, faults, "fault class")
+    if "segment" in roles:
+        segments = [s.name for s in demand.segments]
+        segment = _names(table, roles["segment"], path, segments, "segment")
+    if "priority" in roles:
+        priority = _priorities(table, roles["priority"], path)
+    if "id" in roles:
+        ids = id_column(table, roles["id"], path).to_numpy(object)
+    observed: dict[str, np.ndarray] = {}
+    for role in OBSERVED:
+        if role not in roles:
+            continue
+        column = roles[role]
+        hours, _ = _hours(table, column, path, config, day0, required=False)
+        with np.errstate(invalid="ignore"):
+            early = hours < t_call_h
+        if early.any():
+            _raise_at(table, column, path, int(np.flatnonzero(early)[0]), "before the call")
+        observed[role] = hours
+    trace = Trace(path, start, t_call_h, lat, lon, fault, segment, priority, ids, observed)
+    if config.bootstrap == "none":
+        _check_horizon(trace, scenario, table, roles["time"])
+    return trace
+
+
+def _check_horizon(trace: Trace, scenario: Scenario, table: pd.DataFrame, column: str) -> None:
+    """With ``outside_horizon: error``, a call before day 0 or past the horizon is an error."""
+    horizon = scenario.horizon
+    config = scenario.demand.trace
+    assert config is not None
+    inside = trace.in_horizon(horizon.hours)
+    if inside.all():
+        return
+    if config.outside_horizon == "error":
+        row = int(np.flatnonzero(~inside)[0])
+        when = "before day 0" if trace.t_call_h[row] < 0 else "past the horizon"
+        day0 = "" if trace.start is None else f" begins {trace.start} 00:00 and"
+        _raise_at(
+            table,
+            column,
+            trace.path,
+            row,
+            f"{when} (day 0{day0} the horizon is {horizon.days:g} days; "
+            f"outside_horizon: drop leaves such calls out)",
+        )
+    if not inside.any():
+        raise ScenarioError(
+            f"no call in the trace falls in the horizon ({len(trace):,} calls from hour "
+            f"{np.min(trace.t_call_h):.1f} to {np.max(trace.t_call_h):.1f} of day 0; the "
+            f"horizon is {horizon.days:g} days); check demand.trace.start or the dates",
+            file=trace.path,
+        )
+
+
+def read_trace(scenario: Scenario) -> Trace:
+    """The scenario's trace, read and checked once per process (the file's stat is the key)."""
+    config = scenario.demand.trace
+    if config is None:
+        raise ValueError("the scenario has no demand.trace")
+    try:
+        stat = config.file.stat()
+    except OSError:
+        stat = None  # read_csv_table names the problem
+    key = (
+        config.model_dump_json(),
+        scenario.horizon.model_dump_json(),
+        tuple(f.name for f in scenario.demand.fault_classes),
+        tuple(s.name for s in scenario.demand.segments),
+        None if stat is None else (stat.st_mtime_ns, stat.st_size),
+    )
+    trace = _CACHE.get(key)
+    if trace is None:
+        trace = _read(scenario)
+        while len(_CACHE) >= _CACHE_SIZE:
+            del _CACHE[next(iter(_CACHE))]
+        _CACHE[key] = trace
+    return trace
+
+
+def _days(t_call_h: np.ndarray) -> np.ndarray:
+    day: np.ndarray = np.floor(t_call_h / HOURS_PER_DAY).astype(np.int64)
+    return day
+
+
+def resample_days(
+    trace: Trace, horizon_h: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and time shifts (h) of a horizon made of trace days drawn with replacement.
+
+    The days drawn from are every calendar day from the trace's first call to its last,
+    days without a call included (they are observed days too). Day ``k`` of the horizon
+    replays the calls of a drawn day at the same time of day.
+    """
+    day = _days(trace.t_call_h)
+    first = int(day.min())
+    pool = int(day.max()) - first + 1
+    n_days = math.ceil(horizon_h / HOURS_PER_DAY)
+    drawn = first + rng.integers(0, pool, size=n_days)
+    order = np.argsort(day, kind="stable")
+    bounds = np.searchsorted(day[order], np.arange(first, first + pool + 1))
+    rows = []
+    shifts = []
+    for k, d in enumerate(drawn):
+        chosen = order[bounds[d - first] : bounds[d - first + 1]]
+        rows.append(chosen)
+        shifts.append(np.full(len(chosen), float((k - d) * HOURS_PER_DAY)))
+    row = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+    shift = np.concatenate(shifts) if shifts else np.zeros(0)
+    keep = trace.t_call_h[row] + shift < horizon_h  # a fractional last day is cut
+    return row[keep], shift[keep]
+
+
+def trace_calls(scenario: Scenario, replication: int) -> pd.DataFrame:
+    """The calls of one replication: t_call_h, lat, lon, trace_row and fault, segment
+    (names, None where the trace leaves them to be drawn) when the trace has them."""
+    trace = read_trace(scenario)
+    config = scenario.demand.trace
+    assert config is not None
+    horizon_h = scenario.horizon.hours
+    if config.bootstrap == "days":
+        rng = named_rng(scenario.seed, "trace_days", replication)
+        rows, shift = resample_days(trace, horizon_h, rng)
+    else:
+        rows = np.flatnonzero(trace.in_horizon(horizon_h))
+        shift = np.zeros(len(rows))
+    calls = pd.DataFrame(
+        {
+            "t_call_h": trace.t_call_h[rows] + shift,
+            "lat": trace.lat[rows],
+            "lon": trace.lon[rows],
+            "trace_row": rows.astype(np.int64),
+        }
+    )
+    if trace.fault is not None:
+        calls["fault"] = pd.Series(trace.fault[rows], dtype=object)
+    if trace.segment is not None:
+        calls["segment"] = pd.Series(trace.segment[rows], dtype=object)
+    return calls
+
+
+def trace_calls_per_day(scenario: Scenario) -> float:
+    """Calls a day a replication of the scenario replays (for the work estimate)."""
+    trace = read_trace(scenario)
+    config = scenario.demand.trace
+    assert config is not None
+    if config.bootstrap == "days":
+        day = _days(trace.t_call_h)
+        return len(trace) / (int(day.max()) - int(day.min()) + 1)
+    return float(trace.in_horizon(scenario.horizon.hours).sum()) / scenario.horizon.days
+
+
+def describe_trace(scenario: Scenario) -> str:
+    """One line on what a replication replays: calls kept, left out, or days resampled."""
+    trace = read_trace(scenario)
+    config = scenario.demand.trace
+    assert config is not None
+    name = trace.path.name
+    if config.bootstrap == "days":
+        day = _days(trace.t_call_h)
+        pool = int(day.max()) - int(day.min()) + 1
+        return f"{name}: {len(trace):,} calls over {pool} days, days resampled"
+    inside = int(trace.in_horizon(scenario.horizon.hours).sum())
+    outside = len(trace) - inside
+    left_out = f", {outside:,} outside it left out" if outside else ""
+    return f"{name}: {inside:,} calls in the horizon{left_out}"
+
+
+def trace_columns(
+    scenario: Scenario, trace_row: np.ndarray | None, t_call_h: np.ndarray
+) -> dict[str, Any]:
+    """What the call table keeps from the trace, by call: ``trace_row`` (the row of the
+    file, 0 first), ``trace_id``, ``trace_priority`` and ``observed_answered_h``,
+    ``observed_arrived_h``, ``observed_repaired_h`` on the run's clock (moved with the
+    call when its day was resampled). Empty when the scenario replays no trace."""
+    if scenario.demand.trace is None or trace_row is None:
+        return {}
+    trace = read_trace(scenario)
+    rows = trace_row
+    columns: dict[str, Any] = {"trace_row": rows}
+    if trace.ids is not None:
+        columns["trace_id"] = trace.ids[rows].astype(str)
+    if trace.priority is not None:
+        columns["trace_priority"] = pd.array(trace.priority[rows], dtype="Int64")
+    shift = t_call_h - trace.t_call_h[rows]
+    for role, hours in trace.observed_h.items():
+        columns[f"observed_{role}_h"] = hours[rows] + shift
+    return columns
+
+
+def calls_as_trace(calls: pd.DataFrame, start: date) -> pd.DataFrame:
+    """One replication's call table as a trace that ``demand.trace`` reads back.
+
+    Columns time, lat, lon, fault, segment, answered, arrived, repaired: local times in
+    ISO 8601 to the nanosecond, counted from local midnight of ``start`` (empty where the
+    call has none: abandoned, never reached).
+    """
+    day0 = pd.Timestamp(start)
+
+    def stamps(hours: pd.Series) -> pd.Series:
+        ns = np.round(hours.to_numpy(float) * NS_PER_HOUR)
+        times = pd.Series(day0 + pd.to_timedelta(ns, unit="ns"))
+        return times.astype(str).where(times.notna(), "")
+
+    trace = pd.DataFrame(
+        {
+            "time": stamps(calls["t_call_h"]),
+            "lat": calls["lat"].to_numpy(float),
+            "lon": calls["lon"].to_numpy(float),
+            "fault": calls["fault"].astype(str).to_numpy(),
+            "segment": calls["segment"].astype(str).to_numpy(),
+        }
+    )
+    for role in OBSERVED:
+        trace[role] = stamps(calls[f"{role}_h"]).to_numpy()
+    return trace
