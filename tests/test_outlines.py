@@ -17,8 +17,9 @@ from matplotlib.path import Path as MplPath
 
 from sim import load_scenario
 from sim.model.network import Network, build_network
+from sim.model.outlines import OUTLINES_FILE, Outlines, Region, geometry_region, read_outlines
 from sim.model.reference import areas, data_dir
-from sim.outputs.outlines import OUTLINES_FILE, Outlines, Region, geometry_region, read_outlines
+from sim.outputs.outlines import region_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIONAL = ROOT / "scenarios" / "dongfeng_light_truck.yaml"
@@ -48,8 +49,7 @@ def _km_outside(region: Region, lat: float, lon: float) -> float:
         return 0.0
     kx = np.cos(np.radians(lat))
     best = np.inf
-    for ring in region.exteriors:
-        xy = np.asarray(ring.vertices, dtype=float)
+    for xy in region.exteriors:
         a = (xy[:-1] - (lon, lat)) * (kx, 1.0)
         b = (xy[1:] - (lon, lat)) * (kx, 1.0)
         ab = b - a
@@ -134,8 +134,7 @@ def test_every_station_lies_in_its_own_province(outlines: Outlines, national: Ne
 def _area(region: Region) -> float:
     """Area in square degrees: exteriors minus holes (shoelace)."""
 
-    def ring_area(ring: MplPath) -> float:
-        xy = np.asarray(ring.vertices, dtype=float)
+    def ring_area(xy: np.ndarray) -> float:
         x, y = xy[:, 0], xy[:, 1]
         return abs(0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
@@ -175,13 +174,32 @@ def test_locate_knows_the_map(outlines: Outlines) -> None:
         outlines.province("990000")
 
 
+def test_contains_agrees_with_matplotlib(outlines: Outlines) -> None:
+    # The model tests points with numpy alone; matplotlib's paths (which draw the maps)
+    # must give the same answer on the same rings.
+    rng = np.random.default_rng(17)
+    lon = rng.uniform(73.0, 135.5, 20_000)
+    lat = rng.uniform(15.5, 54.0, 20_000)
+    points = np.column_stack((lon, lat))
+    inside = 0
+    for region in (*outlines.provinces, *outlines.cells[::10]):
+        expected = np.zeros(len(points), dtype=bool)
+        for ring in region.exteriors:
+            expected |= MplPath(ring).contains_points(points)
+        for ring in region.holes:  # the shipped file has none: the test below has one
+            expected &= ~MplPath(ring).contains_points(points)
+        assert (region.contains(lat, lon) == expected).all(), region.name
+        inside += int(expected.sum())
+    assert inside > 5_000  # China covers about a third of the box, islands included
+
+
 def test_holes_are_outside_and_drawn_empty(tmp_path: Path) -> None:
     square = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
     hole = [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]  # counter-clockwise like the square, on purpose
     region = geometry_region({"type": "Polygon", "coordinates": [square, hole]})
     assert list(region.contains([2.0, 0.5, 5.0], [2.0, 0.5, 5.0])) == [False, True, False]
     # Drawn with matplotlib's nonzero rule, the hole must wind against the square.
-    pieces = [np.asarray(p, dtype=float) for p in region.path.to_polygons(closed_only=True)]
+    pieces = [np.asarray(p, dtype=float) for p in region_path(region).to_polygons(closed_only=True)]
     signed = [0.5 * np.sum(p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1]) for p in pieces]
     assert signed[0] > 0 > signed[1]
     # A file written elsewhere reads the same way, MultiPolygons included.
