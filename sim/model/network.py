@@ -138,7 +138,7 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
 
     rng = named_rng(seed, "network")
     rows = []
-    scattered = []
+    scattered: list[int] = []  # rows of the stations drawn around a seat
     seat_lats = areas["lat"].to_numpy(dtype=float)
     seat_lons = areas["lon"].to_numpy(dtype=float)
     for a in range(n_areas):
