@@ -137,7 +137,7 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
     per_area += _largest_remainder(extra_weight, cfg.count - int(per_area.sum()))
 
     rng = named_rng(seed, "network")
-    rows = []
+    rows: list[dict[str, object]] = []
     scattered: list[int] = []  # rows of the stations drawn around a seat
     seat_lats = areas["lat"].to_numpy(dtype=float)
     seat_lons = areas["lon"].to_numpy(dtype=float)
