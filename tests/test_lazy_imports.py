@@ -109,6 +109,9 @@ def test_validate_loads_the_scenario_and_network_only(scenario: str) -> None:
 def test_a_replication_loads_no_plotting_and_no_scipy_stats() -> None:
     loaded = _loaded(WORKER)
     assert "sim.model.simulation" in loaded
+    # quick.yaml scatters stations, so the network read the province outlines: with
+    # numpy, not matplotlib's paths.
+    assert "sim.model.outlines" in loaded
     assert _heavy(loaded, ("scipy.stats", *PLOTTING)) == []
 
 

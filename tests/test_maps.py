@@ -22,7 +22,7 @@ from sim.analysis.kpis import arrival_outcomes, call_kpis
 from sim.experiments.run import RunResult
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
-from sim.outputs.outlines import OUTLINE_CAPTION, read_outlines
+from sim.outputs.outlines import OUTLINE_CAPTION, read_outlines, region_path
 from sim.outputs.plots import maps
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def test_on_time_map_colours_prefecture_cells_by_their_rate(quick: Quick) -> Non
     }
     assert len(coloured) == 17
     for adcode, value in rate.items():
-        assert coloured[np.asarray(outlines.cell(adcode).path.vertices).tobytes()] == value
+        assert coloured[np.asarray(region_path(outlines.cell(adcode)).vertices).tobytes()] == value
     # One prefecture's rate, recomputed from its calls as the KPI counts them.
     c = result.calls[result.calls["adcode"] == "410100"]
     known, on_time = arrival_outcomes(c, h)
@@ -169,7 +169,9 @@ def test_province_choropleth_colours_each_named_province() -> None:
     got = {}
     for path, value in zip(coloured.get_paths(), np.asarray(coloured.get_array()), strict=True):
         (code,) = [
-            r.adcode for r in outlines.provinces if np.array_equal(r.path.vertices, path.vertices)
+            r.adcode
+            for r in outlines.provinces
+            if np.array_equal(region_path(r).vertices, path.vertices)
         ]
         got[code] = float(value)
     assert got == pytest.approx(expected)

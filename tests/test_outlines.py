@@ -16,9 +16,12 @@ import pytest
 from matplotlib.path import Path as MplPath
 
 from sim import load_scenario
+from sim.model import network as network_module
 from sim.model.network import Network, build_network
+from sim.model.outlines import OUTLINES_FILE, Outlines, Region, geometry_region, read_outlines
 from sim.model.reference import areas, data_dir
-from sim.outputs.outlines import OUTLINES_FILE, Outlines, Region, geometry_region, read_outlines
+from sim.model.scenario import GeneratedStations
+from sim.outputs.outlines import region_path
 
 ROOT = Path(__file__).resolve().parents[1]
 NATIONAL = ROOT / "scenarios" / "dongfeng_light_truck.yaml"
@@ -48,8 +51,7 @@ def _km_outside(region: Region, lat: float, lon: float) -> float:
         return 0.0
     kx = np.cos(np.radians(lat))
     best = np.inf
-    for ring in region.exteriors:
-        xy = np.asarray(ring.vertices, dtype=float)
+    for xy in region.exteriors:
         a = (xy[:-1] - (lon, lat)) * (kx, 1.0)
         b = (xy[1:] - (lon, lat)) * (kx, 1.0)
         ab = b - a
@@ -106,26 +108,57 @@ def test_every_station_at_a_seat_lies_in_its_own_province(
         assert km <= COASTAL_TOLERANCE_KM, national.station_name[k]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="network generation scatters a division's further stations around its seat "
-    "(normal, spread_km) without regard to geography: 66 of the national scenario's 1050 "
-    "stations lie outside their province (40 at sea, 26 across a border), 40 of them by "
-    "more than 5 km, up to 44 km",
-)
+def _at_seat(network: Network) -> np.ndarray:
+    seats = network.areas.iloc[network.station_area]
+    lat_equal = network.station_lat == seats["lat"].to_numpy()
+    return np.asarray(lat_equal & (network.station_lon == seats["lon"].to_numpy()))
+
+
+def _outside_own_province(outlines: Outlines, network: Network) -> np.ndarray:
+    """True for each station that is not strictly inside its own province's outline."""
+    seats = network.areas.iloc[network.station_area]
+    own = (seats["adcode"].str[:2] + "0000").to_numpy()
+    return np.asarray(outlines.locate(network.station_lat, network.station_lon) != own)
+
+
 def test_every_station_lies_in_its_own_province(outlines: Outlines, national: Network) -> None:
-    seats = national.areas.iloc[national.station_area]
-    outside = [
-        str(national.station_name[k])
-        for k in range(national.n_stations)
-        if _km_outside(
-            outlines.province(str(seats["adcode"].iat[k])),
-            national.station_lat[k],
-            national.station_lon[k],
-        )
-        > COASTAL_TOLERANCE_KM
-    ]
-    assert outside == []
+    # Seats have their own test above (with a tolerance for the coast); the stations
+    # scattered around them must lie strictly inside, with no tolerance at all.
+    scattered = ~_at_seat(national)
+    assert national.n_stations == 1050 and scattered.sum() > 700
+    outside = _outside_own_province(outlines, national) & scattered
+    assert list(national.station_name[outside]) == []
+
+
+def test_only_the_stations_that_fell_outside_are_redrawn(
+    outlines: Outlines, national: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first draws, as generated before the outlines were consulted.
+    monkeypatch.setattr(network_module, "_keep_in_province", lambda *args, **kwargs: None)
+    first = build_network(load_scenario(NATIONAL))
+    moved = (first.station_lat != national.station_lat) | (
+        first.station_lon != national.station_lon
+    )
+    fell_outside = _outside_own_province(outlines, first) & ~_at_seat(first)
+    assert 30 < fell_outside.sum() < 150  # the national network needs the rule
+    assert (moved == fell_outside).all()  # every other station keeps its first draw
+    assert (national.vans_per_station == first.vans_per_station).all()
+    # Redrawn around their own seat, not pushed to it: none fell back to the seat here.
+    assert not _at_seat(national)[fell_outside].any()
+    seat_lat = national.areas["lat"].to_numpy()[national.station_area]
+    km = np.abs(national.station_lat - seat_lat)[moved] * KM_PER_DEGREE
+    assert km.max() < 5 * 20.0  # within five spreads (spread_km 20) north-south
+
+
+def test_a_station_that_cannot_be_drawn_inside_stands_at_its_seat() -> None:
+    # 三沙市's seat lies outside every outline (see SEAT_OFF_OUTLINE): no redraw can
+    # land in Hainan 295 km away, so its further stations fall back to the seat.
+    sansha = areas()[areas()["adcode"].isin(SEAT_OFF_OUTLINE)].reset_index(drop=True)
+    cfg = GeneratedStations(count=3, coverage_target=1.0, spread_km=20.0)
+    table = network_module._generate_stations(cfg, sansha, seed=1)
+    assert len(table) == 3
+    assert (table["lat"] == sansha["lat"].iat[0]).all()
+    assert (table["lon"] == sansha["lon"].iat[0]).all()
 
 
 # --------------------------------------------------------------------------- the cells
@@ -134,8 +167,7 @@ def test_every_station_lies_in_its_own_province(outlines: Outlines, national: Ne
 def _area(region: Region) -> float:
     """Area in square degrees: exteriors minus holes (shoelace)."""
 
-    def ring_area(ring: MplPath) -> float:
-        xy = np.asarray(ring.vertices, dtype=float)
+    def ring_area(xy: np.ndarray) -> float:
         x, y = xy[:, 0], xy[:, 1]
         return abs(0.5 * float(np.dot(x, np.roll(y, -1)) - np.dot(np.roll(x, -1), y)))
 
@@ -175,13 +207,32 @@ def test_locate_knows_the_map(outlines: Outlines) -> None:
         outlines.province("990000")
 
 
+def test_contains_agrees_with_matplotlib(outlines: Outlines) -> None:
+    # The model tests points with numpy alone; matplotlib's paths (which draw the maps)
+    # must give the same answer on the same rings.
+    rng = np.random.default_rng(17)
+    lon = rng.uniform(73.0, 135.5, 20_000)
+    lat = rng.uniform(15.5, 54.0, 20_000)
+    points = np.column_stack((lon, lat))
+    inside = 0
+    for region in (*outlines.provinces, *outlines.cells[::10]):
+        expected = np.zeros(len(points), dtype=bool)
+        for ring in region.exteriors:
+            expected |= MplPath(ring).contains_points(points)
+        for ring in region.holes:  # the shipped file has none: the test below has one
+            expected &= ~MplPath(ring).contains_points(points)
+        assert (region.contains(lat, lon) == expected).all(), region.name
+        inside += int(expected.sum())
+    assert inside > 5_000  # China covers about a third of the box, islands included
+
+
 def test_holes_are_outside_and_drawn_empty(tmp_path: Path) -> None:
     square = [[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]
     hole = [[1, 1], [3, 1], [3, 3], [1, 3], [1, 1]]  # counter-clockwise like the square, on purpose
     region = geometry_region({"type": "Polygon", "coordinates": [square, hole]})
     assert list(region.contains([2.0, 0.5, 5.0], [2.0, 0.5, 5.0])) == [False, True, False]
     # Drawn with matplotlib's nonzero rule, the hole must wind against the square.
-    pieces = [np.asarray(p, dtype=float) for p in region.path.to_polygons(closed_only=True)]
+    pieces = [np.asarray(p, dtype=float) for p in region_path(region).to_polygons(closed_only=True)]
     signed = [0.5 * np.sum(p[:-1, 0] * p[1:, 1] - p[1:, 0] * p[:-1, 1]) for p in pieces]
     assert signed[0] > 0 > signed[1]
     # A file written elsewhere reads the same way, MultiPolygons included.

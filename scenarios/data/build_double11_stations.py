@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.reference import areas, default_scenario_path
-from sim.model.scenario import load_scenario
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "double11_stations.csv"

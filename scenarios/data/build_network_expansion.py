@@ -11,7 +11,9 @@
 3. Each of the ``NEW_STATIONS`` prefectures with most late arrivals gets one station
    ``<adcode>-new`` with ``NEW_VANS`` vans and the generator's bays, placed from the
    prefecture seat towards the median position of its late calls, at most
-   ``MAX_OFFSET_KM`` out (a station stays near the city it serves).
+   ``MAX_OFFSET_KM`` out (a station stays near the city it serves), and pulled back
+   towards the seat while it lies outside the seat's province outline (late calls of a
+   coastal city can lie at sea).
 
 ``--calls`` reuses the call table of a baseline run already made (``rescue-sim run
 --out DIR`` writes ``DIR/calls.parquet``) instead of running it again.
@@ -26,15 +28,17 @@ from pathlib import Path
 import pandas as pd
 
 from sim.experiments.run import run
+from sim.model.loading import load_scenario
 from sim.model.network import KM_PER_DEGREE, build_network
+from sim.model.outlines import read_outlines
 from sim.model.reference import default_scenario_path
-from sim.model.scenario import load_scenario
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "network_expansion_stations.csv"
 NEW_STATIONS = 50
 NEW_VANS = 2
 MAX_OFFSET_KM = 20.0
+PULL_BACK = 0.1  # share of the offset given up per step while a station is outside
 
 
 def baseline_stations() -> pd.DataFrame:
@@ -72,6 +76,7 @@ def new_stations(late: pd.DataFrame, bays: int) -> pd.DataFrame:
     areas = build_network(seats).areas.set_index("adcode")
     lat_of, lon_of = areas["lat"].to_dict(), areas["lon"].to_dict()
     counts = late.groupby("adcode").size().sort_values(ascending=False, kind="stable")
+    outlines = read_outlines()
     rows = []
     for adcode in counts.index[:NEW_STATIONS]:
         seat_lat, seat_lon = float(lat_of[adcode]), float(lon_of[adcode])
@@ -81,6 +86,13 @@ def new_stations(late: pd.DataFrame, bays: int) -> pd.DataFrame:
         north_km = (float(mine["lat"].median()) - seat_lat) * KM_PER_DEGREE
         east_km = (float(mine["lon"].median()) - seat_lon) * km_per_lon
         scale = min(1.0, MAX_OFFSET_KM / max(math.hypot(north_km, east_km), 1e-9))
+        # Late calls of a coastal city can lie at sea: pull the station back towards the
+        # seat until it stands inside the seat's province.
+        province = outlines.province(str(adcode))
+        while scale > 0 and not province.contains(
+            seat_lat + north_km * scale / KM_PER_DEGREE, seat_lon + east_km * scale / km_per_lon
+        )[0]:
+            scale = max(0.0, scale - PULL_BACK)
         rows.append(
             {
                 "id": f"{adcode}-new",

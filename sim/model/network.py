@@ -3,7 +3,8 @@
 Stations are either generated from the demand areas (every covered prefecture gets a
 station at its seat, the rest go where demand is largest) or read from a CSV. Network
 generation is deterministic: it uses its own random stream, derived from the scenario
-seed, only to scatter a prefecture's extra stations around its seat.
+seed, only to scatter a prefecture's extra stations around its seat, each redrawn until
+it lies inside its seat's province (the outlines of :mod:`sim.model.outlines`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,11 @@ from sim.model.travel import TravelModel
 from sim.model.travel_matrix import TravelMatrix, load_travel_matrix
 
 KM_PER_DEGREE = 111.2
+# Draws of a scattered station before it falls back to its seat. A seat inside its
+# province has a good share of the normal's mass around it on that province's land
+# (the national scenario redraws 66 stations, none more than 11 times), so the
+# fallback is for seats that lie outside their own outline, like Sansha's.
+MAX_REDRAWS = 100
 
 
 @dataclass(frozen=True)
@@ -141,7 +147,8 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
     per_area += _largest_remainder(extra_weight, cfg.count - int(per_area.sum()))
 
     rng = named_rng(seed, "network")
-    rows = []
+    rows: list[dict[str, object]] = []
+    scattered: list[int] = []  # rows of the stations drawn around a seat
     seat_lats = areas["lat"].to_numpy(dtype=float)
     seat_lons = areas["lon"].to_numpy(dtype=float)
     for a in range(n_areas):
@@ -150,9 +157,8 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
         for j in range(per_area[a]):
             lat, lon = seat_lat, seat_lon
             if j > 0:  # the first station stands at the seat, the others around it
-                d_lat, d_lon = rng.normal(0.0, cfg.spread_km / KM_PER_DEGREE, 2)
-                lat += d_lat
-                lon += d_lon / max(0.2, math.cos(math.radians(seat_lat)))
+                lat, lon = _scatter(rng, seat_lat, seat_lon, cfg.spread_km)
+                scattered.append(len(rows))
             rows.append(
                 {
                     "name": f"{areas['name'].iat[a]}-{j + 1}",
@@ -163,7 +169,60 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
                     "demand_weight": weight[a] / per_area[a],
                 }
             )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if scattered and cfg.spread_km > 0:
+        _keep_in_province(table, np.asarray(scattered), areas, rng, cfg.spread_km)
+    return table
+
+
+def _scatter(
+    rng: np.random.Generator, seat_lat: float, seat_lon: float, spread_km: float
+) -> tuple[float, float]:
+    """A place around a seat: normal offsets of ``spread_km`` north and east."""
+    d_lat, d_lon = rng.normal(0.0, spread_km / KM_PER_DEGREE, 2)
+    return seat_lat + d_lat, seat_lon + d_lon / max(0.2, math.cos(math.radians(seat_lat)))
+
+
+def _keep_in_province(
+    table: pd.DataFrame,
+    rows: np.ndarray,
+    areas: pd.DataFrame,
+    rng: np.random.Generator,
+    spread_km: float,
+) -> None:
+    """Redraw the scattered stations (``rows`` of ``table``) that fell outside their province.
+
+    Each is drawn again around its seat, from the same stream, until it lies inside the
+    outline of its seat's province (seeds/province_outlines.geojson); after
+    ``MAX_REDRAWS`` misses it stands at the seat. The stations that fell inside keep
+    their first draw (the redraws come after every first draw), so the rule moves only
+    the stations it must.
+    """
+    from sim.model.outlines import read_outlines  # read only for networks that need it
+
+    outlines = read_outlines()
+    lat = table["lat"].to_numpy(dtype=float, copy=True)
+    lon = table["lon"].to_numpy(dtype=float, copy=True)
+    area = table["area"].to_numpy()
+    adcode = areas["adcode"].to_numpy(dtype=str)[area]
+    province = np.array([code[:2] for code in adcode])
+    outside = np.zeros(len(table), dtype=bool)
+    for prefix in np.unique(province[rows]):
+        mine = rows[province[rows] == prefix]
+        outside[mine] = ~outlines.province(prefix).contains(lat[mine], lon[mine])
+    seat_lats = areas["lat"].to_numpy(dtype=float)
+    seat_lons = areas["lon"].to_numpy(dtype=float)
+    for k in np.flatnonzero(outside):  # in station order, so the redraws are reproducible
+        region = outlines.province(adcode[k])
+        seat_lat, seat_lon = float(seat_lats[area[k]]), float(seat_lons[area[k]])
+        lat[k], lon[k] = seat_lat, seat_lon
+        for _ in range(MAX_REDRAWS):
+            new_lat, new_lon = _scatter(rng, seat_lat, seat_lon, spread_km)
+            if region.contains(new_lat, new_lon)[0]:
+                lat[k], lon[k] = new_lat, new_lon
+                break
+    table["lat"] = lat
+    table["lon"] = lon
 
 
 def _read_stations(path: Path, areas: pd.DataFrame) -> pd.DataFrame:

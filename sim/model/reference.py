@@ -1,7 +1,8 @@
 """Reference data shipped with the project: prefectures, published figures, scenarios.
 
-The files under ``seeds/`` are parsed here and nowhere else in the package (the run
-folder only hashes them).
+The files under ``seeds/`` are parsed here and nowhere else in the package, except the
+province outlines, which :mod:`sim.model.outlines` reads (the run folder only hashes
+them).
 
 In a source checkout the files are read from the top-level ``seeds/`` and ``scenarios/``
 folders; an installed wheel carries copies under ``sim/_bundled/``.

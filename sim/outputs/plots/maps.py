@@ -46,7 +46,7 @@ from sim.analysis.tables import (
     surge_regions,
 )
 from sim.model.reference import PROVINCE_PINYIN, areas
-from sim.outputs.outlines import OUTLINE_CAPTION, Outlines, Region, read_outlines
+from sim.outputs.outlines import OUTLINE_CAPTION, Outlines, Region, read_outlines, region_path
 from sim.outputs.plots._style import SURGE_COLOUR, kpi_scale
 
 KM_PER_DEGREE = 111.2
@@ -117,7 +117,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
     if fill:
         ax.add_collection(
             PatchCollection(
-                [PathPatch(r.path) for r in regions],
+                [PathPatch(region_path(r)) for r in regions],
                 facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
                 edgecolors="none",
                 zorder=0,
@@ -125,7 +125,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
         )
     ax.add_collection(
         PatchCollection(
-            [PathPatch(r.path) for r in regions],
+            [PathPatch(region_path(r)) for r in regions],
             facecolors="none",
             edgecolors=BORDER,
             linewidths=0.7,
@@ -138,7 +138,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
 def _draw_cells(ax: Axes, outlines: Outlines) -> None:
     ax.add_collection(
         PatchCollection(
-            [PathPatch(c.path) for c in outlines.cells],
+            [PathPatch(region_path(c)) for c in outlines.cells],
             facecolors="none",
             edgecolors="#c8c8c8",
             linewidths=0.3,
@@ -264,7 +264,7 @@ def on_time_map(
     without = [c for c in shapes.cells if c.adcode not in rate]
     ax.add_collection(
         PatchCollection(
-            [PathPatch(c.path) for c in without],
+            [PathPatch(region_path(c)) for c in without],
             facecolors=NO_DATA,
             edgecolors="#ffffff",
             linewidths=0.3,
@@ -274,7 +274,7 @@ def on_time_map(
     rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
     low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
     coloured = PatchCollection(
-        [PathPatch(c.path) for c in with_data],
+        [PathPatch(region_path(c)) for c in with_data],
         cmap="RdYlGn",
         norm=Normalize(vmin=low, vmax=1.0),
         edgecolors="#ffffff",
@@ -375,7 +375,7 @@ def province_choropleth(
         low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
     norm = Normalize(vmin=low, vmax=high)
     coloured = PatchCollection(
-        [PathPatch(r.path) for r in regions],
+        [PathPatch(region_path(r)) for r in regions],
         cmap=cmap,
         norm=norm,
         edgecolors="none",
@@ -387,7 +387,10 @@ def province_choropleth(
     missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
     ax.add_collection(
         PatchCollection(
-            [PathPatch(r.path) for r in missing], facecolors=NO_DATA, edgecolors="none", zorder=1
+            [PathPatch(region_path(r)) for r in missing],
+            facecolors=NO_DATA,
+            edgecolors="none",
+            zorder=1,
         )
     )
     unit = "%" if scale == 100.0 else ""
