@@ -19,6 +19,7 @@ from sim.analysis.kpis import (
     agent_utilisation,
     call_kpis,
     promise_outcomes,
+    relocation_kpis,
     summarise,
     van_utilisation,
 )
@@ -34,7 +35,7 @@ from sim.model.demand import CallStream, draw_call_stream
 from sim.model.dispatch import DispatchPolicy, resolve_policy
 from sim.model.dispatch.failures import creation_failure, policy_failure
 from sim.model.network import Network, build_network
-from sim.model.records import FINAL_STATES
+from sim.model.records import FINAL_STATES, RelocationLog
 from sim.model.scenario import Scenario
 from sim.model.simulation import Model
 from sim.model.streams import named_rng
@@ -53,13 +54,22 @@ def _no_agents() -> pd.DataFrame:
     )
 
 
+def _no_relocations() -> pd.DataFrame:
+    frame = RelocationLog().to_frame()
+    frame.insert(0, "replication", np.zeros(0, np.int64))
+    return frame
+
+
 @dataclass
 class ReplicationResult:
     """The tables and KPIs of one replication.
 
     ``agents``: the hotline's agents on duty over time (``replication``, ``t_h``,
     ``agents_on_duty``: that many from ``t_h`` until the next row), shift changes and
-    surges' extra agents included.
+    surges' extra agents included. ``relocations``: one row per van sent to a new base by
+    the policy's move-up (``replication``, ``t_h``, ``van``, ``from_station``,
+    ``to_station``, ``road_km``, ``after_call``: the call whose job it had just
+    finished, -1 for a move at a review); empty without move-up.
     """
 
     replication: int
@@ -68,6 +78,7 @@ class ReplicationResult:
     kpis: dict[str, float]
     hotline_queue_area_h: float
     agents: pd.DataFrame = field(default_factory=_no_agents)
+    relocations: pd.DataFrame = field(default_factory=_no_relocations)
 
 
 @dataclass
@@ -91,6 +102,11 @@ class RunResult:
     def agents(self) -> pd.DataFrame:
         """Agents on duty over time, all replications, with a ``replication`` column."""
         return pd.concat([r.agents for r in self.replications], ignore_index=True)
+
+    @property
+    def relocations(self) -> pd.DataFrame:
+        """Move-up drives, all replications, with a ``replication`` column."""
+        return pd.concat([r.relocations for r in self.replications], ignore_index=True)
 
     @property
     def kpis_by_replication(self) -> pd.DataFrame:
@@ -209,6 +225,8 @@ def run_replication(
     units.insert(0, "replication", replication)
     agents = model.hotline.agents.to_frame()
     agents.insert(0, "replication", replication)
+    relocations = model.relocations.to_frame()
+    relocations.insert(0, "replication", np.full(len(relocations), replication, np.int64))
     warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
     kpis = call_kpis(
         calls,
@@ -220,8 +238,15 @@ def run_replication(
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
+    kpis.update(relocation_kpis(relocations, warmup_h, horizon_h))
     return ReplicationResult(
-        replication, calls, units, kpis, model.hotline.queue_area_h, agents=agents
+        replication,
+        calls,
+        units,
+        kpis,
+        model.hotline.queue_area_h,
+        agents=agents,
+        relocations=relocations,
     )
 
 
@@ -233,6 +258,7 @@ def _without_tables(result: ReplicationResult) -> ReplicationResult:
         calls=result.calls.iloc[:0].copy(),
         units=result.units.iloc[:0].copy(),
         agents=result.agents.iloc[:0].copy(),
+        relocations=result.relocations.iloc[:0].copy(),
     )
 
 

@@ -115,6 +115,8 @@ class NearestStationWithBackup(NearestStation):
     def _eta_h(self, station: int, km: float, order: Order, view: DispatchView) -> float:
         queued = self._queues.get(station)
         wait = view.station_wait_h(station, len(queued) if queued else 0)
+        if wait == float("inf"):  # a station without vans (move-up can leave one so)
+            return wait
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         road = view.travel.road_km(km)
         start = view.now + wait + turnout
