@@ -26,17 +26,21 @@ Shared ingredients, written once here:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse
-from scipy.optimize import linear_sum_assignment
 
 from sim.model.dispatch.base import DispatchView, Order, Van
 from sim.model.dispatch.policies import NearestStationWithBackup
 from sim.model.geo import great_circle_km_array
-from sim.model.network import Network
 from sim.model.records import ON_SITE, TO_SITE
+
+if TYPE_CHECKING:
+    # scipy is imported where it is used: the policy registry, which validating a
+    # scenario reads, must not load it (tests/test_lazy_imports.py).
+    import scipy.sparse
+
+    from sim.model.network import Network
 
 
 def station_demand_prior(network: Network) -> np.ndarray:
@@ -57,6 +61,8 @@ def station_demand_prior(network: Network) -> np.ndarray:
 
 def within_km(network: Network, km: float) -> scipy.sparse.csr_array:
     """Station x station, 1 where the two are at most ``km`` apart (great circle)."""
+    import scipy.sparse
+
     lat, lon = network.station_lat, network.station_lon
     rows, cols = [], []
     for s in range(network.n_stations):
@@ -118,7 +124,7 @@ class MoveUpPolicy(NearestStationWithBackup):
         self.busy_fraction = busy_fraction
         self.max_move_km = max_move_km
         self.prior_calls = prior_calls
-        self.cover = scipy.sparse.csr_array((0, 0))
+        self.cover: scipy.sparse.csr_array  # made in setup, from the network
         self._prior = np.zeros(0)
         self._seen = np.zeros(0)
         self._reach: list[np.ndarray] = []
@@ -293,6 +299,8 @@ class ComplianceTable(MoveUpPolicy):
             np.array([v.lat for v in idle])[:, None],
             np.array([v.lon for v in idle])[:, None],
         )
+        from scipy.optimize import linear_sum_assignment
+
         too_far = km > self.max_move_km
         rows, cols = linear_sum_assignment(np.where(too_far, 1e9, km))
         moves = [

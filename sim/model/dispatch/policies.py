@@ -126,6 +126,8 @@ class NearestStationWithBackup(NearestStation):
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
+        if not candidates:  # every station shut: wait at the nearest, as the published rule does
+            return self._give_to(order.nearest, order, view)
         nearest = candidates[0][0]
         deadline = view.arrival_deadline_h(order)
         best, best_eta = nearest, float("inf")
@@ -271,6 +273,8 @@ class ContractorOverflow(NearestStationWithBackup):
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
+        if not candidates:  # every station shut: wait at the nearest, as the published rule does
+            return self._give_to(order.nearest, order, view)
         deadline = view.arrival_deadline_h(order)
         best, best_eta = candidates[0][0], float("inf")
         for station, km in candidates:
