@@ -196,3 +196,12 @@ def test_the_run_folder_holds_the_moves(tmp_path: Path) -> None:
     still = run(_bench(days=1.0), replications=1, policy="nearest_idle_van")
     write_run(still, tmp_path / "still")
     assert read_relocations(tmp_path / "still") is None
+
+
+def test_moves_come_back_from_worker_processes_unchanged() -> None:
+    scenario = _bench(days=2.0, review_interval_h=2.0)
+    serial = run(scenario, replications=2, policy="compliance_table")
+    parallel = run(scenario, replications=2, policy="compliance_table", workers=2)
+    assert len(serial.relocations) > 0
+    assert serial.relocations.equals(parallel.relocations)
+    assert serial.kpis_by_replication.equals(parallel.kpis_by_replication)
