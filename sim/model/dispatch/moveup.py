@@ -22,6 +22,10 @@ Shared ingredients, written once here:
   ``k`` available vans is served with probability ``1 - q**k`` when each van is busy a
   fraction ``q`` of the time (``busy_fraction``); one more van in reach adds
   ``(1 - q) * q**k`` times its demand.
+
+Neither policy weighs the cost of a move against its gain (no threshold, no cost per
+km): on a network whose vans already stand where the demand is, they move many vans for
+little (README, "Dispatch policies", has the figures on the national scenario).
 """
 
 from __future__ import annotations
