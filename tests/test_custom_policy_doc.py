@@ -62,3 +62,30 @@ def test_example_policy_spreads_load_over_neighbours() -> None:
         assert diff.low > 0, diff
     finally:
         sys.path.remove(str(EXAMPLES))
+
+
+def test_page_shows_the_move_up_example_verbatim() -> None:
+    page = (ROOT / "docs" / "custom_policy.md").read_text(encoding="utf-8")
+    code = (EXAMPLES / "busiest_first.py").read_text(encoding="utf-8")
+    assert f"```python\n{code}```" in page
+
+
+def test_move_up_example_beats_the_same_dispatch_without_move_up() -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from busiest_first import BusiestFirst
+
+        from sim import load_scenario
+        from sim.experiments.compare import paired_difference
+        from sim.experiments.run import run
+
+        scenario = load_scenario(ROOT / "scenarios" / "moveup_bench.yaml")
+        published = run(scenario, policy="nearest_station")
+        backup = run(scenario, policy="nearest_station_with_backup")
+        mine = run(scenario, policy=BusiestFirst)
+        assert len(mine.relocations) > 0
+        for reference in (published, backup):
+            diff = paired_difference("on_time_arrival_rate", mine, reference)
+            assert diff.low > 0, (reference.policy, diff)
+    finally:
+        sys.path.remove(str(EXAMPLES))

@@ -3,14 +3,16 @@
 Each example draws a small network (1-6 stations, generated in a small province or read
 from a CSV), 1-10 vans, 5-300 calls a day over 1-3 days, random hotline behaviour
 (patience, redials, remote fixes), random fault classes (fix and part-missing
-probabilities, workshop bays), sometimes a surge that shuts stations, and either
-built-in dispatch policy. It runs one replication and checks the call and unit tables:
+probabilities, workshop bays), sometimes a surge that shuts stations, and one of four
+built-in dispatch policies (two of them move idle vans up, with or without a regular
+review). It runs one replication and checks the call, unit and relocation tables:
 
 * every call ends in exactly one final state, and the state agrees with the timestamps;
 * a van never serves two calls at once (from the calls table and from the unit log);
 * a call's timestamps never go backwards;
 * calls in = repaired + remote + abandoned + unfinished;
-* attempts lie between 1 and max_attempts for every call made before the horizon.
+* attempts lie between 1 and max_attempts for every call made before the horizon;
+* every move-up drive is in both the unit log and the relocation table.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from sim.model.scenario import Scenario
 
 # Small provinces keep the generated networks and the spatial indexes small.
 PROVINCES = ("海南省", "宁夏回族自治区", "青海省")
-POLICIES = ("nearest_station", "nearest_idle_van")
+POLICIES = ("nearest_station", "nearest_idle_van", "compliance_table", "dynamic_mexclp")
 EPS = 1e-9
 
 PROPERTY_SETTINGS = settings(
@@ -185,6 +187,7 @@ def scenarios(draw: st.DrawFn, tmp: Path) -> dict[str, Any]:
         "dispatch": {
             "policy": draw(st.sampled_from(POLICIES)),
             "candidates": draw(st.integers(1, 8)),
+            "review_interval_h": draw(st.sampled_from([None, 0.5, 6.0])),
         },
     }
     if draw(st.booleans()):
@@ -334,8 +337,13 @@ def _check_vans_calls(calls: pd.DataFrame, n_vans: int, horizon_h: float) -> Non
 
 # Allowed transitions of the unit log: a van idles at base, drives to a site, works on
 # site, then takes the next order directly, drives back, or (the site being its base)
-# is idle at once; a van back at base takes a waiting order or idles.
+# is idle at once; a van back at base takes a waiting order or idles. Move-up sends a
+# van free after a job, or an idle one, to a new base, where it arrives as one back home.
 ALLOWED = {
+    ("on_site", "relocating"),
+    ("idle", "relocating"),
+    ("relocating", "idle"),
+    ("relocating", "to_site"),
     ("idle", "to_site"),
     ("to_site", "on_site"),
     ("on_site", "to_site"),
@@ -370,6 +378,19 @@ def _check_units(units: pd.DataFrame, calls: pd.DataFrame, n_vans: int, horizon_
         assert driven == sorted(calls.loc[calls["van"] == van, "call_id"].tolist())
 
 
+def _check_relocations(result: ReplicationResult, n_stations: int) -> None:
+    """The relocation table and the unit log agree, move for move."""
+    moves = result.relocations
+    units = result.units
+    logged = units.loc[units["state"].astype(str) == "relocating", ["t_h", "van"]]
+    assert moves[["t_h", "van"]].to_numpy().tolist() == logged.to_numpy().tolist()
+    assert (moves["from_station"] != moves["to_station"]).all()
+    assert moves["to_station"].between(0, n_stations - 1).all()
+    assert (moves["road_km"] >= 0).all()
+    if len(moves):
+        event("some van relocated")
+
+
 def _check_attempts(calls: pd.DataFrame, max_attempts: int, horizon_h: float) -> None:
     made = calls["t_call_h"] < horizon_h
     assert calls.loc[made, "attempts"].between(1, max_attempts).all()
@@ -399,7 +420,7 @@ def _events(result: ReplicationResult, scenario: Scenario) -> None:
         event("some van drove back")
 
 
-def _check_all(result: ReplicationResult, scenario: Scenario, n_vans: int) -> None:
+def _check_all(result: ReplicationResult, scenario: Scenario, n_vans: int, n_stations: int) -> None:
     _events(result, scenario)
     calls = result.calls
     horizon = scenario.horizon.hours
@@ -409,6 +430,7 @@ def _check_all(result: ReplicationResult, scenario: Scenario, n_vans: int) -> No
     _check_time_order(calls, horizon)
     _check_vans_calls(calls, n_vans, horizon)
     _check_units(result.units, calls, n_vans, horizon)
+    _check_relocations(result, n_stations)
     _check_attempts(calls, scenario.hotline.max_attempts, horizon)
     assert result.hotline_queue_area_h >= 0
     assert result.hotline_queue_area_h >= calls["hotline_wait_total_h"].sum() - 1e-6
@@ -424,7 +446,7 @@ def test_records_are_consistent(tmp_path: Path, data: st.DataObject) -> None:
     scenario = _scenario(raw, tmp_path)
     network = build_network(scenario)
     result = run_replication(scenario, 0, network=network)
-    _check_all(result, scenario, network.n_vans)
+    _check_all(result, scenario, network.n_vans, network.n_stations)
 
 
 @PROPERTY_SETTINGS
@@ -435,14 +457,15 @@ def test_both_policies_see_the_same_calls(tmp_path: Path, data: st.DataObject) -
     scenario = _scenario(raw, tmp_path)
     network = build_network(scenario)
     results = [run_replication(scenario, 0, policy, network=network) for policy in POLICIES]
-    a, b = (r.calls for r in results)
-    for column in ("t_call_h", "lat", "lon", "fault", "segment"):
-        pd.testing.assert_series_equal(a[column], b[column])
-    # The hotline does not depend on dispatch: it is identical under both policies.
-    for column in ("answered_h", "abandoned_h", "attempts", "hotline_wait_h", "handling_h"):
-        pd.testing.assert_series_equal(a[column], b[column])
+    a = results[0].calls
+    for b in (r.calls for r in results[1:]):
+        for column in ("t_call_h", "lat", "lon", "fault", "segment"):
+            pd.testing.assert_series_equal(a[column], b[column])
+        # The hotline does not depend on dispatch: it is identical under every policy.
+        for column in ("answered_h", "abandoned_h", "attempts", "hotline_wait_h", "handling_h"):
+            pd.testing.assert_series_equal(a[column], b[column])
     for result in results:
-        _check_all(result, scenario, network.n_vans)
+        _check_all(result, scenario, network.n_vans, network.n_stations)
 
 
 # --------------------------------------------------------------------------- known bugs

@@ -35,7 +35,7 @@ class KPI:
     """What one KPI is and how to show it."""
 
     name: str
-    unit: str  # SHARE, "h", "s", "per 1000 calls", "calls/day", "CNY/day"
+    unit: str  # SHARE, "h", "s", "per 1000 calls", "calls/day", "CNY/day", "km/day"...
     higher_is_better: bool | None  # None: neither way (a volume, a load)
     text: str  # one-line definition: numerator / denominator
     headline: bool = False  # one of the rates the network publishes
@@ -145,9 +145,21 @@ CATALOGUE: dict[str, KPI] = {
             "van_utilisation",
             SHARE,
             None,
-            "share of van time not idle (driving, on site, returning)",
+            "share of van time not idle (driving, on site, returning, relocating)",
         ),
         KPI("agent_utilisation", SHARE, None, "agent time handling calls / agent time on duty"),
+        KPI(
+            "relocations_per_day",
+            "moves/day",
+            None,
+            "vans sent to a new base by move-up, per day after the warm-up",
+        ),
+        KPI(
+            "relocation_km_per_day",
+            "km/day",
+            None,
+            "road km of move-up drives started after the warm-up, per day",
+        ),
     )
 }
 

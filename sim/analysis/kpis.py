@@ -195,6 +195,23 @@ def van_utilisation(units: pd.DataFrame, start_h: float, end_h: float) -> float:
     return float(busy.sum() / (len(busy) * (end_h - start_h))) if len(busy) else math.nan
 
 
+def relocation_kpis(relocations: pd.DataFrame, start_h: float, end_h: float) -> dict[str, float]:
+    """Move-up drives started within [start_h, end_h): how many and their road km, per day.
+
+    ``relocations`` is a relocation table (sim.model.records.RelocationLog): one row per
+    van sent to a new base, with its start ``t_h`` and ``road_km``.
+    """
+    days = (end_h - start_h) / 24.0
+    if days <= 0:
+        return {"relocations_per_day": math.nan, "relocation_km_per_day": math.nan}
+    t = relocations["t_h"].to_numpy(float)
+    inside = (t >= start_h) & (t < end_h)
+    return {
+        "relocations_per_day": float(inside.sum()) / days,
+        "relocation_km_per_day": float(relocations["road_km"].to_numpy(float)[inside].sum()) / days,
+    }
+
+
 def agent_hours(
     agents: pd.DataFrame, start_h: np.ndarray | float, end_h: np.ndarray | float
 ) -> np.ndarray:

@@ -324,6 +324,7 @@ class RunOutcome:
     calls: Table | None = None
     units: Table | None = None
     agents: Table | None = None
+    relocations: pd.DataFrame | None = None  # move-up drives (none when reused from a store)
     failure: RunFailure | None = None
     exception: BaseException | None = None
     reused: bool = False
@@ -344,6 +345,7 @@ class RunOutcome:
             self.kpis,
             self.hotline_queue_area_h,
             self.agents,
+            self.relocations,
         )
 
 
@@ -550,7 +552,7 @@ class Experiment:
                     agents = self.store.table_path("agents", task.key)
             entry.outcome = RunOutcome(
                 spec, task.key, result.kpis, result.hotline_queue_area_h, calls, units,
-                agents, elapsed_s=result.elapsed_s,
+                agents, relocations=result.relocations, elapsed_s=result.elapsed_s,
             )  # fmt: skip
             self._finished += 1
         self._tick()

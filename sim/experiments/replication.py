@@ -19,6 +19,7 @@ from sim.analysis.kpis import (
     agent_utilisation,
     call_kpis,
     promise_outcomes,
+    relocation_kpis,
     van_utilisation,
 )
 from sim.model.complaints import add_complaints
@@ -26,7 +27,7 @@ from sim.model.demand import CallStream, draw_call_stream
 from sim.model.dispatch import DispatchPolicy, resolve_policy
 from sim.model.dispatch.failures import creation_failure, policy_failure
 from sim.model.network import Network, build_network
-from sim.model.records import FINAL_STATES
+from sim.model.records import FINAL_STATES, RelocationLog
 from sim.model.scenario import Scenario
 from sim.model.simulation import Model
 from sim.model.streams import named_rng
@@ -53,6 +54,13 @@ def no_agents() -> pd.DataFrame:
     )
 
 
+def no_relocations() -> pd.DataFrame:
+    """An empty relocation table, with its columns and dtypes."""
+    frame = RelocationLog().to_frame()
+    frame.insert(0, "replication", np.zeros(0, np.int64))
+    return frame
+
+
 class ReplicationResult:
     """The KPIs of one replication, and its call, unit and agents tables.
 
@@ -63,6 +71,12 @@ class ReplicationResult:
     ``agents``: the hotline's agents on duty over time (``replication``, ``t_h``,
     ``agents_on_duty``: that many from ``t_h`` until the next row), shift changes and
     surges' extra agents included.
+
+    ``relocations``: one row per van sent to a new base by the policy's move-up
+    (``replication``, ``t_h``, ``van``, ``from_station``, ``to_station``, ``road_km``,
+    ``after_call``: the call whose job it had just finished, -1 for a move at a review);
+    empty without move-up. Always held in memory (a few rows a day), also without the
+    other tables; a run resumed from a result store has it empty (its KPIs are kept).
     """
 
     def __init__(
@@ -73,8 +87,10 @@ class ReplicationResult:
         kpis: dict[str, float],
         hotline_queue_area_h: float,
         agents: Table | None = None,
+        relocations: pd.DataFrame | None = None,
     ) -> None:
         self.replication = replication
+        self.relocations = no_relocations() if relocations is None else relocations
         self._calls = calls
         self._units = units
         self._agents: Table = no_agents() if agents is None else agents
@@ -112,6 +128,7 @@ class ReplicationResult:
             self.kpis,
             self.hotline_queue_area_h,
             _empty(self._agents),
+            self.relocations,
         )
 
     def __repr__(self) -> str:
@@ -235,6 +252,8 @@ def run_replication(
     units.insert(0, "replication", replication)
     agents = model.hotline.agents.to_frame()
     agents.insert(0, "replication", replication)
+    relocations = model.relocations.to_frame()
+    relocations.insert(0, "replication", np.full(len(relocations), replication, np.int64))
     warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
     kpis = call_kpis(
         calls,
@@ -246,6 +265,13 @@ def run_replication(
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
+    kpis.update(relocation_kpis(relocations, warmup_h, horizon_h))
     return ReplicationResult(
-        replication, calls, units, kpis, model.hotline.queue_area_h, agents=agents
+        replication,
+        calls,
+        units,
+        kpis,
+        model.hotline.queue_area_h,
+        agents=agents,
+        relocations=relocations,
     )

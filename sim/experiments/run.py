@@ -103,6 +103,11 @@ class RunResult:
         return pd.concat([r.agents for r in self.replications], ignore_index=True)
 
     @property
+    def relocations(self) -> pd.DataFrame:
+        """Move-up drives, all replications, with a ``replication`` column."""
+        return pd.concat([r.relocations for r in self.replications], ignore_index=True)
+
+    @property
     def kpis_by_replication(self) -> pd.DataFrame:
         rows = [{"replication": r.replication, **r.kpis} for r in self.replications]
         return pd.DataFrame(rows)

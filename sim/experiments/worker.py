@@ -137,6 +137,7 @@ class TaskResult:
     calls: pd.DataFrame | None = None
     units: pd.DataFrame | None = None
     agents: pd.DataFrame | None = None
+    relocations: pd.DataFrame | None = None  # move-up drives: small, always sent back
     tables_written: bool = False
     host: str = ""
     code: str = ""  # the worker's code digest: a cluster worker may run another version
@@ -155,6 +156,7 @@ def execute_task(
             scenario, task.replication, task.policy, network=network, progress=progress
         )
         out = TaskResult(task.key, result.kpis, result.hotline_queue_area_h, 0.0, host=host)
+        out.relocations = result.relocations
         if task.store_root is not None:
             for kind in TABLE_KINDS:
                 write_table(task.store_root, kind, task.key, getattr(result, kind))

@@ -19,7 +19,10 @@ FINAL_STATES = ("unfinished", "repaired", "remote", "abandoned")
 # live with the records (not with dispatch) because the records and the KPIs read them;
 # the dispatch interface imports them from here.
 IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
-VAN_STATES = ("idle", "to_site", "on_site", "returning")
+# Driving to a new base on a move-up order (sim.model.dispatch.moveup). New states go at
+# the end, so that the codes of the older ones never change.
+RELOCATING = 4
+VAN_STATES = ("idle", "to_site", "on_site", "returning", "relocating")
 
 TIME_COLUMNS = (
     "answered_h",
@@ -137,5 +140,40 @@ class UnitLog:
                     rows["state"].astype(np.int8), pd.Index(VAN_STATES)
                 ),
                 "call_id": rows["call"].astype(np.int64),
+            }
+        )
+
+
+RELOCATION_COLUMNS = ("t_h", "van", "from_station", "to_station", "road_km", "after_call")
+
+
+class RelocationLog:
+    """Move-up drives: one row per van sent to a new base.
+
+    ``after_call`` is the call whose job the van had just finished (-1 for a move of an
+    idle van at a review). Rows are few (only policies with move-up make them), so they
+    are kept as plain tuples.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[float, int, int, int, float, int]] = []
+
+    def log(
+        self, t_h: float, van: int, from_station: int, to_station: int, road_km: float, call: int
+    ) -> None:
+        """Append one move."""
+        self.rows.append((t_h, van, from_station, to_station, road_km, call))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The moves in the order made (columns :data:`RELOCATION_COLUMNS`)."""
+        columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * 6
+        dtypes = (np.float64, np.int64, np.int64, np.int64, np.float64, np.int64)
+        return pd.DataFrame(
+            {
+                name: np.asarray(values, dtype=dtype)
+                for name, values, dtype in zip(RELOCATION_COLUMNS, columns, dtypes, strict=True)
             }
         )

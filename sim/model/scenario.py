@@ -663,6 +663,12 @@ class DispatchConfig(_Model):
     policy: str = "nearest_station"
     options: dict[str, Any] = {}
     candidates: int = Field(8, ge=1, le=64, description="nearest stations precomputed per call")
+    review_interval_h: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_DAYS * HOURS_PER_DAY,
+        description="hours between move-up reviews (the policy's rebalance); None: no review",
+    )
 
 
 # --------------------------------------------------------------------------- scenario

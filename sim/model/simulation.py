@@ -57,8 +57,10 @@ from sim.model.records import (
     RETURNING,
     TO_SITE,
     CallRecords,
+    RelocationLog,
     UnitLog,
 )
+from sim.model.relocation import make_relocator
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
 
@@ -264,6 +266,19 @@ class Model:
         self._wait = make_wait(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
+        # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
+        self.relocations = RelocationLog()
+        self._relocator = make_relocator(
+            self.env,
+            self.view,
+            self.policy,
+            self.travel,
+            self.unit_log,
+            self.relocations,
+            self._wait,
+            self._home_callbacks,
+            scenario.dispatch.review_interval_h,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -279,6 +294,8 @@ class Model:
         env.process(self._shift_changes())
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
+        if self._relocator is not None:
+            self._relocator.start()
         self._source.start_urgently(at_zero)
 
     def advance(self, until_h: float) -> None:
@@ -551,6 +568,10 @@ class Model:
             next_order = self.policy.next_order(van, view)
             if next_order is not None:
                 next_order.event.succeed(van)
+            elif self._relocator is not None and self._relocator.after_job(
+                van, i, now, s.return_noise[i]
+            ):
+                pass  # the policy's move-up sent it to a new base
             elif van.at_base:  # the breakdown was at the van's base
                 self._van_idle(van, now)
             else:

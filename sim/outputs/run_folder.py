@@ -32,6 +32,8 @@ from sim.model.reference import data_dir
 from sim.outputs.output_folder import OutputFolder, VerifiedFolder, open_folder
 
 RUN_FILES = ("calls.parquet", "units.parquet", "agents.parquet", "summary.json")
+# Written only by a run whose policy moved vans (move-up); a reader finds none otherwise.
+RELOCATIONS_FILE = "relocations.parquet"
 SWEEP_FILES = ("sweep.csv", "sweep_summary.csv", "sweep.json")
 COMPARISON_FILES = ("comparison.csv", "comparison.json")
 
@@ -39,6 +41,7 @@ COMPARISON_FILES = ("comparison.csv", "comparison.json")
 CALLS_COLUMNS = ("replication", "call_id", "t_call_h", "final_state")
 UNITS_COLUMNS = ("replication", "t_h", "van", "state")
 AGENTS_COLUMNS = ("replication", "t_h", "agents_on_duty")
+RELOCATIONS_COLUMNS = ("replication", "t_h", "van", "from_station", "to_station", "road_km")
 SUMMARY_KEYS: dict[str, type] = {"kpis": dict, "scenario": dict}
 SWEEP_SUMMARY_COLUMNS = ("point", "kpi", "mean", "low", "high")
 
@@ -143,7 +146,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 def write_run_files(
     result: RunResult, folder: Path, scenario_path: str | Path | None = None
 ) -> None:
-    """calls, units and agents (.parquet) and summary.json of a run, into ``folder``.
+    """calls, units, agents (and relocations, if any) .parquet and summary.json, into ``folder``.
 
     Tables left in a result store are copied one replication at a time, never held
     whole in memory.
@@ -155,6 +158,9 @@ def write_run_files(
             concat_parts(stored, folder / f"{kind}.parquet")
         else:
             getattr(result, kind).to_parquet(folder / f"{kind}.parquet", index=False)
+    relocations = result.relocations  # small: one row per move-up drive
+    if len(relocations):
+        relocations.to_parquet(folder / RELOCATIONS_FILE, index=False)
     _write_json(folder / "summary.json", summary_dict(result, scenario_path))
 
 
@@ -234,6 +240,14 @@ def read_agents(run_dir: str | Path) -> pd.DataFrame:
     """The hotline's agents on duty over time (agents.parquet), checked against the manifest."""
     with open_folder(run_dir, ("run",), RUN_FILES) as folder:
         return _read_parquet(folder, "agents.parquet", AGENTS_COLUMNS)
+
+
+def read_relocations(run_dir: str | Path) -> pd.DataFrame | None:
+    """The move-up drives of a run folder (relocations.parquet), or None when it has none."""
+    with open_folder(run_dir, ("run",), RUN_FILES) as folder:
+        if RELOCATIONS_FILE not in folder.manifest["files"]:
+            return None
+        return _read_parquet(folder, RELOCATIONS_FILE, RELOCATIONS_COLUMNS)
 
 
 def read_sweep_summary(sweep_dir: str | Path) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import importlib
 
 from sim.errors import PolicyError
 from sim.model.dispatch.base import Contractor, DispatchPolicy, DispatchView, Order, Van
+from sim.model.dispatch.moveup import ComplianceTable, DynamicMexclp, MoveUpPolicy
 from sim.model.dispatch.policies import (
     ContractorOverflow,
     NearestIdleVan,
@@ -33,6 +34,8 @@ for _cls in (
     Priority,
     Preparedness,
     ContractorOverflow,
+    ComplianceTable,
+    DynamicMexclp,
 ):
     register(_cls)
 
@@ -61,10 +64,13 @@ def resolve_policy(spec: str) -> type[DispatchPolicy]:
 
 __all__ = [
     "REGISTRY",
+    "ComplianceTable",
     "Contractor",
     "ContractorOverflow",
     "DispatchPolicy",
     "DispatchView",
+    "DynamicMexclp",
+    "MoveUpPolicy",
     "NearestIdleVan",
     "NearestStation",
     "NearestStationWithBackup",

@@ -9,6 +9,17 @@ dispatch decisions):
 * ``next_order(van, view)`` when a van becomes free (on site after a job, or back at its
   base): return the waiting order it takes next, or ``None``.
 
+Two optional hooks move idle vans (move-up, :mod:`sim.model.dispatch.moveup`):
+
+* ``on_van_idle(view, van)`` when a van has finished a job and no waiting order takes
+  it: return the station it should drive to and be based at from now on, or ``None``
+  to send it home;
+* ``rebalance(view)`` every ``dispatch.review_interval_h`` hours of the scenario: return
+  ``(van, station)`` moves of idle vans.
+
+The model calls them only for a policy that overrides them (checked once per run), so a
+policy without move-up costs nothing on the per-call path.
+
 Waiting orders live in the policy, so a policy decides queue discipline too. The model
 owns time, vans and records; the policy owns only its queues.
 """
@@ -359,3 +370,26 @@ class DispatchPolicy(ABC):
     def waiting(self) -> int:
         """How many orders wait for a van (for monitoring)."""
         return 0
+
+    def on_van_idle(self, view: DispatchView, van: Van) -> int | None:
+        """Where a van that finished a job, with no order waiting for it, goes next.
+
+        Return a station: the van drives there from the site (state ``relocating``) and
+        is based there from then on. ``None`` (the default), or the van's own station,
+        sends it home as usual.
+        """
+        return None
+
+    def rebalance(self, view: DispatchView) -> list[tuple[Van, int]]:
+        """Moves of idle vans, ``(van, station)``, at each regular review.
+
+        Called every ``dispatch.review_interval_h`` hours when the scenario sets it. Each
+        van must be idle at its station; it drives to the new one (state ``relocating``)
+        and is based there from then on. The default moves nothing.
+        """
+        return []
+
+
+def overrides(policy: DispatchPolicy, hook: str) -> bool:
+    """Whether ``policy``'s class overrides the :class:`DispatchPolicy` method ``hook``."""
+    return getattr(type(policy), hook) is not getattr(DispatchPolicy, hook)

@@ -115,6 +115,8 @@ class NearestStationWithBackup(NearestStation):
     def _eta_h(self, station: int, km: float, order: Order, view: DispatchView) -> float:
         queued = self._queues.get(station)
         wait = view.station_wait_h(station, len(queued) if queued else 0)
+        if wait == float("inf"):  # a station without vans (move-up can leave one so)
+            return wait
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         start = view.now + wait + turnout
         return start + view.station_drive_h(
@@ -123,6 +125,8 @@ class NearestStationWithBackup(NearestStation):
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
+        if not candidates:  # every station shut: wait at the nearest, as the published rule does
+            return self._give_to(order.nearest, order, view)
         nearest = candidates[0][0]
         deadline = view.arrival_deadline_h(order)
         best, best_eta = nearest, float("inf")
@@ -268,6 +272,8 @@ class ContractorOverflow(NearestStationWithBackup):
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
+        if not candidates:  # every station shut: wait at the nearest, as the published rule does
+            return self._give_to(order.nearest, order, view)
         deadline = view.arrival_deadline_h(order)
         best, best_eta = candidates[0][0], float("inf")
         for station, km in candidates:
