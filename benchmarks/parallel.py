@@ -195,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--memory-days", type=float, default=365.0, help="horizon, memory run")
     parser.add_argument("--scenario", type=Path, default=SCENARIO)
     parser.add_argument("--skip-memory", action="store_true", help="only the speed-up")
+    parser.add_argument("--skip-speed", action="store_true", help="only the memory")
     parser.add_argument(
         "--control-steps", type=int, default=20_000_000, help="loop steps of the control"
     )
@@ -212,23 +213,24 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"# parallel runs: {platform.python_version()}, {os.cpu_count()} CPUs, {platform.node()}")
     print(f"load average (1, 5, 15 min) before: {_load()}")
-    days, n = args.speed_days, args.replications
-    print(f"\n{args.scenario.name}, {days:g} days, {n} replications, 1 and 2 workers:")
-    speed = measure_speed(args.repeat, days, n, args.scenario, args.control_steps)
-    one, two = speed["medians"][1], speed["medians"][2]
-    print(f"\nmedians of {args.repeat}:")
-    print("| workers | wall s | CPU s | start-up s | runs s |")
-    print("|---:|---:|---:|---:|---:|")
-    for workers, m in speed["medians"].items():
-        print(
-            f"| {workers} | {m['wall_s']:.2f} | {m['cpu_s']:.2f} | {m['startup_s']:.2f} "
-            f"| {m['runs_s']:.2f} |"
-        )
-    print(f"speed-up, whole command (wall): {one['wall_s'] / two['wall_s']:.2f}x")
-    print(f"speed-up, the runs (engine): {one['runs_s'] / two['runs_s']:.2f}x")
-    print(f"CPU of the command, 2 workers / 1: {two['cpu_s'] / one['cpu_s']:.2f}")
-    print(f"control, two processes at once (median): {speed['control']:.2f}x")
-    print(f"identical KPIs with 1 and 2 workers: {'yes' if speed['identical_kpis'] else 'NO'}")
+    if not args.skip_speed:
+        days, n = args.speed_days, args.replications
+        print(f"\n{args.scenario.name}, {days:g} days, {n} replications, 1 and 2 workers:")
+        speed = measure_speed(args.repeat, days, n, args.scenario, args.control_steps)
+        one, two = speed["medians"][1], speed["medians"][2]
+        print(f"\nmedians of {args.repeat}:")
+        print("| workers | wall s | CPU s | start-up s | runs s |")
+        print("|---:|---:|---:|---:|---:|")
+        for workers, m in speed["medians"].items():
+            print(
+                f"| {workers} | {m['wall_s']:.2f} | {m['cpu_s']:.2f} | {m['startup_s']:.2f} "
+                f"| {m['runs_s']:.2f} |"
+            )
+        print(f"speed-up, whole command (wall): {one['wall_s'] / two['wall_s']:.2f}x")
+        print(f"speed-up, the runs (engine): {one['runs_s'] / two['runs_s']:.2f}x")
+        print(f"CPU of the command, 2 workers / 1: {two['cpu_s'] / one['cpu_s']:.2f}")
+        print(f"control, two processes at once (median): {speed['control']:.2f}x")
+        print(f"identical KPIs with 1 and 2 workers: {'yes' if speed['identical_kpis'] else 'NO'}")
 
     if not args.skip_memory:
         print(f"\n{args.scenario.name}, {args.memory_days:g} days, tables written, 1 worker:")
