@@ -19,6 +19,7 @@ from sim.errors import ScenarioError
 from sim.model.csv_input import id_column, number_column, read_csv_table
 from sim.model.geo import SpatialIndex
 from sim.model.reference import select_areas
+from sim.model.roster import station_shifts
 from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
 
@@ -83,7 +84,7 @@ def build_network(scenario: Scenario) -> Network:
         raise ScenarioError("the network has no vans", field="network.vans.total")
     lat = table["lat"].to_numpy(dtype=float)
     lon = table["lon"].to_numpy(dtype=float)
-    return Network(
+    network = Network(
         station_name=table["name"].to_numpy(dtype=str),
         station_lat=lat,
         station_lon=lon,
@@ -93,6 +94,9 @@ def build_network(scenario: Scenario) -> Network:
         areas=areas,
         index=SpatialIndex(lat, lon),
     )
+    if scenario.roster is not None:  # stations named in the roster must exist
+        station_shifts(scenario.roster, network)
+    return network
 
 
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:

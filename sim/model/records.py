@@ -19,7 +19,12 @@ FINAL_STATES = ("unfinished", "repaired", "remote", "abandoned")
 # live with the records (not with dispatch) because the records and the KPIs read them;
 # the dispatch interface imports them from here.
 IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
-VAN_STATES = ("idle", "to_site", "on_site", "returning")
+# New states are appended, so that the codes of the old ones never change. A rostered van
+# is off duty between shifts and on a rest break (sim.model.roster).
+OFF_DUTY, ON_BREAK = 4, 5
+VAN_STATES = ("idle", "to_site", "on_site", "returning", "off_duty", "on_break")
+# States in which a van is neither working nor available: no utilisation, no overtime.
+RESTING_STATES = (OFF_DUTY, ON_BREAK)
 
 TIME_COLUMNS = (
     "answered_h",
