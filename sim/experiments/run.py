@@ -22,6 +22,7 @@ from sim.analysis.kpis import (
     summarise,
     van_utilisation,
 )
+from sim.analysis.rosters import roster_kpis
 from sim.experiments.arguments import (
     check_policy,
     check_replications,
@@ -220,6 +221,17 @@ def run_replication(
     )
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
+    if model.roster is not None:
+        rest = scenario.roster.rest if scenario.roster is not None else None
+        kpis.update(
+            roster_kpis(
+                units,
+                model.roster.intervals,
+                rest.max_working_h if rest is not None else None,
+                warmup_h=warmup_h,
+                horizon_h=horizon_h,
+            )
+        )
     return ReplicationResult(
         replication, calls, units, kpis, model.hotline.queue_area_h, agents=agents
     )
