@@ -19,7 +19,6 @@ from sim.errors import ScenarioError
 from sim.model.csv_input import id_column, number_column, read_csv_table
 from sim.model.geo import SpatialIndex
 from sim.model.reference import select_areas
-from sim.model.roster import station_shifts
 from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
 
@@ -94,9 +93,22 @@ def build_network(scenario: Scenario) -> Network:
         areas=areas,
         index=SpatialIndex(lat, lon),
     )
-    if scenario.roster is not None:  # stations named in the roster must exist
-        station_shifts(scenario.roster, network)
+    _check_roster_stations(scenario, network.station_name)
     return network
+
+
+def _check_roster_stations(scenario: Scenario, names: np.ndarray) -> None:
+    """Every station a roster names by name is one of the network's."""
+    if scenario.roster is None:
+        return
+    known = set(names.tolist())
+    for k, own in enumerate(scenario.roster.stations):
+        for j, name in enumerate(own.stations):
+            if name not in known:
+                raise ScenarioError(
+                    f"no station named {name!r} in the network",
+                    field=f"roster.stations[{k}].stations[{j}]",
+                )
 
 
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import simpy
 
-from sim.errors import ScenarioError
 from sim.model.records import IDLE, OFF_DUTY, ON_BREAK
 from sim.model.scenario import (
     EVERY_DAY,
@@ -49,9 +48,12 @@ from sim.model.scenario import (
 )
 
 if TYPE_CHECKING:
-    from sim.model.dispatch import DispatchView, Order, Van
+    from sim.model.dispatch.base import DispatchView, Order, Van
     from sim.model.network import Network
-    from sim.model.simulation import Model
+    from sim.model.records import UnitLog
+
+NextOrder = Callable[["Van", "DispatchView"], "Order | None"]
+VanIdle = Callable[["Van", float], None]
 
 HOLIDAY = len(WEEKDAY_NAMES)  # the day type of a holiday, after the seven weekdays
 _DAY_TYPE = {name: k for k, name in enumerate(EVERY_DAY)}
@@ -86,18 +88,15 @@ def _shift_mask(shift: VanShift, types: np.ndarray, n_hours: int) -> np.ndarray:
 
 
 def station_shifts(roster: RosterConfig, network: Network) -> list[tuple[VanShift, ...]]:
-    """The shifts each station works: its own, or the roster's for every station."""
+    """The shifts each station works: its own, or the roster's for every station.
+
+    The network has checked, when it was built, that every station named is one of its own.
+    """
     shifts = [roster.shifts] * network.n_stations
     index = {str(name): s for s, name in enumerate(network.station_name)}
-    for k, own in enumerate(roster.stations):
-        for j, name in enumerate(own.stations):
-            station = index.get(name)
-            if station is None:
-                raise ScenarioError(
-                    f"no station named {name!r} in the network",
-                    field=f"roster.stations[{k}].stations[{j}]",
-                )
-            shifts[station] = own.shifts
+    for own in roster.stations:
+        for name in own.stations:
+            shifts[index[name]] = own.shifts
     return shifts
 
 
@@ -140,13 +139,22 @@ def on_duty_intervals(scenario: Scenario, network: Network) -> list[np.ndarray]:
 class VanRoster:
     """The roster of one run: shift changes, off-duty vans, breaks (see the module doc)."""
 
-    def __init__(self, model: Model) -> None:
-        self.model = model
-        self.env: simpy.Environment = model.env
-        self.view: DispatchView = model.view
-        roster = model.scenario.roster
+    def __init__(
+        self,
+        env: simpy.Environment,
+        scenario: Scenario,
+        network: Network,
+        view: DispatchView,
+        vans: Sequence[Van],
+        unit_log: UnitLog,
+    ) -> None:
+        self.env = env
+        self.view = view
+        self.vans = vans
+        self.horizon_h = scenario.horizon.hours
+        roster = scenario.roster
         assert roster is not None
-        self.intervals = on_duty_intervals(model.scenario, model.network)
+        self.intervals = on_duty_intervals(scenario, network)
         self.on_duty = [bool(len(s)) and s[0, 0] == 0.0 for s in self.intervals]
         rest = roster.rest
         self._max_working_h = rest.max_working_h if rest is not None else None
@@ -156,23 +164,26 @@ class VanRoster:
         self._rest_end_h = [0.0] * n_vans  # when each van last came on duty or off a break
         # Bumped whenever a van's duty or break changes: a timer made before is stale.
         self._generation = [0] * n_vans
-        self._log = model.unit_log.log
-        self._plain_next_order: Callable[[Van, DispatchView], Order | None] | None = None
-        self._plain_van_idle: Callable[[Van, float], None] | None = None
+        self._log = unit_log.log
+        self._plain_next_order: NextOrder | None = None
+        self._plain_van_idle: VanIdle | None = None
 
     # ------------------------------------------------------------------ hooks
 
-    def start(self) -> None:
-        """Take over the model's two van decisions and start the shift changes."""
-        model = self.model
-        self._plain_next_order = model._next_order
-        self._plain_van_idle = model._van_idle
-        model._next_order = self.next_order
-        model._van_idle = self.van_idle  # type: ignore[method-assign]
-        for van in model.vans:
+    def start(self, next_order: NextOrder, van_idle: VanIdle) -> tuple[NextOrder, VanIdle]:
+        """Start the shift changes; the model's two van decisions, as the roster makes them.
+
+        ``next_order`` (the policy's choice of a free van's next order) and ``van_idle``
+        (a van free at its station waits idle) are the model's own; the model uses the
+        two returned in their place.
+        """
+        self._plain_next_order = next_order
+        self._plain_van_idle = van_idle
+        for van in self.vans:
             if self.on_duty[van.id]:
                 self._rest_ended(van)
         self.env.process(self._shift_changes())
+        return self.next_order, self.van_idle
 
     def next_order(self, van: Van, view: DispatchView) -> Order | None:
         """The policy's next order for a free van, unless it is due off duty or a break."""
@@ -204,9 +215,9 @@ class VanRoster:
             for v, spells in enumerate(self.intervals)
             for t_start, t_end in spells.tolist()
             for t, is_start in ((t_start, True), (t_end, False))
-            if 0.0 < t < self.model.horizon_h
+            if 0.0 < t < self.horizon_h
         )
-        vans = self.model.vans
+        vans = self.vans
         for t, is_end, v in changes:
             if t > self.env.now:
                 yield self.env.timeout(t - self.env.now)

@@ -59,7 +59,7 @@ from sim.model.records import (
     CallRecords,
     UnitLog,
 )
-from sim.model.roster import VanRoster
+from sim.model.roster import NextOrder, VanRoster
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
 
@@ -180,7 +180,11 @@ class Model:
         self.view.speed_factor_at = self._speed_factor_at
         self.view.use_stream(stream)
         # Made only when the scenario has a roster: without one, no roster work at all.
-        self.roster = VanRoster(self) if scenario.roster is not None else None
+        self.roster = (
+            VanRoster(self.env, scenario, network, self.view, self.vans, self.unit_log)
+            if scenario.roster is not None
+            else None
+        )
         for van in self.vans:
             if self.roster is not None and not self.roster.on_duty[van.id]:
                 self.roster.stand_down(van, 0.0)  # off duty from the start: not idle
@@ -194,7 +198,7 @@ class Model:
         self.policy = policy
         self.policy.setup(self.view)
         # The policy's choice of a free van's next order, bound once (a roster wraps it).
-        self._next_order = policy.next_order
+        self._next_order: NextOrder = policy.next_order
 
         self.agents_by_hour = scenario.hotline.agents_by_hour
         self._prioritise_hotline = self.policy.prioritise_hotline
@@ -287,8 +291,10 @@ class Model:
         env.process(self._shift_changes())
         for s in range(len(self.scenario.surges)):
             env.process(self._surge(s))
-        if self.roster is not None:
-            self.roster.start()
+        if self.roster is not None:  # it makes the two van decisions from now on
+            self._next_order, self._van_idle = self.roster.start(  # type: ignore[method-assign, assignment]
+                self._next_order, self._van_idle
+            )
         self._source.start_urgently(at_zero)
 
     def advance(self, until_h: float) -> None:
