@@ -31,6 +31,7 @@ from sim.model.loading import load_scenario, with_fields
 from sim.model.network import build_network
 from sim.model.records import VAN_STATES
 from sim.model.roster import on_duty_counts, on_duty_intervals
+from sim.outputs import plots
 from sim.outputs.run_folder import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,3 +277,17 @@ def test_a_night_roster_lowers_night_on_time_arrival() -> None:
     assert diff.high < 0, diff
     # By day every van is on duty: day calls barely notice (no claim, a sanity bound).
     assert diff.mean > -0.5
+
+
+def test_the_van_figure_shares_the_kpis_hours_on_duty(rostered) -> None:  # type: ignore[no-untyped-def]
+    scenario, network, result, _ = rostered
+    fig = plots.van_utilisation(
+        result.calls,
+        result.units,
+        van_station=network.van_station,
+        warmup_h=scenario.horizon.warmup_h,
+        horizon_h=scenario.horizon.hours,
+    )
+    (label,) = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    kpi = result.kpis_by_replication["van_utilisation"].iloc[0]
+    assert label == f"all vans: {kpi * 100:.1f}%"
