@@ -224,11 +224,21 @@ def test_the_kpis_read_the_rule_on_a_hand_made_log() -> None:
         {
             "t_h": [0.0, 1.0, 7.5, 8.0, 9.0, 10.0, 14.0, 15.0, 16.5],
             "van": [0] * 9,
-            "state": pd.Categorical.from_codes(
-                # idle, to_site, idle ... a break due at 6 h, taken late at 7.5 h; a job
-                # from 9 h past the shift's end at 14 h; off duty at 15 h.
-                [0, 1, 5, 0, 1, 2, 3, 4, 0],
-                pd.Index(VAN_STATES),
+            # idle, to_site, on_break ... a break due at 6 h, taken late at 7.5 h; a job
+            # from 9 h past the shift's end at 14 h; off duty at 15 h.
+            "state": pd.Categorical(
+                [
+                    "idle",
+                    "to_site",
+                    "on_break",
+                    "idle",
+                    "to_site",
+                    "on_site",
+                    "returning",
+                    "off_duty",
+                    "idle",
+                ],
+                categories=VAN_STATES,
             ),
             "call_id": [-1, 1, -1, -1, 2, 2, -1, -1, -1],
         }
