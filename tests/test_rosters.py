@@ -27,10 +27,12 @@ from sim.analysis.rosters import break_outcomes, overtime_hours
 from sim.cli import app
 from sim.errors import ScenarioError
 from sim.experiments.run import run
+from sim.model.demand import draw_call_stream
 from sim.model.loading import load_scenario, with_fields
 from sim.model.network import build_network
 from sim.model.records import VAN_STATES
 from sim.model.roster import on_duty_counts, on_duty_intervals
+from sim.model.simulation import Model
 from sim.outputs import plots
 from sim.outputs.run_folder import write_run
 
@@ -301,3 +303,16 @@ def test_the_van_figure_shares_the_kpis_hours_on_duty(rostered) -> None:  # type
     (label,) = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     kpi = result.kpis_by_replication["van_utilisation"].iloc[0]
     assert label == f"all vans: {kpi * 100:.1f}%"
+
+
+def test_a_station_with_no_van_on_duty_has_no_van_to_wait_for() -> None:
+    scenario = with_fields(
+        load_scenario(QUICK), {"roster": {"shifts": [{"start_h": 8, "end_h": 20, "share": 1.0}]}}
+    )
+    network = build_network(scenario)
+    model = Model(scenario, network, draw_call_stream(scenario, network, 0))
+    # Midnight: every van is off duty, none idle; by 08:00 they are all on.
+    assert model.view.idle_count == 0 and not any(model.view.idle_at)
+    assert model.view.station_wait_h(0, 0) == math.inf
+    model.advance(8.5)
+    assert model.view.station_wait_h(0, 0) < math.inf
