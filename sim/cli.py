@@ -9,17 +9,21 @@ folder (claimed and locked) and the work estimate.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sim.cli_guard import guarded, leaves, say_error, set_debug
@@ -32,6 +36,13 @@ if TYPE_CHECKING:
     from sim.experiments.estimate import WorkEstimate
     from sim.model.scenario import Scenario
     from sim.outputs.output_folder import OutputFolder
+
+if TYPE_CHECKING:
+    from sim.experiments.engine import Engine
+    from sim.experiments.precision import PrecisionTarget
+    from sim.experiments.progress import ProgressState, ReportFn
+    from sim.experiments.run import RunResult
+    from sim.experiments.store import ResultStore, RunFailure
 
 app = typer.Typer(
     add_completion=False,
@@ -49,13 +60,42 @@ DaysOption = Annotated[float | None, typer.Option(help="Override the horizon in 
 ReplicationsOption = Annotated[int | None, typer.Option(help="Override the replications.")]
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]
 PolicyOption = Annotated[str | None, typer.Option(help="Dispatch policy name or module:Class.")]
-WorkersOption = Annotated[int, typer.Option(help="Worker processes for the replications.")]
+WorkersOption = Annotated[
+    int, typer.Option(help="Worker processes for the runs (local, or of a Dask LocalCluster).")
+]
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine", help="Where the runs go: local (processes here) or dask (a LocalCluster)."
+    ),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--scheduler", help="Run on the Dask cluster at tcp://HOST:PORT (docs/cluster.md)."
+    ),
+]
+PrecisionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--precision",
+        help="KPI=HALFWIDTH: add replications until each point's 95% half-width of the KPI "
+        "is at most HALFWIDTH; repeat for several KPIs.",
+    ),
+]
+MaxReplicationsOption = Annotated[
+    int, typer.Option("--max-replications", help="With --precision: the most per point.")
+]
+
 OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace an output folder that already holds files.")
 ]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even if the work estimate exceeds this machine.")
 ]
+
+# Seconds between two progress lines when stderr is not a terminal.
+PROGRESS_INTERVAL_S = 5.0
 
 
 def _show_version(value: bool) -> None:
@@ -101,21 +141,191 @@ def _locate(exc: UserInputError, scenario_path: Path) -> UserInputError:
 
 
 @contextmanager
-def _progress(description: str) -> Iterator[Callable[[float], None]]:
-    """A progress bar on stderr (only on a terminal); yields a callback taking 0..1."""
+def _monitor(label: str) -> Iterator[ReportFn]:
+    """Progress of an experiment on stderr: finished, failed, remaining and ETA.
 
+    On a terminal, a bar redrawn in place (by the caller's thread: no refresh thread,
+    so that worker processes can be forked safely); otherwise one plain line every
+    ``PROGRESS_INTERVAL_S`` seconds and a last one at the end.
+    """
+    from sim.experiments.progress import LineReporter, format_duration
+
+    if not err.is_terminal:
+        lines = LineReporter(sys.stderr, label, interval_s=PROGRESS_INTERVAL_S)
+        # No last line when the command stops inside: it ends with its own one line.
+        yield lines
+        lines.close()
+        return
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+        console=err,
+        transient=True,
+        auto_refresh=False,
+    ) as bar:
+        task = bar.add_task(label, total=1.0, counts="", eta="?")
+        drawn = [0.0]
+
+        def report(state: ProgressState) -> None:
+            counts = f"{state.finished} finished, {state.failed} failed, {state.remaining} left"
+            eta = format_duration(state.eta_s)
+            bar.update(task, completed=state.fraction, counts=counts, eta=eta)
+            now = time.monotonic()
+            if now - drawn[0] >= 0.1:
+                bar.refresh()
+                drawn[0] = now
+
+        yield report
+
+
+@contextmanager
+def _progress(label: str) -> Iterator[Callable[[float], None]]:
+    """Progress of a command that knows only the fraction of its work done (0..1).
+
+    For the commands whose runs come in rounds an optimiser picks (sensitivity,
+    calibrate): a bar on a terminal, redrawn by the caller's thread as :func:`_monitor`
+    does; otherwise one line every ``PROGRESS_INTERVAL_S`` seconds with the share done,
+    the time elapsed and the time still to go at the pace so far.
+    """
+    from sim.experiments.progress import format_duration
+
+    start = time.monotonic()
+    if not err.is_terminal:
+        last = [start]
+
+        def line(fraction: float) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL_S and fraction < 1.0:
+                return
+            last[0] = now
+            elapsed = now - start
+            eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 else None
+            print(
+                f"{label}: {fraction:.0%} done, elapsed {format_duration(elapsed)}, "
+                f"ETA {format_duration(eta)}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        yield line
+        return
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         TextColumn("{task.percentage:>3.0f}%"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
         console=err,
         transient=True,
-        disable=not err.is_terminal,
+        auto_refresh=False,
     ) as bar:
-        task = bar.add_task(description, total=1.0)
-        yield lambda fraction: bar.update(task, completed=fraction)
+        task = bar.add_task(label, total=1.0)
+
+        def redraw(fraction: float) -> None:
+            bar.update(task, completed=fraction)
+            bar.refresh()
+
+        yield redraw
+
+
+@dataclass
+class _Experiment:
+    """What the engine options of a command resolve to."""
+
+    engine: Engine
+    precision: list[PrecisionTarget]
+    max_replications: int
+
+    def options(self, store: ResultStore | None, report: ReportFn) -> dict[str, Any]:
+        return {
+            "engine": self.engine,
+            "store": store,
+            "report": report,
+            "precision": self.precision,
+            "max_replications": self.max_replications,
+            "raise_on_failure": False,
+        }
+
+
+def _experiment(
+    workers: int,
+    engine: str,
+    scheduler: str | None,
+    precision: Sequence[str] | None,
+    max_replications: int,
+    replications: int,
+) -> _Experiment:
+    """Check the engine and precision options (UserInputError naming the option)."""
+    from sim.analysis.kpi_catalogue import CATALOGUE
+    from sim.experiments.precision import parse_precision
+
+    runner = _engine(workers, engine, scheduler)
+    targets = [parse_precision(text, list(CATALOGUE)) for text in precision or ()]
+    if targets and max_replications < max(2, replications):
+        raise UserInputError(
+            f"must be at least the replications to start with ({max(2, replications)})",
+            field="--max-replications",
+        )
+    return _Experiment(runner, targets, max_replications)
+
+
+def _engine(workers: int, engine: str, scheduler: str | None) -> Engine:
+    """The engine ``--workers``, ``--engine`` and ``--scheduler`` ask for, checked."""
+    from sim.experiments.arguments import check_workers
+    from sim.experiments.engine import make_engine
+
+    return make_engine(engine, check_workers(workers, "--workers"), scheduler)
+
+
+def _failed(
+    failures: Sequence[RunFailure],
+    runs: int,
+    store: ResultStore | None,
+    label: Callable[[int], str] = lambda point: "",
+) -> None:
+    """List the runs that raised, then stop with one line and exit code 1."""
+    table = Table(title=f"{len(failures)} failed run(s)")
+    for column in ("point", "policy", "replication", "error", "call"):
+        table.add_column(column)
+    for failure in failures:
+        table.add_row(
+            f"{failure.point} {label(failure.point)}".strip(),
+            failure.policy,
+            str(failure.replication),
+            f"{failure.error_type}: {failure.message}",
+            "" if failure.call_id is None else str(failure.call_id),
+        )
+    out.print(table)
+    kept = (
+        f"; the {runs - len(failures)} others are kept in {store.root} (failed/ has each "
+        "error; run the same command again to retry only the failed)"
+        if store is not None
+        else ""
+    )
+    first = failures[0].describe(label(failures[0].point))
+    err.print(
+        f"error: {len(failures)} of {runs} runs failed{kept}. First: {first}",
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+    )
+    raise typer.Exit(code=1)
+
+
+def _precision_note(results: Sequence[RunResult]) -> str:
+    """``12 replications; on_time_arrival_rate half-width 0.0042 <= 0.005`` (worst policy)."""
+    notes = []
+    n = max((len(r.replications) for r in results), default=0)
+    for k, first in enumerate(results[0].precision if results else []):
+        target = first.target
+        widths = [r.precision[k].half_width for r in results]
+        worst = max(widths, key=lambda h: math.inf if math.isnan(h) else h)
+        sign = "<=" if all(r.precision[k].met for r in results) else ">"
+        notes.append(f"{target.kpi} half-width {worst:.4g} {sign} {target.half_width:g}")
+    return f"{n} replications" + ("; " + "; ".join(notes) if notes else "")
 
 
 def _load(path: Path | None) -> tuple[Scenario, Path]:
@@ -132,15 +342,132 @@ def _check_policy(name: str) -> None:
     check_policy(name, "--policy")
 
 
-def _claim(out_dir: Path | None, overwrite: bool) -> OutputFolder | None:
-    """Check and lock the output folder before any work (None: nothing is written)."""
+STORE_KEPT = (
+    "finished runs are kept in {root}; run the same command again to run only what is missing"
+)
+
+
+@dataclass
+class _Output:
+    """The output folder of a command, claimed before any work, and its result store.
+
+    The store is written in the target folder itself when that folder is new, empty or
+    an unfinished store of the same experiment: an interruption then keeps the finished
+    runs for a rerun to resume from (and leaves nothing when none had finished). When
+    an existing folder is replaced (``--overwrite``), the store is written in the
+    staging folder, seeded with the old folder's store, so that the old folder stays as
+    it was until the new one replaces it.
+    """
+
+    folder: OutputFolder | None = None
+    store: ResultStore | None = None
+    in_target: bool = False
+    made_target: bool = False
+
+    @property
+    def kept_store(self) -> ResultStore | None:
+        """The store an interruption or a failure leaves in place, if any."""
+        return self.store if self.in_target else None
+
+    def reporting(self, report: ReportFn) -> ReportFn:
+        """``report``, and once a run has finished in the target, what an interruption keeps."""
+        if not self.in_target or self.store is None:
+            return report
+        root = self.store.root
+        said = [False]
+
+        def both(state: ProgressState) -> None:
+            if not said[0] and state.finished - state.reused > 0:
+                leaves(STORE_KEPT.format(root=root))
+                said[0] = True
+            report(state)
+
+        return both
+
+    def keep_store(self) -> None:
+        """Carry a store written in the target into the folder about to replace it."""
+        store = self.store
+        if self.folder is not None and self.in_target and store is not None and store.root.is_dir():
+            self.folder.adopt(store.root.name)
+
+    def close(self) -> None:
+        """Release the folder; a store in the target without a finished run is removed."""
+        if self.folder is None:
+            return
+        folder, self.folder = self.folder, None
+        try:
+            if not folder.committed and self.in_target and self.store is not None:
+                _drop_empty_store(self.store, folder.target, self.made_target)
+        finally:
+            folder.abort()  # after a commit only the lock is left to release
+
+
+def _drop_empty_store(store: ResultStore, target: Path, made_target: bool) -> None:
+    import shutil
+
+    root = store.root
+    if not root.is_dir():
+        return
+    kept = any((root / "runs").glob("*.parquet")) or any((root / "failed").glob("*.json"))
+    if kept:
+        return
+    shutil.rmtree(root, ignore_errors=True)
+    if made_target:
+        with contextlib.suppress(OSError):
+            target.rmdir()  # only if nothing else is in it
+
+
+def _resumable(description: dict[str, Any]) -> Callable[[Path], bool]:
+    """Whether a folder is an unfinished result store of the same experiment."""
+    from sim.experiments.store import ResultStore
+
+    def same(path: Path) -> bool:
+        if (path / "manifest.json").exists():
+            return False  # a finished folder: replaced only with --overwrite
+        try:
+            manifest = ResultStore.in_folder(path).read_manifest()
+        except (OSError, ValueError, UserInputError):
+            return False
+        return all(manifest.get(key) == value for key, value in description.items())
+
+    return same
+
+
+def _claim(out_dir: Path | None, overwrite: bool, description: dict[str, Any]) -> _Output:
+    """Check and lock the output folder before any work, and place its result store."""
     if out_dir is None:
-        return None
+        return _Output()
+    from sim.experiments.store import ResultStore
     from sim.outputs.output_folder import OutputFolder
 
-    folder = OutputFolder.claim(out_dir, overwrite=overwrite)
+    existed = out_dir.exists()
+    described = json.loads(json.dumps(description))  # as the store's manifest reads back
+    folder = OutputFolder.claim(out_dir, overwrite=overwrite, resumable=_resumable(described))
     leaves(f"nothing was written; {out_dir} is as it was")
-    return folder
+    target = folder.target
+    fresh = not target.exists() or not any(target.iterdir())
+    if folder.resuming or fresh:
+        store = ResultStore.in_folder(target)
+        return _Output(folder, store, in_target=True, made_target=not existed)
+    try:
+        if (ResultStore.in_folder(target).root).is_dir():
+            folder.adopt(ResultStore.in_folder(target).root.name)  # runs to reuse
+    except BaseException:
+        folder.abort()
+        raise
+    return _Output(folder, ResultStore.in_folder(folder.staging))
+
+
+def _stop_on_policy_failure(failures: Sequence[RunFailure], finished: int) -> None:
+    """A policy that raised in every run: its one line (exit 2), as without the engine."""
+    if finished or not failures or not failures[0].headline:
+        return
+    from sim.errors import PolicyFailure
+
+    first = failures[0]
+    if isinstance(first.exception, PolicyFailure):
+        raise first.exception  # run in this process: with the policy's own traceback
+    raise PolicyFailure(first.headline)
 
 
 def _check_work(
@@ -303,47 +630,71 @@ def run(
     seed: SeedOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write the run folder here.")
+        Path | None,
+        typer.Option("--out", help="Write the run folder here (a rerun resumes from it)."),
     ] = None,
     workers: WorkersOption = 1,
     overwrite: OverwriteOption = False,
     force: ForceOption = False,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.experiments.arguments import check_workers
+    from sim.experiments.keys import scenario_digest
     from sim.experiments.run import run as run_scenario
-    from sim.model.network import build_network
+    from sim.experiments.worker import cached_network
     from sim.model.reference import default_scenario_path
 
-    folder = None
+    output = _Output()
     try:
         scenario, path = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, policy, replications)
-        workers = check_workers(workers, "--workers")
-        build_network(scenario)  # network mistakes surface before any work
-        folder = _claim(out_dir, overwrite)
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
+        cached_network(scenario)  # network mistakes surface before any work (and it is kept)
+        description = {
+            "command": "run",
+            "scenario_file": str(path),
+            "scenario_sha256": scenario_digest(scenario),
+        }
+        output = _claim(out_dir, overwrite, description)
         _check_work(
             [(scenario, scenario.replications)],
-            workers=workers,
+            workers=setup.engine.workers,
             force=force,
             out_dir=out_dir,
             overridden=_overridden(days, replications),
         )
-        with _progress(f"{scenario.name} x{scenario.replications}") as progress:
-            result = run_scenario(scenario, workers=workers, progress=progress)
-        if folder is not None:
+        with setup.engine, _monitor(f"{scenario.name} x{scenario.replications}") as report:
+            result = run_scenario(
+                scenario,
+                keep_tables=out_dir is not None,
+                description=description,
+                **setup.options(output.store, output.reporting(report)),
+            )
+            n = len(result.replications)
+            _stop_on_policy_failure(result.failures, n)
+        title = f"{scenario.name} | {result.policy} | {n} replication(s)"
+        if n:
+            out.print(_kpi_table(result.summary, escape(title)))
+        if setup.precision:
+            out.print(_precision_note([result]), highlight=False)
+        if result.failures:
+            _failed(result.failures, n + len(result.failures), output.kept_store)
+        if output.folder is not None:
             from sim.outputs.run_folder import write_run
 
-            write_run(result, folder, path)
+            output.keep_store()
+            write_run(result, output.folder, path)
             leaves(f"{out_dir} was written in full")
     except UserInputError as exc:
         _locate(exc, scenario_file or default_scenario_path())
         raise
     finally:
-        if folder is not None:
-            folder.abort()  # after a commit only the lock is left to release
-    title = f"{scenario.name} | {result.policy} | {len(result.replications)} replication(s)"
-    out.print(_kpi_table(result.summary, escape(title)))
+        output.close()
     if out_dir is not None:
         out.print(f"wrote {out_dir}/calls.parquet, units.parquet, summary.json, manifest.json")
 
@@ -365,46 +716,71 @@ def compare(
     workers: WorkersOption = 1,
     overwrite: OverwriteOption = False,
     force: ForceOption = False,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.analysis.kpi_catalogue import format_kpi
-    from sim.experiments.arguments import check_workers
     from sim.experiments.compare import compare as compare_policies
-    from sim.model.network import build_network
+    from sim.experiments.keys import scenario_digest
+    from sim.experiments.worker import cached_network
 
-    folder = None
+    output = _Output()
     try:
         scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         for name in policy:
             _check_policy(name)
-        workers = check_workers(workers, "--workers")
-        build_network(scenario)
-        folder = _claim(out_dir, overwrite)
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
+        cached_network(scenario)
+        description = {
+            "command": "compare",
+            "scenario_file": str(scenario_file),
+            "scenario_sha256": scenario_digest(scenario),
+        }
+        output = _claim(out_dir, overwrite, description)
         _check_work(
             [(scenario, scenario.replications)] * len(policy),
-            workers=workers,
+            workers=setup.engine.workers,
             force=force,
             overridden=_overridden(days, replications),
         )
-        with _progress(f"{len(policy)} policies x{scenario.replications}") as progress:
-            comparison = compare_policies(scenario, policy, workers=workers, progress=progress)
-        if folder is not None:
+        label = f"{len(policy)} policies x{scenario.replications}"
+        with setup.engine, _monitor(label) as report:
+            comparison = compare_policies(
+                scenario,
+                policy,
+                keep_tables=False,
+                description=description,
+                **setup.options(output.store, output.reporting(report)),
+            )
+            results = list(comparison.results.values())
+            failures = [f for r in results for f in r.failures]
+            _stop_on_policy_failure(failures, sum(len(r.replications) for r in results))
+        if failures:
+            runs = sum(len(r.replications) + len(r.failures) for r in results)
+            _failed(failures, runs, output.kept_store)
+        if output.folder is not None:
             from sim.outputs.run_folder import write_comparison
 
-            write_comparison(comparison, folder)
+            output.keep_store()
+            write_comparison(comparison, output.folder)
             leaves(f"{out_dir} was written in full")
     except UserInputError as exc:
         _locate(exc, scenario_file)
         raise
     finally:
-        if folder is not None:
-            folder.abort()
+        output.close()
     table_data = comparison.table()
     names = comparison.policies
     table = Table(
         title=escape(
-            f"{scenario.name}: {scenario.replications} paired replications, reference {names[0]}"
+            f"{scenario.name}: {len(results[0].replications)} paired replications, "
+            f"reference {names[0]}"
         ),
         caption="Δ = policy - reference, paired over replications; * the 95% interval excludes 0",
     )
@@ -435,6 +811,8 @@ def compare(
             )
         table.add_section()
     out.print(table)
+    if setup.precision:
+        out.print(_precision_note(results), highlight=False)
     if out_dir is not None:
         out.print(f"wrote {out_dir}/comparison.csv, comparison.json, manifest.json")
 
@@ -447,14 +825,17 @@ SWEEP_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
 @app.command()
 @guarded
 def sweep(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: Annotated[
+        Path,
+        typer.Argument(help="Scenario YAML (with --vary), or a sweep file (base, factors...)."),
+    ],
     vary: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--vary",
             help="PATH=V1,V2,... a field as in the YAML and its values; repeat for a grid.",
         ),
-    ],
+    ] = None,
     kpi: Annotated[
         list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
     ] = None,
@@ -464,82 +845,137 @@ def sweep(
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Write sweep.csv, sweep_summary.csv and sweep.json here."),
+        typer.Option(
+            "--out",
+            help="Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes).",
+        ),
     ] = None,
     workers: WorkersOption = 1,
     overwrite: OverwriteOption = False,
     force: ForceOption = False,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
+    precision: PrecisionOption = None,
+    max_replications: MaxReplicationsOption = 100,
 ) -> None:
-    """Run a scenario at every combination of parameter values, on common random numbers."""
+    """Run a scenario at every point of a grid or a sampled design, on common random numbers."""
     from rich.markup import escape
 
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
-    from sim.experiments.arguments import check_workers
-    from sim.experiments.sweep import format_value, grid, parse_parameter
-    from sim.experiments.sweep import sweep as sweep_scenario
+    from sim.experiments.keys import scenario_digest
+    from sim.experiments.sweep import format_value, grid, parse_parameter, sweep_points
+    from sim.experiments.sweep_file import is_sweep_file, read_sweep_file
 
     shown = list(kpi) if kpi else [*HEADLINE_KPIS, *SWEEP_EXTRA_KPIS]
-    folder = None
+    located = scenario_file
+    output = _Output()
     try:
-        scenario, _ = _load(scenario_file)
+        design = read_sweep_file(scenario_file) if is_sweep_file(scenario_file) else None
+        if design is not None:
+            if vary:
+                raise UserInputError("a sweep file gives the factors: drop --vary", field="--vary")
+            located = design.base
+            scenario, _ = _load(design.base)
+            replications = replications if replications is not None else design.replications
+        else:
+            scenario, _ = _load(scenario_file)
         scenario = _apply_overrides(scenario, days, seed, None, replications)
         if policy is not None:
             _check_policy(policy)
-        workers = check_workers(workers, "--workers")
+        setup = _experiment(
+            workers, engine, scheduler, precision, max_replications, scenario.replications
+        )
         for name in unknown_kpis(shown):
             known = ", ".join(CATALOGUE)
             raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
-        parameters = [parse_parameter(text) for text in vary]
-        # Every point is checked (scenario, network, policy) and its work estimated here.
-        points = grid(scenario, parameters, policy=policy)
-        folder = _claim(out_dir, overwrite)
+        # Every point (scenario, network, policy) is checked here, before the first run.
+        if design is not None:
+            parameters, points = design.points(scenario, policy)
+        else:
+            parameters = [parse_parameter(text) for text in vary or ()]
+            points = grid(scenario, parameters, policy=policy)
+        n_points = len(points)
+        description = {
+            "command": "sweep",
+            "file": str(scenario_file),
+            "scenario_sha256": scenario_digest(scenario),
+            "points": [point.values for point in points],
+        }
+        output = _claim(out_dir, overwrite, description)
         _check_work(
             [(point.scenario, scenario.replications) for point in points],
-            workers=workers,
+            workers=setup.engine.workers,
             force=force,
             keep_tables=False,
             overridden=_overridden(days, replications),
         )
-        with _progress(f"{len(points)} points x{scenario.replications}") as progress:
-            result = sweep_scenario(
-                scenario, parameters, policy=policy, workers=workers, progress=progress
+        label = f"{n_points} points x{scenario.replications}"
+        with setup.engine, _monitor(label) as report:
+            result = sweep_points(
+                scenario,
+                parameters,
+                points,
+                policy=policy,
+                description=description,
+                **setup.options(output.store, output.reporting(report)),
             )
-        if folder is not None:
-            from sim.outputs.run_folder import write_sweep
-
-            write_sweep(result, folder)
-            leaves(f"{out_dir} was written in full")
+            finished = sum(len(r.replications) for r in result.results)
+            _stop_on_policy_failure(result.failures, finished)
     except UserInputError as exc:
-        _locate(exc, scenario_file)
+        output.close()
+        _locate(exc, located)
         raise
-    finally:
-        if folder is not None:
-            folder.abort()
-    n_points = len(points)
-    runs = n_points * scenario.replications
-    columns = ["point", "kpi", "mean", "low", "high"]
-    summary = {
-        (int(point), str(name)): (mean, low, high)
-        for point, name, mean, low, high in result.summary[columns].itertuples(index=False)
-    }
+    except BaseException:
+        output.close()
+        raise
+    runs = sum(len(r.replications) + len(r.failures) for r in result.results)
+    summary = result.summary.set_index(["point", "kpi"])
+    intervals = summary[["mean", "low", "high"]].to_dict("index")
     table = Table(
         title=escape(f"{scenario.name}: {n_points} points, {runs} runs on common random numbers"),
         caption="mean [95% interval] over replications",
     )
     for path in result.paths:
         table.add_column(escape(path), justify="right")
+    if setup.precision:
+        table.add_column("n", justify="right")
     for name in shown:
         table.add_column(_label(name), justify="right")
     for k, point in enumerate(result.points):
         cells = [escape(format_value(value)) for value in point.values.values()]
+        point_result = result.results[k]
+        if setup.precision:
+            capped = any(not c.met for c in point_result.precision)
+            cells.append(f"{len(point_result.replications)}" + ("*" if capped else ""))
         for name in shown:
-            mean, low, high = summary[(k, name)]
+            if point_result.failures:
+                cells.append("failed")
+                continue
+            entry = intervals[(k, name)]
+            mean, low, high = float(entry["mean"]), float(entry["low"]), float(entry["high"])
             cell = format_kpi(name, mean)
             if not math.isnan(low):
                 cell += f" [{_interval(name, low, high, ', ')}]"
             cells.append(cell)
         table.add_row(*cells)
+    if setup.precision:
+        targets = ", ".join(f"{t.kpi} <= {t.half_width:g}" for t in setup.precision)
+        table.caption = (
+            f"{table.caption}; n: replications run until every 95% half-width met {targets}"
+            f" (* not met at the cap of {max_replications})"
+        )
     out.print(table)
+    try:
+        if result.failures:
+            _failed(result.failures, runs, output.kept_store, result.point_label)
+        if output.folder is not None:
+            from sim.outputs.run_folder import write_sweep
+
+            output.keep_store()
+            write_sweep(result, output.folder)
+            leaves(f"{out_dir} was written in full")
+    finally:
+        output.close()
     if out_dir is not None:
         out.print(f"wrote {out_dir}/sweep.csv, sweep_summary.csv, sweep.json, manifest.json")
 
@@ -608,6 +1044,8 @@ def sensitivity(
         Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
@@ -625,11 +1063,13 @@ def sensitivity(
         check_kpis(kpis)
         ranges = [parse_range(text) for text in param]
         check_ranges(scenario, ranges)
-        with _progress(f"{method} x{scenario.replications}") as progress:
+        runner = _engine(workers, engine, scheduler)
+        with runner, _progress(f"{method} x{scenario.replications}") as progress:
             result = analyse(
                 scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
                 trajectories=trajectories, samples=samples,
                 replications=scenario.replications, workers=workers, progress=progress,
+                engine=runner,
             )  # fmt: skip
     except UserInputError as exc:
         _locate(exc, scenario_file)
@@ -658,6 +1098,8 @@ def calibrate(
         Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.calibrate import calibrate as fit
@@ -674,11 +1116,13 @@ def calibrate(
         check_ranges(scenario, ranges)
         if max_steps < 1:
             raise UserInputError("must be at least 1", field="--max-steps")
-        with _progress(f"calibrating x{scenario.replications}") as progress:
+        runner = _engine(workers, engine, scheduler)
+        with runner, _progress(f"calibrating x{scenario.replications}") as progress:
             result = fit(
                 scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
                 replications=scenario.replications,
                 workers=workers, max_evaluations=max_steps, progress=progress,
+                engine=runner,
             )  # fmt: skip
     except UserInputError as exc:
         _locate(exc, scenario_file)
@@ -848,6 +1292,8 @@ def optimise(
         int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
     ] = None,
     workers: WorkersOption = 1,
+    engine: EngineOption = "local",
+    scheduler: SchedulerOption = None,
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
@@ -882,8 +1328,7 @@ def optimise(
         }
         overrides.update({k: v for k, v in given.items() if v is not None})
         spec = load_spec(config, overrides, _SPEC_OPTIONS)
-        if workers < 1:
-            raise UserInputError("must be at least 1", field="--workers")
+        runner = _engine(workers, engine, scheduler)
     except UserInputError as exc:
         _locate(exc, scenario_file)
         raise
@@ -892,9 +1337,11 @@ def optimise(
         err.print(line, highlight=False, markup=False, soft_wrap=True)
 
     try:
-        result = optimise_network(
-            scenario, spec, work_dir=out_dir / "work", workers=workers, log=log
-        )
+        with runner:
+            result = optimise_network(
+                scenario, spec, work_dir=out_dir / "work", workers=workers, log=log,
+                engine=runner,
+            )  # fmt: skip
     except UserInputError as exc:
         if exc.file is None and exc.field in _SPEC_OPTIONS:
             if exc.field in overrides or config is None:

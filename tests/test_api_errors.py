@@ -158,6 +158,13 @@ def main():
 """
 
 
+def _forks() -> bool:
+    """Whether the local engine forks its workers (Linux): they inherit the script."""
+    from sim.experiments.engine import _start_method
+
+    return _start_method() == "fork"
+
+
 def test_policy_class_in_a_guarded_script(tmp_path: Path) -> None:
     text = SCRIPT_POLICY.format(quick=str(QUICK), call='if __name__ == "__main__":\n    main()')
     proc = _script(tmp_path, text)
@@ -165,6 +172,16 @@ def test_policy_class_in_a_guarded_script(tmp_path: Path) -> None:
     assert proc.stdout == "ran mine\n"
 
 
+@pytest.mark.skipif(
+    not _forks(), reason="local workers are forked here: the script's class is theirs too"
+)
+def test_policy_class_in_an_unguarded_script_works_in_forked_workers(tmp_path: Path) -> None:
+    proc = _script(tmp_path, SCRIPT_POLICY.format(quick=str(QUICK), call="main()"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ran mine\n"
+
+
+@pytest.mark.skipif(_forks(), reason="local workers are forked here (see the test above)")
 def test_policy_class_in_an_unguarded_script_names_the_fix(tmp_path: Path) -> None:
     proc = _script(tmp_path, SCRIPT_POLICY.format(quick=str(QUICK), call="main()"))
     assert proc.returncode != 0

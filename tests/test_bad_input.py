@@ -16,7 +16,7 @@ import pytest
 from cli_checks import QUICK, one_error_line, subprocess_env, tree
 from typer.testing import CliRunner
 
-import sim.experiments.run as run_module
+import sim.experiments.engine as engine_module
 from sim.cli import app
 from sim.model.scenario import MAX_SCENARIO_BYTES
 
@@ -42,7 +42,7 @@ def no_simulation(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("a simulation started")
 
-    monkeypatch.setattr(run_module, "run_jobs", fail)
+    monkeypatch.setattr(engine_module.Experiment, "execute", fail)
 
 
 # --------------------------------------------------------------------------- scenario files

@@ -41,6 +41,7 @@ import pandas as pd
 from scipy import optimize, stats
 
 from sim.errors import UserInputError
+from sim.experiments.engine import Engine
 from sim.experiments.evaluate import (
     ParameterRange,
     bind_ranges,
@@ -111,10 +112,12 @@ class _Objective:
         replications: int,
         workers: int,
         progress: ProgressFn | None,
+        engine: Engine | None,
     ) -> None:
         self.base, self.ranges, self.targets = base, list(ranges), dict(targets)
         self.kpis = list(targets)
         self.replications, self.workers, self.progress = replications, workers, progress
+        self.engine = engine
         self.low = np.array([r.low for r in ranges])
         self.span = np.array([r.high - r.low for r in ranges])
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -134,6 +137,7 @@ class _Objective:
                 np.array([self.values(u) for u in new]),
                 replications=self.replications,
                 workers=self.workers,
+                engine=self.engine,
             )
             for u, table in zip(new, tables, strict=True):
                 mean = np.array([float(table[k].mean()) for k in self.kpis])
@@ -183,6 +187,7 @@ def calibrate(
     workers: int = 1,
     max_evaluations: int = 30,
     progress: ProgressFn | None = None,
+    engine: Engine | None = None,
 ) -> CalibrationResult:
     """Fit ``ranges`` so that the mean KPIs meet ``targets``; every run on the base seed.
 
@@ -196,7 +201,7 @@ def calibrate(
             "needs at least 2 replications for the KPIs' noise", field="--replications"
         )
     ranges = bind_ranges(base, ranges)
-    objective = _Objective(base, ranges, targets, replications, workers, progress)
+    objective = _Objective(base, ranges, targets, replications, workers, progress, engine)
     u0 = np.array([_start_unit(base, r, (start or {}).get(r.path)) for r in ranges])
     target = np.array([targets[k] for k in objective.kpis])
     ((_, se0),) = objective.run([u0])

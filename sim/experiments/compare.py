@@ -10,6 +10,7 @@ for two identical policies it is exactly zero.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -100,16 +101,23 @@ def compare(
     replications: int | None = None,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    **options: Any,
 ) -> Comparison:
     """Run every policy on the scenario's call streams; the first policy is the reference.
 
-    The runs of all policies share one pool of ``workers`` processes.
+    The runs of all policies share one pool of ``workers`` processes. ``options`` are
+    those of :func:`~sim.experiments.run.run_all` (``engine``, ``store``, ``precision``...);
+    a comparison keeps the tables in memory unless ``keep_tables=False``.
     """
     if not policies:
         raise UserInputError("name at least one policy", field="policies")
     n = replications if replications is not None else scenario.replications
     runs = run_all(
-        [(scenario, policy) for policy in policies], n, workers=workers, progress=progress
+        [(scenario, policy) for policy in policies],
+        n,
+        workers=workers,
+        progress=progress,
+        **{"keep_tables": True, **options},
     )
     results: dict[str, RunResult] = {}
     for k, (policy, result) in enumerate(zip(policies, runs, strict=True)):

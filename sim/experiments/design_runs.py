@@ -7,7 +7,7 @@ numbers) and their KPIs can be compared replication by replication
 (:func:`paired_interval`). Besides the KPIs it keeps, per station, what the search
 needs to propose its next moves: jobs, waits for a van, late arrivals and busy hours.
 
-It runs on :func:`sim.experiments.run.run_jobs` (local worker processes) and keeps
+It runs on :func:`sim.experiments.run.run_jobs` (the local engine) and keeps
 each design's result in a cache folder, so that a search run again resumes.
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.kpis import Interval, confidence_interval, van_busy_hours
+from sim.experiments.engine import Engine
 from sim.experiments.run import Job, ProgressFn, ReplicationResult, run_jobs
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
@@ -146,6 +147,7 @@ def evaluate(
     workers: int = 1,
     progress: ProgressFn | None = None,
     cache_dir: Path | None = None,
+    engine: Engine | None = None,
 ) -> list[Evaluation]:
     """Run each design scenario on the given replications; KPIs and station diagnostics.
 
@@ -154,7 +156,8 @@ def evaluate(
     share one pool of ``workers`` processes; the results are the same for any
     ``workers``. With ``cache_dir``, a design already evaluated there (same scenario,
     same stations file bytes, same replications) is read back instead of run again: an
-    interrupted search resumes where it stopped.
+    interrupted search resumes where it stopped. ``engine`` (entered by the caller)
+    runs them instead of a local pool: a Dask cluster, say.
     """
     keys = [_evaluation_key(scenario, replications) for scenario in scenarios]
     found: dict[str, Evaluation] = {}
@@ -167,7 +170,7 @@ def evaluate(
         dict((key, s) for key, s in zip(keys, scenarios, strict=True) if key not in found).items()
     )
     jobs: list[Job] = [(scenario, r, None) for _, scenario in todo for r in replications]
-    results = run_jobs(jobs, workers=workers, progress=progress) if jobs else []
+    results = run_jobs(jobs, workers=workers, progress=progress, engine=engine) if jobs else []
     n = len(replications)
     for k, (key, scenario) in enumerate(todo):
         evaluation = _evaluation(key, scenario, results[k * n : (k + 1) * n])

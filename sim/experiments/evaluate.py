@@ -25,6 +25,7 @@ import pandas as pd
 
 from sim.analysis.kpi_catalogue import CATALOGUE, unknown_kpis
 from sim.errors import UserInputError
+from sim.experiments.engine import Engine
 from sim.experiments.run import ProgressFn, run_all
 from sim.model.loading import with_fields
 from sim.model.network import build_network
@@ -125,8 +126,12 @@ def evaluate(
     replications: int,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    engine: Engine | None = None,
 ) -> list[pd.DataFrame]:
-    """KPIs by replication (one table per row of ``points``), all on the base seed."""
+    """KPIs by replication (one table per row of ``points``), all on the base seed.
+
+    ``engine`` (entered by the caller) runs them instead of ``workers`` local processes.
+    """
     scenarios = [point_scenario(base, ranges, row) for row in np.atleast_2d(points)]
     results = run_all(
         [(s, None) for s in scenarios],
@@ -134,6 +139,7 @@ def evaluate(
         workers=workers,
         progress=progress,
         keep_tables=False,
+        engine=engine,
     )
     return [r.kpis_by_replication for r in results]
 

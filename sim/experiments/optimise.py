@@ -61,6 +61,7 @@ from sim.experiments.design import (
 )
 from sim.experiments.design_runs import Evaluation, evaluate, paired_interval
 from sim.experiments.design_spec import VANS, DesignSpec, Requirement
+from sim.experiments.engine import Engine
 from sim.experiments.moves import Candidate, MoveGenerator
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
@@ -337,13 +338,16 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
 class _Designs:
     """Writes each design's stations CSV once and runs designs on the search streams."""
 
-    def __init__(self, work: Path, sites: Sites, base: Scenario, workers: int) -> None:
+    def __init__(
+        self, work: Path, sites: Sites, base: Scenario, workers: int, engine: Engine | None
+    ) -> None:
         self.designs_dir = work / "designs"
         self.cache_dir = work / "cache"
         self.designs_dir.mkdir(parents=True, exist_ok=True)
         self.sites = sites
         self.base = base
         self.workers = workers
+        self.engine = engine
 
     def scenario(self, vans: np.ndarray, base: Scenario | None = None) -> Scenario:
         text = design_csv(self.sites, vans)
@@ -359,6 +363,7 @@ class _Designs:
             list(range(base.replications)),
             workers=self.workers,
             cache_dir=self.cache_dir,
+            engine=self.engine,
         )
 
 
@@ -667,19 +672,23 @@ def optimise(
     work_dir: str | Path | None = None,
     workers: int = 1,
     log: LogFn | None = None,
+    engine: Engine | None = None,
 ) -> OptimiseResult:
     """Optimise a scenario's network; see the module docstring for the method.
 
     ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
     run again with the same folder resumes from its cache. A temporary folder when
-    None. ``workers`` processes run the replications; the result does not depend on it.
+    None. ``workers`` processes run the replications, or ``engine`` (entered by the caller;
+a Dask cluster, say); the result depends on neither.
     """
     spec = spec or DesignSpec()
     if workers < 1:
         raise UserInputError("must be at least 1", field="--workers")
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="rescue-sim-design-") as tmp:
-            return optimise(scenario, spec, work_dir=tmp, workers=workers, log=log)
+            return optimise(
+                scenario, spec, work_dir=tmp, workers=workers, log=log, engine=engine
+            )
     say = log or (lambda line: None)
     started = time.perf_counter()
     base = prepare(scenario, spec)
@@ -711,7 +720,7 @@ def optimise(
     timings["stage1_s"] = time.perf_counter() - started
 
     t1 = time.perf_counter()
-    designs = _Designs(Path(work_dir), sites, base, workers)
+    designs = _Designs(Path(work_dir), sites, base, workers, engine)
     say(
         f"stage 2: {base.replications} replications of {base.horizon.days:g} days a design, "
         f"seed {base.seed}; at most {spec.max_evaluations} designs"

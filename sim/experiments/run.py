@@ -1,96 +1,104 @@
-"""Running a scenario: replications (serial or in worker processes) and their results.
+"""Running scenarios: replications on the experiment engine, and their results.
 
-Each replication is a pure function of (scenario, replication number, policy): it builds
-the network, draws its call stream and runs the model, so a replication gives the same
-rows whichever process runs it. Results are gathered in replication order.
+Each replication is a pure function of (scenario, replication number, policy)
+(:mod:`sim.experiments.replication`), so a run gives the same rows on any engine and
+any number of workers. :func:`run_all` turns several (scenario, policy) runs into one
+experiment (:mod:`sim.experiments.engine`): one pool of workers for them all, an
+optional result store that a rerun resumes from, and replications added until a
+precision is reached. Results are gathered in replication order.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from sim.analysis.kpis import (
-    agent_utilisation,
-    call_kpis,
-    promise_outcomes,
-    summarise,
-    van_utilisation,
-)
-from sim.analysis.rosters import roster_kpis
+from sim.analysis.kpis import summarise
 from sim.experiments.arguments import (
     check_policy,
     check_replications,
     check_scenario,
     check_workers,
 )
-from sim.experiments.workers import map_in_workers
-from sim.model.complaints import add_complaints
-from sim.model.demand import CallStream, draw_call_stream
-from sim.model.dispatch import DispatchPolicy, resolve_policy
-from sim.model.dispatch.failures import creation_failure, policy_failure
-from sim.model.network import Network, build_network
-from sim.model.records import FINAL_STATES
+from sim.experiments.engine import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
+from sim.experiments.keys import scenario_digest
+from sim.experiments.precision import (
+    DEFAULT_MAX_REPLICATIONS,
+    PrecisionCheck,
+    PrecisionTarget,
+    check,
+    next_replications,
+)
+from sim.experiments.progress import ProgressState, ReportFn
+from sim.experiments.replication import (
+    PolicySpec,
+    ProgressFn,
+    ReplicationResult,
+    calls_frame,
+    policy_class,
+    policy_instance,
+    policy_label,
+    run_replication,
+)
+from sim.experiments.store import ResultStore, RunFailure
 from sim.model.scenario import Scenario
-from sim.model.simulation import Model
-from sim.model.streams import named_rng
 
-ProgressFn = Callable[[float], None]
-"""Called with the fraction of the work done, between 0 and 1."""
+# Older names of the policy helpers, still imported by callers.
+_policy_class = policy_class
+_policy_instance = policy_instance
+_policy_label = policy_label
 
-
-def _no_agents() -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "replication": np.zeros(0, np.int64),
-            "t_h": np.zeros(0),
-            "agents_on_duty": np.zeros(0, np.int64),
-        }
-    )
-
-
-@dataclass
-class ReplicationResult:
-    """The tables and KPIs of one replication.
-
-    ``agents``: the hotline's agents on duty over time (``replication``, ``t_h``,
-    ``agents_on_duty``: that many from ``t_h`` until the next row), shift changes and
-    surges' extra agents included.
-    """
-
-    replication: int
-    calls: pd.DataFrame
-    units: pd.DataFrame
-    kpis: dict[str, float]
-    hotline_queue_area_h: float
-    agents: pd.DataFrame = field(default_factory=_no_agents)
+__all__ = [
+    "PolicySpec",
+    "ProgressFn",
+    "ReplicationResult",
+    "RunFailedError",
+    "RunResult",
+    "calls_frame",
+    "run",
+    "run_all",
+    "run_jobs",
+    "run_replication",
+]
 
 
 @dataclass
 class RunResult:
-    """All replications of a run: per-call rows, unit rows and KPIs with intervals."""
+    """All replications of a run: per-call rows, unit rows and KPIs with intervals.
+
+    ``failures`` lists the replications that raised (only when the run was asked not to
+    raise); ``precision`` the targets checked when replications were added for precision.
+    """
 
     scenario: Scenario
     policy: str
     replications: list[ReplicationResult] = field(default_factory=list)
+    failures: list[RunFailure] = field(default_factory=list)
+    precision: list[PrecisionCheck] = field(default_factory=list)
 
     @property
     def calls(self) -> pd.DataFrame:
         """One row per call, all replications, with a ``replication`` column."""
+        if not self.replications:
+            return pd.DataFrame()
         return pd.concat([r.calls for r in self.replications], ignore_index=True)
 
     @property
     def units(self) -> pd.DataFrame:
+        if not self.replications:
+            return pd.DataFrame()
         return pd.concat([r.units for r in self.replications], ignore_index=True)
 
     @property
     def agents(self) -> pd.DataFrame:
         """Agents on duty over time, all replications, with a ``replication`` column."""
+        if not self.replications:
+            return pd.DataFrame()
         return pd.concat([r.agents for r in self.replications], ignore_index=True)
 
     @property
@@ -104,208 +112,26 @@ class RunResult:
         return summarise(self.kpis_by_replication)
 
 
-PolicySpec = str | type[DispatchPolicy] | None
-"""A registered name, ``module:Class``, a policy class, or None for the scenario's own."""
+class RunFailedError(RuntimeError):
+    """Runs raised; the others finished (and, with a store, were kept)."""
+
+    def __init__(self, failures: Sequence[RunFailure]) -> None:
+        self.failures = list(failures)
+        first = self.failures[0]
+        more = f" (and {len(self.failures) - 1} more)" if len(self.failures) > 1 else ""
+        super().__init__(f"{first.describe()}{more}\n{first.traceback}".rstrip())
 
 
-def _policy_class(scenario: Scenario, policy: PolicySpec) -> type[DispatchPolicy]:
-    if isinstance(policy, type):
-        return policy
-    return resolve_policy(policy or scenario.dispatch.policy)
+def _reporter(progress: ProgressFn | None, report: ReportFn | None) -> ReportFn | None:
+    if progress is None:
+        return report
 
+    def both(state: ProgressState) -> None:
+        progress(state.fraction)
+        if report is not None:
+            report(state)
 
-def _policy_instance(scenario: Scenario, policy: PolicySpec | DispatchPolicy) -> DispatchPolicy:
-    """A fresh policy object for one replication (policies keep queues: never share one)."""
-    if isinstance(policy, DispatchPolicy):
-        return policy
-    cls = _policy_class(scenario, policy)
-    uses_scenario_policy = policy is None or policy == scenario.dispatch.policy
-    options = scenario.dispatch.options if uses_scenario_policy else {}
-    try:
-        return cls(**options)
-    except Exception as exc:  # a planner's class: its own mistake, named as such
-        raise creation_failure(_policy_label(scenario, policy), options, exc) from exc
-
-
-def _policy_label(scenario: Scenario, policy: PolicySpec) -> str:
-    if isinstance(policy, type):
-        return policy.name or policy.__name__
-    return policy or scenario.dispatch.policy
-
-
-def calls_frame(model: Model, stream: CallStream, replication: int) -> pd.DataFrame:
-    """The per-call table of a finished model, with names instead of codes."""
-    scenario = model.scenario
-    network = model.network
-    rec = model.finalize()
-    columns: dict[str, Any] = {
-        "replication": np.full(len(stream), replication, dtype=np.int64),
-        "call_id": np.arange(len(stream), dtype=np.int64),
-        "t_call_h": stream.t_call_h,
-        "lat": stream.lat,
-        "lon": stream.lon,
-        "prefecture": pd.Categorical(network.areas["name"].to_numpy()[stream.area]),
-        "adcode": network.areas["adcode"].to_numpy()[stream.area],
-        "segment": pd.Categorical.from_codes(
-            stream.segment, pd.Index([s.name for s in scenario.demand.segments])
-        ),
-        "fault": pd.Categorical.from_codes(
-            stream.fault, pd.Index([f.name for f in scenario.demand.fault_classes])
-        ),
-        "surge": stream.surge,
-    }
-    columns.update(rec.columns())
-    columns["final_state"] = pd.Categorical.from_codes(rec.final_state, pd.Index(FINAL_STATES))
-    calls = pd.DataFrame(columns)
-    # Drawn here from its own named stream: it only matters once the run is over.
-    resolution_h = scenario.complaints.resolution_delay_h.sample(
-        named_rng(scenario.seed, "complaint_resolution", replication), len(stream)
-    )
-    add_complaints(calls, scenario, stream.complaint_u, stream.complaint_work_h, resolution_h)
-    outcomes = promise_outcomes(
-        calls,
-        horizon_h=scenario.horizon.hours,
-        contact_promise_h=scenario.promises.contact_min / 60.0,
-    )
-    for name in outcomes.columns:
-        calls[name] = outcomes[name]
-    return calls
-
-
-def run_replication(
-    scenario: Scenario,
-    replication: int = 0,
-    policy: PolicySpec | DispatchPolicy = None,
-    *,
-    network: Network | None = None,
-    stream: CallStream | None = None,
-    progress: ProgressFn | None = None,
-) -> ReplicationResult:
-    """Build, run and collect one replication."""
-    network = network or build_network(scenario)
-    stream = stream if stream is not None else draw_call_stream(scenario, network, replication)
-    dispatcher = _policy_instance(scenario, policy)
-    try:
-        model = Model(scenario, network, stream, dispatcher)
-        if progress is None:
-            model.run()
-        else:
-            horizon = scenario.horizon.hours
-            model.start()
-            day = 24.0
-            while model.env.now < horizon:
-                model.advance(min(horizon, model.env.now + day))
-                progress(model.env.now / horizon)
-    except Exception as exc:
-        label = policy if isinstance(policy, str) else scenario.dispatch.policy
-        if policy is not None and not isinstance(policy, str):  # a class or an object
-            cls = policy if isinstance(policy, type) else type(policy)
-            label = f"{cls.__module__}:{cls.__qualname__}"
-        failure = policy_failure(exc, dispatcher, label, replication)
-        if failure is None:
-            raise
-        raise failure from exc
-    calls = calls_frame(model, stream, replication)
-    units = model.unit_log.to_frame()
-    units.insert(0, "replication", replication)
-    agents = model.hotline.agents.to_frame()
-    agents.insert(0, "replication", replication)
-    warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
-    kpis = call_kpis(
-        calls,
-        warmup_h=warmup_h,
-        horizon_h=horizon_h,
-        contact_promise_h=scenario.promises.contact_min / 60.0,
-        service_level_s=scenario.hotline.service_level_s,
-        contractor_cost_cny=scenario.contractors.cost_per_job_cny,
-    )
-    kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
-    kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
-    if model.roster is not None:
-        rest = scenario.roster.rest if scenario.roster is not None else None
-        kpis.update(
-            roster_kpis(
-                units,
-                model.roster.intervals,
-                rest.max_working_h if rest is not None else None,
-                warmup_h=warmup_h,
-                horizon_h=horizon_h,
-            )
-        )
-    return ReplicationResult(
-        replication, calls, units, kpis, model.hotline.queue_area_h, agents=agents
-    )
-
-
-def _without_tables(result: ReplicationResult) -> ReplicationResult:
-    """The KPIs of a replication, with empty call and unit tables (same columns)."""
-    # Copies, so that no view keeps the full tables' memory alive.
-    return replace(
-        result,
-        calls=result.calls.iloc[:0].copy(),
-        units=result.units.iloc[:0].copy(),
-        agents=result.agents.iloc[:0].copy(),
-    )
-
-
-def _worker(args: tuple[str, int, PolicySpec, bool]) -> ReplicationResult:
-    scenario_json, replication, policy, keep_tables = args
-    scenario = Scenario.model_validate_json(scenario_json)
-    result = run_replication(scenario, replication, policy)
-    return result if keep_tables else _without_tables(result)
-
-
-Job = tuple[Scenario, int, PolicySpec]
-"""One replication to run: (scenario, replication number, policy)."""
-
-
-def run_jobs(
-    jobs: list[Job],
-    *,
-    workers: int = 1,
-    progress: ProgressFn | None = None,
-    keep_tables: bool = True,
-) -> list[ReplicationResult]:
-    """Run replications, serially or in ``workers`` processes; results in the order of ``jobs``.
-
-    A replication is a pure function of its job, so the results are the same for any
-    ``workers``. Serially, a scenario's network is built once for all of its jobs.
-    Without ``keep_tables`` only the KPIs are kept: the call and unit tables are empty
-    (and never sent back from a worker).
-    """
-    n = len(jobs)
-    workers = max(1, min(workers, n, os.cpu_count() or 1))
-    results: list[ReplicationResult] = []
-    if workers == 1:
-        networks: dict[int, Network] = {}
-        for k, (scenario, replication, policy) in enumerate(jobs):
-
-            def step(fraction: float, k: int = k) -> None:
-                if progress is not None:
-                    progress((k + fraction) / n)
-
-            network = networks.get(id(scenario))
-            if network is None:
-                network = networks[id(scenario)] = build_network(scenario)
-            result = run_replication(scenario, replication, policy, network=network, progress=step)
-            results.append(result if keep_tables else _without_tables(result))
-        return results
-    payloads: dict[int, str] = {}
-    for scenario, _, _ in jobs:
-        if id(scenario) not in payloads:
-            payloads[id(scenario)] = scenario.model_dump_json(by_alias=True)
-    tasks = [(payloads[id(scenario)], r, policy, keep_tables) for scenario, r, policy in jobs]
-    # A policy class from the caller's script needs that script in the workers.
-    needs_main = any(
-        isinstance(policy, type) and policy.__module__ == "__main__" for _, _, policy in jobs
-    )
-    for done, rep in enumerate(
-        map_in_workers(_worker, tasks, workers, needs_main=needs_main), start=1
-    ):
-        results.append(rep)
-        if progress is not None:
-            progress(done / n)
-    return results
+    return both
 
 
 def run_all(
@@ -315,30 +141,128 @@ def run_all(
     workers: int = 1,
     progress: ProgressFn | None = None,
     keep_tables: bool = True,
+    engine: Engine | None = None,
+    store: ResultStore | str | Path | None = None,
+    report: ReportFn | None = None,
+    precision: Sequence[PrecisionTarget] = (),
+    max_replications: int = DEFAULT_MAX_REPLICATIONS,
+    raise_on_failure: bool = True,
+    description: dict[str, Any] | None = None,
 ) -> list[RunResult]:
-    """Several runs, each a (scenario, policy) of ``replications``; one pool for them all.
+    """Several runs, each a (scenario, policy) of ``replications``, in one experiment.
 
-    Every argument and policy is checked before any work (a bad one raises
-    :class:`~sim.errors.UserInputError`). The results are the same for any ``workers``.
+    Runs with equal scenarios form a point: they share replication numbers, so their
+    replication r answers the same calls. Every policy is checked before any work.
+    The results are the same for any ``workers`` and ``engine`` (default: local
+    processes, ``workers`` of them).
+
+    ``store`` (a :class:`ResultStore` or its folder) keeps every finished run, with its
+    tables when ``keep_tables``; runs found finished there are not run again, and the
+    results' tables are read from it when asked for. With ``precision`` targets, each
+    point gets more replications in batches until each target's 95% half-width is met
+    at every policy of the point, or ``max_replications`` are reached. A run that
+    raises does not stop the others; then, with ``raise_on_failure``, the first
+    failure is raised once all have ended (the original exception when it happened in
+    this process, else :class:`RunFailedError`), otherwise the failures are listed in
+    each result's ``failures``.
     """
     replications = check_replications(replications)
     workers = check_workers(workers)
     for scenario, policy in runs:
         check_scenario(scenario)
         check_policy(policy)
-        _policy_class(scenario, policy)  # fail fast, before any work
-    jobs: list[Job] = [
-        (scenario, r, policy) for scenario, policy in runs for r in range(replications)
-    ]
-    done = run_jobs(jobs, workers=workers, progress=progress, keep_tables=keep_tables)
-    return [
-        RunResult(
-            scenario,
-            _policy_label(scenario, policy),
-            done[k * replications : (k + 1) * replications],
+        policy_class(scenario, policy)  # fail fast, before any work
+    if precision and max_replications < replications:
+        raise ValueError("max_replications is below the replications to start with")
+    digests = [scenario_digest(scenario) for scenario, _ in runs]
+    point_of: dict[str, int] = {}
+    points = [point_of.setdefault(digest, len(point_of)) for digest in digests]
+    if isinstance(store, str | Path):
+        store = ResultStore(store)
+    outcomes: list[list[RunOutcome]] = [[] for _ in runs]
+    with ExitStack() as stack:
+        if engine is None:
+            engine = stack.enter_context(LocalEngine(workers))
+        if store is not None:
+            stack.enter_context(store.locked())
+        experiment = Experiment(
+            engine,
+            store,
+            tables=keep_tables,
+            report=_reporter(progress, report),
+            description=description,
         )
+        wanted = dict.fromkeys(points, replications)
+        done = dict.fromkeys(points, 0)
+        while True:
+            specs: list[RunSpec] = []
+            owners: list[int] = []
+            for k, (scenario, policy) in enumerate(runs):
+                point = points[k]
+                for replication in range(done[point], wanted[point]):
+                    specs.append(RunSpec(scenario, policy, replication, point))
+                    owners.append(k)
+            for k, outcome in zip(owners, experiment.execute(specs), strict=True):
+                outcomes[k].append(outcome)
+            done = dict(wanted)
+            if not precision or not _add_for_precision(
+                wanted, points, outcomes, precision, max_replications
+            ):
+                break
+    results = [
+        _result(scenario, policy, outcomes[k], precision)
         for k, (scenario, policy) in enumerate(runs)
     ]
+    if raise_on_failure:
+        failed = [o for run_outcomes in outcomes for o in run_outcomes if not o.ok]
+        if failed:
+            if failed[0].exception is not None:
+                raise failed[0].exception
+            raise RunFailedError([o.failure for o in failed if o.failure is not None])
+    return results
+
+
+def _add_for_precision(
+    wanted: dict[int, int],
+    points: list[int],
+    outcomes: list[list[RunOutcome]],
+    targets: Sequence[PrecisionTarget],
+    cap: int,
+) -> bool:
+    """Raise each point's wanted replications where a target is not met; whether any rose."""
+    grew = False
+    for point, n in wanted.items():
+        at_point = [outcomes[k] for k, p in enumerate(points) if p == point]
+        if any(not o.ok for run_outcomes in at_point for o in run_outcomes):
+            continue  # a failing point is reported, not run further
+        checks = [
+            check(target, [o.kpis[target.kpi] for o in run_outcomes if o.kpis is not None])
+            for run_outcomes in at_point
+            for target in targets
+        ]
+        more = next_replications(n, checks, cap)
+        if more > n:
+            wanted[point] = more
+            grew = True
+    return grew
+
+
+def _result(
+    scenario: Scenario,
+    policy: PolicySpec,
+    outcomes: list[RunOutcome],
+    targets: Sequence[PrecisionTarget],
+) -> RunResult:
+    ok = sorted((o for o in outcomes if o.ok), key=lambda o: o.spec.replication)
+    replications = [o.replication_result() for o in ok]
+    checks = [check(target, [r.kpis[target.kpi] for r in replications]) for target in targets]
+    return RunResult(
+        scenario,
+        policy_label(scenario, policy),
+        replications,
+        [o.failure for o in outcomes if o.failure is not None],
+        checks,
+    )
 
 
 def run(
@@ -348,13 +272,51 @@ def run(
     policy: PolicySpec = None,
     workers: int = 1,
     progress: ProgressFn | None = None,
+    **options: Any,
 ) -> RunResult:
     """Run every replication of a scenario; results are the same for any ``workers``.
 
     Each replication gets a fresh policy object. A policy class passed directly must be
-    importable by worker processes when ``workers`` > 1.
+    importable by worker processes when ``workers`` > 1. ``options`` are those of
+    :func:`run_all` (``engine``, ``store``, ``keep_tables``, ``precision``...).
     """
     scenario = check_scenario(scenario)
     n = replications if replications is not None else scenario.replications
-    (result,) = run_all([(scenario, policy)], n, workers=workers, progress=progress)
+    (result,) = run_all([(scenario, policy)], n, workers=workers, progress=progress, **options)
     return result
+
+
+Job = tuple[Scenario, int, PolicySpec]
+"""One replication to run: (scenario, replication number, policy)."""
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    keep_tables: bool = True,
+    engine: Engine | None = None,
+) -> list[ReplicationResult]:
+    """Replications named one by one; results in the order of ``jobs``.
+
+    For callers whose replication numbers are not simply 0..n-1 (the network design's
+    probe and candidate designs). A replication is a pure function of its job, so the
+    results are the same for any ``workers``; the first failure is raised once all
+    have ended, as :func:`run_all` does. ``engine`` (entered by the caller, who keeps it
+    for further calls, so that its workers keep their networks) defaults to ``workers``
+    local processes for this call alone.
+    """
+    workers = check_workers(workers)
+    specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
+    with ExitStack() as stack:
+        if engine is None:
+            engine = stack.enter_context(LocalEngine(workers))
+        experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
+        outcomes = experiment.execute(specs)
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        if failed[0].exception is not None:
+            raise failed[0].exception
+        raise RunFailedError([o.failure for o in failed if o.failure is not None])
+    return [o.replication_result() for o in outcomes]

@@ -26,6 +26,7 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
+from sim.experiments.engine import Engine
 from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, mean_kpis
 from sim.experiments.run import ProgressFn
 from sim.model.scenario import Scenario
@@ -90,6 +91,7 @@ def sensitivity(
     workers: int = 1,
     seed: int = 0,
     progress: ProgressFn | None = None,
+    engine: Engine | None = None,
 ) -> SensitivityResult:
     """Screen ``ranges`` for their effect on each of ``kpis``.
 
@@ -105,7 +107,13 @@ def sensitivity(
         unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
     x = _to_values(ranges, unit)
     tables = evaluate(
-        base, ranges, x, replications=replications, workers=workers, progress=progress
+        base,
+        ranges,
+        x,
+        replications=replications,
+        workers=workers,
+        progress=progress,
+        engine=engine,
     )
     y = mean_kpis(tables, kpis)
     _check_finite(y, kpis)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,11 @@ from ruamel.yaml.error import YAMLError
 
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
-from sim.experiments.run import PolicySpec, ProgressFn, RunResult, _policy_instance, run_all
+from sim.experiments.replication import PolicySpec, ProgressFn, policy_instance
+from sim.experiments.run import RunResult, run_all
+from sim.experiments.store import RunFailure
+from sim.experiments.worker import cached_network
 from sim.model.loading import with_fields
-from sim.model.network import build_network
 from sim.model.scenario import Scenario
 
 
@@ -134,24 +136,44 @@ def grid(
     """
     _check_parameters(parameters, policy)
     paths = [p.path for p in parameters]
-    options_swept = any(path.startswith("dispatch.options") for path in paths)
+    combinations = [
+        dict(zip(paths, combination, strict=True))
+        for combination in itertools.product(*(p.values for p in parameters))
+    ]
+    return make_points(base, combinations, policy=policy, base_dir=base_dir)
+
+
+def make_points(
+    base: Scenario,
+    combinations: Sequence[dict[str, Any]],
+    *,
+    policy: PolicySpec = None,
+    base_dir: Path | None = None,
+    origin: str = "--vary",
+) -> list[SweepPoint]:
+    """The points given by each combination of values, checked as :func:`grid` says.
+
+    ``origin`` names where the values came from in error messages (``--vary``, or a
+    sweep file's ``factors``).
+    """
     points = []
-    for combination in itertools.product(*(p.values for p in parameters)):
-        values = dict(zip(paths, combination, strict=True))
+    for values in combinations:
+        options_swept = any(path.startswith("dispatch.options") for path in values)
         changes = dict(values)
         swept_policy = values.get("dispatch.policy", base.dispatch.policy)
         if swept_policy != base.dispatch.policy and not options_swept:
             changes["dispatch.options"] = {}
         try:
             scenario = with_fields(base, changes, base_dir)
-            build_network(scenario)
+            # Built through the engine's cache: the runs of this point reuse it.
+            cached_network(scenario)
             try:
-                _policy_instance(scenario, policy)
+                policy_instance(scenario, policy)
             except (TypeError, ValueError) as exc:
                 raise UserInputError(str(exc), field="dispatch.options") from None
         except UserInputError as exc:
             given = ", ".join(f"{path}={format_value(value)}" for path, value in values.items())
-            field = f"--vary {given}" + (f": {exc.field}" if exc.field else "")
+            field = f"{origin} {given}" + (f": {exc.field}" if exc.field else "")
             raise UserInputError(exc.message, file=exc.file, line=exc.line, field=field) from None
         points.append(SweepPoint(values, scenario))
     return points
@@ -159,7 +181,7 @@ def grid(
 
 @dataclass
 class SweepResult:
-    """The runs of every point of a sweep, in grid order."""
+    """The runs of every point of a sweep, in point order."""
 
     base: Scenario
     parameters: list[Parameter]
@@ -180,14 +202,36 @@ class SweepResult:
         """One row per (point, KPI): ``point``, each swept path, ``kpi``, mean, low, high, n."""
         return self._per_point(lambda result: summarise(result.kpis_by_replication).reset_index())
 
+    @property
+    def failures(self) -> list[RunFailure]:
+        """The runs that raised, each with the number of its point in this sweep."""
+        return [
+            replace(failure, point=k)
+            for k, result in enumerate(self.results)
+            for failure in result.failures
+        ]
+
+    def point_label(self, k: int) -> str:
+        """``network.vans.total=140, hotline.max_attempts=2``: what point ``k`` sets."""
+        return ", ".join(
+            f"{path}={format_value(value)}" for path, value in self.points[k].values.items()
+        )
+
     def _per_point(self, table: Callable[[RunResult], pd.DataFrame]) -> pd.DataFrame:
-        """``table`` of each point's run, behind the point's number and swept values."""
+        """``table`` of each point's run, behind the point's number and swept values.
+
+        A point none of whose replications finished has no rows.
+        """
         frames = []
         for k, (point, result) in enumerate(zip(self.points, self.results, strict=True)):
+            if not result.replications:
+                continue
             frame = table(result)
             for column, value in reversed([("point", k), *point.values.items()]):
                 frame.insert(0, column, [value] * len(frame))
             frames.append(frame)
+        if not frames:
+            return pd.DataFrame(columns=["point", *self.paths])
         return pd.concat(frames, ignore_index=True)
 
 
@@ -201,6 +245,7 @@ def sweep(
     progress: ProgressFn | None = None,
     keep_tables: bool = False,
     base_dir: Path | None = None,
+    **options: Any,
 ) -> SweepResult:
     """Run the base scenario at every point of the parameters' grid.
 
@@ -209,8 +254,36 @@ def sweep(
     the base scenario's unless ``dispatch.policy`` is swept). A sweep keeps the KPIs of
     every run; the call and unit tables (some 20 MB a replication for a national month)
     only with ``keep_tables``, else each result's ``calls`` and ``units`` are empty.
+    ``options`` are those of :func:`~sim.experiments.run.run_all` (``engine``,
+    ``store``, ``precision``, ``raise_on_failure``...).
     """
     points = grid(base, parameters, policy=policy, base_dir=base_dir)
+    return sweep_points(
+        base,
+        list(parameters),
+        points,
+        replications=replications,
+        policy=policy,
+        workers=workers,
+        progress=progress,
+        keep_tables=keep_tables,
+        **options,
+    )
+
+
+def sweep_points(
+    base: Scenario,
+    parameters: list[Parameter],
+    points: list[SweepPoint],
+    *,
+    replications: int | None = None,
+    policy: PolicySpec = None,
+    workers: int = 1,
+    progress: ProgressFn | None = None,
+    keep_tables: bool = False,
+    **options: Any,
+) -> SweepResult:
+    """Run points already made (by :func:`grid`, or a sweep file's design)."""
     n = replications if replications is not None else base.replications
     results = run_all(
         [(point.scenario, policy) for point in points],
@@ -218,5 +291,6 @@ def sweep(
         workers=workers,
         progress=progress,
         keep_tables=keep_tables,
+        **options,
     )
-    return SweepResult(base, list(parameters), points, results)
+    return SweepResult(base, parameters, points, results)

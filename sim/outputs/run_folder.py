@@ -25,6 +25,7 @@ import pandas as pd
 from sim.errors import CorruptFileError, OutputError
 from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
+from sim.experiments.store import concat_parts
 from sim.experiments.sweep import SweepResult
 from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
@@ -138,10 +139,18 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
 def write_run_files(
     result: RunResult, folder: Path, scenario_path: str | Path | None = None
 ) -> None:
-    """calls, units and agents (.parquet) and summary.json of a run, into ``folder``."""
-    result.calls.to_parquet(folder / "calls.parquet", index=False)
-    result.units.to_parquet(folder / "units.parquet", index=False)
-    result.agents.to_parquet(folder / "agents.parquet", index=False)
+    """calls, units and agents (.parquet) and summary.json of a run, into ``folder``.
+
+    Tables left in a result store are copied one replication at a time, never held
+    whole in memory.
+    """
+    for kind in ("calls", "units", "agents"):
+        parts = [r.table_path(kind) for r in result.replications]
+        stored = [part for part in parts if part is not None]
+        if stored and len(stored) == len(parts):
+            concat_parts(stored, folder / f"{kind}.parquet")
+        else:
+            getattr(result, kind).to_parquet(folder / f"{kind}.parquet", index=False)
     _write_json(folder / "summary.json", summary_dict(result, scenario_path))
 
 
@@ -273,11 +282,13 @@ def write_sweep(
     sweep.json holds the base scenario, the swept values and the summary.
     """
     summary = result.summary
+    counts = [len(r.replications) for r in result.results] or [0]
     payload = {
         "base_scenario": result.base.model_dump(mode="json", by_alias=True),
         "parameters": {p.path: list(p.values) for p in result.parameters},
         "points": [point.values for point in result.points],
-        "replications": len(result.results[0].replications) if result.results else 0,
+        # One number, or one per point when replications were added for precision.
+        "replications": counts[0] if len(set(counts)) == 1 else counts,
         "summary": json.loads(summary.to_json(orient="records")),
         "versions": _versions(),
     }

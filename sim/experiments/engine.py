@@ -1,0 +1,598 @@
+"""The experiment engine: runs of (scenario point, policy, replication), anywhere.
+
+``run``, ``compare`` and ``sweep`` all come down to a list of :class:`RunSpec`. Each run
+draws its random numbers from the scenario's seed and its replication number only, so
+every point and policy of replication r sees the same calls (common random numbers),
+and a run gives the same numbers whether it runs first or last, alone or with others,
+in this process, in a local worker process or on a Dask cluster.
+
+:class:`Experiment` drives the runs through an :class:`Engine`:
+
+* :class:`LocalEngine` runs them in this process (one worker) or in a pool of local
+  worker processes. On Linux the workers are forked from this process, so they start
+  with everything it has imported and every network it has built (the checks before a
+  run build them); elsewhere they are spawned and import once. Either way a worker
+  builds a point's network once and keeps it
+  (:func:`~sim.experiments.worker.cached_network`).
+* :class:`DaskEngine` submits them to a ``dask.distributed`` cluster: one at
+  ``--scheduler tcp://HOST:PORT`` through a ``Client``, or a ``LocalCluster`` it starts.
+
+A worker returns only the KPIs of a run. When tables are wanted and there is a result
+store, the worker writes them into the store itself; the process driving the experiment
+then records the run's row (:mod:`sim.experiments.store`), never holding more than the
+KPIs. Runs whose key is already in the store are not run again, and a run that raises
+is recorded with its error (and the call it failed on, where there is one) while the
+others go on. What a worker does is in :mod:`sim.experiments.worker`; run keys in
+:mod:`sim.experiments.keys`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+import threading
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from multiprocessing import get_all_start_methods, get_context
+from types import TracebackType
+from typing import Any
+
+import pandas as pd
+
+from sim.errors import UserInputError
+from sim.experiments.keys import code_digest, package_version, run_key, scenario_digest
+from sim.experiments.progress import ProgressState, ReportFn
+from sim.experiments.replication import PolicySpec, ReplicationResult, Table, policy_label
+from sim.experiments.store import TABLE_KINDS, ResultStore, RunFailure
+from sim.experiments.worker import (
+    ErrorInfo,
+    Task,
+    TaskResult,
+    execute_task,
+    init_worker,
+    lost_result,
+)
+from sim.model.scenario import Scenario
+
+# How often a waiting engine reports progress when no run has ended (seconds).
+TICK_S = 1.0
+
+# How long to try to reach a Dask scheduler before giving up (seconds).
+CONNECT_TIMEOUT_S = 20.0
+
+
+# --------------------------------------------------------------------------- engines
+
+ResultFn = Callable[[Task, TaskResult], None]
+TickFn = Callable[[float], None]
+
+
+class Engine(ABC):
+    """Runs tasks and hands each result back, in this process, as it ends."""
+
+    workers: int = 1
+    name: str = "engine"
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:  # noqa: B027 - an engine without resources has nothing to do
+        """Release workers and connections."""
+
+    @abstractmethod
+    def run(self, tasks: Sequence[Task], on_result: ResultFn, on_tick: TickFn) -> None:
+        """Run every task; ``on_result`` as each ends, ``on_tick`` about once a second
+        with the fraction done of the run under way when known (else 0)."""
+
+
+def _start_method() -> str:
+    """``fork`` where it is safe, else ``spawn``.
+
+    Forked workers start at once, with the modules and networks of this process. Forking
+    is safe only while this process runs a single Python thread (the command line does):
+    a thread holding a lock at the fork would leave it locked in every worker. Within a
+    notebook's kernel, say, which runs threads of its own, workers are spawned.
+    """
+    if (
+        sys.platform == "linux"
+        and "fork" in get_all_start_methods()
+        and threading.active_count() == 1
+    ):
+        return "fork"
+    return "spawn"
+
+
+class LocalEngine(Engine):
+    """This process (``workers=1``) or a pool of ``workers`` local processes (at most one
+    per core)."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1) -> None:
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def run(self, tasks: Sequence[Task], on_result: ResultFn, on_tick: TickFn) -> None:
+        if self.workers == 1 or (len(tasks) <= 1 and self._pool is None):
+            for task in tasks:
+                on_result(task, execute_task(task, on_tick, in_process=True))
+            return
+        if self._pool is None:
+            # More processes than cores only share them, at the cost of their memory.
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(self.workers, os.cpu_count() or 1),
+                mp_context=get_context(_start_method()),
+                initializer=init_worker,
+                initargs=(os.getpid(),),
+            )
+        pool = self._pool
+        try:
+            futures: dict[Future[TaskResult], Task] = {
+                pool.submit(execute_task, task): task for task in tasks
+            }
+            pending = set(futures)
+            broken = False
+            while pending:
+                done, pending = wait(pending, timeout=TICK_S, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task = futures[future]
+                    try:
+                        result = future.result()
+                    except BrokenProcessPool as exc:
+                        broken = True
+                        result = lost_result(task, exc, "a worker process died (out of memory?)")
+                    on_result(task, result)
+                on_tick(0.0)
+            if broken:
+                self.close()
+        except BaseException:
+            self._terminate()
+            raise
+
+    def _terminate(self) -> None:
+        """Stop the workers now, mid-run (on ^C): their unfinished runs are simply lost."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+        if terminate is not None:
+            terminate()
+            return
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        for process in processes:
+            process.kill()  # deaf to SIGTERM (see worker.init_worker)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+
+
+class DaskEngine(Engine):
+    """A ``dask.distributed`` cluster: the one at ``address``, or a ``LocalCluster``.
+
+    Needs the ``cluster`` extra (``pip install 'rescue-sim[cluster]'``). Every worker
+    must have rescue-sim installed (the same version), and see the files the scenario
+    names and, for tables, the output folder, at the same paths (docs/cluster.md).
+    """
+
+    name = "dask"
+
+    def __init__(self, address: str | None = None, workers: int = 1) -> None:
+        if workers < 1:
+            raise UserInputError("must be at least 1", field="--workers")
+        self.address = address
+        self.workers = workers
+        self._client: Any = None
+        self._cluster: Any = None
+
+    def __enter__(self) -> DaskEngine:
+        self._connect()
+        return self
+
+    def _connect(self) -> Any:
+        if self._client is not None:
+            return self._client
+        try:
+            # Typed Any: dask.distributed is optional and ships without type hints.
+            distributed: Any = importlib.import_module("distributed")
+        except ImportError:
+            raise UserInputError(
+                "needs dask.distributed: pip install 'rescue-sim[cluster]'",
+                field="--scheduler" if self.address else "--engine",
+            ) from None
+        if self.address is not None:
+            try:
+                self._client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise UserInputError(
+                    f"cannot reach the Dask scheduler at {self.address}: {exc}",
+                    field="--scheduler",
+                ) from None
+        else:
+            self._cluster = distributed.LocalCluster(
+                n_workers=self.workers,
+                threads_per_worker=1,  # the model is pure Python: one run per process
+                processes=True,
+                dashboard_address=None,
+            )
+            self._client = distributed.Client(self._cluster)
+        return self._client
+
+    @property
+    def scheduler_address(self) -> str:
+        return str(self._connect().scheduler.address)
+
+    def close(self) -> None:
+        client, cluster = self._client, self._cluster
+        self._client = self._cluster = None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    def run(self, tasks: Sequence[Task], on_result: ResultFn, on_tick: TickFn) -> None:
+        client = self._connect()
+        distributed: Any = importlib.import_module("distributed")
+        batch = uuid.uuid4().hex[:8]
+        futures = {
+            client.submit(execute_task, task, key=f"rescue-{task.key}-{batch}", pure=False): task
+            for task in tasks
+        }
+        try:
+            finished = distributed.as_completed(list(futures))
+            while not finished.is_empty():
+                if not finished.has_ready():
+                    time.sleep(0.1)
+                    on_tick(0.0)
+                    continue
+                for future in finished.next_batch(block=False):
+                    task = futures[future]
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the worker died, or the task could not travel
+                        result = lost_result(task, exc, f"{type(exc).__name__}: {exc}")
+                    future.release()
+                    on_result(task, result)
+        except BaseException:
+            client.cancel(list(futures))
+            raise
+
+
+ENGINES = ("local", "dask")
+
+
+def make_engine(kind: str = "local", workers: int = 1, scheduler: str | None = None) -> Engine:
+    """The engine that ``--engine``, ``--workers`` and ``--scheduler`` ask for."""
+    if scheduler is not None:
+        if kind not in ("local", "dask"):
+            raise UserInputError(f"unknown engine {kind!r}; known: local, dask", field="--engine")
+        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
+            raise UserInputError(
+                f"{scheduler!r}: give the scheduler's address as tcp://HOST:PORT",
+                field="--scheduler",
+            )
+        return DaskEngine(scheduler, workers)
+    if kind == "local":
+        return LocalEngine(workers)
+    if kind == "dask":
+        return DaskEngine(None, workers)
+    raise UserInputError(f"unknown engine {kind!r}; known: local, dask", field="--engine")
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment: a scenario point under a policy, one replication."""
+
+    scenario: Scenario
+    policy: PolicySpec
+    replication: int
+    point: int = 0
+
+
+@dataclass
+class RunOutcome:
+    """The end of one run: its KPIs and tables, or its failure."""
+
+    spec: RunSpec
+    key: str
+    kpis: dict[str, float] | None
+    hotline_queue_area_h: float
+    calls: Table | None = None
+    units: Table | None = None
+    agents: Table | None = None
+    failure: RunFailure | None = None
+    exception: BaseException | None = None
+    reused: bool = False
+    elapsed_s: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def replication_result(self) -> ReplicationResult:
+        if self.kpis is None:
+            raise ValueError(f"run {self.key} failed: it has no result")
+        empty = pd.DataFrame()
+        return ReplicationResult(
+            self.spec.replication,
+            self.calls if self.calls is not None else empty,
+            self.units if self.units is not None else empty,
+            self.kpis,
+            self.hotline_queue_area_h,
+            self.agents,
+        )
+
+
+@dataclass
+class _Entry:
+    """One distinct run (by key) and every spec that asks for it."""
+
+    key: str
+    specs: list[RunSpec] = field(default_factory=list)
+    outcome: RunOutcome | None = None
+
+
+class Experiment:
+    """Runs given in one or more batches on an engine, into an optional result store.
+
+    ``tables``: keep each run's call and unit tables (written to the store by the
+    workers when there is one, else sent back in memory). Runs already finished in the
+    store are reused, not run again; runs asked for twice (the same key) run once.
+    ``report`` is called with a :class:`ProgressState` as runs end and about once a
+    second. ``description`` goes into the store's manifest.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        store: ResultStore | None = None,
+        *,
+        tables: bool = True,
+        report: ReportFn | None = None,
+        description: dict[str, Any] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.tables = tables
+        self.report = report
+        self.description = description or {}
+        self._entries: dict[str, _Entry] = {}
+        self._started = time.monotonic()
+        self._finished = self._failed = self._reused = 0
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def outcomes(self) -> list[RunOutcome]:
+        return [e.outcome for e in self._entries.values() if e.outcome is not None]
+
+    @property
+    def failures(self) -> list[RunFailure]:
+        return [o.failure for o in self.outcomes if o.failure is not None]
+
+    def state(self, running: float = 0.0) -> ProgressState:
+        return ProgressState(
+            total=len(self._entries),
+            finished=self._finished,
+            failed=self._failed,
+            reused=self._reused,
+            running=running,
+            elapsed_s=time.monotonic() - self._started,
+        )
+
+    def _tick(self, running: float = 0.0) -> None:
+        if self.report is not None:
+            self.report(self.state(running))
+
+    # ------------------------------------------------------------------ running
+
+    def execute(self, specs: Sequence[RunSpec]) -> list[RunOutcome]:
+        """Run ``specs`` (those not already done); their outcomes, in the order given."""
+        keys: list[str] = []
+        new: list[_Entry] = []
+        digests: dict[int, tuple[str, str]] = {}
+        for spec in specs:
+            key = run_key(spec.scenario, spec.policy, spec.replication)
+            keys.append(key)
+            entry = self._entries.get(key)
+            if entry is None:
+                entry = self._entries[key] = _Entry(key)
+                new.append(entry)
+            entry.specs.append(spec)
+        tasks: list[Task] = []
+        for entry in new:
+            spec = entry.specs[0]
+            if self.store is not None and self.store.has_run(entry.key, tables=self.tables):
+                entry.outcome = self._reuse(entry.key, spec)
+                continue
+            if id(spec.scenario) not in digests:
+                text = spec.scenario.model_dump_json(by_alias=True)
+                digests[id(spec.scenario)] = (text, scenario_digest(spec.scenario))
+            text, digest = digests[id(spec.scenario)]
+            tasks.append(
+                Task(
+                    key=entry.key,
+                    scenario_json=text,
+                    digest=digest,
+                    policy=spec.policy,
+                    replication=spec.replication,
+                    store_root=str(self.store.root) if self.store and self.tables else None,
+                    return_tables=self.tables and self.store is None,
+                )
+            )
+        self._write_manifest()
+        self._tick()
+        try:
+            if tasks:
+                self.engine.run(tasks, self._on_result, self._tick)
+        finally:
+            self._write_manifest()
+        outcomes = []
+        for key, spec in zip(keys, specs, strict=True):
+            outcome = self._entries[key].outcome
+            if outcome is None:  # an engine that returned without running a task
+                raise RuntimeError(f"run {key} was not run")
+            # A run asked for under two points (equal scenarios) answers both.
+            outcomes.append(outcome if outcome.spec == spec else _respec(outcome, spec))
+        return outcomes
+
+    def _reuse(self, key: str, spec: RunSpec) -> RunOutcome:
+        assert self.store is not None
+        row, kpis = self.store.read_run(key)
+        calls = units = agents = None
+        if self.tables:
+            calls = self.store.table_path("calls", key)
+            units = self.store.table_path("units", key)
+            agents = self.store.table_path("agents", key)
+        self._finished += 1
+        self._reused += 1
+        return RunOutcome(
+            spec,
+            key,
+            kpis,
+            float(row["hotline_queue_area_h"]),
+            calls,
+            units,
+            agents,
+            reused=True,
+            elapsed_s=float(row["elapsed_s"]),
+        )
+
+    def _on_result(self, task: Task, result: TaskResult) -> None:
+        entry = self._entries[task.key]
+        spec = entry.specs[0]
+        error = result.error
+        if error is None and result.code and result.code != code_digest():
+            error = ErrorInfo(
+                "OtherCode",
+                f"worker {result.host} runs other rescue-sim code (version "
+                f"{package_version()} here): install the same version on every worker",
+                None,
+                "",
+            )
+        if error is None and result.tables_written and self.store is not None:
+            missing = [
+                kind for kind in TABLE_KINDS if not self.store.table_path(kind, task.key).is_file()
+            ]
+            if missing:
+                error = ErrorInfo(
+                    "StoreNotShared",
+                    f"worker {result.host} wrote the tables to {self.store.root}, which this "
+                    "machine does not see: put --out on a folder every worker shares",
+                    None,
+                    "",
+                )
+        if error is not None:
+            failure = RunFailure(
+                key=task.key,
+                point=spec.point,
+                policy=policy_label(spec.scenario, spec.policy),
+                replication=spec.replication,
+                error_type=error.error_type,
+                message=error.message,
+                call_id=error.call_id,
+                traceback=error.traceback,
+                headline=error.headline,
+                exception=error.exception,
+            )
+            if self.store is not None:
+                self.store.write_failure(failure)
+            entry.outcome = RunOutcome(
+                spec, task.key, None, math.nan, failure=failure, exception=error.exception,
+                elapsed_s=result.elapsed_s,
+            )  # fmt: skip
+            self._failed += 1
+        else:
+            assert result.kpis is not None
+            calls: Table | None = result.calls
+            units: Table | None = result.units
+            agents: Table | None = result.agents
+            if self.store is not None:
+                self.store.write_run(
+                    {
+                        "key": task.key,
+                        "point": spec.point,
+                        "policy": policy_label(spec.scenario, spec.policy),
+                        "replication": spec.replication,
+                        "seed": spec.scenario.seed,
+                        "hotline_queue_area_h": result.hotline_queue_area_h,
+                        "elapsed_s": result.elapsed_s,
+                    },
+                    result.kpis,
+                )
+                if result.tables_written:
+                    calls = self.store.table_path("calls", task.key)
+                    units = self.store.table_path("units", task.key)
+                    agents = self.store.table_path("agents", task.key)
+            entry.outcome = RunOutcome(
+                spec, task.key, result.kpis, result.hotline_queue_area_h, calls, units,
+                agents, elapsed_s=result.elapsed_s,
+            )  # fmt: skip
+            self._finished += 1
+        self._tick()
+
+    def _write_manifest(self) -> None:
+        if self.store is None:
+            return
+        runs = []
+        for entry in self._entries.values():
+            spec = entry.specs[0]
+            outcome = entry.outcome
+            status = "pending" if outcome is None else ("failed" if outcome.failure else "done")
+            runs.append(
+                {
+                    "key": entry.key,
+                    "points": sorted({s.point for s in entry.specs}),
+                    "policy": policy_label(spec.scenario, spec.policy),
+                    "replication": spec.replication,
+                    "status": status,
+                }
+            )
+        state = self.state()
+        self.store.write_manifest(
+            {
+                **self.description,
+                "package_version": package_version(),
+                "code_sha256": code_digest(),
+                "engine": self.engine.name,
+                "workers": self.engine.workers,
+                "tables": self.tables,
+                "counts": {
+                    "runs": state.total,
+                    "finished": state.finished,
+                    "reused": state.reused,
+                    "failed": state.failed,
+                    "pending": state.remaining,
+                },
+                "runs": runs,
+            }
+        )
+
+
+def _respec(outcome: RunOutcome, spec: RunSpec) -> RunOutcome:
+    """The outcome of a run, as the answer to another spec with the same key."""
+    return replace(outcome, spec=spec)

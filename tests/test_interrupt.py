@@ -1,0 +1,104 @@
+"""An interrupted sweep resumes: every run exactly once, the numbers of an uninterrupted one.
+
+The command runs in its own process group, as at a terminal, and is stopped midway by
+SIGINT (^C) or by SIGKILL of the whole group (the driving process and its workers at
+once, with no chance to tidy up). The same command run again finishes the sweep.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sim.experiments.store import ResultStore
+
+ROOT = Path(__file__).resolve().parents[1]
+QUICK = ROOT / "scenarios" / "quick.yaml"
+POINTS, REPLICATIONS = 3, 4
+RUNS = POINTS * REPLICATIONS
+
+pytestmark = [
+    pytest.mark.slow,  # five commands of a dozen short runs each: some 30-60 s
+    pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX"),
+]
+
+
+def _command(out: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "sim", "sweep", str(QUICK),
+        "--vary", "network.vans.total=70,100,140", "--days", "3",
+        "--replications", str(REPLICATIONS), "--workers", "2", "--out", str(out),
+    ]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "160", "NO_COLOR": "1"}
+
+
+def _parts(out: Path) -> list[Path]:
+    return sorted((out / "store" / "runs").glob("*.parquet"))
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("whole") / "sweep"
+    proc = subprocess.run(_command(out), capture_output=True, text=True, env=_env(), timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return pd.read_csv(out / "sweep.csv")
+
+
+@pytest.mark.parametrize("how", ["SIGINT", "SIGKILL of the process group"])
+def test_an_interrupted_sweep_resumes_with_every_run_once(
+    how: str, tmp_path: Path, uninterrupted: pd.DataFrame
+) -> None:
+    out = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        _command(out),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    deadline = time.monotonic() + 300
+    while len(_parts(out)) < 2 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the sweep ended before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGINT if how == "SIGINT" else signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    if how == "SIGINT":
+        assert proc.returncode == 130, stderr
+        assert "interrupted: finished runs are kept in" in stderr
+        assert "Traceback" not in stderr
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    kept = _parts(out)
+    assert 2 <= len(kept) < RUNS, "interrupted midway"
+    assert not (out / "sweep.json").exists()
+
+    again = subprocess.run(_command(out), capture_output=True, text=True, env=_env(), timeout=600)
+    assert again.returncode == 0, again.stderr
+    store = ResultStore(out / "store")
+    manifest = store.read_manifest()
+    # Nothing kept was run again, nothing was lost, nothing is there twice.
+    assert manifest["counts"] == {
+        "runs": RUNS, "finished": RUNS, "reused": len(kept), "failed": 0, "pending": 0
+    }  # fmt: skip
+    keys = [run["key"] for run in manifest["runs"]]
+    assert len(set(keys)) == RUNS
+    assert sorted(p.stem for p in _parts(out)) == sorted(keys)
+    assert set(kept) <= set(_parts(out))
+    runs = store.read_runs()
+    assert len(runs) == RUNS and not runs.duplicated(["point", "replication"]).any()
+    assert not list((out / "store").rglob("*.tmp"))
+    rows = pd.read_csv(out / "sweep.csv")
+    assert not rows.duplicated(["point", "replication"]).any()
+    pd.testing.assert_frame_equal(rows, uninterrupted, check_exact=True)
