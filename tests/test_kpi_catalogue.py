@@ -32,7 +32,13 @@ QUICK = ROOT / "scenarios" / "quick.yaml"
 def test_the_catalogue_names_every_kpi_a_replication_reports_in_order() -> None:
     scenario = load_scenario(QUICK).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
     reported = run_replication(scenario, 0).kpis
-    assert list(reported) == list(CATALOGUE)
+    assert list(reported) == [name for name, k in CATALOGUE.items() if k.only_with is None]
+    # A rostered run with a rest rule reports the rest too (tests/test_rosters.py runs them).
+    assert [k.only_with for k in CATALOGUE.values() if k.only_with] == [
+        "roster",
+        "roster.rest",
+        "roster.rest",
+    ]
 
 
 def test_which_kpis_are_shares() -> None:
@@ -50,6 +56,7 @@ def test_which_kpis_are_shares() -> None:
         "contractor_rate",
         "van_utilisation",
         "agent_utilisation",
+        "breaks_missed_rate",
     }
     assert all(is_share(name) == (CATALOGUE[name].unit == SHARE) for name in CATALOGUE)
     assert not is_share("not_a_kpi_rate")  # unknown: nothing bounds it

@@ -30,6 +30,7 @@ LIBRARY = (
     "double11_logistics_peak.yaml",
     "digital_service.yaml",
     "network_expansion.yaml",
+    "dongfeng_rostered.yaml",
 )
 
 

@@ -40,6 +40,8 @@ class KPI:
     text: str  # one-line definition: numerator / denominator
     headline: bool = False  # one of the rates the network publishes
     published_as: str | None = None  # its key in published_figures.yaml, if any
+    # The part of a scenario a KPI needs ("roster", "roster.rest"); None: every run has it.
+    only_with: str | None = None
 
     @property
     def share(self) -> bool:
@@ -159,6 +161,28 @@ CATALOGUE: dict[str, KPI] = {
             "km/day",
             None,
             "road km of move-up drives started after the warm-up, per day",
+        ),
+        # Rostered runs only (sim.analysis.rosters).
+        KPI(
+            "overtime_h_per_day",
+            "van-h/day",
+            False,
+            "van-hours on duty past a rostered shift's end, per day after the warm-up",
+            only_with="roster",
+        ),
+        KPI(
+            "breaks_missed_rate",
+            SHARE,
+            False,
+            "breaks not started when due (van at work) / breaks due under the rest rule",
+            only_with="roster.rest",
+        ),
+        KPI(
+            "breaks_per_van_day",
+            "per van-day",
+            None,
+            "rest breaks taken per van per day",
+            only_with="roster.rest",
         ),
     )
 }

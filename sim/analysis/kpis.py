@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.special import stdtrit
 
 from sim.analysis.kpi_catalogue import is_share
-from sim.model.records import IDLE
+from sim.model.records import IDLE, OFF_DUTY, RESTING_STATES, VAN_STATES
 
 SECONDS_PER_H = 3600.0
 
@@ -165,10 +165,13 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q)) if len(values) else math.nan
 
 
-def van_busy_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
-    """Hours each van spent not idle within [start_h, end_h].
+def unit_spells(
+    units: pd.DataFrame, end_h: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The unit log as spells (start_h, end_h, van, state code), by van, then time.
 
-    Spells still open at ``end_h`` are closed there.
+    Each row's spell lasts until the next row of the same van; a van's last spell is
+    closed at ``end_h``.
     """
     t = units["t_h"].to_numpy()
     van = units["van"].to_numpy()
@@ -179,20 +182,57 @@ def van_busy_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndar
     )
     order = np.lexsort((np.arange(len(t)), t, van))
     t, van, state = t[order], van[order], state[order]
-    n_vans = int(van.max()) + 1 if len(van) else 0
-    # Each row's spell lasts until the next row of the same van, or the end of the window.
     next_t = np.append(t[1:], end_h)
     last_of_van = np.append(van[1:] != van[:-1], True)
     next_t[last_of_van] = end_h
+    return t, next_t, van, state
+
+
+def _hours_by_van(
+    units: pd.DataFrame, start_h: float, end_h: float, counted: np.ndarray
+) -> np.ndarray:
+    """Hours each van spent within [start_h, end_h] in the states ``counted`` picks."""
+    t, next_t, van, state = unit_spells(units, end_h)
+    n_vans = int(van.max()) + 1 if len(van) else 0
     lo = np.clip(t, start_h, end_h)
     hi = np.clip(next_t, start_h, end_h)
-    busy = np.where(state != IDLE, hi - lo, 0.0)
-    return np.bincount(van, weights=busy, minlength=n_vans)
+    return np.bincount(van, weights=np.where(counted[state], hi - lo, 0.0), minlength=n_vans)
+
+
+def _states(*codes: int) -> np.ndarray:
+    """A lookup by state code: True for ``codes``."""
+    table = np.zeros(len(VAN_STATES), dtype=bool)
+    table[list(codes)] = True
+    return table
+
+
+# Working: not idle, not off duty, not on a break.
+_WORKING = ~_states(IDLE, *RESTING_STATES)
+_OFF_DUTY = _states(OFF_DUTY)
+
+
+def van_busy_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
+    """Hours each van spent working (not idle, off duty or on a break) within [start_h, end_h].
+
+    Spells still open at ``end_h`` are closed there.
+    """
+    return _hours_by_van(units, start_h, end_h, _WORKING)
+
+
+def van_off_duty_hours(units: pd.DataFrame, start_h: float, end_h: float) -> np.ndarray:
+    """Hours each van spent off duty (a rostered van between shifts) within [start_h, end_h]."""
+    return _hours_by_van(units, start_h, end_h, _OFF_DUTY)
 
 
 def van_utilisation(units: pd.DataFrame, start_h: float, end_h: float) -> float:
+    """Van time working / van time on duty (every van's whole window without a roster)."""
     busy = van_busy_hours(units, start_h, end_h)
-    return float(busy.sum() / (len(busy) * (end_h - start_h))) if len(busy) else math.nan
+    if not len(busy):
+        return math.nan
+    # Without a roster the off-duty hours are exactly 0.0: the same value as before rosters.
+    off_duty_h = float(van_off_duty_hours(units, start_h, end_h).sum())
+    on_duty_h = len(busy) * (end_h - start_h) - off_duty_h
+    return float(busy.sum() / on_duty_h) if on_duty_h > 0 else math.nan
 
 
 def relocation_kpis(relocations: pd.DataFrame, start_h: float, end_h: float) -> dict[str, float]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.kpis import arrival_outcomes, call_kpis
-from sim.model.records import IDLE, VAN_STATES
+from sim.model.records import IDLE, RESTING_STATES, VAN_STATES
 from sim.model.reference import areas
 from sim.model.scenario import Surge
 
@@ -142,7 +142,8 @@ def busy_share_by_hour(units: pd.DataFrame, horizon_h: float, bin_h: float = 1.0
     t, van, state = t[order], van[order], state[order]
     end = np.append(t[1:], horizon_h)
     end[np.append(van[1:] != van[:-1], True)] = horizon_h
-    busy = state != VAN_STATES[IDLE]
+    # Working: not idle, and not off duty or on a break (a rostered van).
+    busy = ~np.isin(state, [VAN_STATES[k] for k in (IDLE, *RESTING_STATES)])
     start, stop = np.clip(t[busy], 0, horizon_h), np.clip(end[busy], 0, horizon_h)
     edges = np.arange(0.0, horizon_h + bin_h * 0.5, bin_h)
     if edges[-1] < horizon_h:

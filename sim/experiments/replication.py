@@ -22,6 +22,7 @@ from sim.analysis.kpis import (
     relocation_kpis,
     van_utilisation,
 )
+from sim.analysis.rosters import roster_kpis
 from sim.model.complaints import add_complaints
 from sim.model.demand import CallStream, draw_call_stream
 from sim.model.dispatch import DispatchPolicy, resolve_policy
@@ -266,6 +267,17 @@ def run_replication(
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
     kpis.update(relocation_kpis(relocations, warmup_h, horizon_h))
+    if model.roster is not None:
+        rest = scenario.roster.rest if scenario.roster is not None else None
+        kpis.update(
+            roster_kpis(
+                units,
+                model.roster.intervals,
+                rest.max_working_h if rest is not None else None,
+                warmup_h=warmup_h,
+                horizon_h=horizon_h,
+            )
+        )
     return ReplicationResult(
         replication,
         calls,

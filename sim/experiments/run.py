@@ -46,6 +46,7 @@ from sim.experiments.replication import (
     run_replication,
 )
 from sim.experiments.store import ResultStore, RunFailure
+from sim.model.relocation import check_roster_without_moveup
 from sim.model.scenario import Scenario
 from sim.model.trace import read_trace
 
@@ -177,7 +178,8 @@ def run_all(
     for scenario, policy in runs:
         check_scenario(scenario)
         check_policy(policy)
-        policy_class(scenario, policy)  # fail fast, before any work
+        # Fail fast, before any work.
+        check_roster_without_moveup(scenario.roster is not None, policy_class(scenario, policy))
         if scenario.demand.trace is not None:
             read_trace(scenario)  # every row checked here, not in a worker
     if precision and max_replications < replications:

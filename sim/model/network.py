@@ -103,12 +103,27 @@ def build_network(scenario: Scenario) -> Network:
         areas=areas,
         index=SpatialIndex(lat, lon),
     )
+    _check_roster_stations(scenario, network.station_name)
     matrix = scenario.travel.matrix
     if matrix is None:
         return network
     return replace(
         network, travel_matrix=load_travel_matrix(matrix, network, TravelModel(scenario.travel))
     )
+
+
+def _check_roster_stations(scenario: Scenario, names: np.ndarray) -> None:
+    """Every station a roster names by name is one of the network's."""
+    if scenario.roster is None:
+        return
+    known = set(names.tolist())
+    for k, own in enumerate(scenario.roster.stations):
+        for j, name in enumerate(own.stations):
+            if name not in known:
+                raise ScenarioError(
+                    f"no station named {name!r} in the network",
+                    field=f"roster.stations[{k}].stations[{j}]",
+                )
 
 
 def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:

@@ -19,10 +19,13 @@ FINAL_STATES = ("unfinished", "repaired", "remote", "abandoned")
 # live with the records (not with dispatch) because the records and the KPIs read them;
 # the dispatch interface imports them from here.
 IDLE, TO_SITE, ON_SITE, RETURNING = 0, 1, 2, 3
-# Driving to a new base on a move-up order (sim.model.dispatch.moveup). New states go at
-# the end, so that the codes of the older ones never change.
-RELOCATING = 4
-VAN_STATES = ("idle", "to_site", "on_site", "returning", "relocating")
+# New states are appended, so that the codes of the old ones never change. A van drives
+# to a new base on a move-up order (sim.model.dispatch.moveup); a rostered van is off duty
+# between shifts and on a rest break (sim.model.roster).
+RELOCATING, OFF_DUTY, ON_BREAK = 4, 5, 6
+VAN_STATES = ("idle", "to_site", "on_site", "returning", "relocating", "off_duty", "on_break")
+# States in which a van is neither working nor available: no utilisation, no overtime.
+RESTING_STATES = (OFF_DUTY, ON_BREAK)
 
 TIME_COLUMNS = (
     "answered_h",

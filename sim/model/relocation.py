@@ -26,7 +26,7 @@ from typing import Any
 
 import simpy
 
-from sim.errors import PolicyFailure
+from sim.errors import PolicyFailure, ScenarioError
 from sim.model.dispatch.base import DispatchPolicy, DispatchView, Van, overrides
 from sim.model.engine import Callback, Wait
 from sim.model.geo import great_circle_km
@@ -165,8 +165,27 @@ def make_relocator(
     review_interval_h: float | None,
 ) -> Relocator | None:
     """A :class:`Relocator` when the policy has a move-up hook, else None (no work at all)."""
-    if not (overrides(policy, "on_van_idle") or overrides(policy, "rebalance")):
+    if not moves_vans(type(policy)):
         return None
     return Relocator(
         env, view, policy, travel, unit_log, relocations, wait, arrived, review_interval_h
     )
+
+
+def moves_vans(policy_class: type[DispatchPolicy]) -> bool:
+    """Whether a policy class has a move-up hook (``on_van_idle`` or ``rebalance``)."""
+    return any(
+        getattr(policy_class, hook) is not getattr(DispatchPolicy, hook)
+        for hook in ("on_van_idle", "rebalance")
+    )
+
+
+def check_roster_without_moveup(has_roster: bool, policy_class: type[DispatchPolicy]) -> None:
+    """Rosters and move-up are not combined yet: which van may move when it goes off duty,
+    or rest on the way, is not decided. ScenarioError naming ``roster`` when both are asked."""
+    if has_roster and moves_vans(policy_class):
+        raise ScenarioError(
+            f"a roster cannot be combined with a move-up policy ({policy_class.__name__}) "
+            "yet: drop the roster or choose a policy without move-up",
+            field="roster",
+        )

@@ -60,7 +60,8 @@ from sim.model.records import (
     RelocationLog,
     UnitLog,
 )
-from sim.model.relocation import make_relocator
+from sim.model.relocation import check_roster_without_moveup, make_relocator
+from sim.model.roster import NextOrder, VanRoster
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
 
@@ -180,15 +181,27 @@ class Model:
         self.view = DispatchView(self.env, scenario, network, self.vans, self.travel, self.promises)
         self.view.speed_factor_at = self._speed_factor_at
         self.view.use_stream(stream)
+        # Made only when the scenario has a roster: without one, no roster work at all.
+        self.roster = (
+            VanRoster(self.env, scenario, network, self.view, self.vans, self.unit_log)
+            if scenario.roster is not None
+            else None
+        )
         for van in self.vans:
+            if self.roster is not None and not self.roster.on_duty[van.id]:
+                self.roster.stand_down(van, 0.0)  # off duty from the start: not idle
+                continue
             self.view.idle_at[van.station].append(van)
             self.unit_log.log(0.0, van.id, IDLE, -1)
-        self.view.idle_count = len(self.vans)
+        self.view.idle_count = sum(map(len, self.view.idle_at))
         if policy is None:
             policy_cls = resolve_policy(scenario.dispatch.policy)
             policy = policy_cls(**scenario.dispatch.options)
+        check_roster_without_moveup(scenario.roster is not None, type(policy))
         self.policy = policy
         self.policy.setup(self.view)
+        # The policy's choice of a free van's next order, bound once (a roster wraps it).
+        self._next_order: NextOrder = policy.next_order
 
         self.agents_by_hour = scenario.hotline.agents_by_hour
         self._prioritise_hotline = self.policy.prioritise_hotline
@@ -296,6 +309,10 @@ class Model:
             env.process(self._surge(s))
         if self._relocator is not None:
             self._relocator.start()
+        if self.roster is not None:  # it makes the two van decisions from now on
+            self._next_order, self._van_idle = self.roster.start(  # type: ignore[method-assign, assignment]
+                self._next_order, self._van_idle
+            )
         self._source.start_urgently(at_zero)
 
     def advance(self, until_h: float) -> None:
@@ -565,7 +582,7 @@ class Model:
         if network_van is not None:  # the van is free: the next waiting order, or home
             van = network_van
             van.call = -1
-            next_order = self.policy.next_order(van, view)
+            next_order = self._next_order(van, view)
             if next_order is not None:
                 next_order.event.succeed(van)
             elif self._relocator is not None and self._relocator.after_job(
@@ -648,7 +665,7 @@ class Model:
 
     def _van_home(self, van: Van, event: simpy.Event) -> None:
         van.lat, van.lon = van.base_lat, van.base_lon
-        order = self.policy.next_order(van, self.view)
+        order = self._next_order(van, self.view)
         if order is not None:
             order.event.succeed(van)
             return

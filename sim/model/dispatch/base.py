@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from sim.model.geo import great_circle_km, great_circle_km_array
-from sim.model.records import IDLE
+from sim.model.records import IDLE, OFF_DUTY
 from sim.model.travel_matrix import StationLegs
 
 if TYPE_CHECKING:
@@ -322,10 +322,11 @@ class DispatchView:
 
         Zero with an idle van; otherwise the van expected to free up for the order's place
         in the queue, plus a mean job for each full round of the station's vans ahead.
+        Vans off duty (a roster) do not count: with none on duty, the wait is endless.
         """
         if self.idle_at[station]:
             return 0.0
-        vans = self.vans_of[station]
+        vans = [v for v in self.vans_of[station] if v.state != OFF_DUTY]
         if not vans:
             return float("inf")
         free = sorted(v.expected_free_h for v in vans)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.analysis.kpis import van_busy_hours
+from sim.analysis.kpis import van_busy_hours, van_off_duty_hours
 from sim.analysis.tables import busy_share_by_hour, van_station_from_calls
 from sim.model.records import VAN_STATES
 from sim.outputs.plots._style import TARGET_COLOUR, new_figure
@@ -38,13 +38,16 @@ def van_utilisation(
         horizon_h = math.ceil(horizon_h / 24.0) * 24.0
     reps = sorted(units["replication"].unique()) if "replication" in units else [None]
     busy_per_van: list[np.ndarray] = []
+    off_per_van: list[np.ndarray] = []  # hours off duty (a rostered van): not in the share
     hourly: list[np.ndarray] = []
     for r in reps:
         u = units if r is None else units[units["replication"].to_numpy() == r]
         busy_per_van.append(van_busy_hours(u, warmup_h, horizon_h))
+        off_per_van.append(van_off_duty_hours(u, warmup_h, horizon_h))
         hourly.append(busy_share_by_hour(u, horizon_h))
     n_vans = max(len(b) for b in busy_per_van)
     busy = np.mean([np.pad(b, (0, n_vans - len(b))) for b in busy_per_van], axis=0)
+    off = np.mean([np.pad(b, (0, n_vans - len(b))) for b in off_per_van], axis=0)
     if van_station is not None:
         home = np.asarray(van_station, dtype=np.int64)[:n_vans]
     else:
@@ -54,10 +57,10 @@ def van_utilisation(
     n_stations = int(home[known].max()) + 1 if known.any() else 0
     station_busy = np.bincount(home[known], weights=busy[known], minlength=n_stations)
     station_vans = np.bincount(home[known], minlength=n_stations)
+    station_off = np.bincount(home[known], weights=off[known], minlength=n_stations)
     window = max(horizon_h - warmup_h, 1e-9)
-    share = np.divide(
-        station_busy, station_vans * window, out=np.zeros(n_stations), where=station_vans > 0
-    )
+    on_duty = station_vans * window - station_off
+    share = np.divide(station_busy, on_duty, out=np.zeros(n_stations), where=on_duty > 0)
 
     fig = new_figure(13, 5.5)
     ax_top, ax_time = fig.subplots(1, 2, width_ratios=(1, 1.4))
@@ -71,9 +74,9 @@ def van_utilisation(
     y = np.arange(len(order))[::-1]
     ax_top.barh(y, share[order] * 100, color="#3182bd")
     ax_top.set_yticks(y, labels, fontsize=8)
-    overall = float(busy.sum() / (n_vans * window)) * 100 if n_vans else math.nan
+    overall = float(busy.sum() / (n_vans * window - off.sum())) * 100 if n_vans else math.nan
     ax_top.axvline(overall, color=TARGET_COLOUR, linestyle="--", label=f"all vans: {overall:.1f}%")
-    ax_top.set_xlabel("share of van time not idle (%)")
+    ax_top.set_xlabel("share of van time on duty not idle (%)")
     ax_top.set_title(f"Top {len(order)} busiest stations")
     ax_top.legend(loc="lower right", fontsize=8)
     ax_top.grid(axis="x", alpha=0.3)
