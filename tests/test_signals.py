@@ -28,7 +28,9 @@ from sim.cli import app
 pytestmark = pytest.mark.slow
 
 runner = CliRunner()
-LONG = ["--days", "60", "--replications", "4"]
+# Long enough that the signal, sent a second into the replications, lands in them even
+# on a quiet machine (all of 4 x 60 days took about a second there).
+LONG = ["--days", "365", "--replications", "6"]
 
 
 def _workers(pid: int) -> list[psutil.Process]:
