@@ -1258,9 +1258,13 @@ def report(
     from sim.outputs.design_folder import is_design_folder, write_design_report
     from sim.outputs.output_folder import check_writable
     from sim.outputs.report import write_report
+    from sim.outputs.sensitivity_plot import is_sensitivity_folder, write_sensitivity_report
 
     if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
         out.print(str(write_design_report(run_dir, out_file)), highlight=False)
+        return
+    if is_sensitivity_folder(run_dir):  # written by 'rescue-sim sensitivity --out'
+        out.print(str(write_sensitivity_report(run_dir, out_file)), highlight=False)
         return
     if out_file is not None:
         check_writable(out_file, folder=False)

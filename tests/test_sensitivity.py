@@ -79,7 +79,17 @@ def test_figure_and_files(quick: Scenario, tmp_path: Path) -> None:
         "points.csv",
         f"sensitivity_{KPI}.png",
         "sensitivity_response_p90_h.png",
+        "sensitivity.json",
     }
+    # `rescue-sim report` on the folder: a figure and the indices for every KPI.
+    report = runner.invoke(app, ["report", str(tmp_path)])
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "report.html").read_text(encoding="utf-8")
+    for kpi in (KPI, "response_p90_h"):
+        assert f'<figure id="sensitivity_{kpi}"><img' in page
+    assert page.count("data:image/png;base64,") == 2
+    assert page.count("network.vans.total") == 2 and "travel.noise_cv" in page
+    assert "2 parameters" in page and "morris" in page
 
 
 def test_cli_bad_range_is_one_line() -> None:

@@ -11,7 +11,7 @@
 * ``history.csv``: the search, one flat row per design run: the move, its paired
   interval, the verdict.
 * ``figures/objective.png`` (the objective along the search) and
-  ``figures/changes_map.png`` (the changes on a schematic map).
+  ``figures/changes_map.png`` (the changes on the province outlines).
 * ``optimise.json``: the spec, seeds, first-stage models and solver status, stop
   reason and timings; written last, it marks a complete folder.
 
@@ -188,7 +188,7 @@ def design_figures(folder: str | Path) -> dict[str, bytes]:
     }
 
 
-def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
+def html_table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
     formats = formats or {}
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
@@ -214,7 +214,7 @@ def _cell(value: float, rate: bool, diff: bool) -> str:
     return f"{value:+,.3f}" if diff else f"{value:,.3f}"
 
 
-_CSS = """
+PAGE_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans",sans-serif;margin:24px auto;
 max-width:1180px;color:#222;line-height:1.4;padding:0 16px}
 h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
@@ -236,7 +236,7 @@ def design_report_html(folder: str | Path) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>rescue-sim network design: {name}</title><style>{_CSS}</style></head><body>",
+        f"<title>rescue-sim network design: {name}</title><style>{PAGE_CSS}</style></head><body>",
         f"<h1>Network design: {name}</h1>",
         "<p>"
         + html.escape(
@@ -269,13 +269,13 @@ def design_report_html(folder: str | Path) -> str:
             ("" if pd.isna(v) else _cell(float(v), bool(r), diff))
             for v, r in zip(shown[column], rates, strict=True)
         ]
-    parts.append(_table(shown))
+    parts.append(html_table(shown))
     figures = design_figures(folder)
     captions = {
         "objective": "The objective of every design run in the search (mean and 95% interval "
         "over the search replications); filled: accepted as the new incumbent.",
-        "changes_map": "Where stations were opened or closed and vans added or removed. A "
-        "plain scatter on schematic province boundaries built from the prefecture seats.",
+        "changes_map": "Where stations were opened or closed and vans added or removed, on "
+        "the province outlines (the map's own caption names their source).",
     }
     for key, png in figures.items():
         data = base64.b64encode(png).decode("ascii")
@@ -284,7 +284,7 @@ def design_report_html(folder: str | Path) -> str:
             f"<figcaption>{html.escape(captions[key])}</figcaption></figure>"
         )
     parts.append("<h2>Changes by province</h2>")
-    parts.append(_table(by_province))
+    parts.append(html_table(by_province))
     parts.append("<h2>Search history</h2>")
     columns = [
         "evaluation",
@@ -301,7 +301,7 @@ def design_report_html(folder: str | Path) -> str:
         "reason",
     ]
     parts.append(
-        _table(
+        html_table(
             history[[c for c in columns if c in history]],
             {
                 "objective_mean": "{:.4f}",
