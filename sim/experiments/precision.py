@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import stdtrit  # = scipy.stats.t.ppf, without importing scipy.stats
 
+from sim.analysis.kpis import confidence_interval
 from sim.errors import UserInputError
 
 DEFAULT_MAX_REPLICATIONS = 100
@@ -52,12 +52,11 @@ def parse_precision(text: str, known_kpis: Sequence[str] = ()) -> PrecisionTarge
 
 
 def half_width(values: Sequence[float] | np.ndarray, level: float = LEVEL) -> float:
-    """Student-t half-width of the mean of ``values`` (NaN ignored; NaN below two values)."""
-    x = np.asarray(values, dtype=float)
-    x = x[~np.isnan(x)]
-    if len(x) < 2:
-        return math.nan
-    return float(stdtrit(len(x) - 1, (1 + level) / 2) * x.std(ddof=1) / math.sqrt(len(x)))
+    """Student-t half-width of the mean of ``values`` (NaN ignored; NaN below two values):
+    half the width of :func:`sim.analysis.kpis.confidence_interval` (before any clipping
+    to a KPI's bounds, so that the stopping rule is the t rule itself)."""
+    interval = confidence_interval(np.asarray(values, dtype=float), level)
+    return (interval.high - interval.low) / 2
 
 
 @dataclass(frozen=True)

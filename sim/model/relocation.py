@@ -174,10 +174,7 @@ def make_relocator(
 
 def moves_vans(policy_class: type[DispatchPolicy]) -> bool:
     """Whether a policy class has a move-up hook (``on_van_idle`` or ``rebalance``)."""
-    return any(
-        getattr(policy_class, hook) is not getattr(DispatchPolicy, hook)
-        for hook in ("on_van_idle", "rebalance")
-    )
+    return overrides(policy_class, "on_van_idle") or overrides(policy_class, "rebalance")
 
 
 def check_roster_without_moveup(has_roster: bool, policy_class: type[DispatchPolicy]) -> None:

@@ -26,6 +26,7 @@ owns time, vans and records; the policy owns only its queues.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -154,6 +155,8 @@ class DispatchView:
     ) -> None:
         self.env = env
         self.scenario = scenario
+        # Off-duty vans exist only under a roster: without one, no filtering per call.
+        self._rostered = scenario.roster is not None
         self.network = network
         self.vans = vans
         self.travel = travel
@@ -326,9 +329,11 @@ class DispatchView:
         """
         if self.idle_at[station]:
             return 0.0
-        vans = [v for v in self.vans_of[station] if v.state != OFF_DUTY]
+        vans = self.vans_of[station]
+        if self._rostered:
+            vans = [v for v in vans if v.state != OFF_DUTY]
         if not vans:
-            return float("inf")
+            return math.inf
         free = sorted(v.expected_free_h for v in vans)
         rounds, place = divmod(queued_ahead, len(vans))
         job_h = self.mean_on_site_h + 2 * self.travel.expected_drive_h(30.0, self.now)
@@ -391,6 +396,8 @@ class DispatchPolicy(ABC):
         return []
 
 
-def overrides(policy: DispatchPolicy, hook: str) -> bool:
-    """Whether ``policy``'s class overrides the :class:`DispatchPolicy` method ``hook``."""
-    return getattr(type(policy), hook) is not getattr(DispatchPolicy, hook)
+def overrides(policy: DispatchPolicy | type[DispatchPolicy], hook: str) -> bool:
+    """Whether ``policy`` (a policy or its class) overrides the :class:`DispatchPolicy`
+    method ``hook``."""
+    cls = policy if isinstance(policy, type) else type(policy)
+    return getattr(cls, hook) is not getattr(DispatchPolicy, hook)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from collections import deque
 from typing import Any
 
@@ -115,7 +116,7 @@ class NearestStationWithBackup(NearestStation):
     def _eta_h(self, station: int, km: float, order: Order, view: DispatchView) -> float:
         queued = self._queues.get(station)
         wait = view.station_wait_h(station, len(queued) if queued else 0)
-        if wait == float("inf"):  # a station without vans (move-up can leave one so)
+        if wait == math.inf:  # a station without vans (move-up can leave one so)
             return wait
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         start = view.now + wait + turnout
@@ -129,7 +130,7 @@ class NearestStationWithBackup(NearestStation):
             return self._give_to(order.nearest, order, view)
         nearest = candidates[0][0]
         deadline = view.arrival_deadline_h(order)
-        best, best_eta = nearest, float("inf")
+        best, best_eta = nearest, math.inf
         for station, km in candidates:
             eta = self._eta_h(station, km, order, view)
             if station == nearest and eta <= deadline:
@@ -165,7 +166,7 @@ class NearestIdleVan(DispatchPolicy):
             if view.idle_at[station]:
                 return view.take_idle_van(station)
         # No idle van among the nearest candidates: look at every station that has one.
-        best, best_eta = None, float("inf")
+        best, best_eta = None, math.inf
         for station, idle in enumerate(view.idle_at):
             if idle and view.station_open[station]:
                 eta = view.estimated_arrival_h(idle[-1], order)
@@ -240,7 +241,7 @@ class Preparedness(NearestStation):
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         candidates = view.open_candidates(order)
         deadline = view.arrival_deadline_h(order)
-        best, best_lost = -1, float("inf")
+        best, best_lost = -1, math.inf
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         for station, km in candidates:
             if not view.idle_at[station]:
@@ -275,7 +276,7 @@ class ContractorOverflow(NearestStationWithBackup):
         if not candidates:  # every station shut: wait at the nearest, as the published rule does
             return self._give_to(order.nearest, order, view)
         deadline = view.arrival_deadline_h(order)
-        best, best_eta = candidates[0][0], float("inf")
+        best, best_eta = candidates[0][0], math.inf
         for station, km in candidates:
             eta = self._eta_h(station, km, order, view)
             if eta <= deadline:
