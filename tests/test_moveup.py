@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse
 
@@ -205,3 +206,13 @@ def test_moves_come_back_from_worker_processes_unchanged() -> None:
     assert len(serial.relocations) > 0
     assert serial.relocations.equals(parallel.relocations)
     assert serial.kpis_by_replication.equals(parallel.kpis_by_replication)
+
+
+def test_moves_are_kept_by_the_result_store_for_a_rerun(tmp_path: Path) -> None:
+    """A run read back from the store (a rerun of the same command) keeps its moves."""
+    scenario = _bench(days=2.0, review_interval_h=2.0)
+    first = run(scenario, replications=2, policy="compliance_table", store=tmp_path / "store")
+    again = run(scenario, replications=2, policy="compliance_table", store=tmp_path / "store")
+    assert len(first.relocations) > 0
+    pd.testing.assert_frame_equal(again.relocations, first.relocations, check_exact=True)
+    assert again.kpis_by_replication.equals(first.kpis_by_replication)

@@ -324,7 +324,7 @@ class RunOutcome:
     calls: Table | None = None
     units: Table | None = None
     agents: Table | None = None
-    relocations: pd.DataFrame | None = None  # move-up drives (none when reused from a store)
+    relocations: pd.DataFrame | None = None  # move-up drives (read back when reused)
     failure: RunFailure | None = None
     exception: BaseException | None = None
     reused: bool = False
@@ -465,11 +465,13 @@ class Experiment:
     def _reuse(self, key: str, spec: RunSpec) -> RunOutcome:
         assert self.store is not None
         row, kpis = self.store.read_run(key)
-        calls = units = agents = None
+        calls = units = agents = relocations = None
         if self.tables:
             calls = self.store.table_path("calls", key)
             units = self.store.table_path("units", key)
             agents = self.store.table_path("agents", key)
+            # Small (move-up drives only) and not assembled from parts: read it here.
+            relocations = pd.read_parquet(self.store.table_path("relocations", key))
         self._finished += 1
         self._reused += 1
         return RunOutcome(
@@ -480,6 +482,7 @@ class Experiment:
             calls,
             units,
             agents,
+            relocations=relocations,
             reused=True,
             elapsed_s=float(row["elapsed_s"]),
         )

@@ -45,7 +45,7 @@ from sim.errors import UserInputError
 STORE_DIR = "store"
 """The store's folder inside an output folder."""
 
-TABLE_KINDS = ("calls", "units", "agents")
+TABLE_KINDS = ("calls", "units", "agents", "relocations")
 
 # Columns of a run's row besides its KPIs; a KPI may not take one of these names.
 RUN_COLUMNS = (
