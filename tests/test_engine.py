@@ -431,3 +431,14 @@ def test_without_dask_the_cluster_options_say_what_to_install(
     assert result.stderr.startswith("error: --engine: unknown engine 'spark'; known: local, dask")
     result = runner.invoke(app, ["run", str(QUICK), "--scheduler", "10.0.0.1:8786"])
     assert result.stderr.startswith("error: --scheduler: '10.0.0.1:8786': give the scheduler's")
+
+
+def test_a_store_part_that_cannot_be_written_is_an_output_error(tmp_path: Path) -> None:
+    """Disk full, a read-only folder, a file in the way: one line naming the path."""
+    from sim.errors import OutputError
+    from sim.experiments.store import write_table
+
+    blocker = tmp_path / "store"
+    blocker.write_text("not a folder", encoding="utf-8")
+    with pytest.raises(OutputError, match=r"cannot write .*store/calls/k\.parquet"):
+        write_table(blocker, "calls", "k", pd.DataFrame({"x": [1]}))

@@ -40,7 +40,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from sim.errors import UserInputError
+from sim.errors import OutputError, UserInputError
 
 STORE_DIR = "store"
 """The store's folder inside an output folder."""
@@ -65,10 +65,14 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Write ``path`` through ``write(temporary_path)`` in the same folder, then rename it.
 
     The temporary name starts with a dot and ends in ``.tmp``: readers skip such names,
-    and :meth:`ResultStore.clean` removes the ones a killed writer left.
+    and :meth:`ResultStore.clean` removes the ones a killed writer left. A place that
+    cannot be written is an :class:`OutputError` naming it (one line, exit code 2).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -76,6 +80,9 @@ def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -32,12 +32,13 @@ from ruamel.yaml import YAML
 
 from sim.analysis.kpi_catalogue import is_share
 from sim.experiments.optimise import OptimiseResult
+from sim.experiments.store import atomic_write
 from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
 from sim.outputs.design_plots import changes_map, objective_history
 from sim.outputs.report import figure_png
-from sim.outputs.run_folder import _versions, atomic_write
+from sim.outputs.run_folder import _versions
 
 MARKER = "optimise.json"
 

@@ -29,10 +29,11 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.tables import kpi_frame, province_kpis
+from sim.experiments.store import atomic_write
 from sim.outputs import plots
 from sim.outputs.outlines import OUTLINE_CAPTION
 from sim.outputs.output_folder import FolderLock
-from sim.outputs.run_folder import atomic_write, read_agents, read_run, read_sweep_summary
+from sim.outputs.run_folder import read_agents, read_run, read_sweep_summary
 
 DPI = 110
 

@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.errors import CorruptFileError, OutputError
+from sim.errors import CorruptFileError
 from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
 from sim.experiments.store import concat_parts
@@ -47,31 +45,6 @@ SWEEP_SUMMARY_COLUMNS = ("point", "kpi", "mean", "low", "high")
 
 OutDir = str | Path | OutputFolder
 """Where to write: a path (claimed here) or a folder already claimed by the caller."""
-
-
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write ``path`` through ``write(temporary_path)``, then rename it into place.
-
-    A place that cannot be written is an :class:`OutputError` naming it.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _versions() -> dict[str, str]:

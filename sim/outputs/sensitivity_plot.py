@@ -17,9 +17,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.experiments.sensitivity import SensitivityResult
+from sim.experiments.store import atomic_write
 from sim.outputs.design_folder import PAGE_CSS, html_table
 from sim.outputs.report import figure_png
-from sim.outputs.run_folder import atomic_write
 
 # Written last into a sensitivity folder: what ran, and the mark `report` knows it by.
 MARKER = "sensitivity.json"
