@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.experiments.replication import PolicySpec, policy_class, uses_scenario_options
-from sim.model.loading import file_sha256
+from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
 
@@ -73,14 +73,7 @@ def _file_digest(path: Path) -> str:
 def input_digests(scenario: Scenario) -> dict[str, str]:
     """SHA-256 of every file a run of ``scenario`` reads: reference data, named CSVs, matrix."""
     files = {f"seeds/{p.name}": p for p in sorted(data_dir("seeds").glob("*.csv"))}
-    if scenario.network.stations.csv is not None:
-        files["network.stations.csv"] = scenario.network.stations.csv
-    if scenario.demand.spatial.csv is not None:
-        files["demand.spatial.csv"] = scenario.demand.spatial.csv
-    if scenario.travel.matrix is not None:
-        files["travel.matrix"] = scenario.travel.matrix
-    if scenario.demand.trace is not None:
-        files["demand.trace.file"] = scenario.demand.trace.file
+    files.update(named_files(scenario))
     return {name: _file_digest(Path(path)) for name, path in files.items()}
 
 

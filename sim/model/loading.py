@@ -223,10 +223,24 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(decode_text(raw, path), path)
 
 
-
 def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file's bytes, in hex (the run folder records one per input)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def named_files(scenario: Scenario) -> dict[str, Path]:
+    """The files a scenario names (beside the reference data), by the field naming them:
+    what a run reads besides seeds/, for the run folder's and the result store's hashes."""
+    files: dict[str, Path] = {}
+    if scenario.network.stations.csv is not None:
+        files["network.stations.csv"] = Path(scenario.network.stations.csv)
+    if scenario.demand.spatial.csv is not None:
+        files["demand.spatial.csv"] = Path(scenario.demand.spatial.csv)
+    if scenario.travel.matrix is not None:
+        files["travel.matrix"] = Path(scenario.travel.matrix)
+    if scenario.demand.trace is not None:
+        files["demand.trace.file"] = Path(scenario.demand.trace.file)
+    return files
 
 
 # --------------------------------------------------------------------------- dotted paths

@@ -25,7 +25,7 @@ from sim.experiments.compare import Comparison
 from sim.experiments.run import RunResult
 from sim.experiments.store import concat_parts
 from sim.experiments.sweep import SweepResult
-from sim.model.loading import file_sha256
+from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.outputs.output_folder import OutputFolder, VerifiedFolder, open_folder
 
@@ -68,15 +68,7 @@ def input_hashes(scenario_path: str | Path | None, result: RunResult) -> dict[st
         files["scenario"] = Path(scenario_path)
     seeds = data_dir("seeds")
     files["seeds/prefectures.csv"] = seeds / "prefectures.csv"
-    sc = result.scenario
-    if sc.network.stations.csv is not None:
-        files["network.stations.csv"] = sc.network.stations.csv
-    if sc.demand.spatial.csv is not None:
-        files["demand.spatial.csv"] = sc.demand.spatial.csv
-    if sc.travel.matrix is not None:
-        files["travel.matrix"] = sc.travel.matrix
-    if sc.demand.trace is not None:
-        files["demand.trace.file"] = sc.demand.trace.file
+    files.update(named_files(result.scenario))
     return {name: file_sha256(p) for name, p in files.items()}
 
 
