@@ -62,9 +62,27 @@ def _next_open(t_h: float, desk: ComplaintDesk) -> float:
     return t_h
 
 
+# Beyond this many desk days of work, whole days are skipped in one step. Below it the
+# day-by-day subtraction is kept: it gives every ordinary record its exact value as before.
+_DAY_BY_DAY_LIMIT_DAYS = 1000
+# Work that would end later than this (some 11,000 years) ends after any horizon; where hours
+# are that large a float cannot count desk hours either.
+_BEYOND_ANY_HORIZON_H = 1e8
+
+
 def _finish(start_h: float, work_h: float, desk: ComplaintDesk) -> float:
     """When ``work_h`` of desk time, begun at ``start_h``, is done (desk hours only)."""
+    if not start_h + work_h < _BEYOND_ANY_HORIZON_H:  # also NaN and inf
+        return math.inf  # never done within any run: the complaint stays open
     t = _next_open(start_h, desk)
+    open_h = desk.end_h - desk.start_h
+    today_close = math.floor(t / 24.0) * 24.0 + desk.end_h
+    # Whole days between today's close and the day the work ends (that day keeps > 0 h).
+    whole_days = math.ceil((work_h - (today_close - t)) / open_h) - 1
+    if whole_days > _DAY_BY_DAY_LIMIT_DAYS:
+        # Work whose time is blown up (1e12 h) must not be counted out a day at a time.
+        work_h -= (today_close - t) + whole_days * open_h
+        t = _next_open(today_close, desk) + whole_days * 24.0
     while True:
         close = math.floor(t / 24.0) * 24.0 + desk.end_h
         if t + work_h <= close:
