@@ -392,9 +392,7 @@ def test_a_command_prints_progress_lines_when_not_on_a_terminal(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_store_parts_carry_the_agents_table(
-    quick: Scenario, tmp_path: Path, workers: int
-) -> None:
+def test_store_parts_carry_the_agents_table(quick: Scenario, tmp_path: Path, workers: int) -> None:
     """Kept tables include the hotline's agents on duty, in the store and the run folder."""
     in_memory = run(quick, replications=2)
     store = ResultStore(tmp_path / "store")

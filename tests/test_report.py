@@ -165,9 +165,7 @@ def test_cli_names_a_baseline_that_is_not_a_run_folder(run_dir: Path, tmp_path: 
     for command in ("plot", "report"):
         done = runner.invoke(app, [command, str(run_dir), "--baseline", str(tmp_path / "nope")])
         assert done.exit_code == 2
-        assert done.output.strip().splitlines() == [
-            f"error: {tmp_path / 'nope'}: folder not found"
-        ]
+        assert done.output.strip().splitlines() == [f"error: {tmp_path / 'nope'}: folder not found"]
     done = runner.invoke(app, ["report", str(run_dir), "--baseline", str(run_dir), "--out",
                                str(tmp_path / "r.html")])  # fmt: skip
     assert done.exit_code == 0, done.output

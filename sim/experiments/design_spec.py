@@ -36,11 +36,11 @@ MoveKind = Literal["vans", "remove", "open", "close", "move"]
 VANS = "vans"
 """The objective "minimise vans"."""
 
+
 def _higher_is_better(kpi: str) -> bool | None:
     """Whether more of ``kpi`` is better (None: neither way, or not a KPI)."""
     entry = CATALOGUE.get(kpi)
     return None if entry is None else entry.higher_is_better
-
 
 
 class _Spec(BaseModel):

@@ -72,11 +72,11 @@ LogFn = Callable[[str], None]
 
 # --------------------------------------------------------------------------- judging
 
+
 def _higher_is_better(kpi: str) -> bool | None:
     """Whether more of ``kpi`` is better (None: neither way, or not a KPI)."""
     entry = CATALOGUE.get(kpi)
     return None if entry is None else entry.higher_is_better
-
 
 
 @dataclass
@@ -676,19 +676,17 @@ def optimise(
 ) -> OptimiseResult:
     """Optimise a scenario's network; see the module docstring for the method.
 
-    ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
-    run again with the same folder resumes from its cache. A temporary folder when
-    None. ``workers`` processes run the replications, or ``engine`` (entered by the caller;
-a Dask cluster, say); the result depends on neither.
+        ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
+        run again with the same folder resumes from its cache. A temporary folder when
+        None. ``workers`` processes run the replications, or ``engine`` (entered by the caller;
+    a Dask cluster, say); the result depends on neither.
     """
     spec = spec or DesignSpec()
     if workers < 1:
         raise UserInputError("must be at least 1", field="--workers")
     if work_dir is None:
         with tempfile.TemporaryDirectory(prefix="rescue-sim-design-") as tmp:
-            return optimise(
-                scenario, spec, work_dir=tmp, workers=workers, log=log, engine=engine
-            )
+            return optimise(scenario, spec, work_dir=tmp, workers=workers, log=log, engine=engine)
     say = log or (lambda line: None)
     started = time.perf_counter()
     base = prepare(scenario, spec)
