@@ -166,6 +166,7 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
     scattered: list[int] = []  # rows of the stations drawn around a seat
     seat_lats = areas["lat"].to_numpy(dtype=float)
     seat_lons = areas["lon"].to_numpy(dtype=float)
+    area_names = areas["name"].tolist()  # not .iat per station: 1000 pandas lookups
     for a in range(n_areas):
         seat_lat = float(seat_lats[a])
         seat_lon = float(seat_lons[a])
@@ -176,7 +177,7 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
                 scattered.append(len(rows))
             rows.append(
                 {
-                    "name": f"{areas['name'].iat[a]}-{j + 1}",
+                    "name": f"{area_names[a]}-{j + 1}",
                     "lat": lat,
                     "lon": lon,
                     "area": a,
