@@ -494,7 +494,7 @@ def _check_work(
         is_calibrated,
         machine_limits,
     )
-    from sim.model.demand import expected_calls_per_day
+    from sim.model.call_volume import expected_calls_per_day
 
     if not is_calibrated() and err.is_terminal:
         with err.status("measuring the cost of a call on this build (once per build)..."):
@@ -568,7 +568,7 @@ def validate(
     ] = False,
 ) -> None:
     """Check a scenario, describe the network and demand it resolves to, estimate its work."""
-    from sim.model.demand import expected_calls_per_day
+    from sim.model.call_volume import expected_calls_per_day
     from sim.model.network import build_network
     from sim.model.reference import PREFECTURE_COUNT
 
@@ -581,7 +581,7 @@ def validate(
         raise
     from sim.experiments.estimate import describe
 
-    n_pref = int(network.areas["is_prefecture"].sum())
+    n_pref = int(network.area_columns["is_prefecture"].sum())
     table = Table(title=escape(f"{scenario.name}: {path}"), show_header=False)
     table.add_column("what")
     table.add_column("value", justify="right")
@@ -592,7 +592,7 @@ def validate(
         f"{network.prefecture_coverage():.1%} of {n_pref}"
         + ("" if n_pref == PREFECTURE_COUNT else f" (national total {PREFECTURE_COUNT})"),
     )
-    table.add_row("demand areas", f"{len(network.areas)}")
+    table.add_row("demand areas", f"{network.n_areas}")
     table.add_row("expected calls per day", f"{expected_calls_per_day(scenario):,.0f}")
     agents = scenario.hotline.agents_by_hour
     table.add_row("hotline agents on duty", f"{min(agents)}-{max(agents)}")
@@ -1086,7 +1086,7 @@ def travel_matrix(
     frame = implied_matrix(network, TravelModel(scenario.travel), k)
     write_travel_matrix(frame, out_file)
     out.print(
-        f"wrote {out_file}: {len(frame):,} rows ({len(network.areas)} prefectures x "
+        f"wrote {out_file}: {len(frame):,} rows ({network.n_areas} prefectures x "
         f"{min(k, network.n_stations)} nearest stations x "
         f"{frame['from_hour'].nunique()} hour bands)",
         highlight=False,

@@ -100,8 +100,9 @@ def test_validate_loads_the_scenario_and_network_only(scenario: str) -> None:
     loaded = _loaded(CLI, json.dumps(["validate", f"scenarios/{scenario}"]))
     assert "sim.model.network" in loaded  # it did check the network
     assert "sim.experiments.estimate" in loaded  # and estimated the work
-    # Generated stations are never searched, so not even scipy.spatial is needed.
-    heavy = ("scipy", "simpy", "sim.model.simulation", *PLOTTING)
+    # Generated stations are never searched, so not even scipy.spatial is needed; the
+    # areas and stations are arrays, so pandas (a third of the command's time) is not.
+    heavy = ("pandas", "pyarrow", "scipy", "simpy", "sim.model.simulation", *PLOTTING)
     others = ("sim.analysis", "sim.experiments.run", "sim.outputs")
     assert _heavy(loaded, (*heavy, *others)) == []
 

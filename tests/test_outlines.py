@@ -19,7 +19,7 @@ from sim import load_scenario
 from sim.model import network as network_module
 from sim.model.network import Network, build_network
 from sim.model.outlines import OUTLINES_FILE, Outlines, Region, geometry_region, read_outlines
-from sim.model.reference import areas, data_dir
+from sim.model.reference import area_columns, areas, data_dir
 from sim.model.scenario import GeneratedStations
 from sim.outputs.outlines import region_path
 
@@ -153,12 +153,14 @@ def test_only_the_stations_that_fell_outside_are_redrawn(
 def test_a_station_that_cannot_be_drawn_inside_stands_at_its_seat() -> None:
     # 三沙市's seat lies outside every outline (see SEAT_OFF_OUTLINE): no redraw can
     # land in Hainan 295 km away, so its further stations fall back to the seat.
-    sansha = areas()[areas()["adcode"].isin(SEAT_OFF_OUTLINE)].reset_index(drop=True)
+    columns = area_columns()
+    keep = np.isin(columns["adcode"], list(SEAT_OFF_OUTLINE))
+    sansha = {name: values[keep] for name, values in columns.items()}
     cfg = GeneratedStations(count=3, coverage_target=1.0, spread_km=20.0)
     table = network_module._generate_stations(cfg, sansha, seed=1)
-    assert len(table) == 3
-    assert (table["lat"] == sansha["lat"].iat[0]).all()
-    assert (table["lon"] == sansha["lon"].iat[0]).all()
+    assert len(table["lat"]) == 3
+    assert (table["lat"] == sansha["lat"][0]).all()
+    assert (table["lon"] == sansha["lon"][0]).all()
 
 
 # --------------------------------------------------------------------------- the cells

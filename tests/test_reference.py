@@ -10,7 +10,14 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from sim.model.reference import PREFECTURE_COUNT, areas, known_provinces, select_areas
+from sim.model.reference import (
+    PREFECTURE_COUNT,
+    areas,
+    data_dir,
+    known_provinces,
+    select_area_columns,
+    select_areas,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = ROOT / "seeds"
@@ -96,6 +103,20 @@ def test_sim_reference_reads_the_same_table(rows: list[dict[str, str]]) -> None:
     henan = select_areas(("河南省",), include_municipalities=False)
     assert len(henan) == sum(r["province"] == "河南省" for r in rows) == 17
     assert len(select_areas(None, include_municipalities=False)) == 333
+
+
+def test_the_areas_are_what_pandas_reads_to_the_bit() -> None:
+    """The csv-module reader (no pandas at validate) gives pandas' own table, exactly."""
+    import pandas as pd
+
+    read = pd.read_csv(data_dir("seeds") / "prefectures.csv", dtype={"adcode": str})
+    read["is_prefecture"] = True
+    read = read.sort_values("adcode", ignore_index=True)
+    pd.testing.assert_frame_equal(areas(), read, check_exact=True)
+    henan = read[(read["province"] == "河南省").to_numpy()].reset_index(drop=True)
+    pd.testing.assert_frame_equal(select_areas(("河南省",), True), henan, check_exact=True)
+    columns = select_area_columns(None, False)
+    assert len(columns["adcode"]) == int((read["kind"] != "municipality").sum())
 
 
 def test_published_dongfeng_figures(figures: dict[str, Any]) -> None:

@@ -35,7 +35,7 @@ from pathlib import Path
 import psutil
 
 from sim.errors import UserInputError, WorkLimitError
-from sim.model.demand import expected_calls_per_day
+from sim.model.call_volume import expected_calls_per_day
 from sim.model.scenario import Scenario
 
 # The bundled scenario the costs are measured on, and its two horizons (days).

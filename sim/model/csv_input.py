@@ -11,11 +11,14 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import ScenarioError
+
+if TYPE_CHECKING:  # imported where a CSV is read: decoding a scenario's text needs none
+    import pandas as pd
 
 
 def decode_text(raw: bytes, path: str | Path) -> str:
@@ -57,6 +60,8 @@ def read_csv_table(path: Path, what: str, columns: set[str], max_rows: int) -> p
         raise ScenarioError(f"cannot read {what}: {exc.strerror or exc}", file=path) from None
     if not text.strip():
         raise ScenarioError(f"{what} is empty; the first line names the columns", file=path)
+    import pandas as pd
+
     try:
         # As text: a number is judged per column below, an id keeps its spelling ("007").
         table = pd.read_csv(
@@ -94,6 +99,8 @@ def number_column(
     whole: bool = False,
 ) -> pd.Series:
     """A column as numbers within [low, high]; the first bad cell is one error with its line."""
+    import pandas as pd
+
     text = table[column].str.strip()
     values = pd.to_numeric(text, errors="coerce").astype(float)
     checks: list[tuple[pd.Series, str]] = [

@@ -16,12 +16,13 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
+from sim.model.call_volume import expected_calls_per_day as expected_calls_per_day
 from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
-from sim.model.scenario import HOURS_PER_DAY, Scenario, Surge
+from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
-from sim.model.trace import MAX_TRACE_CALLS, trace_calls, trace_calls_per_day
+from sim.model.trace import MAX_TRACE_CALLS, trace_calls
 from sim.model.travel import TravelModel
 from sim.model.travel_matrix import rank_candidates
 
@@ -377,20 +378,3 @@ def read_call_trace(path: str | Path) -> pd.DataFrame:
     table["lat"] = number_column(raw, "lat", path, low=-90, high=90)
     table["lon"] = number_column(raw, "lon", path, low=-180, high=180)
     return table
-
-
-def expected_calls_per_day(scenario: Scenario) -> float:
-    """Mean calls per day over the horizon, surges included (a trace's own, when replayed)."""
-    if scenario.demand.trace is not None:
-        return trace_calls_per_day(scenario)
-    base = scenario.demand.mean_calls_per_day
-    total_h = scenario.horizon.hours
-    extra = sum(
-        max(0.0, s.demand_multiplier - 1.0)
-        * base
-        / HOURS_PER_DAY
-        * max(0.0, min(s.end_h, total_h) - s.start_h)
-        for s in scenario.surges
-    )
-    # The surge's extra is an upper bound: it assumes all demand lies inside the region.
-    return base + extra / scenario.horizon.days

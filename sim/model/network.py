@@ -10,20 +10,28 @@ it lies inside its seat's province (the outlines of :mod:`sim.model.outlines`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import ScenarioError
-from sim.model.csv_input import id_column, number_column, read_csv_table
 from sim.model.geo import SpatialIndex
-from sim.model.reference import select_areas
+from sim.model.reference import area_frame, select_area_columns
 from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
-from sim.model.travel import TravelModel
-from sim.model.travel_matrix import TravelMatrix, load_travel_matrix
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sim.model.travel_matrix import TravelMatrix
+
+# A table as parallel arrays by column name: the demand areas of reference.area_columns,
+# and the stations while they are built. Without pandas, so that `validate` does not
+# import it (the CSV and matrix readers, which need it, import it when used).
+Columns = dict[str, np.ndarray]
 
 KM_PER_DEGREE = 111.2
 # Draws of a scattered station before it falls back to its seat. A seat inside its
@@ -43,10 +51,21 @@ class Network:
     station_area: np.ndarray  # index into ``areas``; -1 when loaded without one
     vans_per_station: np.ndarray
     workshop_bays: np.ndarray
-    areas: pd.DataFrame
+    # The demand areas (reference.area_columns), as arrays; ``areas`` is them as a table.
+    area_columns: Columns = field(repr=False)
     index: SpatialIndex
     # Road km and minutes from stations to prefectures (travel.matrix), when given.
     travel_matrix: TravelMatrix | None = None
+
+    @cached_property
+    def areas(self) -> pd.DataFrame:
+        """The demand areas: adcode, name, province, kind, lat, lon, population_weight,
+        is_prefecture (built on first use)."""
+        return area_frame(self.area_columns)
+
+    @property
+    def n_areas(self) -> int:
+        return len(self.area_columns["adcode"])
 
     @property
     def n_stations(self) -> int:
@@ -63,10 +82,10 @@ class Network:
 
     def prefecture_coverage(self) -> float:
         """Share of the scenario's prefecture-level divisions with at least one station."""
-        is_pref = self.areas["is_prefecture"].to_numpy()
+        is_pref = self.area_columns["is_prefecture"]
         if not is_pref.any():
             return float("nan")
-        with_station = np.zeros(len(self.areas), dtype=bool)
+        with_station = np.zeros(self.n_areas, dtype=bool)
         with_station[self.station_area[self.station_area >= 0]] = True
         return float(with_station[is_pref].mean())
 
@@ -79,8 +98,10 @@ class Network:
 
 def build_network(scenario: Scenario) -> Network:
     """Stations, vans and bays for a scenario, ready for the model."""
-    areas = select_areas(scenario.geography.provinces, scenario.geography.include_municipalities)
-    if len(areas) == 0:
+    areas = select_area_columns(
+        scenario.geography.provinces, scenario.geography.include_municipalities
+    )
+    if len(areas["adcode"]) == 0:
         raise ScenarioError("no prefecture matches the scenario's geography", field="geography")
     stations = scenario.network.stations
     if stations.generate is not None:
@@ -91,22 +112,25 @@ def build_network(scenario: Scenario) -> Network:
     vans = _allocate_vans(scenario.network.vans, table, stations.csv is not None)
     if vans.sum() <= 0:
         raise ScenarioError("the network has no vans", field="network.vans.total")
-    lat = table["lat"].to_numpy(dtype=float)
-    lon = table["lon"].to_numpy(dtype=float)
+    lat = np.asarray(table["lat"], dtype=float)
+    lon = np.asarray(table["lon"], dtype=float)
     network = Network(
-        station_name=table["name"].to_numpy(dtype=str),
+        station_name=np.asarray(table["name"]).astype(str),
         station_lat=lat,
         station_lon=lon,
-        station_area=table["area"].to_numpy(dtype=np.int64),
+        station_area=np.asarray(table["area"], dtype=np.int64),
         vans_per_station=vans,
-        workshop_bays=table["workshop_bays"].to_numpy(dtype=np.int64),
-        areas=areas,
+        workshop_bays=np.asarray(table["workshop_bays"], dtype=np.int64),
+        area_columns=areas,
         index=SpatialIndex(lat, lon),
     )
     _check_roster_stations(scenario, network.station_name)
     matrix = scenario.travel.matrix
     if matrix is None:
         return network
+    from sim.model.travel import TravelModel
+    from sim.model.travel_matrix import load_travel_matrix
+
     return replace(
         network, travel_matrix=load_travel_matrix(matrix, network, TravelModel(scenario.travel))
     )
@@ -139,10 +163,10 @@ def _largest_remainder(weights: np.ndarray, total: int) -> np.ndarray:
     return base
 
 
-def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -> pd.DataFrame:
-    weight = areas["population_weight"].to_numpy(dtype=float)
-    n_areas = len(areas)
-    is_pref = areas["is_prefecture"].to_numpy()
+def _generate_stations(cfg: GeneratedStations, areas: Columns, seed: int) -> Columns:
+    weight = areas["population_weight"].astype(float)
+    n_areas = len(weight)
+    is_pref = areas["is_prefecture"]
     # Which areas get a station at all: every municipality, and the largest prefectures
     # until the coverage target is met; a network reaches the small ones last.
     n_pref_covered = math.ceil(cfg.coverage_target * is_pref.sum() - 1e-9)
@@ -164,9 +188,9 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
     rng = named_rng(seed, "network")
     rows: list[dict[str, object]] = []
     scattered: list[int] = []  # rows of the stations drawn around a seat
-    seat_lats = areas["lat"].to_numpy(dtype=float)
-    seat_lons = areas["lon"].to_numpy(dtype=float)
-    area_names = areas["name"].tolist()  # not .iat per station: 1000 pandas lookups
+    seat_lats = areas["lat"].astype(float)
+    seat_lons = areas["lon"].astype(float)
+    area_names = areas["name"].tolist()
     for a in range(n_areas):
         seat_lat = float(seat_lats[a])
         seat_lon = float(seat_lons[a])
@@ -185,7 +209,14 @@ def _generate_stations(cfg: GeneratedStations, areas: pd.DataFrame, seed: int) -
                     "demand_weight": weight[a] / per_area[a],
                 }
             )
-    table = pd.DataFrame(rows)
+    table: Columns = {
+        "name": np.array([row["name"] for row in rows], dtype=object),
+        "lat": np.array([row["lat"] for row in rows], dtype=float),
+        "lon": np.array([row["lon"] for row in rows], dtype=float),
+        "area": np.array([row["area"] for row in rows], dtype=np.int64),
+        "workshop_bays": np.full(len(rows), cfg.workshop_bays, dtype=np.int64),
+        "demand_weight": np.array([row["demand_weight"] for row in rows], dtype=float),
+    }
     if scattered and cfg.spread_km > 0:
         _keep_in_province(table, np.asarray(scattered), areas, rng, cfg.spread_km)
     return table
@@ -200,9 +231,9 @@ def _scatter(
 
 
 def _keep_in_province(
-    table: pd.DataFrame,
+    table: Columns,
     rows: np.ndarray,
-    areas: pd.DataFrame,
+    areas: Columns,
     rng: np.random.Generator,
     spread_km: float,
 ) -> None:
@@ -217,17 +248,17 @@ def _keep_in_province(
     from sim.model.outlines import read_outlines  # read only for networks that need it
 
     outlines = read_outlines()
-    lat = table["lat"].to_numpy(dtype=float, copy=True)
-    lon = table["lon"].to_numpy(dtype=float, copy=True)
-    area = table["area"].to_numpy()
-    adcode = areas["adcode"].to_numpy(dtype=str)[area]
+    lat = table["lat"].astype(float, copy=True)
+    lon = table["lon"].astype(float, copy=True)
+    area = table["area"]
+    adcode = areas["adcode"].astype(str)[area]
     province = np.array([code[:2] for code in adcode])
-    outside = np.zeros(len(table), dtype=bool)
+    outside = np.zeros(len(lat), dtype=bool)
     for prefix in np.unique(province[rows]):
         mine = rows[province[rows] == prefix]
         outside[mine] = ~outlines.province(prefix).contains(lat[mine], lon[mine])
-    seat_lats = areas["lat"].to_numpy(dtype=float)
-    seat_lons = areas["lon"].to_numpy(dtype=float)
+    seat_lats = areas["lat"].astype(float)
+    seat_lons = areas["lon"].astype(float)
     for k in np.flatnonzero(outside):  # in station order, so the redraws are reproducible
         region = outlines.province(adcode[k])
         seat_lat, seat_lon = float(seat_lats[area[k]]), float(seat_lons[area[k]])
@@ -241,15 +272,17 @@ def _keep_in_province(
     table["lon"] = lon
 
 
-def _read_stations(path: Path, areas: pd.DataFrame) -> pd.DataFrame:
+def _read_stations(path: Path, areas: Columns) -> Columns:
+    from sim.model.csv_input import id_column, number_column, read_csv_table
+
     raw = read_csv_table(path, "the stations CSV", {"id", "lat", "lon"}, MAX_STATIONS)
-    table = pd.DataFrame({"name": id_column(raw, "id", path)})
-    table["lat"] = number_column(raw, "lat", path, low=-90, high=90)
-    table["lon"] = number_column(raw, "lon", path, low=-180, high=180)
+    table: Columns = {"name": np.asarray(id_column(raw, "id", path), dtype=object)}
+    table["lat"] = np.asarray(number_column(raw, "lat", path, low=-90, high=90), dtype=float)
+    table["lon"] = np.asarray(number_column(raw, "lon", path, low=-180, high=180), dtype=float)
     for column in ("vans", "workshop_bays"):
         if column in raw:
             numbers = number_column(raw, column, path, low=0, high=MAX_VANS, whole=True)
-            table[column] = numbers.astype(np.int64)
+            table[column] = np.asarray(numbers).astype(np.int64)
     if "vans" in table and int(table["vans"].sum()) > MAX_VANS:
         raise ScenarioError(
             f"{int(table['vans'].sum()):,} vans in all; at most {MAX_VANS:,} are allowed",
@@ -257,34 +290,30 @@ def _read_stations(path: Path, areas: pd.DataFrame) -> pd.DataFrame:
             field="vans",
         )
     if "workshop_bays" not in table:
-        table["workshop_bays"] = 2
+        table["workshop_bays"] = np.full(len(table["lat"]), 2, dtype=np.int64)
     # Each station belongs to the demand area whose seat is nearest.
-    area_index = SpatialIndex(areas["lat"].to_numpy(float), areas["lon"].to_numpy(float))
-    nearest, _ = area_index.nearest(table["lat"].to_numpy(float), table["lon"].to_numpy(float), 1)
+    area_index = SpatialIndex(areas["lat"].astype(float), areas["lon"].astype(float))
+    nearest, _ = area_index.nearest(table["lat"], table["lon"], 1)
     table["area"] = nearest[:, 0]
-    table["demand_weight"] = areas["population_weight"].to_numpy(float)[table["area"]]
+    table["demand_weight"] = areas["population_weight"].astype(float)[table["area"]]
     return table
 
 
-def _allocate_vans(cfg: VansConfig, stations: pd.DataFrame, from_csv: bool) -> np.ndarray:
-    n = len(stations)
+def _allocate_vans(cfg: VansConfig, stations: Columns, from_csv: bool) -> np.ndarray:
+    n = len(stations["lat"])
     if cfg.total is None:
         if not from_csv or "vans" not in stations:
             raise ScenarioError(
                 "give network.vans.total, or a stations CSV with a vans column",
                 field="network.vans.total",
             )
-        return stations["vans"].to_numpy(dtype=np.int64)
+        return stations["vans"].astype(np.int64)
     if cfg.min_per_station * n > cfg.total:
         raise ScenarioError(
             f"{cfg.total} vans cannot give {cfg.min_per_station} to each of {n} stations",
             field="network.vans.total",
         )
     vans = np.full(n, cfg.min_per_station, dtype=np.int64)
-    weights = (
-        stations["demand_weight"].to_numpy(dtype=float)
-        if cfg.allocation == "demand"
-        else np.ones(n)
-    )
+    weights = stations["demand_weight"].astype(float) if cfg.allocation == "demand" else np.ones(n)
     allocated: np.ndarray = vans + _largest_remainder(weights, cfg.total - int(vans.sum()))
     return allocated

@@ -8,9 +8,12 @@ is computed from.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 UNFINISHED, REPAIRED, REMOTE, ABANDONED = 0, 1, 2, 3
 FINAL_STATES = ("unfinished", "repaired", "remote", "abandoned")
@@ -132,6 +135,8 @@ class UnitLog:
 
     def to_frame(self) -> pd.DataFrame:
         """The changes in the order logged: t_h, van, state (categorical), call_id."""
+        import pandas as pd
+
         rows = np.frombuffer(self.rows, dtype=UNIT_ROW)
         # astype copies each field into a contiguous native array, so the frame holds no
         # view of the bytearray (which could not grow again while one exists).
@@ -172,6 +177,8 @@ class RelocationLog:
 
     def to_frame(self) -> pd.DataFrame:
         """The moves in the order made (columns :data:`RELOCATION_COLUMNS`)."""
+        import pandas as pd
+
         columns = list(zip(*self.rows, strict=True)) if self.rows else [()] * 6
         dtypes = (np.float64, np.int64, np.int64, np.int64, np.float64, np.int64)
         return pd.DataFrame(

@@ -10,12 +10,15 @@ folders; an installed wheel carries copies under ``sim/_bundled/``.
 
 from __future__ import annotations
 
+import csv
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # This module lives in sim/model/; the data folders are beside the package (or bundled in it).
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
@@ -37,6 +40,54 @@ def default_scenario_path() -> Path:
 PREFECTURE_COUNT = 337
 
 
+# Columns of seeds/prefectures.csv, with the type each is read as.
+_AREA_TEXT = ("adcode", "name", "province", "kind")
+_AREA_NUMBERS = ("lat", "lon", "population_weight")
+
+
+@cache
+def area_columns() -> dict[str, np.ndarray]:
+    """Demand areas as parallel arrays, in adcode order (the rows of :func:`areas`).
+
+    Read with the csv module, not pandas: ``rescue-sim validate`` builds a network from
+    these and would otherwise pay for importing pandas (about a third of its time).
+    """
+    with (data_dir("seeds") / "prefectures.csv").open(encoding="utf-8", newline="") as handle:
+        rows = sorted(csv.DictReader(handle), key=lambda row: row["adcode"])
+    columns: dict[str, np.ndarray] = {
+        name: np.array([row[name] for row in rows], dtype=object) for name in _AREA_TEXT
+    }
+    for name in _AREA_NUMBERS:
+        values = [float(row[name]) for row in rows]
+        whole = all(v.is_integer() for v in values)  # as pandas reads a column of integers
+        columns[name] = np.array(values, dtype=np.int64 if whole else float)
+    columns["is_prefecture"] = np.ones(len(rows), dtype=bool)
+    for array in columns.values():
+        array.flags.writeable = False  # cached: shared by every caller
+    return columns
+
+
+def select_area_columns(
+    provinces: tuple[str, ...] | None, include_municipalities: bool
+) -> dict[str, np.ndarray]:
+    """The demand areas of a scenario's geography as arrays, in a stable order."""
+    columns = area_columns()
+    keep = np.ones(len(columns["adcode"]), dtype=bool)
+    if provinces is not None:
+        keep &= np.isin(columns["province"], list(provinces))
+    if not include_municipalities:
+        keep &= columns["kind"] != "municipality"
+    return {name: values[keep] for name, values in columns.items()}
+
+
+def area_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """Area arrays as a table (columns: adcode, name, province, kind, lat, lon,
+    population_weight, ``is_prefecture``)."""
+    import pandas as pd
+
+    return pd.DataFrame({name: values.copy() for name, values in columns.items()})
+
+
 @cache
 def areas() -> pd.DataFrame:
     """Demand areas: the 337 prefecture-level-and-above divisions (地级及以上城市).
@@ -44,25 +95,17 @@ def areas() -> pd.DataFrame:
     Columns: adcode, name, province, kind, lat, lon, population_weight, and
     ``is_prefecture`` (every row counts towards the published prefecture coverage).
     """
-    table = pd.read_csv(data_dir("seeds") / "prefectures.csv", dtype={"adcode": str})
-    table["is_prefecture"] = True
-    return table.sort_values("adcode", ignore_index=True)
+    return area_frame(area_columns())
 
 
 def select_areas(provinces: tuple[str, ...] | None, include_municipalities: bool) -> pd.DataFrame:
     """The demand areas of a scenario's geography, in a stable order."""
-    table = areas()
-    keep = np.ones(len(table), dtype=bool)
-    if provinces is not None:
-        keep &= table["province"].isin(provinces).to_numpy()
-    if not include_municipalities:
-        keep &= (table["kind"] != "municipality").to_numpy()
-    return table[keep].reset_index(drop=True)
+    return area_frame(select_area_columns(provinces, include_municipalities))
 
 
 def known_provinces() -> list[str]:
     """Every province name of the shipped prefectures (Chinese, e.g. 河南省), sorted."""
-    return sorted(areas()["province"].unique())
+    return sorted(set(area_columns()["province"].tolist()))
 
 
 @cache

@@ -27,16 +27,18 @@ import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
 
 from sim.errors import ScenarioError
 from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.reference import areas as all_areas
 from sim.model.travel import TravelModel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 COLUMNS = ("origin", "destination", "from_hour", "to_hour", "road_km", "minutes")
 MAX_MATRIX_ROWS = 20_000_000
@@ -156,6 +158,8 @@ class TravelMatrix:
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     """The matrix as a table of text cells, and whether it came from Parquet."""
+    import pandas as pd
+
     if path.suffix.lower() in {".parquet", ".pq"}:
         try:
             frame = pd.read_parquet(path)
@@ -246,6 +250,8 @@ def _numbers(
 
 def _origins(table: pd.DataFrame, path: Path, parquet: bool, names: np.ndarray) -> np.ndarray:
     """Station index of each row: a station's name, or its index when no name matches."""
+    import pandas as pd
+
     lookup = {str(name): i for i, name in enumerate(names.tolist())}
     text = table["origin"].str.strip()
     by_name = text.map(lookup)
@@ -324,6 +330,8 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
     (Parquet) and the column. Rows for prefectures outside the scenario's geography are
     left out, so that a national matrix serves a provincial scenario.
     """
+    import pandas as pd
+
     table, parquet = _read_table(path)
     origin = _origins(table, path, parquet, network.station_name)
     area = _destinations(table, path, parquet, network.areas)
@@ -525,6 +533,8 @@ def implied_matrix(network: StationSet, travel: TravelModel, per_area: int) -> p
     Hour bands are the runs of equal hourly speed factor; km are float64 and minutes are
     :func:`band_minutes`, so that the matrix read back gives factors of exactly 1.0.
     """
+    import pandas as pd
+
     areas = network.areas
     seat_lat = areas["lat"].to_numpy(float)
     seat_lon = areas["lon"].to_numpy(float)
