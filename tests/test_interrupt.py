@@ -23,9 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
 POINTS, REPLICATIONS = 3, 4
 RUNS = POINTS * REPLICATIONS
+# Long enough (about 0.6 s a run here) that the ten runs left after the second is stored
+# outlast the moment the signal takes to arrive, even on a busy machine: at 3 days the
+# whole sweep took a second, and once finished before a delayed SIGINT reached it.
+DAYS = 120
 
 pytestmark = [
-    pytest.mark.slow,  # five commands of a dozen short runs each: some 30-60 s
+    pytest.mark.slow,  # five commands of a dozen runs each: some 30-60 s
     pytest.mark.skipif(not hasattr(os, "killpg"), reason="process groups are POSIX"),
 ]
 
@@ -33,7 +37,7 @@ pytestmark = [
 def _command(out: Path) -> list[str]:
     return [
         sys.executable, "-m", "sim", "sweep", str(QUICK),
-        "--vary", "network.vans.total=70,100,140", "--days", "3",
+        "--vary", "network.vans.total=70,100,140", "--days", str(DAYS),
         "--replications", str(REPLICATIONS), "--workers", "2", "--out", str(out),
     ]  # fmt: skip
 
