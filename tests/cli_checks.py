@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import threading
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
@@ -38,3 +42,19 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {**os.environ, "COLUMNS": "160", "NO_COLOR": "1", **extra}
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env
+
+
+def popen_as_at_a_terminal(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    """Start ``args`` with ^C's default action, as a terminal's foreground job has it.
+
+    A process that a non-interactive shell starts in the background (a CI script's ``&``)
+    ignores SIGINT, and every child inherits that; a handler set here is reset to the
+    default by exec, so a child started while one is set takes SIGINT as at a terminal.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return subprocess.Popen(args, **kwargs)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, **kwargs)
+    finally:
+        signal.signal(signal.SIGINT, previous)

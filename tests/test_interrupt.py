@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cli_checks import popen_as_at_a_terminal
 
 from sim.experiments.store import ResultStore
 
@@ -24,8 +25,8 @@ QUICK = ROOT / "scenarios" / "quick.yaml"
 POINTS, REPLICATIONS = 3, 4
 RUNS = POINTS * REPLICATIONS
 # Long enough (about 0.6 s a run here) that the ten runs left after the second is stored
-# outlast the moment the signal takes to arrive, even on a busy machine: at 3 days the
-# whole sweep took a second, and once finished before a delayed SIGINT reached it.
+# outlast the moment the signal takes to arrive, even on a busy machine (at 3 days the
+# whole sweep takes about a second).
 DAYS = 120
 
 pytestmark = [
@@ -64,7 +65,7 @@ def test_an_interrupted_sweep_resumes_with_every_run_once(
     how: str, tmp_path: Path, uninterrupted: pd.DataFrame
 ) -> None:
     out = tmp_path / "sweep"
-    proc = subprocess.Popen(
+    proc = popen_as_at_a_terminal(
         _command(out),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cli_checks import QUICK, one_error_line, subprocess_env, tree
+from cli_checks import QUICK, one_error_line, popen_as_at_a_terminal, subprocess_env, tree
 from typer.testing import CliRunner
 
 from sim.cli import app
@@ -60,7 +60,7 @@ def _alive_in_group(pgid: int) -> list[int]:
 def _start(out: Path, workers: int, overwrite: bool) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", str(workers)]
     args += ["--out", str(out)] + (["--overwrite"] if overwrite else [])
-    return subprocess.Popen(
+    return popen_as_at_a_terminal(
         args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -141,7 +141,7 @@ def test_signal_to_the_group(
 
 
 def test_without_out_the_line_says_nothing_was_written(tmp_path: Path) -> None:
-    process = subprocess.Popen(
+    process = popen_as_at_a_terminal(
         [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
         start_new_session=True, cwd=tmp_path,
