@@ -45,12 +45,17 @@ def test_work_is_done_in_desk_hours(start_h: float, work_h: float, done_h: float
     assert _finish(start_h, work_h, DESK) == pytest.approx(done_h)
 
 
-@pytest.mark.parametrize("work_days", [999.5, 1001.25, 1002.0, 5000.75, 123456.5])
-def test_long_work_skips_whole_days_to_the_same_end(work_days: float) -> None:
-    for start_h in (0.0, 8.0, 13.7, 19.99, 22.0):
-        work_h = work_days * (DESK.end_h - DESK.start_h)
-        expected = _day_by_day(start_h, work_h, DESK)
-        assert _finish(start_h, work_h, DESK) == pytest.approx(expected, rel=1e-12)
+@pytest.mark.parametrize("hours", [(8, 20), (0, 24), (23, 24)])
+@pytest.mark.parametrize("work_days", [999.5, 1001.25, 1500.0, 1502.25, 5000.0, 123456.5])
+def test_long_work_skips_whole_days_to_the_same_end(
+    work_days: float, hours: tuple[int, int]
+) -> None:
+    """Beyond 1000 whole desk days the skip is taken; at or below, the day-by-day count."""
+    desk = ComplaintDesk(staff=1, start_h=hours[0], end_h=hours[1])
+    for start_h in (0.0, 8.0, 13.7, 19.99, 22.0, 23.5):
+        work_h = work_days * (desk.end_h - desk.start_h)
+        expected = _day_by_day(start_h, work_h, desk)
+        assert _finish(start_h, work_h, desk) == pytest.approx(expected, rel=1e-12)
 
 
 def test_blown_up_work_ends_in_a_few_steps(monkeypatch: pytest.MonkeyPatch) -> None:

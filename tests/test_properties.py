@@ -40,7 +40,6 @@ EPS = 1e-9
 PROPERTY_SETTINGS = settings(
     max_examples=25,
     deadline=None,
-    database=None,  # keep the repository clean; a failure prints its example anyway
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 

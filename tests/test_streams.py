@@ -23,10 +23,10 @@ import pandas as pd
 import pytest
 
 from sim import Scenario, ScenarioError, load_scenario
+from sim.model.call_volume import expected_calls_per_day
 from sim.model.demand import (
     CallStream,
     draw_call_stream,
-    expected_calls_per_day,
     hourly_rates,
     read_call_trace,
 )

@@ -26,7 +26,8 @@ from sim.analysis.kpi_catalogue import HEADLINE_KPIS
 from sim.analysis.kpis import summarise
 from sim.cli import app
 from sim.experiments.run import run_replication
-from sim.model.demand import draw_call_stream, expected_calls_per_day
+from sim.model.call_volume import expected_calls_per_day
+from sim.model.demand import draw_call_stream
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.trace import calls_as_trace, read_trace, trace_calls

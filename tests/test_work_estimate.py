@@ -20,7 +20,7 @@ from sim.experiments.estimate import (
     parse_duration,
     parse_size,
 )
-from sim.model.demand import expected_calls_per_day
+from sim.model.call_volume import expected_calls_per_day
 
 COST = Calibration(
     seconds_per_call=1e-4,

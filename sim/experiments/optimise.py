@@ -676,10 +676,10 @@ def optimise(
 ) -> OptimiseResult:
     """Optimise a scenario's network; see the module docstring for the method.
 
-        ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
-        run again with the same folder resumes from its cache. A temporary folder when
-        None. ``workers`` processes run the replications, or ``engine`` (entered by the caller;
-    a Dask cluster, say); the result depends on neither.
+    ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
+    run again with the same folder resumes from its cache. A temporary folder when
+    None. ``workers`` processes run the replications, or ``engine`` (entered by the
+    caller; a Dask cluster, say); the result depends on neither.
     """
     spec = spec or DesignSpec()
     if workers < 1:

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
-from sim.model.call_volume import expected_calls_per_day as expected_calls_per_day
 from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network

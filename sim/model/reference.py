@@ -11,6 +11,7 @@ folders; an installed wheel carries copies under ``sim/_bundled/``.
 from __future__ import annotations
 
 import csv
+import re
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,7 @@ PREFECTURE_COUNT = 337
 # Columns of seeds/prefectures.csv, with the type each is read as.
 _AREA_TEXT = ("adcode", "name", "province", "kind")
 _AREA_NUMBERS = ("lat", "lon", "population_weight")
+_WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 
 
 @cache
@@ -58,9 +60,14 @@ def area_columns() -> dict[str, np.ndarray]:
         name: np.array([row[name] for row in rows], dtype=object) for name in _AREA_TEXT
     }
     for name in _AREA_NUMBERS:
-        values = [float(row[name]) for row in rows]
-        whole = all(v.is_integer() for v in values)  # as pandas reads a column of integers
-        columns[name] = np.array(values, dtype=np.int64 if whole else float)
+        cells = [row[name].strip() for row in rows]
+        # A column of whole numbers written as such is int64, as pandas reads it.
+        whole = all(_WHOLE_NUMBER.fullmatch(cell) for cell in cells)
+        columns[name] = (
+            np.array([int(cell) for cell in cells], dtype=np.int64)
+            if whole
+            else np.array([float(cell) for cell in cells], dtype=float)
+        )
     columns["is_prefecture"] = np.ones(len(rows), dtype=bool)
     for array in columns.values():
         array.flags.writeable = False  # cached: shared by every caller
