@@ -186,8 +186,10 @@ def _generate_stations(cfg: GeneratedStations, areas: Columns, seed: int) -> Col
     per_area += _largest_remainder(extra_weight, cfg.count - int(per_area.sum()))
 
     rng = named_rng(seed, "network")
-    rows: list[dict[str, object]] = []
-    scattered: list[int] = []  # rows of the stations drawn around a seat
+    names: list[str] = []
+    lats: list[float] = []
+    lons: list[float] = []
+    scattered: list[int] = []  # stations drawn around a seat
     seat_lats = areas["lat"].astype(float)
     seat_lons = areas["lon"].astype(float)
     area_names = areas["name"].tolist()
@@ -198,24 +200,18 @@ def _generate_stations(cfg: GeneratedStations, areas: Columns, seed: int) -> Col
             lat, lon = seat_lat, seat_lon
             if j > 0:  # the first station stands at the seat, the others around it
                 lat, lon = _scatter(rng, seat_lat, seat_lon, cfg.spread_km)
-                scattered.append(len(rows))
-            rows.append(
-                {
-                    "name": f"{area_names[a]}-{j + 1}",
-                    "lat": lat,
-                    "lon": lon,
-                    "area": a,
-                    "workshop_bays": cfg.workshop_bays,
-                    "demand_weight": weight[a] / per_area[a],
-                }
-            )
+                scattered.append(len(names))
+            names.append(f"{area_names[a]}-{j + 1}")
+            lats.append(lat)
+            lons.append(lon)
+    area = np.repeat(np.arange(n_areas, dtype=np.int64), per_area)  # the loop's order
     table: Columns = {
-        "name": np.array([row["name"] for row in rows], dtype=object),
-        "lat": np.array([row["lat"] for row in rows], dtype=float),
-        "lon": np.array([row["lon"] for row in rows], dtype=float),
-        "area": np.array([row["area"] for row in rows], dtype=np.int64),
-        "workshop_bays": np.full(len(rows), cfg.workshop_bays, dtype=np.int64),
-        "demand_weight": np.array([row["demand_weight"] for row in rows], dtype=float),
+        "name": np.array(names, dtype=object),
+        "lat": np.array(lats, dtype=float),
+        "lon": np.array(lons, dtype=float),
+        "area": area,
+        "workshop_bays": np.full(len(names), cfg.workshop_bays, dtype=np.int64),
+        "demand_weight": (weight / np.maximum(per_area, 1))[area],
     }
     if scattered and cfg.spread_km > 0:
         _keep_in_province(table, np.asarray(scattered), areas, rng, cfg.spread_km)
