@@ -16,12 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_checks import popen_as_at_a_terminal
+from cli_checks import QUICK, popen_as_at_a_terminal, subprocess_env
 
 from sim.experiments.store import ResultStore
 
-ROOT = Path(__file__).resolve().parents[1]
-QUICK = ROOT / "scenarios" / "quick.yaml"
 POINTS, REPLICATIONS = 3, 4
 RUNS = POINTS * REPLICATIONS
 # Long enough (about 0.6 s a run here) that the ten runs left after the second is stored
@@ -43,9 +41,11 @@ def _command(out: Path) -> list[str]:
     ]  # fmt: skip
 
 
-def _env() -> dict[str, str]:
-    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    return {**os.environ, "PYTHONPATH": path, "COLUMNS": "160", "NO_COLOR": "1"}
+def _sweep(out: Path) -> subprocess.CompletedProcess[str]:
+    """The sweep run to its end."""
+    return subprocess.run(
+        _command(out), capture_output=True, text=True, env=subprocess_env(), timeout=600
+    )
 
 
 def _parts(out: Path) -> list[Path]:
@@ -55,7 +55,7 @@ def _parts(out: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     out = tmp_path_factory.mktemp("whole") / "sweep"
-    proc = subprocess.run(_command(out), capture_output=True, text=True, env=_env(), timeout=600)
+    proc = _sweep(out)
     assert proc.returncode == 0, proc.stderr
     return pd.read_csv(out / "sweep.csv")
 
@@ -70,7 +70,7 @@ def test_an_interrupted_sweep_resumes_with_every_run_once(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(),
+        env=subprocess_env(),
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     deadline = time.monotonic() + 300
@@ -89,7 +89,7 @@ def test_an_interrupted_sweep_resumes_with_every_run_once(
     assert 2 <= len(kept) < RUNS, "interrupted midway"
     assert not (out / "sweep.json").exists()
 
-    again = subprocess.run(_command(out), capture_output=True, text=True, env=_env(), timeout=600)
+    again = _sweep(out)
     assert again.returncode == 0, again.stderr
     store = ResultStore(out / "store")
     manifest = store.read_manifest()

@@ -19,7 +19,7 @@ import numpy as np
 
 from sim.errors import ScenarioError
 from sim.model.geo import SpatialIndex
-from sim.model.reference import area_frame, select_area_columns
+from sim.model.reference import Columns, area_frame, select_area_columns
 from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
 from sim.model.streams import named_rng
 
@@ -27,11 +27,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sim.model.travel_matrix import TravelMatrix
-
-# A table as parallel arrays by column name: the demand areas of reference.area_columns,
-# and the stations while they are built. Without pandas, so that `validate` does not
-# import it (the CSV and matrix readers, which need it, import it when used).
-Columns = dict[str, np.ndarray]
 
 KM_PER_DEGREE = 111.2
 # Draws of a scattered station before it falls back to its seat. A seat inside its

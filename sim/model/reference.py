@@ -41,6 +41,9 @@ def default_scenario_path() -> Path:
 PREFECTURE_COUNT = 337
 
 
+# A table as parallel arrays by column name (the demand areas here; a network's stations
+# while they are built): what `validate` works with, so that it need not import pandas.
+Columns = dict[str, np.ndarray]
 # Columns of seeds/prefectures.csv, with the type each is read as.
 _AREA_TEXT = ("adcode", "name", "province", "kind")
 _AREA_NUMBERS = ("lat", "lon", "population_weight")
@@ -48,7 +51,7 @@ _WHOLE_NUMBER = re.compile(r"[+-]?\d+")
 
 
 @cache
-def area_columns() -> dict[str, np.ndarray]:
+def area_columns() -> Columns:
     """Demand areas as parallel arrays, in adcode order (the rows of :func:`areas`).
 
     Read with the csv module, not pandas: ``rescue-sim validate`` builds a network from
@@ -56,7 +59,7 @@ def area_columns() -> dict[str, np.ndarray]:
     """
     with (data_dir("seeds") / "prefectures.csv").open(encoding="utf-8", newline="") as handle:
         rows = sorted(csv.DictReader(handle), key=lambda row: row["adcode"])
-    columns: dict[str, np.ndarray] = {
+    columns: Columns = {
         name: np.array([row[name] for row in rows], dtype=object) for name in _AREA_TEXT
     }
     for name in _AREA_NUMBERS:
@@ -74,9 +77,7 @@ def area_columns() -> dict[str, np.ndarray]:
     return columns
 
 
-def select_area_columns(
-    provinces: tuple[str, ...] | None, include_municipalities: bool
-) -> dict[str, np.ndarray]:
+def select_area_columns(provinces: tuple[str, ...] | None, include_municipalities: bool) -> Columns:
     """The demand areas of a scenario's geography as arrays, in a stable order."""
     columns = area_columns()
     keep = np.ones(len(columns["adcode"]), dtype=bool)
@@ -87,7 +88,7 @@ def select_area_columns(
     return {name: values[keep] for name, values in columns.items()}
 
 
-def area_frame(columns: dict[str, np.ndarray]) -> pd.DataFrame:
+def area_frame(columns: Columns) -> pd.DataFrame:
     """Area arrays as a table (columns: adcode, name, province, kind, lat, lon,
     population_weight, ``is_prefecture``)."""
     import pandas as pd
