@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.national import ROOT, national
-from sim.experiments.run import ReplicationResult, run_replication
+from sim.experiments.runs.run import ReplicationResult, run_replication
 from sim.model.demand import draw_call_stream
 from sim.model.loading import load_scenario
 from sim.model.network import build_network

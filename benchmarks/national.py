@@ -28,7 +28,7 @@ The header names the machine (CPU model, cores, load average at start, and again
 end). When the IQR of a horizon's ratios is wider than ``--max-iqr`` (default 10%) of
 its median, the report says the spread is too wide to conclude.
 
-Unless ``--no-e2e``, each horizon also runs ``sim.experiments.run.run_replication`` once
+Unless ``--no-e2e``, each horizon also runs ``sim.experiments.runs.run.run_replication`` once
 end to end in another fresh subprocess (network, call stream, model, call and unit
 tables, complaints, KPIs), with the peak resident memory of that process.
 """
@@ -52,7 +52,7 @@ from typing import Any
 import simpy
 
 from benchmarks.measure import load_average, machine, quartiles
-from sim.experiments.run import run_replication
+from sim.experiments.runs.run import run_replication
 from sim.model.demand import CallStream, draw_call_stream
 from sim.model.loading import load_scenario
 from sim.model.network import build_network

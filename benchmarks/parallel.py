@@ -76,8 +76,8 @@ def _spawn(command: list[str]) -> tuple[float, float, float, str]:
 def child_speed(workers: int, days: float, replications: int, scenario_path: Path) -> None:
     """One timed run in this process: start-up, then the engine's runs (no tables)."""
     started = time.perf_counter()
-    from sim.experiments.run import run
-    from sim.experiments.worker import cached_network
+    from sim.experiments.runs.run import run
+    from sim.experiments.runs.worker import cached_network
     from sim.model.loading import load_scenario
 
     scenario = load_scenario(scenario_path)

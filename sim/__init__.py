@@ -9,7 +9,7 @@ from sim.errors import PolicyError, ScenarioError, UserInputError
 from sim.version import __version__
 
 if TYPE_CHECKING:
-    from sim.experiments.run import ReplicationResult, RunResult, run, run_replication
+    from sim.experiments.runs.run import ReplicationResult, RunResult, run, run_replication
     from sim.model.loading import load_scenario, parse_scenario
     from sim.model.scenario import Scenario
 
@@ -18,10 +18,10 @@ if TYPE_CHECKING:
 # process imports this package first (the command line, each worker of a run), and
 # most need only part of it; `rescue-sim --help` needs none of the model.
 _LAZY = {
-    "ReplicationResult": "sim.experiments.run",
-    "RunResult": "sim.experiments.run",
-    "run": "sim.experiments.run",
-    "run_replication": "sim.experiments.run",
+    "ReplicationResult": "sim.experiments.runs.run",
+    "RunResult": "sim.experiments.runs.run",
+    "run": "sim.experiments.runs.run",
+    "run_replication": "sim.experiments.runs.run",
     "Scenario": "sim.model.scenario",
     "load_scenario": "sim.model.loading",
     "parse_scenario": "sim.model.loading",

@@ -33,16 +33,16 @@ from sim.version import __version__
 if TYPE_CHECKING:
     import pandas as pd
 
-    from sim.experiments.estimate import WorkEstimate
+    from sim.experiments.runs.work_estimate import WorkEstimate
     from sim.model.scenario import Scenario
     from sim.outputs.output_folder import OutputFolder
 
 if TYPE_CHECKING:
-    from sim.experiments.engine import Engine
-    from sim.experiments.precision import PrecisionTarget
-    from sim.experiments.progress import ProgressState, ReportFn
-    from sim.experiments.run import RunResult
-    from sim.experiments.store import ResultStore, RunFailure
+    from sim.experiments.runs.executor import Engine
+    from sim.experiments.runs.precision import PrecisionTarget
+    from sim.experiments.runs.progress import ProgressState, ReportFn
+    from sim.experiments.runs.run import RunResult
+    from sim.experiments.runs.store import ResultStore, RunFailure
 
 app = typer.Typer(
     add_completion=False,
@@ -154,7 +154,7 @@ def _monitor(label: str) -> Iterator[ReportFn]:
     so that worker processes can be forked safely); otherwise one plain line every
     ``PROGRESS_INTERVAL_S`` seconds and a last one at the end.
     """
-    from sim.experiments.progress import LineReporter, format_duration
+    from sim.experiments.runs.progress import LineReporter, format_duration
 
     if not err.is_terminal:
         lines = LineReporter(sys.stderr, label, interval_s=PROGRESS_INTERVAL_S)
@@ -197,7 +197,7 @@ def _progress(label: str) -> Iterator[Callable[[float], None]]:
     does; otherwise one line every ``PROGRESS_INTERVAL_S`` seconds with the share done,
     the time elapsed and the time still to go at the pace so far.
     """
-    from sim.experiments.progress import format_duration
+    from sim.experiments.runs.progress import format_duration
 
     start = time.monotonic()
     if not err.is_terminal:
@@ -266,7 +266,7 @@ def _experiment(
 ) -> _Experiment:
     """Check the engine and precision options (UserInputError naming the option)."""
     from sim.analysis.kpi_catalogue import CATALOGUE
-    from sim.experiments.precision import parse_precision
+    from sim.experiments.runs.precision import parse_precision
 
     runner = _engine(workers, engine, scheduler)
     targets = [parse_precision(text, list(CATALOGUE)) for text in precision or ()]
@@ -280,8 +280,8 @@ def _experiment(
 
 def _engine(workers: int, engine: str, scheduler: str | None) -> Engine:
     """The engine ``--workers``, ``--engine`` and ``--scheduler`` ask for, checked."""
-    from sim.experiments.arguments import check_workers
-    from sim.experiments.engine import make_engine
+    from sim.experiments.runs.arguments import check_workers
+    from sim.experiments.runs.executor import make_engine
 
     return make_engine(engine, check_workers(workers, "--workers"), scheduler)
 
@@ -343,7 +343,7 @@ def _load(path: Path | None) -> tuple[Scenario, Path]:
 
 
 def _check_policy(name: str) -> None:
-    from sim.experiments.arguments import check_policy
+    from sim.experiments.runs.arguments import check_policy
 
     check_policy(name, "--policy")
 
@@ -425,7 +425,7 @@ def _drop_empty_store(store: ResultStore, target: Path, made_target: bool) -> No
 
 def _resumable(description: dict[str, Any]) -> Callable[[Path], bool]:
     """Whether a folder is an unfinished result store of the same experiment."""
-    from sim.experiments.store import ResultStore
+    from sim.experiments.runs.store import ResultStore
 
     def same(path: Path) -> bool:
         if (path / "manifest.json").exists():
@@ -443,7 +443,7 @@ def _claim(out_dir: Path | None, overwrite: bool, description: dict[str, Any]) -
     """Check and lock the output folder before any work, and place its result store."""
     if out_dir is None:
         return _Output()
-    from sim.experiments.store import ResultStore
+    from sim.experiments.runs.store import ResultStore
     from sim.outputs.output_folder import OutputFolder
 
     existed = out_dir.exists()
@@ -486,19 +486,19 @@ def _check_work(
     overridden: dict[str, str] | None = None,
 ) -> WorkEstimate:
     """Estimate the work; past this machine's limits, stop unless ``force`` (module doc)."""
-    from sim.experiments.estimate import (
+    from sim.experiments.runs.work_estimate import (
         blame,
-        calibrate,
         check_work,
         estimate_work,
         is_calibrated,
         machine_limits,
+        measure_costs,
     )
     from sim.model.call_volume import expected_calls_per_day
 
     if not is_calibrated() and err.is_terminal:
         with err.status("measuring the cost of a call on this build (once per build)..."):
-            calibrate()
+            measure_costs()
     estimate = estimate_work(
         runs, workers=workers, keep_tables=keep_tables, writes_tables=out_dir is not None
     )
@@ -542,7 +542,7 @@ def _apply_overrides(
     policy: str | None,
     replications: int | None,
 ) -> Scenario:
-    from sim.experiments.arguments import check_days, check_replications, check_seed
+    from sim.experiments.runs.arguments import check_days, check_replications, check_seed
 
     changes: dict[str, object] = {}
     if days is not None:
@@ -579,7 +579,7 @@ def validate(
     except UserInputError as exc:
         _locate(exc, scenario_file)
         raise
-    from sim.experiments.estimate import describe
+    from sim.experiments.runs.work_estimate import describe
 
     n_pref = int(network.area_columns["is_prefecture"].sum())
     table = Table(title=escape(f"{scenario.name}: {path}"), show_header=False)
@@ -673,9 +673,9 @@ def run(
     max_replications: MaxReplicationsOption = 100,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
-    from sim.experiments.keys import scenario_digest
-    from sim.experiments.run import run as run_scenario
-    from sim.experiments.worker import cached_network
+    from sim.experiments.runs.keys import scenario_digest
+    from sim.experiments.runs.run import run as run_scenario
+    from sim.experiments.runs.worker import cached_network
     from sim.model.reference import default_scenario_path
 
     output = _Output()
@@ -756,9 +756,9 @@ def compare(
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.analysis.kpi_catalogue import format_kpi
-    from sim.experiments.compare import compare as compare_policies
-    from sim.experiments.keys import scenario_digest
-    from sim.experiments.worker import cached_network
+    from sim.experiments.runs.compare import compare as compare_policies
+    from sim.experiments.runs.keys import scenario_digest
+    from sim.experiments.runs.worker import cached_network
 
     output = _Output()
     try:
@@ -897,9 +897,9 @@ def sweep(
     from rich.markup import escape
 
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, format_kpi, unknown_kpis
-    from sim.experiments.keys import scenario_digest
-    from sim.experiments.sweep import format_value, grid, parse_parameter, sweep_points
-    from sim.experiments.sweep_file import is_sweep_file, read_sweep_file
+    from sim.experiments.runs.keys import scenario_digest
+    from sim.experiments.runs.sweep import format_value, grid, parse_parameter, sweep_points
+    from sim.experiments.runs.sweep_file import is_sweep_file, read_sweep_file
 
     shown = list(kpi) if kpi else [*HEADLINE_KPIS, *SWEEP_EXTRA_KPIS]
     located = scenario_file
@@ -1036,7 +1036,7 @@ def fit_demand(
     """Fit demand (volume, hour and weekday profiles, places, faults, segments) from a trace."""
     from sim.analysis.fit_demand import fit_demand as fit
     from sim.analysis.fit_demand import read_trace
-    from sim.outputs.demand_fit import write_demand_fit
+    from sim.outputs.demand_part import write_demand_fit
 
     try:
         if not 0 <= start_weekday < 7:
@@ -1120,8 +1120,8 @@ def sensitivity(
 ) -> None:
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
-    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
-    from sim.experiments.sensitivity import sensitivity as analyse
+    from sim.experiments.fitting.points import check_kpis, check_ranges, parse_range
+    from sim.experiments.fitting.sensitivity import sensitivity as analyse
 
     kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
     try:
@@ -1173,9 +1173,9 @@ def calibrate(
     scheduler: SchedulerOption = None,
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
-    from sim.experiments.calibrate import calibrate as fit
-    from sim.experiments.calibrate import parse_target
-    from sim.experiments.evaluate import check_kpis, check_ranges, parse_range
+    from sim.experiments.fitting.calibrate import calibrate as fit
+    from sim.experiments.fitting.calibrate import parse_target
+    from sim.experiments.fitting.points import check_kpis, check_ranges, parse_range
 
     try:
         scenario, _ = _load(scenario_file)
@@ -1372,8 +1372,8 @@ def optimise(
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
-    from sim.experiments.design_spec import load_spec, parse_requirement
-    from sim.experiments.optimise import optimise as optimise_network
+    from sim.experiments.design.optimise import optimise as optimise_network
+    from sim.experiments.design.spec import load_spec, parse_requirement
     from sim.model.loading import field_line
 
     overrides: dict[str, object] = {}

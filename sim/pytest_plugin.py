@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sim.analysis.kpi_catalogue import kpi_entry, unknown_kpis
-from sim.experiments.run import RunResult
+from sim.experiments.runs.run import RunResult
 from sim.experiments.testing import check_baseline, run_policy, write_baseline
 
 

@@ -15,7 +15,7 @@ import pytest
 import simpy
 
 from sim.analysis.kpis import agent_hours, agent_utilisation, agents_by_hour_of_day
-from sim.experiments.run import ReplicationResult, run, run_replication
+from sim.experiments.runs.run import ReplicationResult, run, run_replication
 from sim.model.hotline import Hotline
 from sim.model.loading import load_scenario
 from sim.outputs import plots

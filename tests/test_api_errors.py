@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from sim import PolicyError, Scenario, UserInputError, load_scenario, run
 from sim.cli import app
 from sim.errors import OutputError
-from sim.experiments.compare import compare
+from sim.experiments.runs.compare import compare
 from sim.outputs.run_folder import write_run
 
 runner = CliRunner()
@@ -160,7 +160,7 @@ def main():
 
 def _forks() -> bool:
     """Whether the local engine forks its workers (Linux): they inherit the script."""
-    from sim.experiments.engine import _start_method
+    from sim.experiments.runs.executor import _start_method
 
     return _start_method() == "fork"
 

@@ -16,7 +16,7 @@ import pytest
 from cli_checks import QUICK, one_error_line, subprocess_env, tree
 from typer.testing import CliRunner
 
-import sim.experiments.engine as engine_module
+import sim.experiments.runs.executor as engine_module
 from sim.cli import app
 from sim.model.scenario import MAX_SCENARIO_BYTES
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments.calibrate import CalibrationResult, calibrate, parse_target
-from sim.experiments.evaluate import parse_range
-from sim.experiments.run import run
+from sim.experiments.fitting.calibrate import CalibrationResult, calibrate, parse_target
+from sim.experiments.fitting.points import parse_range
+from sim.experiments.runs.run import run
 from sim.model.loading import load_scenario, with_fields
 from sim.model.scenario import Scenario
 from sim.outputs.calibration import write_calibration
@@ -111,7 +111,7 @@ def test_interval_wider_than_the_range_is_not_identified() -> None:
     """Two parameters that trade off: a nearly singular Jacobian gives huge errors."""
     from types import SimpleNamespace
 
-    from sim.experiments.calibrate import _parameter_table
+    from sim.experiments.fitting.calibrate import _parameter_table
 
     ranges = [parse_range("a.b=0..1"), parse_range("a.c=0..1"), parse_range("a.d=0..1")]
     objective: Any = SimpleNamespace(values=lambda u: u)

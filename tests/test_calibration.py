@@ -8,7 +8,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from sim import load_scenario
-from sim.experiments.run import run
+from sim.experiments.runs.run import run
 from sim.model.reference import default_scenario_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from sim.experiments.covering import (
+from sim.experiments.design.covering import (
     InfeasibleModel,
     expected_covering,
     local_availability,

@@ -51,8 +51,8 @@ def test_example_policy_spreads_load_over_neighbours() -> None:
         from least_loaded import LeastLoadedNearby
 
         from sim import load_scenario
-        from sim.experiments.compare import paired_difference
-        from sim.experiments.run import run
+        from sim.experiments.runs.compare import paired_difference
+        from sim.experiments.runs.run import run
 
         scenario = load_scenario(ROOT / "scenarios" / "overloaded_neighbour.yaml")
         scenario = scenario.with_overrides(horizon={"days": 3, "warmup_days": 0.5})
@@ -76,8 +76,8 @@ def test_move_up_example_beats_the_same_dispatch_without_move_up() -> None:
         from busiest_first import BusiestFirst
 
         from sim import load_scenario
-        from sim.experiments.compare import paired_difference
-        from sim.experiments.run import run
+        from sim.experiments.runs.compare import paired_difference
+        from sim.experiments.runs.run import run
 
         scenario = load_scenario(ROOT / "scenarios" / "moveup_bench.yaml")
         published = run(scenario, policy="nearest_station")

@@ -10,11 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.experiments import engine as engine_module
-from sim.experiments.engine import DaskEngine, make_engine
-from sim.experiments.run import run
-from sim.experiments.store import ResultStore
-from sim.experiments.sweep import Parameter, sweep
+from sim.experiments.runs import executor as engine_module
+from sim.experiments.runs.executor import DaskEngine, make_engine
+from sim.experiments.runs.run import run
+from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.sweep import Parameter, sweep
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 

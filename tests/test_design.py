@@ -9,7 +9,7 @@ import pytest
 
 from sim import load_scenario
 from sim.errors import UserInputError
-from sim.experiments.design import (
+from sim.experiments.design.sites import (
     DemandPoints,
     candidate_sites,
     cover_matrix,

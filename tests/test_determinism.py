@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from sim.analysis.kpi_catalogue import HEADLINE_KPIS
-from sim.experiments.run import RunResult, run, run_replication
+from sim.experiments.runs.run import RunResult, run, run_replication
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 from sim.outputs.run_folder import read_run, write_run
@@ -162,7 +162,7 @@ def test_cli_run_writes_folder_and_prints_headline_rates(tmp_path: Path) -> None
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two cores for two workers")
 def test_compare_shares_one_pool_with_the_same_results(quick: Scenario) -> None:
     """All policies' replications in one pool of workers: the same as run one by one."""
-    from sim.experiments.compare import compare
+    from sim.experiments.runs.compare import compare
 
     policies = ["nearest_station", "nearest_idle_van"]
     pooled = compare(quick, policies, replications=2, workers=2)

@@ -20,16 +20,16 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import PolicyFailure, UserInputError
-from sim.experiments import engine as engine_module
-from sim.experiments import keys as keys_module
-from sim.experiments import worker as worker_module
-from sim.experiments.engine import Experiment, LocalEngine, RunSpec
-from sim.experiments.keys import run_key
-from sim.experiments.progress import LineReporter, ProgressState, progress_line
-from sim.experiments.run import RunFailedError, run, run_all
-from sim.experiments.store import ResultStore
-from sim.experiments.sweep import Parameter, sweep
-from sim.experiments.worker import execute_task, failing_call
+from sim.experiments.runs import executor as engine_module
+from sim.experiments.runs import keys as keys_module
+from sim.experiments.runs import worker as worker_module
+from sim.experiments.runs.executor import Experiment, LocalEngine, RunSpec
+from sim.experiments.runs.keys import run_key
+from sim.experiments.runs.progress import LineReporter, ProgressState, progress_line
+from sim.experiments.runs.run import RunFailedError, run, run_all
+from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.sweep import Parameter, sweep
+from sim.experiments.runs.worker import execute_task, failing_call
 from sim.model.dispatch import DispatchView, NearestStation, Order, Van
 from sim.model.loading import load_scenario, with_fields
 from sim.model.scenario import Scenario
@@ -434,7 +434,7 @@ def test_without_dask_the_cluster_options_say_what_to_install(
 def test_a_store_part_that_cannot_be_written_is_an_output_error(tmp_path: Path) -> None:
     """Disk full, a read-only folder, a file in the way: one line naming the path."""
     from sim.errors import OutputError
-    from sim.experiments.store import write_table
+    from sim.experiments.runs.store import write_table
 
     blocker = tmp_path / "store"
     blocker.write_text("not a folder", encoding="utf-8")

@@ -122,7 +122,7 @@ def test_written_part_is_a_valid_demand_section(known: Scenario, tmp_path: Path)
 
 def test_run_call_table_is_a_trace(tmp_path: Path) -> None:
     """calls.parquet of a run (several replications) is read as it is."""
-    from sim.experiments.run import run
+    from sim.experiments.runs.run import run
 
     scenario = load_scenario(QUICK).with_overrides(horizon={"days": 2, "warmup_days": 0.2})
     calls = run(scenario, replications=2).calls

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 
 from benchmarks.fingerprint import ties_case
-from sim.experiments.run import ReplicationResult, run_replication
+from sim.experiments.runs.run import ReplicationResult, run_replication
 from sim.model.dispatch import REGISTRY
 from sim.model.loading import load_scenario
 

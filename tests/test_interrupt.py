@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from cli_checks import QUICK, popen_as_at_a_terminal, subprocess_env
 
-from sim.experiments.store import ResultStore
+from sim.experiments.runs.store import ResultStore
 
 POINTS, REPLICATIONS = 3, 4
 RUNS = POINTS * REPLICATIONS

@@ -19,7 +19,7 @@ from sim.analysis.kpi_catalogue import (
     kpi_entry,
     published_targets,
 )
-from sim.experiments.run import RunResult, run_replication
+from sim.experiments.runs.run import RunResult, run_replication
 from sim.experiments.testing import check_baseline
 from sim.model.loading import load_scenario
 from sim.model.reference import published_figures

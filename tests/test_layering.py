@@ -172,3 +172,55 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(bad_package: Path) -> Non
     assert Import("sim.analysis.kpis", "sim.model.a", 1) in edges  # relative, resolved
     cycle = find_cycle(edges)
     assert cycle is not None and set(cycle) == {"sim.model.a", "sim.model.b"}
+
+
+# Inside the experiments layer, the sub-packages by job: ``runs`` (the engine, the store,
+# replications, sweeps) is the floor that ``design`` (the network optimiser) and ``fitting``
+# (calibration, sensitivity) stand on; neither of those two imports the other, and nothing
+# in ``runs`` imports either. ``sim.experiments.testing`` (regression helpers) sits on runs.
+EXPERIMENT_PARTS: dict[str, int] = {
+    "sim.experiments": 0,  # the package's own __init__
+    "sim.experiments.runs": 0,
+    "sim.experiments.design": 1,
+    "sim.experiments.fitting": 1,
+    "sim.experiments.testing": 1,
+}
+
+
+def experiment_part(module: str) -> str:
+    prefixes = [p for p in EXPERIMENT_PARTS if module == p or module.startswith(p + ".")]
+    if not prefixes:
+        raise KeyError(f"{module} is in no part of sim.experiments: add it to EXPERIMENT_PARTS")
+    return max(prefixes, key=len)
+
+
+def crossing_imports(edges: list[Import]) -> list[str]:
+    """Imports between experiment parts that go up, or sideways between two parts."""
+    bad = []
+    for e in edges:
+        if not (e.source.startswith("sim.experiments.") and e.target.startswith("sim.experiments")):
+            continue
+        source, target = experiment_part(e.source), experiment_part(e.target)
+        if source == target:
+            continue
+        if EXPERIMENT_PARTS[target] >= EXPERIMENT_PARTS[source]:
+            bad.append(f"{e.source} (line {e.line}) imports {e.target}")
+    return bad
+
+
+def test_experiment_parts_import_only_the_runs_below_them() -> None:
+    modules = [m for m in all_modules() if m.startswith("sim.experiments.")]
+    assert {experiment_part(m) for m in modules} == set(EXPERIMENT_PARTS) - {"sim.experiments"}
+    assert crossing_imports(import_graph()) == []
+
+
+def test_the_parts_check_catches_a_sideways_import() -> None:
+    edges = [
+        Import("sim.experiments.fitting.calibrate", "sim.experiments.design.evaluation", 3),
+        Import("sim.experiments.runs.engine", "sim.experiments.fitting.points", 7),
+        Import("sim.experiments.design.optimise", "sim.experiments.runs.executor", 9),
+    ]
+    assert crossing_imports(edges) == [
+        "sim.experiments.fitting.calibrate (line 3) imports sim.experiments.design.evaluation",
+        "sim.experiments.runs.engine (line 7) imports sim.experiments.fitting.points",
+    ]

@@ -32,7 +32,7 @@ print("MODULES " + json.dumps({"code": code, "modules": sorted(sys.modules)}))
 # One replication in this process, as a worker of `rescue-sim run --workers N` runs one.
 WORKER = """
 import json, sys
-from sim.experiments.run import run_replication
+from sim.experiments.runs.run import run_replication
 from sim.model.loading import load_scenario
 result = run_replication(load_scenario("scenarios/quick.yaml"), 0)
 assert len(result.calls) > 0
@@ -80,10 +80,10 @@ def test_public_names_still_import_from_sim() -> None:
     script = IMPORT_SIM.replace(
         "import sim\n",
         "import sim\nfrom sim import Scenario, load_scenario, run, run_replication\n"
-        "assert run.__module__ == 'sim.experiments.run' and Scenario.__name__ == 'Scenario'\n"
+        "assert run.__module__ == 'sim.experiments.runs.run' and Scenario.__name__ == 'Scenario'\n"
         "assert {'run', 'Scenario'} <= set(dir(sim))\n",
     )
-    assert "sim.experiments.run" in _loaded(script)
+    assert "sim.experiments.runs.run" in _loaded(script)
 
 
 def test_help_loads_neither_the_model_nor_its_libraries() -> None:
@@ -99,11 +99,11 @@ def test_validate_loads_the_scenario_and_network_only(scenario: str) -> None:
     _loaded(CLI, json.dumps(["validate", f"scenarios/{scenario}"]))
     loaded = _loaded(CLI, json.dumps(["validate", f"scenarios/{scenario}"]))
     assert "sim.model.network" in loaded  # it did check the network
-    assert "sim.experiments.estimate" in loaded  # and estimated the work
+    assert "sim.experiments.runs.work_estimate" in loaded  # and estimated the work
     # Generated stations are never searched, so not even scipy.spatial is needed; the
     # areas and stations are arrays, so pandas (a third of the command's time) is not.
     heavy = ("pandas", "pyarrow", "scipy", "simpy", "sim.model.simulation", *PLOTTING)
-    others = ("sim.analysis", "sim.experiments.run", "sim.outputs")
+    others = ("sim.analysis", "sim.experiments.runs.run", "sim.outputs")
     assert _heavy(loaded, (*heavy, *others)) == []
 
 

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from sim import load_scenario, run
 from sim.analysis import tables
 from sim.analysis.kpis import arrival_outcomes, call_kpis
-from sim.experiments.run import RunResult
+from sim.experiments.runs.run import RunResult
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
 from sim.outputs.outlines import OUTLINE_CAPTION, read_outlines, region_path

@@ -18,7 +18,7 @@ import scipy.sparse
 
 from sim import load_scenario
 from sim.errors import PolicyFailure
-from sim.experiments.run import ReplicationResult, run, run_replication
+from sim.experiments.runs.run import ReplicationResult, run, run_replication
 from sim.model.dispatch import DispatchView, Van
 from sim.model.dispatch.moveup import ComplianceTable, DynamicMexclp, greedy_mexclp_order
 from sim.model.dispatch.policies import NearestIdleVan

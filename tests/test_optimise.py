@@ -14,11 +14,11 @@ from sim import load_scenario, run
 from sim.analysis.kpis import Interval
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments import design_runs as evaluate_module
-from sim.experiments.design import candidate_sites, design_csv, design_scenario
-from sim.experiments.design_runs import Evaluation
-from sim.experiments.design_spec import DesignSpec, Requirement, load_spec, parse_requirement
-from sim.experiments.optimise import OptimiseResult, judge, optimise
+from sim.experiments.design import evaluation as evaluate_module
+from sim.experiments.design.evaluation import Evaluation
+from sim.experiments.design.optimise import OptimiseResult, judge, optimise
+from sim.experiments.design.sites import candidate_sites, design_csv, design_scenario
+from sim.experiments.design.spec import DesignSpec, Requirement, load_spec, parse_requirement
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
@@ -222,8 +222,8 @@ def test_evaluate_gives_each_design_its_own_runs_whatever_the_workers(tmp_path: 
         path = tmp_path / f"{name}.csv"
         path.write_text(design_csv(sites, vans), encoding="utf-8")
         designs.append(design_scenario(scenario, path))
-    together = evaluate_module.evaluate(designs, [0, 1], workers=2)
-    alone = [evaluate_module.evaluate([d], [0, 1])[0] for d in designs]
+    together = evaluate_module.evaluate_designs(designs, [0, 1], workers=2)
+    alone = [evaluate_module.evaluate_designs([d], [0, 1])[0] for d in designs]
     for a, b in zip(together, alone, strict=True):
         pd.testing.assert_frame_equal(a.kpis, b.kpis)
         pd.testing.assert_frame_equal(a.stations, b.stations)

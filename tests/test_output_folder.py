@@ -22,7 +22,7 @@ import pytest
 from cli_checks import QUICK, one_error_line, subprocess_env, tree
 from typer.testing import CliRunner
 
-import sim.experiments.engine as engine_module
+import sim.experiments.runs.executor as engine_module
 from sim.cli import app
 from sim.errors import CorruptFileError, OutputError
 from sim.outputs import output_folder

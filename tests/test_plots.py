@@ -423,7 +423,7 @@ def test_policy_comparison_intervals_and_verdicts() -> None:
 
 
 def test_policy_comparison_from_compare() -> None:
-    from sim.experiments.compare import compare
+    from sim.experiments.runs.compare import compare
 
     scenario = load_scenario(ROOT / "scenarios" / "overloaded_neighbour.yaml")
     table = compare(scenario, ["nearest_station", "nearest_idle_van"], replications=3).table()

@@ -12,7 +12,7 @@ import pytest
 
 from sim import load_scenario
 from sim.analysis.kpis import call_kpis_by, confidence_interval
-from sim.experiments.compare import compare, paired_difference
+from sim.experiments.runs.compare import compare, paired_difference
 from sim.experiments.testing import (
     KPIAssertionError,
     assert_kpi_at_least,
@@ -174,7 +174,7 @@ def test_compare_cli_prints_paired_table_and_writes_files(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("policy", sorted(REGISTRY))
 def test_every_registered_policy_runs_and_serves_calls(policy: str) -> None:
-    from sim.experiments.run import run
+    from sim.experiments.runs.run import run
 
     scenario = load_scenario(OVERLOADED).with_overrides(horizon={"days": 1, "warmup_days": 0.1})
     result = run(scenario, replications=1, policy=policy)
@@ -202,7 +202,7 @@ def test_contractor_overflow_hands_late_jobs_to_local_shops() -> None:
 
 def test_priority_hotline_answers_fleets_first() -> None:
     from sim import parse_scenario
-    from sim.experiments.run import run
+    from sim.experiments.runs.run import run
 
     text = (ROOT / "scenarios" / "quick.yaml").read_text(encoding="utf-8")
     # One agent for a provincial volume: callers queue all day.

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.experiments.compare import paired_difference
+from sim.experiments.runs.compare import paired_difference
 from sim.model.dispatch import REGISTRY
 
 QUICK = Path(__file__).resolve().parents[1] / "scenarios" / "quick.yaml"

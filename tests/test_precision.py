@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments.precision import (
+from sim.experiments.runs.precision import (
     PrecisionCheck,
     PrecisionTarget,
     check,
@@ -21,8 +21,8 @@ from sim.experiments.precision import (
     next_replications,
     parse_precision,
 )
-from sim.experiments.run import run
-from sim.experiments.sweep import Parameter, sweep
+from sim.experiments.runs.run import run
+from sim.experiments.runs.sweep import Parameter, sweep
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 

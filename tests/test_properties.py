@@ -26,7 +26,7 @@ import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from sim.experiments.run import ReplicationResult, run_replication
+from sim.experiments.runs.run import ReplicationResult, run_replication
 from sim.model.network import build_network
 from sim.model.records import FINAL_STATES
 from sim.model.reference import select_areas

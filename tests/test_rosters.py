@@ -26,7 +26,7 @@ from sim.analysis.kpis import arrival_outcomes, confidence_interval
 from sim.analysis.rosters import break_outcomes, overtime_hours
 from sim.cli import app
 from sim.errors import ScenarioError
-from sim.experiments.run import run
+from sim.experiments.runs.run import run
 from sim.model.demand import draw_call_stream
 from sim.model.loading import load_scenario, with_fields
 from sim.model.network import build_network

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, parse_range
-from sim.experiments.sensitivity import sensitivity
+from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, parse_range
+from sim.experiments.fitting.sensitivity import sensitivity
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 from sim.outputs.sensitivity_plot import sensitivity_figure, write_sensitivity
@@ -50,7 +50,7 @@ def test_dominant_parameter_ranks_first(quick: Scenario, ranges: list[str], domi
 def test_points_share_random_numbers(quick: Scenario) -> None:
     """Every point keeps the scenario's seed: the same point gives the same KPIs."""
     ranges = [ParameterRange("travel.detour_factor", 1.0, 2.0)]
-    a, b, c = evaluate(quick, ranges, np.array([[1.3], [1.3], [1.8]]), replications=2)
+    a, b, c = evaluate_points(quick, ranges, np.array([[1.3], [1.3], [1.8]]), replications=2)
     assert a.equals(b)
     assert not a.equals(c)
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import ScenarioError, UserInputError
-from sim.experiments.compare import paired_difference
-from sim.experiments.run import run
-from sim.experiments.sweep import Parameter, SweepResult, grid, parse_parameter, sweep
+from sim.experiments.runs.compare import paired_difference
+from sim.experiments.runs.run import run
+from sim.experiments.runs.sweep import Parameter, SweepResult, grid, parse_parameter, sweep
 from sim.model.loading import load_scenario, with_fields
 from sim.model.scenario import Scenario
 

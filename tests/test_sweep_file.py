@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from sim.cli import app
 from sim.errors import UserInputError
-from sim.experiments.sweep import Parameter, sweep, sweep_points
-from sim.experiments.sweep_file import SweepFile, is_sweep_file, read_sweep_file
+from sim.experiments.runs.sweep import Parameter, sweep, sweep_points
+from sim.experiments.runs.sweep_file import SweepFile, is_sweep_file, read_sweep_file
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 

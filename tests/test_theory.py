@@ -39,7 +39,7 @@ from sim.analysis.theory import (
     erlang_c_service_level,
     mmc_mean_response,
 )
-from sim.experiments.run import RunResult, run, run_replication
+from sim.experiments.runs.run import RunResult, run, run_replication
 from sim.model.scenario import Scenario
 
 MIN_PER_H = 60.0

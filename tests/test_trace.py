@@ -20,12 +20,12 @@ import pytest
 from cli_checks import one_error_line
 from typer.testing import CliRunner
 
-import sim.experiments.run as run_module
+import sim.experiments.runs.run as run_module
 from sim import Scenario, ScenarioError, load_scenario, run
 from sim.analysis.kpi_catalogue import HEADLINE_KPIS
 from sim.analysis.kpis import summarise
 from sim.cli import app
-from sim.experiments.run import run_replication
+from sim.experiments.runs.run import run_replication
 from sim.model.call_volume import expected_calls_per_day
 from sim.model.demand import draw_call_stream
 from sim.model.loading import with_fields

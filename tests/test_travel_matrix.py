@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sim.cli import app
-from sim.experiments.run import ReplicationResult, run_replication
+from sim.experiments.runs.run import ReplicationResult, run_replication
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import Order
 from sim.model.geo import great_circle_km
@@ -329,7 +329,7 @@ def test_travel_matrix_refuses_an_unknown_format(tmp_path: Path) -> None:
 
 
 def test_the_result_store_key_follows_the_matrix_file(tmp_path: Path) -> None:
-    from sim.experiments.keys import input_digests
+    from sim.experiments.runs.keys import input_digests
 
     (tmp_path / "od.csv").write_text(HEADER + GOOD_ROWS, encoding="utf-8")
     scenario = _with_matrix(load_scenario(QUICK), tmp_path / "od.csv")

@@ -10,8 +10,8 @@ from cli_checks import QUICK
 
 from sim import Scenario, load_scenario
 from sim.errors import UserInputError, WorkLimitError
-from sim.experiments import estimate
-from sim.experiments.estimate import (
+from sim.experiments.runs import work_estimate as estimate
+from sim.experiments.runs.work_estimate import (
     Calibration,
     Limits,
     blame,
@@ -135,13 +135,13 @@ def test_calibration_is_measured_once_per_build(
         return Calibration(**{**COST.__dict__, "build": build})
 
     monkeypatch.setattr(estimate, "_measure", measure)
-    estimate.calibrate.cache_clear()
+    estimate.measure_costs.cache_clear()
     try:
-        first = estimate.calibrate()
-        estimate.calibrate.cache_clear()  # a new process: reads the file
-        second = estimate.calibrate()
+        first = estimate.measure_costs()
+        estimate.measure_costs.cache_clear()  # a new process: reads the file
+        second = estimate.measure_costs()
     finally:
-        estimate.calibrate.cache_clear()
+        estimate.measure_costs.cache_clear()
     assert measured == [estimate.build_id()]
     assert first == second
     (cached,) = tmp_path.glob("calibration-*.json")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.experiments.run import run_replication
+from sim.experiments.runs.run import run_replication
 from sim.model.loading import load_scenario, with_fields
 from sim.model.trace import OBSERVED, calls_as_trace
 

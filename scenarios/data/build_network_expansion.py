@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim.experiments.run import run
+from sim.experiments.runs.run import run
 from sim.model.loading import load_scenario
 from sim.model.network import KM_PER_DEGREE, build_network
 from sim.model.outlines import read_outlines

@@ -259,7 +259,7 @@ def agent_hours(
 
     ``agents`` is the record the hotline writes (``t_h``, ``agents_on_duty``: that many
     agents from ``t_h`` until the next row; the first row is at time 0, the last holds
-    to the end), as :attr:`sim.experiments.run.ReplicationResult.agents` gives it.
+    to the end), as :attr:`sim.experiments.runs.run.ReplicationResult.agents` gives it.
     """
     t = agents["t_h"].to_numpy(float)
     on_duty = agents["agents_on_duty"].to_numpy(float)

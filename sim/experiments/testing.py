@@ -18,8 +18,8 @@ from typing import Any
 
 from sim.analysis.kpi_catalogue import CATALOGUE, kpi_entry, unknown_kpis
 from sim.analysis.kpis import confidence_interval
-from sim.experiments.compare import PairedDifference, paired_difference
-from sim.experiments.run import RunResult, run
+from sim.experiments.runs.compare import PairedDifference, paired_difference
+from sim.experiments.runs.run import RunResult, run
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 

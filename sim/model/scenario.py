@@ -41,7 +41,8 @@ SHARE_TOLERANCE = 1e-6
 
 # Bounds on sizes, far beyond any real network (the national one has 1050 stations, 2000
 # vans, ~2000 calls a day): a typo of a few zeros is refused here, before anything is
-# built or allocated. The work a valid scenario asks for is judged by sim.experiments.estimate.
+# built or allocated. The work a valid scenario asks for is judged by
+# sim.experiments.runs.work_estimate.
 MAX_DAYS = 3660  # ten years
 MAX_REPLICATIONS = 10_000
 MAX_STATIONS = 100_000

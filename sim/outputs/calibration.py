@@ -16,7 +16,7 @@ from pathlib import Path
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from sim.experiments.calibrate import CalibrationResult
+from sim.experiments.fitting.calibrate import CalibrationResult
 
 
 def write_calibration(result: CalibrationResult, out_dir: Path) -> list[Path]:

@@ -31,8 +31,8 @@ import pandas as pd
 from ruamel.yaml import YAML
 
 from sim.analysis.kpi_catalogue import is_share
-from sim.experiments.optimise import OptimiseResult
-from sim.experiments.store import atomic_write
+from sim.experiments.design.optimise import OptimiseResult
+from sim.experiments.runs.store import atomic_write
 from sim.model.loading import file_sha256
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.tables import kpi_frame, province_kpis
-from sim.experiments.store import atomic_write
+from sim.experiments.runs.store import atomic_write
 from sim.outputs import plots
 from sim.outputs.outlines import OUTLINE_CAPTION
 from sim.outputs.output_folder import FolderLock

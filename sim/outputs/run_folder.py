@@ -21,10 +21,10 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import CorruptFileError
-from sim.experiments.compare import Comparison
-from sim.experiments.run import RunResult
-from sim.experiments.store import concat_parts
-from sim.experiments.sweep import SweepResult
+from sim.experiments.runs.compare import Comparison
+from sim.experiments.runs.run import RunResult
+from sim.experiments.runs.store import concat_parts
+from sim.experiments.runs.sweep import SweepResult
 from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.outputs.output_folder import OutputFolder, VerifiedFolder, open_folder

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from sim.experiments.sensitivity import SensitivityResult
-from sim.experiments.store import atomic_write
+from sim.experiments.fitting.sensitivity import SensitivityResult
+from sim.experiments.runs.store import atomic_write
 from sim.outputs.design_folder import PAGE_CSS, html_table
 from sim.outputs.report import figure_png
 

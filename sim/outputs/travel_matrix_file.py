@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import OutputError
-from sim.experiments.store import atomic_write
+from sim.experiments.runs.store import atomic_write
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 

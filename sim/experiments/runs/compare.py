@@ -18,7 +18,7 @@ import pandas as pd
 from sim.analysis.kpi_catalogue import CATALOGUE
 from sim.analysis.kpis import confidence_interval
 from sim.errors import UserInputError
-from sim.experiments.run import ProgressFn, RunResult, run_all
+from sim.experiments.runs.run import ProgressFn, RunResult, run_all
 from sim.model.scenario import Scenario
 
 
@@ -106,7 +106,7 @@ def compare(
     """Run every policy on the scenario's call streams; the first policy is the reference.
 
     The runs of all policies share one pool of ``workers`` processes. ``options`` are
-    those of :func:`~sim.experiments.run.run_all` (``engine``, ``store``, ``precision``...);
+    those of :func:`~sim.experiments.runs.run.run_all` (``engine``, ``store``, ``precision``...);
     a comparison keeps the tables in memory unless ``keep_tables=False``.
     """
     if not policies:

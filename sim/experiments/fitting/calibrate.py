@@ -41,15 +41,15 @@ import pandas as pd
 from scipy import optimize, stats
 
 from sim.errors import UserInputError
-from sim.experiments.engine import Engine
-from sim.experiments.evaluate import (
+from sim.experiments.fitting.points import (
     ParameterRange,
     bind_ranges,
-    evaluate,
+    evaluate_points,
     field_value,
     point_scenario,
 )
-from sim.experiments.run import ProgressFn
+from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.run import ProgressFn
 from sim.model.scenario import Scenario
 
 # Finite-difference step, as a share of each parameter's range.
@@ -131,7 +131,7 @@ class _Objective:
         """KPI means and standard errors at points of the unit cube (new ones run in a batch)."""
         new = [u for u in units if tuple(u) not in self.cache]
         if new:
-            tables = evaluate(
+            tables = evaluate_points(
                 self.base,
                 self.ranges,
                 np.array([self.values(u) for u in new]),

@@ -19,7 +19,7 @@ The first stage seeds the search from the scenario's own models, never from its 
 * vans by expected covering (Daskin 1983) whose busy fractions come from a short
   simulation (:func:`probe`): when the dispatch rule keeps each order at its nearest
   station, every station's value is its own (local busy fractions, ReVelle & Hogan
-  1989) and the allocation is :func:`~sim.experiments.covering.separable_allocation`;
+  1989) and the allocation is :func:`~sim.experiments.design.covering.separable_allocation`;
   otherwise Daskin's MEXCLP with one system-wide busy fraction.
 """
 
@@ -37,7 +37,7 @@ from scipy.spatial import cKDTree
 
 from sim.analysis.kpis import van_busy_hours
 from sim.errors import UserInputError
-from sim.experiments.covering import (
+from sim.experiments.design.covering import (
     Solve,
     expected_covering,
     local_availability,
@@ -45,7 +45,7 @@ from sim.experiments.covering import (
     p_median,
     separable_allocation,
 )
-from sim.experiments.run import run_jobs
+from sim.experiments.runs.run import run_jobs
 from sim.model.demand import draw_call_stream
 from sim.model.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km_array, to_xyz
 from sim.model.loading import with_fields

@@ -1,6 +1,6 @@
 """How much work a run asks for (calls, memory, disk, time), and whether this machine can take it.
 
-The cost of a call is measured on this build, not assumed: :func:`calibrate` runs the
+The cost of a call is measured on this build, not assumed: :func:`measure_costs` runs the
 bundled one-province scenario at two horizons and takes the time per call, the memory a
 replication in progress grows by per call (traced allocations, the slope between the two
 horizons, so fixed costs drop out), the memory of the kept call and unit tables and their
@@ -111,7 +111,7 @@ def _cache_file(build: str) -> Path:
 
 
 def _measure(build: str) -> Calibration:
-    from sim.experiments.run import run_replication
+    from sim.experiments.runs.run import run_replication
     from sim.model.loading import load_scenario
     from sim.model.network import build_network
     from sim.model.reference import data_dir
@@ -158,12 +158,12 @@ def _measure(build: str) -> Calibration:
 
 
 def is_calibrated() -> bool:
-    """Whether this build's costs are already measured (else :func:`calibrate` takes a while)."""
-    return calibrate.cache_info().currsize > 0 or _cache_file(build_id()).is_file()
+    """Whether this build's costs are measured already (else :func:`measure_costs` takes time)."""
+    return measure_costs.cache_info().currsize > 0 or _cache_file(build_id()).is_file()
 
 
 @cache
-def calibrate() -> Calibration:
+def measure_costs() -> Calibration:
     """This build's costs per call: from the cache, or measured now (a second or two)."""
     build = build_id()
     path = _cache_file(build)
@@ -200,7 +200,7 @@ def estimate_work(
     ``keep_tables``: every replication's call and unit tables stay in memory (run and
     compare); ``writes_tables``: they are written to Parquet too (``run --out``).
     """
-    cost = calibration or calibrate()
+    cost = calibration or measure_costs()
     per_replication = [expected_calls_per_day(s) * s.horizon.days for s, _ in runs]
     replications = sum(n for _, n in runs)
     calls_total = sum(c * n for c, (_, n) in zip(per_replication, runs, strict=True))

@@ -2,11 +2,11 @@
 
 Two stages (docs/network_design.md):
 
-1. *Analytic seeding* (:mod:`sim.experiments.design`): demand points from the scenario's
+1. *Analytic seeding* (:mod:`sim.experiments.design.sites`): demand points from the scenario's
    own demand model, a coverage radius from its promise and travel models, stations by
    maximal covering or p-median and vans by expected covering with busy fractions from
-   a short simulation, all solved as MILPs (:mod:`sim.experiments.covering`).
-2. *Simulation in the loop*: the seeded design, then moves (:mod:`sim.experiments.moves`:
+   a short simulation, all solved as MILPs (:mod:`sim.experiments.design.covering`).
+2. *Simulation in the loop*: the seeded design, then moves (:mod:`sim.experiments.design.moves`:
    move vans between stations, remove vans, open, close or move a station) proposed
    from what the incumbent's runs show, each candidate run on the same call streams as
    the incumbent (the scenario's seed and replications: common random numbers). A
@@ -23,7 +23,7 @@ from the search; that seed goes into the scenario files written beside it
 (:mod:`sim.outputs.design_folder`), so ``rescue-sim run optimised.yaml`` reproduces
 them exactly.
 
-Every run goes through :func:`sim.experiments.design_runs.evaluate`.
+Every run goes through :func:`sim.experiments.design.evaluation.evaluate_designs`.
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ import pandas as pd
 from sim.analysis.kpi_catalogue import CATALOGUE, is_share
 from sim.analysis.kpis import Interval, summarise
 from sim.errors import UserInputError
-from sim.experiments.covering import InfeasibleModel
-from sim.experiments.design import (
+from sim.experiments.design.covering import InfeasibleModel
+from sim.experiments.design.evaluation import Evaluation, evaluate_designs, paired_interval
+from sim.experiments.design.moves import Candidate, MoveGenerator
+from sim.experiments.design.sites import (
     Sites,
     Stage1,
     candidate_sites,
@@ -59,10 +61,8 @@ from sim.experiments.design import (
     seed_vans,
     van_model,
 )
-from sim.experiments.design_runs import Evaluation, evaluate, paired_interval
-from sim.experiments.design_spec import VANS, DesignSpec, Requirement
-from sim.experiments.engine import Engine
-from sim.experiments.moves import Candidate, MoveGenerator
+from sim.experiments.design.spec import VANS, DesignSpec, Requirement
+from sim.experiments.runs.executor import Engine
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
 
@@ -358,7 +358,7 @@ class _Designs:
 
     def run(self, designs: Sequence[np.ndarray], base: Scenario | None = None) -> list[Evaluation]:
         base = base or self.base
-        return evaluate(
+        return evaluate_designs(
             [self.scenario(v, base) for v in designs],
             list(range(base.replications)),
             workers=self.workers,
@@ -464,7 +464,7 @@ def _stage1(
     max_vans: int,
     say: LogFn,
 ) -> Stage1:
-    """Seed a design from the covering models (see :mod:`sim.experiments.design`)."""
+    """Seed a design from the covering models (see :mod:`sim.experiments.design.sites`)."""
     points = demand_points(base, network, min_calls=spec.demand_sample_calls, cell_km=spec.cell_km)
     cover = coverage(base, spec.coverage_level)
     say(

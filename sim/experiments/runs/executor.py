@@ -13,17 +13,17 @@ in this process, in a local worker process or on a Dask cluster.
   with everything it has imported and every network it has built (the checks before a
   run build them); elsewhere they are spawned and import once. Either way a worker
   builds a point's network once and keeps it
-  (:func:`~sim.experiments.worker.cached_network`).
+  (:func:`~sim.experiments.runs.worker.cached_network`).
 * :class:`DaskEngine` submits them to a ``dask.distributed`` cluster: one at
   ``--scheduler tcp://HOST:PORT`` through a ``Client``, or a ``LocalCluster`` it starts.
 
 A worker returns only the KPIs of a run. When tables are wanted and there is a result
 store, the worker writes them into the store itself; the process driving the experiment
-then records the run's row (:mod:`sim.experiments.store`), never holding more than the
+then records the run's row (:mod:`sim.experiments.runs.store`), never holding more than the
 KPIs. Runs whose key is already in the store are not run again, and a run that raises
 is recorded with its error (and the call it failed on, where there is one) while the
-others go on. What a worker does is in :mod:`sim.experiments.worker`; run keys in
-:mod:`sim.experiments.keys`.
+others go on. What a worker does is in :mod:`sim.experiments.runs.worker`; run keys in
+:mod:`sim.experiments.runs.keys`.
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from typing import Any
 import pandas as pd
 
 from sim.errors import UserInputError
-from sim.experiments.keys import code_digest, package_version, run_key, scenario_digest
-from sim.experiments.progress import ProgressState, ReportFn
-from sim.experiments.replication import PolicySpec, ReplicationResult, Table, policy_label
-from sim.experiments.store import TABLE_KINDS, ResultStore, RunFailure
-from sim.experiments.worker import (
+from sim.experiments.runs.keys import code_digest, package_version, run_key, scenario_digest
+from sim.experiments.runs.progress import ProgressState, ReportFn
+from sim.experiments.runs.replication import PolicySpec, ReplicationResult, Table, policy_label
+from sim.experiments.runs.store import TABLE_KINDS, ResultStore, RunFailure
+from sim.experiments.runs.worker import (
     ErrorInfo,
     Task,
     TaskResult,

@@ -16,7 +16,7 @@ An output folder's ``store/`` holds::
 The key of a run is a hash of everything its numbers depend on (the resolved scenario
 point, the policy, the replication and seed, the package version and code, the input
 files): a run is reused only when none of them changed (see
-:func:`sim.experiments.engine.run_key`). Every file is written to a temporary name in
+:func:`sim.experiments.runs.executor.run_key`). Every file is written to a temporary name in
 its folder and renamed into place, so a part is either whole or absent, whenever the
 writer stops. Tables are written before the run's row (by the worker that made them),
 the row last, by the process that drives the experiment: a row marks a finished run.

@@ -25,8 +25,8 @@ import pandas as pd
 
 from sim.analysis.kpi_catalogue import CATALOGUE, unknown_kpis
 from sim.errors import UserInputError
-from sim.experiments.engine import Engine
-from sim.experiments.run import ProgressFn, run_all
+from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.run import ProgressFn, run_all
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
@@ -118,7 +118,7 @@ def point_scenario(
     return with_fields(base, {r.path: r.value(v) for r, v in zip(ranges, x, strict=True)})
 
 
-def evaluate(
+def evaluate_points(
     base: Scenario,
     ranges: Sequence[ParameterRange],
     points: np.ndarray,

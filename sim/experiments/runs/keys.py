@@ -1,6 +1,6 @@
 """Keys of runs: a hash of everything a run's numbers depend on.
 
-A result store keeps a finished run under its key (:mod:`sim.experiments.store`), and a
+A result store keeps a finished run under its key (:mod:`sim.experiments.runs.store`), and a
 rerun reuses it only when the key is the same: the same resolved scenario point (its
 seed included), policy, replication, package version and source code, and input files.
 """
@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from sim.experiments.replication import PolicySpec, policy_class, uses_scenario_options
+from sim.experiments.runs.replication import PolicySpec, policy_class, uses_scenario_options
 from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario

@@ -1,9 +1,9 @@
 """Running scenarios: replications on the experiment engine, and their results.
 
 Each replication is a pure function of (scenario, replication number, policy)
-(:mod:`sim.experiments.replication`), so a run gives the same rows on any engine and
+(:mod:`sim.experiments.runs.replication`), so a run gives the same rows on any engine and
 any number of workers. :func:`run_all` turns several (scenario, policy) runs into one
-experiment (:mod:`sim.experiments.engine`): one pool of workers for them all, an
+experiment (:mod:`sim.experiments.runs.executor`): one pool of workers for them all, an
 optional result store that a rerun resumes from, and replications added until a
 precision is reached. Results are gathered in replication order.
 """
@@ -19,23 +19,23 @@ from typing import Any
 import pandas as pd
 
 from sim.analysis.kpis import summarise
-from sim.experiments.arguments import (
+from sim.experiments.runs.arguments import (
     check_policy,
     check_replications,
     check_scenario,
     check_workers,
 )
-from sim.experiments.engine import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
-from sim.experiments.keys import scenario_digest
-from sim.experiments.precision import (
+from sim.experiments.runs.executor import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
+from sim.experiments.runs.keys import scenario_digest
+from sim.experiments.runs.precision import (
     DEFAULT_MAX_REPLICATIONS,
     PrecisionCheck,
     PrecisionTarget,
     check,
     next_replications,
 )
-from sim.experiments.progress import ProgressState, ReportFn
-from sim.experiments.replication import (
+from sim.experiments.runs.progress import ProgressState, ReportFn
+from sim.experiments.runs.replication import (
     PolicySpec,
     ProgressFn,
     ReplicationResult,
@@ -45,7 +45,7 @@ from sim.experiments.replication import (
     policy_label,
     run_replication,
 )
-from sim.experiments.store import ResultStore, RunFailure
+from sim.experiments.runs.store import ResultStore, RunFailure
 from sim.model.relocation import check_roster_without_moveup
 from sim.model.scenario import Scenario
 from sim.model.trace import read_trace

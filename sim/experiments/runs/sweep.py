@@ -26,10 +26,10 @@ from ruamel.yaml.error import YAMLError
 
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
-from sim.experiments.replication import PolicySpec, ProgressFn, policy_instance
-from sim.experiments.run import RunResult, run_all
-from sim.experiments.store import RunFailure
-from sim.experiments.worker import cached_network
+from sim.experiments.runs.replication import PolicySpec, ProgressFn, policy_instance
+from sim.experiments.runs.run import RunResult, run_all
+from sim.experiments.runs.store import RunFailure
+from sim.experiments.runs.worker import cached_network
 from sim.model.loading import with_fields
 from sim.model.scenario import Scenario
 
@@ -254,7 +254,7 @@ def sweep(
     the base scenario's unless ``dispatch.policy`` is swept). A sweep keeps the KPIs of
     every run; the call and unit tables (some 20 MB a replication for a national month)
     only with ``keep_tables``, else each result's ``calls`` and ``units`` are empty.
-    ``options`` are those of :func:`~sim.experiments.run.run_all` (``engine``,
+    ``options`` are those of :func:`~sim.experiments.runs.run.run_all` (``engine``,
     ``store``, ``precision``, ``raise_on_failure``...).
     """
     points = grid(base, parameters, policy=policy, base_dir=base_dir)

@@ -41,8 +41,8 @@ from ruamel.yaml.error import YAMLError
 from scipy.stats import qmc
 
 from sim.errors import UserInputError
-from sim.experiments.replication import PolicySpec
-from sim.experiments.sweep import _NOT_SWEPT, Parameter, SweepPoint, make_points
+from sim.experiments.runs.replication import PolicySpec
+from sim.experiments.runs.sweep import _NOT_SWEPT, Parameter, SweepPoint, make_points
 from sim.model.loading import field_line
 from sim.model.scenario import Scenario
 from sim.model.streams import named_rng

@@ -1,13 +1,13 @@
 """Evaluating network designs: every design run on the same replications, with diagnostics.
 
-:func:`evaluate` is the one place where the optimiser turns designs into runs. A design
+:func:`evaluate_designs` is the one place where the optimiser turns designs into runs. A design
 is a scenario whose stations come from a CSV (``network.stations.csv``); each runs the
 same replication numbers, so that all designs answer the same calls (common random
 numbers) and their KPIs can be compared replication by replication
 (:func:`paired_interval`). Besides the KPIs it keeps, per station, what the search
 needs to propose its next moves: jobs, waits for a van, late arrivals and busy hours.
 
-It runs on :func:`sim.experiments.run.run_jobs` (the local engine) and keeps
+It runs on :func:`sim.experiments.runs.run.run_jobs` (the local engine) and keeps
 each design's result in a cache folder, so that a search run again resumes.
 """
 
@@ -26,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.kpis import Interval, confidence_interval, van_busy_hours
-from sim.experiments.engine import Engine
-from sim.experiments.run import Job, ProgressFn, ReplicationResult, run_jobs
+from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.run import Job, ProgressFn, ReplicationResult, run_jobs
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
 
@@ -140,7 +140,7 @@ def _write_json(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
-def evaluate(
+def evaluate_designs(
     scenarios: Sequence[Scenario],
     replications: Sequence[int],
     *,
@@ -214,4 +214,4 @@ def paired_interval(
     return confidence_interval(diff, level)
 
 
-__all__ = ["Evaluation", "evaluate", "paired_interval"]
+__all__ = ["Evaluation", "evaluate_designs", "paired_interval"]

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from sim.errors import PolicyFailure
-from sim.experiments.keys import code_digest, scenario_digest
-from sim.experiments.replication import PolicySpec, run_replication
-from sim.experiments.store import TABLE_KINDS, write_table
+from sim.experiments.runs.keys import code_digest, scenario_digest
+from sim.experiments.runs.replication import PolicySpec, run_replication
+from sim.experiments.runs.store import TABLE_KINDS, write_table
 from sim.model.dispatch import Order
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario

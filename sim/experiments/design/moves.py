@@ -1,8 +1,8 @@
 """Moves of the network design search: vans between stations, stations opened, closed, moved.
 
 :class:`MoveGenerator` proposes at most one candidate of each kind per round, from the
-incumbent's diagnostics (:class:`~sim.experiments.design_runs.Evaluation`); the search
-(:mod:`sim.experiments.optimise`) runs and judges them.
+incumbent's diagnostics (:class:`~sim.experiments.design.evaluation.Evaluation`); the search
+(:mod:`sim.experiments.design.optimise`) runs and judges them.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from sim.experiments.design import (
+from sim.experiments.design.evaluation import Evaluation
+from sim.experiments.design.sites import (
     Coverage,
     DemandPoints,
     Sites,
@@ -21,8 +22,7 @@ from sim.experiments.design import (
     cover_matrix,
     van_model,
 )
-from sim.experiments.design_runs import Evaluation
-from sim.experiments.design_spec import VANS, DesignSpec
+from sim.experiments.design.spec import VANS, DesignSpec
 from sim.model.geo import SpatialIndex
 from sim.model.scenario import Scenario
 

@@ -3,7 +3,7 @@
 Both are SALib's (the reference implementation of these methods): Morris for a cheap
 ranking, ``r x (k + 1)`` runs for ``k`` parameters, and Sobol first-order and total
 indices for a variance decomposition, ``N x (k + 2)`` runs. Every point is a run of the
-scenario on its own seed (common random numbers, see :mod:`sim.experiments.evaluate`),
+scenario on its own seed (common random numbers, see :mod:`sim.experiments.fitting.points`),
 so an elementary effect is a parameter's effect on the same calls, not the noise
 between two call streams.
 
@@ -26,9 +26,9 @@ from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
-from sim.experiments.engine import Engine
-from sim.experiments.evaluate import ParameterRange, bind_ranges, evaluate, mean_kpis
-from sim.experiments.run import ProgressFn
+from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, mean_kpis
+from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.run import ProgressFn
 from sim.model.scenario import Scenario
 
 Method = Literal["morris", "sobol"]
@@ -106,7 +106,7 @@ def sensitivity(
     else:
         unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
     x = _to_values(ranges, unit)
-    tables = evaluate(
+    tables = evaluate_points(
         base,
         ranges,
         x,

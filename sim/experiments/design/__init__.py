@@ -1,0 +1,1 @@
+"""Network design: candidate sites, covering models, the simulated search (optimise)."""

@@ -1,0 +1,1 @@
+"""Running scenarios: the engine, the result store, replications, sweeps, comparisons."""
