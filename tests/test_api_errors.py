@@ -45,7 +45,7 @@ def test_same_message_as_the_cli(
     with pytest.raises(UserInputError) as info:
         run(scenario, **kwargs)  # type: ignore[arg-type]
     assert str(info.value).startswith(f"{name}: {message}")
-    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", *cli])
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "2", *cli])
     assert result.exit_code == 2, result.output
     line = one_error_line(result.stdout, result.stderr)
     assert line.startswith(f"error: --{name}: {message}")

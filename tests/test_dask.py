@@ -59,7 +59,7 @@ def test_a_sweep_through_the_scheduler_address_equals_local_processes(
 
 def test_the_command_runs_a_sweep_on_the_cluster(cluster: str, tmp_path: Path) -> None:
     args = [
-        "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "1",
+        "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "2",
         "--replications", "2",
     ]  # fmt: skip
     local = runner.invoke(app, [*args, "--out", str(tmp_path / "local")])
@@ -82,7 +82,7 @@ def test_an_unreachable_scheduler_is_one_line(
     result = runner.invoke(
         app,
         [
-            "run", str(QUICK), "--days", "1", "--replications", "1",
+            "run", str(QUICK), "--days", "2", "--replications", "1",
             "--scheduler", "tcp://127.0.0.1:9", "--out", str(tmp_path / "run"),
         ],
     )  # fmt: skip
@@ -102,7 +102,7 @@ def test_engine_options() -> None:
 def test_the_optimiser_searches_the_same_way_on_the_cluster(cluster: str, tmp_path: Path) -> None:
     """`optimise --scheduler` runs every design on the cluster and takes the same path."""
     args = [
-        "optimise", str(QUICK), "--days", "1", "--replications", "3", "--budget", "3",
+        "optimise", str(QUICK), "--days", "2", "--replications", "3", "--budget", "3",
         "--moves", "vans", "--max-vans", "100",
     ]  # fmt: skip
     local = runner.invoke(app, [*args, "--out", str(tmp_path / "local")])
@@ -123,7 +123,7 @@ def test_the_optimiser_searches_the_same_way_on_the_cluster(cluster: str, tmp_pa
 
 def test_sensitivity_on_the_cluster_gives_the_local_indices(cluster: str) -> None:
     args = [
-        "sensitivity", str(QUICK), "--days", "1", "--replications", "1", "--trajectories", "2",
+        "sensitivity", str(QUICK), "--days", "2", "--replications", "1", "--trajectories", "2",
         "--param", "network.vans.total=60..110", "--param", "travel.detour_factor=1.0..2.0",
     ]  # fmt: skip
     local = runner.invoke(app, args)

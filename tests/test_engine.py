@@ -248,7 +248,7 @@ def test_the_command_lists_the_failure_and_exits_non_zero(tmp_path: Path) -> Non
     result = runner.invoke(
         app,
         [
-            "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "1",
+            "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "2",
             "--replications", "2", "--policy", "test_engine:FailsWithManyVans", "--out", str(out),
         ],
     )  # fmt: skip
@@ -343,7 +343,7 @@ def test_the_command_builds_the_network_once(
     monkeypatch.setattr(worker_module, "build_network", counted)
     monkeypatch.setattr(sim.model.network, "build_network", counted)  # imported when used
     worker_module._NETWORKS.clear()
-    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--replications", "2"])
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "2", "--replications", "2"])
     assert result.exit_code == 0, result.output
     assert len(builds) == 1
 
@@ -379,7 +379,7 @@ def test_progress_lines_come_every_few_seconds_and_at_the_end() -> None:
 
 def test_a_command_prints_progress_lines_when_not_on_a_terminal(tmp_path: Path) -> None:
     result = runner.invoke(
-        app, ["run", str(QUICK), "--days", "1", "--replications", "2", "--out", str(tmp_path)]
+        app, ["run", str(QUICK), "--days", "2", "--replications", "2", "--out", str(tmp_path)]
     )
     assert result.exit_code == 0, result.output
     assert "quick_henan x2: 2/2 runs, 2 finished, 0 failed, 0 remaining" in result.stderr
@@ -419,7 +419,7 @@ def test_without_dask_the_cluster_options_say_what_to_install(
         return real_import(name, *args)
 
     monkeypatch.setattr(importlib, "import_module", no_dask)
-    result = runner.invoke(app, ["run", str(QUICK), "--days", "1", "--engine", "dask"])
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "2", "--engine", "dask"])
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines() == [
         "error: --engine: needs dask.distributed: pip install 'rescue-sim[cluster]'"

@@ -189,7 +189,9 @@ def _validate_then_run(path: Path) -> None:
     validated = _one_line_or_success(["validate", str(path)])
     event(f"validate exit {validated}")
     if validated == 0:
-        ran = _one_line_or_success(["run", str(path), "--days", "1", "--replications", "1"])
+        # One day after the scenario's own warm-up (--days may not eat into it).
+        days = load_scenario(path).horizon.warmup_days + 1
+        ran = _one_line_or_success(["run", str(path), "--days", f"{days:g}", "--replications", "1"])
         event(f"run exit {ran}")
 
 

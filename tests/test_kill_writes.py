@@ -29,7 +29,7 @@ from sim.outputs.run_folder import read_run
 pytestmark = pytest.mark.slow
 
 runner = CliRunner()
-SMALL = ["--days", "1", "--replications", "1"]
+SMALL = ["--days", "2", "--replications", "1"]
 OLD_SEED, NEW_SEED = 1, 2
 
 

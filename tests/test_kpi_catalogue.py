@@ -107,7 +107,7 @@ def test_docs_define_every_kpi() -> None:
 
 
 def test_the_cli_table_shows_the_target_beside_the_published_rates() -> None:
-    from sim.cli import _kpi_table
+    from sim.cli.tables import kpi_table as _kpi_table
 
     summary = pd.DataFrame(
         {"mean": [0.9, 2.5], "low": [0.88, 2.4], "high": [0.92, 2.6], "n": [5, 5]},

@@ -28,7 +28,6 @@ LAYERS: dict[str, int] = {
     "sim.experiments": 3,
     "sim.outputs": 4,
     "sim.cli": 5,
-    "sim.cli_guard": 5,  # the command line's error and signal handling
     "sim.pytest_plugin": 5,
     "sim.__main__": 5,
     "sim": 5,  # sim/__init__.py: the public facade, on top

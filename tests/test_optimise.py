@@ -364,7 +364,7 @@ def test_cli_mistakes_are_one_line_and_exit_2(
     args: list[str], expected: str, tmp_path: Path
 ) -> None:
     result = runner.invoke(
-        app, ["optimise", str(QUICK), "--out", str(tmp_path / "o"), "--days", "1", *args]
+        app, ["optimise", str(QUICK), "--out", str(tmp_path / "o"), "--days", "2", *args]
     )
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]

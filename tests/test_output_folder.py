@@ -30,7 +30,7 @@ from sim.outputs.output_folder import FolderLock, OutputFolder, open_folder
 from sim.outputs.run_folder import read_run
 
 runner = CliRunner()
-SMALL = ["--days", "1", "--replications", "1"]
+SMALL = ["--days", "2", "--replications", "1"]
 
 
 def _no_simulation(*args: object, **kwargs: object) -> None:

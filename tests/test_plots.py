@@ -509,7 +509,7 @@ def test_plot_command_on_a_sweep_folder(tmp_path: Path) -> None:
     runner = CliRunner()
     done = runner.invoke(
         app,
-        ["sweep", str(QUICK), "--vary", "network.vans.total=80,120", "--days", "1",
+        ["sweep", str(QUICK), "--vary", "network.vans.total=80,120", "--days", "2",
          "--replications", "2", "--out", str(out)],
     )  # fmt: skip
     assert done.exit_code == 0, done.output

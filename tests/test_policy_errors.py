@@ -20,7 +20,7 @@ from sim.cli import app
 from sim.errors import PolicyFailure
 
 runner = CliRunner()
-SMALL = ["--days", "1", "--replications", "1"]
+SMALL = ["--days", "2", "--replications", "1"]
 
 POLICIES = """
 from sim.model.dispatch.policies import NearestStation

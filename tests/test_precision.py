@@ -122,24 +122,24 @@ def test_the_command_stops_with_the_half_width_under_the_target(tmp_path: Path) 
         app,
         [
             "run", str(QUICK), "--days", "2", "--replications", "3",
-            "--precision", f"{KPI}=0.01", "--out", str(out),
+            "--precision", f"{KPI}=0.004", "--out", str(out),
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     values = [row[KPI] for row in summary["kpis_by_replication"]]
     assert summary["replications"] == len(values) > 3
-    assert half_width(values) <= 0.01
+    assert half_width(values) <= 0.004
     note = next(line for line in result.stdout.splitlines() if "replications;" in line)
     assert note.startswith(f"{len(values)} replications; {KPI} half-width ")
-    assert note.endswith("<= 0.01")
+    assert note.endswith("<= 0.004")
 
 
 def test_the_cap_stops_a_target_out_of_reach(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "run", str(QUICK), "--days", "1", "--replications", "2",
+            "run", str(QUICK), "--days", "2", "--replications", "2",
             "--precision", f"{KPI}=0.00001", "--max-replications", "4",
         ],
     )  # fmt: skip

@@ -123,14 +123,14 @@ def test_a_roster_with_a_move_up_policy_is_refused_before_any_run(tmp_path: Path
     out = tmp_path / "out"
     result = CliRunner().invoke(
         app,
-        ["run", str(rostered), "--days", "1", "--policy", "compliance_table", "--out", str(out)],
+        ["run", str(rostered), "--days", "3", "--policy", "compliance_table", "--out", str(out)],
     )
     assert result.exit_code == 2, result.output
     assert result.stderr.splitlines()[-1].startswith("error: ")
     assert "roster" in result.stderr and "move-up" in result.stderr
     assert not out.exists()
     # A policy without move-up runs on the same roster.
-    result = CliRunner().invoke(app, ["run", str(rostered), "--days", "1", "--replications", "1"])
+    result = CliRunner().invoke(app, ["run", str(rostered), "--days", "3", "--replications", "1"])
     assert result.exit_code == 0, result.output
 
 

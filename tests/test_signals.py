@@ -104,7 +104,7 @@ def test_signal_to_the_group(
     out = tmp_path / "run"
     if existing:
         result = runner.invoke(
-            app, ["run", str(QUICK), "--days", "1", "--replications", "1", "--out", str(out)]
+            app, ["run", str(QUICK), "--days", "2", "--replications", "1", "--out", str(out)]
         )
         assert result.exit_code == 0, result.output
     before = tree(tmp_path)

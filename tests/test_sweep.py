@@ -257,7 +257,7 @@ def test_sweep_command_prints_and_writes(tmp_path: Path) -> None:
     result = runner.invoke(
         app,
         [
-            "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "1",
+            "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "2",
             "--replications", "2", "--kpi", "on_time_arrival_rate", "--out", str(out),
         ],
     )  # fmt: skip

@@ -211,7 +211,7 @@ def test_the_command_runs_a_sweep_file(tmp_path: Path) -> None:
     )
     assert is_sweep_file(study) and not is_sweep_file(QUICK)
     out = tmp_path / "sweep"
-    result = runner.invoke(app, ["sweep", str(study), "--days", "1", "--out", str(out)])
+    result = runner.invoke(app, ["sweep", str(study), "--days", "2", "--out", str(out)])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out / "sweep.csv")
     assert len(rows) == 4 * 2

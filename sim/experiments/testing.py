@@ -18,6 +18,7 @@ from typing import Any
 
 from sim.analysis.kpi_catalogue import CATALOGUE, kpi_entry, unknown_kpis
 from sim.analysis.kpis import confidence_interval
+from sim.experiments.runs.arguments import shortened_horizon
 from sim.experiments.runs.compare import PairedDifference, paired_difference
 from sim.experiments.runs.run import RunResult, run
 from sim.model.loading import load_scenario
@@ -41,9 +42,7 @@ def run_policy(
     """Run a scenario (object or file) with a policy, optionally on a shorter horizon."""
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     if days is not None:
-        sc = sc.with_overrides(
-            horizon={"days": days, "warmup_days": min(sc.horizon.warmup_days, days / 10)}
-        )
+        sc = sc.with_overrides(horizon=shortened_horizon(sc, days))
     return run(sc, replications=replications, policy=policy, workers=workers)
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis import paired
 from sim.analysis.kpis import Interval, confidence_interval, van_busy_hours
 from sim.experiments.runs.executor import Engine
 from sim.experiments.runs.run import Job, ProgressFn, ReplicationResult, run_jobs
@@ -204,14 +205,9 @@ def _evaluation(key: str, scenario: Scenario, results: Sequence[ReplicationResul
 def paired_interval(
     candidate: Evaluation, reference: Evaluation, kpi: str, level: float = 0.95
 ) -> Interval:
-    """``candidate - reference`` of a KPI, paired replication by replication."""
-    a = candidate.kpis.set_index("replication")[kpi]
-    b = reference.kpis.set_index("replication")[kpi]
-    common = a.index.intersection(b.index)
-    diff = a.loc[common].to_numpy(float) - b.loc[common].to_numpy(float)
-    if len(diff) and np.all(diff == 0):  # the same decisions on the same calls: no noise
-        return Interval(0.0, 0.0, 0.0, len(diff))
-    return confidence_interval(diff, level)
+    """``candidate - reference`` of a KPI, paired replication by replication
+    (:func:`sim.analysis.paired.paired_interval`)."""
+    return paired.paired_interval(candidate.kpis, reference.kpis, kpi, level)
 
 
 __all__ = ["Evaluation", "evaluate_designs", "paired_interval"]

@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.kpi_catalogue import CATALOGUE, is_share
+from sim.analysis.kpi_catalogue import is_share
 from sim.analysis.kpis import Interval, summarise
+from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
 from sim.experiments.design.covering import InfeasibleModel
 from sim.experiments.design.evaluation import Evaluation, evaluate_designs, paired_interval
@@ -62,6 +63,7 @@ from sim.experiments.design.sites import (
     van_model,
 )
 from sim.experiments.design.spec import VANS, DesignSpec, Requirement
+from sim.experiments.runs.arguments import shortened_horizon
 from sim.experiments.runs.executor import Engine
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
@@ -71,12 +73,6 @@ LogFn = Callable[[str], None]
 
 
 # --------------------------------------------------------------------------- judging
-
-
-def _higher_is_better(kpi: str) -> bool | None:
-    """Whether more of ``kpi`` is better (None: neither way, or not a KPI)."""
-    entry = CATALOGUE.get(kpi)
-    return None if entry is None else entry.higher_is_better
 
 
 @dataclass
@@ -237,11 +233,6 @@ class OptimiseResult:
         rows = []
         for kpi in current.index:
             diff = paired_interval(a, b, str(kpi))
-            better = _higher_is_better(str(kpi))
-            significant = bool(diff.low > 0 or diff.high < 0)
-            verdict = ""
-            if significant and better is not None:
-                verdict = "better" if (diff.mean > 0) == better else "worse"
             rows.append(
                 {
                     "kpi": kpi,
@@ -251,12 +242,7 @@ class OptimiseResult:
                     "optimised": optimised.at[kpi, "mean"],
                     "optimised_low": optimised.at[kpi, "low"],
                     "optimised_high": optimised.at[kpi, "high"],
-                    "diff": diff.mean,
-                    "diff_low": diff.low,
-                    "diff_high": diff.high,
-                    "significant": significant,
-                    "verdict": verdict,
-                    "replications": diff.n,
+                    **difference_columns(str(kpi), diff),
                 }
             )
         return pd.DataFrame(rows)
@@ -314,12 +300,7 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
     """The scenario the search runs: the spec's days, replications and seed applied."""
     changes: dict[str, Any] = {}
     if spec.days is not None:
-        warmup = min(scenario.horizon.warmup_days, spec.days / 10)
-        changes["horizon"] = {
-            **scenario.horizon.model_dump(),
-            "days": spec.days,
-            "warmup_days": warmup,
-        }
+        changes["horizon"] = shortened_horizon(scenario, spec.days)
     if spec.replications is not None:
         changes["replications"] = spec.replications
     if spec.seed is not None:

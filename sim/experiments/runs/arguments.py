@@ -75,3 +75,22 @@ def check_policy(policy: Any, field: str = "policy") -> None:
         resolve_policy(policy)
     except PolicyError as exc:
         raise PolicyError(exc.message, field=field) from None
+
+
+def shortened_horizon(scenario: Scenario, days: Any, field: str = "days") -> dict[str, Any]:
+    """The ``horizon`` section of ``scenario`` run for ``days`` days instead (``--days``).
+
+    The one rule for every command and helper that changes a horizon: the warm-up stays
+    what the scenario states (a run shortened for speed must not start counting from an
+    empty network), so ``days`` must be longer than it; otherwise one line naming
+    ``field``. Everything else in the section (the start date) is kept.
+    """
+    days = check_days(days, field)
+    warmup_days = scenario.horizon.warmup_days
+    if days <= warmup_days:
+        raise UserInputError(
+            f"{days:g} day(s) leave nothing after the scenario's warm-up of {warmup_days:g} "
+            "day(s) (horizon.warmup_days): give more days, or a shorter warm-up",
+            field=field,
+        )
+    return {**scenario.horizon.model_dump(), "days": days}

@@ -12,11 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from sim.analysis.kpi_catalogue import CATALOGUE
-from sim.analysis.kpis import confidence_interval
+from sim.analysis.paired import difference_columns, paired_interval
 from sim.errors import UserInputError
 from sim.experiments.runs.run import ProgressFn, RunResult, run_all
 from sim.model.scenario import Scenario
@@ -39,15 +37,9 @@ class PairedDifference:
 
 
 def paired_difference(kpi: str, candidate: RunResult, reference: RunResult) -> PairedDifference:
-    a = candidate.kpis_by_replication.set_index("replication")[kpi]
-    b = reference.kpis_by_replication.set_index("replication")[kpi]
-    common = a.index.intersection(b.index)
-    if len(common) == 0:
-        raise ValueError("the two runs share no replication")
-    diff = a.loc[common].to_numpy(float) - b.loc[common].to_numpy(float)
-    if np.all(diff == 0):  # identical streams and decisions: no noise at all
-        return PairedDifference(kpi, 0.0, 0.0, 0.0, len(diff))
-    ci = confidence_interval(diff)
+    """``candidate - reference`` of ``kpi`` over the replications both ran
+    (:func:`sim.analysis.paired.paired_interval`)."""
+    ci = paired_interval(candidate.kpis_by_replication, reference.kpis_by_replication, kpi)
     return PairedDifference(kpi, ci.mean, ci.low, ci.high, ci.n)
 
 
@@ -70,12 +62,12 @@ class Comparison:
         for policy, result in self.results.items():
             summary = result.summary
             for kpi, row in summary.iterrows():
-                diff = paired_difference(str(kpi), result, reference)
-                entry = CATALOGUE.get(str(kpi))
-                better = entry.higher_is_better if entry is not None else None
-                verdict = ""
-                if policy != reference_name and diff.significant and better is not None:
-                    verdict = "better" if (diff.mean > 0) == better else "worse"
+                diff = paired_interval(
+                    result.kpis_by_replication, reference.kpis_by_replication, str(kpi)
+                )
+                columns = difference_columns(str(kpi), diff)
+                if policy == reference_name:
+                    columns["verdict"] = ""
                 rows.append(
                     {
                         "kpi": kpi,
@@ -83,12 +75,7 @@ class Comparison:
                         "mean": row["mean"],
                         "low": row["low"],
                         "high": row["high"],
-                        "diff": diff.mean,
-                        "diff_low": diff.low,
-                        "diff_high": diff.high,
-                        "significant": diff.significant,
-                        "verdict": verdict,
-                        "replications": diff.n,
+                        **columns,
                     }
                 )
         return pd.DataFrame(rows)
