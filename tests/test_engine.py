@@ -440,3 +440,14 @@ def test_a_store_part_that_cannot_be_written_is_an_output_error(tmp_path: Path) 
     blocker.write_text("not a folder", encoding="utf-8")
     with pytest.raises(OutputError, match=r"cannot write .*store/calls/k\.parquet"):
         write_table(blocker, "calls", "k", pd.DataFrame({"x": [1]}))
+
+
+def test_a_run_with_no_finished_replication_has_empty_tables() -> None:
+    # Every replication failed (or none ran): each table is an empty frame, relocations
+    # too (it raised "No objects to concatenate" before).
+    from sim.experiments.runs.run import RunResult
+
+    result = RunResult(load_scenario(QUICK), "nearest_station")
+    for table in (result.calls, result.units, result.agents, result.relocations):
+        assert isinstance(table, pd.DataFrame)
+        assert table.empty

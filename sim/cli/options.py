@@ -1,9 +1,14 @@
-"""The options several commands share, written once as annotated types."""
+"""The options several commands share, written once: as annotated types, and the
+experiment options of run, compare and sweep as one value (:class:`ExperimentOptions`)."""
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -52,3 +57,80 @@ TraceOption = Annotated[
 ParamOption = Annotated[
     list[str], typer.Option("--param", help="PATH=LOW..HIGH a field as in the YAML; repeat.")
 ]
+
+
+@dataclass(frozen=True)
+class ExperimentOptions:
+    """The options every command that runs experiments takes, in one value.
+
+    :func:`experiment_options` adds them to a command's signature (so typer shows and
+    parses them as ordinary options) and hands them to the command as ``options``.
+    """
+
+    days: float | None = None
+    replications: int | None = None
+    seed: int | None = None
+    trace: Path | None = None
+    workers: int = 1
+    overwrite: bool = False
+    force: bool = False
+    engine: str = "local"
+    scheduler: str | None = None
+    precision: list[str] | None = None
+    max_replications: int = 100
+
+
+# Each shared option's type, as a command would declare it.
+_SHARED: dict[str, Any] = {
+    "days": DaysOption,
+    "replications": ReplicationsOption,
+    "seed": SeedOption,
+    "trace": TraceOption,
+    "workers": WorkersOption,
+    "overwrite": OverwriteOption,
+    "force": ForceOption,
+    "engine": EngineOption,
+    "scheduler": SchedulerOption,
+    "precision": PrecisionOption,
+    "max_replications": MaxReplicationsOption,
+}
+_DEFAULTS = ExperimentOptions()
+
+R = TypeVar("R")
+
+
+def experiment_options(command: Callable[..., R]) -> Callable[..., R]:
+    """Give ``command`` the shared experiment options; it receives them as ``options``.
+
+    The command declares ``options: ExperimentOptions`` and its own parameters; the
+    wrapper's signature (what typer reads) is those parameters followed by the shared
+    options, so each is declared once for run, compare and sweep.
+    """
+    own = inspect.signature(command, eval_str=True)
+    kept = [p for p in own.parameters.values() if p.name != "options"]
+    shared = [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=annotation,
+            default=getattr(_DEFAULTS, name),
+        )
+        for name, annotation in _SHARED.items()
+    ]
+    parameters = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if p.default is not p.empty
+    ]
+    required = [p for p in kept if p.default is p.empty]
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> R:
+        values = {name: kwargs.pop(name, getattr(_DEFAULTS, name)) for name in _SHARED}
+        return command(*args, options=ExperimentOptions(**values), **kwargs)
+
+    signature = own.replace(parameters=[*required, *parameters, *shared])
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {
+        **{p.name: p.annotation for p in signature.parameters.values()},
+        "return": own.return_annotation,
+    }
+    return wrapper

@@ -9,6 +9,7 @@ the folder committed in one step.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,31 +19,19 @@ from rich.table import Table
 
 from sim.cli.app import app, out
 from sim.cli.guard import guarded
-from sim.cli.options import (
-    DaysOption,
-    EngineOption,
-    ForceOption,
-    MaxReplicationsOption,
-    OverwriteOption,
-    PolicyOption,
-    PrecisionOption,
-    ReplicationsOption,
-    SchedulerOption,
-    SeedOption,
-    TraceOption,
-    WorkersOption,
-)
+from sim.cli.options import ExperimentOptions, PolicyOption, experiment_options
 from sim.cli.output import claimed, written
 from sim.cli.progress import monitor
 from sim.cli.setup import (
+    Experiment,
     check_policy,
     checked_work,
-    experiment_from_options,
     load,
+    options_experiment,
+    options_scenario,
     overridden,
     pointed_at,
     precision_note,
-    scenario_from_options,
     stop_on_failures,
     stop_on_policy_failure,
 )
@@ -122,48 +111,35 @@ def validate(
 
 @app.command()
 @guarded
+@experiment_options
 def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="Scenario YAML; default: the national Dongfeng scenario.")
     ] = None,
-    days: DaysOption = None,
-    replications: ReplicationsOption = None,
-    seed: SeedOption = None,
-    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Write the run folder here (a rerun resumes from it)."),
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    force: ForceOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
-    precision: PrecisionOption = None,
-    max_replications: MaxReplicationsOption = 100,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Run a scenario and print its KPIs with 95% intervals."""
     from sim.experiments.runs.run import run as run_scenario
     from sim.experiments.runs.worker import cached_network
 
     with pointed_at(scenario_file):
-        scenario, path = scenario_from_options(
-            scenario_file, days=days, seed=seed, policy=policy, replications=replications,
-            trace=trace,
-        )  # fmt: skip
-        setup = experiment_from_options(
-            workers, engine, scheduler, precision, max_replications, scenario.replications
-        )
+        scenario, path = options_scenario(scenario_file, options, policy)
+        setup = options_experiment(options, scenario)
         cached_network(scenario)  # network mistakes surface before any work (and it is kept)
         description = _description("run", path, scenario)
-        with claimed(out_dir, overwrite, description) as output:
+        with claimed(out_dir, options.overwrite, description) as output:
             checked_work(
                 [(scenario, scenario.replications)],
                 workers=setup.engine.workers,
-                force=force,
+                force=options.force,
                 out_dir=out_dir,
-                overridden=overridden(days, replications),
+                overridden=overridden(options.days, options.replications),
             )
             with setup.engine, monitor(f"{scenario.name} x{scenario.replications}") as report:
                 result = run_scenario(
@@ -190,26 +166,18 @@ def run(
 
 @app.command()
 @guarded
+@experiment_options
 def compare(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     policy: Annotated[
         list[str],
         typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
     ],
-    replications: ReplicationsOption = None,
-    days: DaysOption = None,
-    seed: SeedOption = None,
-    trace: TraceOption = None,
     out_dir: Annotated[
         Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    force: ForceOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
-    precision: PrecisionOption = None,
-    max_replications: MaxReplicationsOption = 100,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Run several policies on the same call streams; paired differences to the first."""
     from sim.analysis.kpi_catalogue import format_kpi
@@ -217,22 +185,18 @@ def compare(
     from sim.experiments.runs.worker import cached_network
 
     with pointed_at(scenario_file):
-        scenario, path = scenario_from_options(
-            scenario_file, days=days, seed=seed, replications=replications, trace=trace
-        )
+        scenario, path = options_scenario(scenario_file, options)
         for name in policy:
             check_policy(name)
-        setup = experiment_from_options(
-            workers, engine, scheduler, precision, max_replications, scenario.replications
-        )
+        setup = options_experiment(options, scenario)
         cached_network(scenario)
         description = _description("compare", path, scenario)
-        with claimed(out_dir, overwrite, description) as output:
+        with claimed(out_dir, options.overwrite, description) as output:
             checked_work(
                 [(scenario, scenario.replications)] * len(policy),
                 workers=setup.engine.workers,
-                force=force,
-                overridden=overridden(days, replications),
+                force=options.force,
+                overridden=overridden(options.days, options.replications),
             )
             with (
                 setup.engine,
@@ -286,6 +250,7 @@ def compare(
 
 @app.command()
 @guarded
+@experiment_options
 def sweep(
     scenario_file: Annotated[
         Path,
@@ -301,10 +266,6 @@ def sweep(
     kpi: Annotated[
         list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
     ] = None,
-    replications: ReplicationsOption = None,
-    days: DaysOption = None,
-    seed: SeedOption = None,
-    trace: TraceOption = None,
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
@@ -313,13 +274,8 @@ def sweep(
             help="Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes).",
         ),
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    force: ForceOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
-    precision: PrecisionOption = None,
-    max_replications: MaxReplicationsOption = 100,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Run a scenario at every point of a grid or a sampled design, on common random numbers."""
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, unknown_kpis
@@ -332,17 +288,16 @@ def sweep(
     with pointed_at(base):
         if design is not None and vary:
             raise UserInputError("a sweep file gives the factors: drop --vary", field="--vary")
-        from_file = design is not None and replications is None and design.replications is not None
-        if design is not None and replications is None:
-            replications = design.replications
-        scenario, _ = scenario_from_options(
-            base, days=days, seed=seed, replications=replications, trace=trace
+        from_file = (
+            design is not None and options.replications is None and design.replications is not None
         )
+        if from_file:
+            assert design is not None
+            options = replace(options, replications=design.replications)
+        scenario, _ = options_scenario(base, options)
         if policy is not None:
             check_policy(policy)
-        setup = experiment_from_options(
-            workers, engine, scheduler, precision, max_replications, scenario.replications
-        )
+        setup = options_experiment(options, scenario)
         for name in unknown_kpis(shown):
             known = ", ".join(CATALOGUE)
             raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
@@ -355,13 +310,13 @@ def sweep(
         description = _description(
             "sweep", scenario_file, scenario, points=[point.values for point in points]
         )
-        with claimed(out_dir, overwrite, description) as output:
-            named = overridden(days, None if from_file else replications)
+        with claimed(out_dir, options.overwrite, description) as output:
+            named = overridden(options.days, None if from_file else options.replications)
             try:
                 checked_work(
                     [(point.scenario, scenario.replications) for point in points],
                     workers=setup.engine.workers,
-                    force=force,
+                    force=options.force,
                     keep_tables=False,
                     overridden=named,
                 )
@@ -386,9 +341,7 @@ def sweep(
                 finished = sum(len(r.replications) for r in result.results)
                 stop_on_policy_failure(result.failures, finished)
             runs = sum(len(r.replications) + len(r.failures) for r in result.results)
-            out.print(
-                _sweep_table(result, scenario, shown, runs, setup.precision, max_replications)
-            )
+            out.print(_sweep_table(result, scenario, shown, runs, setup))
             stop_on_failures(result.failures, runs, output.kept_store, result.point_label)
             if out_dir is not None:
                 from sim.outputs.run_folder import write_sweep
@@ -403,13 +356,13 @@ def _sweep_table(
     scenario: Scenario,
     shown: list[str],
     runs: int,
-    precision: list[Any],
-    max_replications: int,
+    setup: Experiment,
 ) -> Table:
     """One row per point: its swept values, then each shown KPI's mean [95% interval]."""
     from sim.analysis.kpi_catalogue import format_kpi
     from sim.experiments.runs.sweep import format_value
 
+    precision = setup.precision
     summary = result.summary.set_index(["point", "kpi"])
     intervals = summary[["mean", "low", "high"]].to_dict("index")
     table = Table(
@@ -445,6 +398,6 @@ def _sweep_table(
         targets = ", ".join(f"{t.kpi} <= {t.half_width:g}" for t in precision)
         table.caption = (
             f"{table.caption}; n: replications run until every 95% half-width met {targets}"
-            f" (* not met at the cap of {max_replications})"
+            f" (* not met at the cap of {setup.max_replications})"
         )
     return table

@@ -24,6 +24,7 @@ from sim.cli.app import err, out
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
+    from sim.cli.options import ExperimentOptions
     from sim.experiments.runs.executor import Engine
     from sim.experiments.runs.precision import PrecisionTarget
     from sim.experiments.runs.progress import ReportFn
@@ -288,3 +289,29 @@ def precision_note(results: Sequence[RunResult]) -> str:
         sign = "<=" if all(r.precision[k].met for r in results) else ">"
         notes.append(f"{target.kpi} half-width {worst:.4g} {sign} {target.half_width:g}")
     return f"{n} replications" + ("; " + "; ".join(notes) if notes else "")
+
+
+def options_scenario(
+    path: Path | None, options: ExperimentOptions, policy: str | None = None
+) -> tuple[Scenario, Path]:
+    """:func:`scenario_from_options` with the shared experiment options."""
+    return scenario_from_options(
+        path,
+        days=options.days,
+        seed=options.seed,
+        policy=policy,
+        replications=options.replications,
+        trace=options.trace,
+    )
+
+
+def options_experiment(options: ExperimentOptions, scenario: Scenario) -> Experiment:
+    """:func:`experiment_from_options` with the shared experiment options."""
+    return experiment_from_options(
+        options.workers,
+        options.engine,
+        options.scheduler,
+        options.precision,
+        options.max_replications,
+        scenario.replications,
+    )

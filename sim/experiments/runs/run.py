@@ -83,30 +83,31 @@ class RunResult:
     failures: list[RunFailure] = field(default_factory=list)
     precision: list[PrecisionCheck] = field(default_factory=list)
 
+    def _table(self, name: str) -> pd.DataFrame:
+        """One of the replications' tables, all replications in one frame (empty if none ran)."""
+        if not self.replications:
+            return pd.DataFrame()
+        return pd.concat([getattr(r, name) for r in self.replications], ignore_index=True)
+
     @property
     def calls(self) -> pd.DataFrame:
         """One row per call, all replications, with a ``replication`` column."""
-        if not self.replications:
-            return pd.DataFrame()
-        return pd.concat([r.calls for r in self.replications], ignore_index=True)
+        return self._table("calls")
 
     @property
     def units(self) -> pd.DataFrame:
-        if not self.replications:
-            return pd.DataFrame()
-        return pd.concat([r.units for r in self.replications], ignore_index=True)
+        """One row per van state change, all replications, with a ``replication`` column."""
+        return self._table("units")
 
     @property
     def agents(self) -> pd.DataFrame:
         """Agents on duty over time, all replications, with a ``replication`` column."""
-        if not self.replications:
-            return pd.DataFrame()
-        return pd.concat([r.agents for r in self.replications], ignore_index=True)
+        return self._table("agents")
 
     @property
     def relocations(self) -> pd.DataFrame:
         """Move-up drives, all replications, with a ``replication`` column."""
-        return pd.concat([r.relocations for r in self.replications], ignore_index=True)
+        return self._table("relocations")
 
     @property
     def kpis_by_replication(self) -> pd.DataFrame:
