@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import sim
 from sim.cli import app
 from sim.errors import PolicyFailure, UserInputError
 from sim.experiments.runs import executor as engine_module
@@ -451,3 +452,12 @@ def test_a_run_with_no_finished_replication_has_empty_tables() -> None:
     for table in (result.calls, result.units, result.agents, result.relocations):
         assert isinstance(table, pd.DataFrame)
         assert table.empty
+
+
+def test_the_code_digest_covers_the_whole_package() -> None:
+    # Computed over every module of sim/, wherever keys.py itself lives (after it moved
+    # into sim/experiments/runs/ it hashed only sim/experiments/ for a moment).
+    root = keys_module.package_root()
+    assert (root / "model" / "simulation.py").is_file()
+    assert (root / "cli" / "app.py").is_file()
+    assert root == Path(sim.__file__).resolve().parent

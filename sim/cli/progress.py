@@ -1,7 +1,7 @@
 """Progress of long work on stderr: a bar on a terminal, plain timed lines elsewhere.
 
 Both redraw from the caller's thread (no refresh thread), so that worker processes can be
-forked safely while a bar is shown.
+forked safely while a bar is shown. ``rich.progress`` is imported only when a bar is drawn.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
-
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from sim.cli.app import err
 
@@ -30,6 +28,8 @@ def monitor(label: str) -> Iterator[ReportFn]:
     On a terminal, a bar redrawn in place; otherwise one plain line every
     ``PROGRESS_INTERVAL_S`` seconds and a last one at the end.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from sim.experiments.runs.progress import LineReporter, format_duration
 
     if not err.is_terminal:
@@ -73,6 +73,8 @@ def fraction_done(label: str) -> Iterator[Callable[[float], None]]:
     seconds with the share done, the time elapsed and the time still to go at the pace
     so far.
     """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     from sim.experiments.runs.progress import format_duration
 
     start = time.monotonic()

@@ -43,6 +43,14 @@ def package_version() -> str:
         return "unknown"
 
 
+def package_root() -> Path:
+    """The folder of the ``sim`` package (found from the package, not from this file's
+    depth, which changes when a module moves)."""
+    import sim
+
+    return Path(sim.__file__).resolve().parent
+
+
 @cache
 def code_digest() -> str:
     """SHA-256 of the package's Python source: a run made by other code is not reused.
@@ -50,7 +58,7 @@ def code_digest() -> str:
     The version number alone would not do: it stays the same through every change made
     between two releases.
     """
-    package = Path(__file__).resolve().parents[1]
+    package = package_root()
     digest = hashlib.sha256()
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")

@@ -94,11 +94,9 @@ class Limits:
 
 def build_id() -> str:
     """A hash of this build: the package's source files, Python's version, the machine."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    from sim.experiments.runs.keys import code_digest
+
+    digest = hashlib.sha256(code_digest().encode())
     digest.update(f"{sys.version}|{platform.machine()}|{CALIBRATION_VERSION}".encode())
     return digest.hexdigest()[:16]
 
