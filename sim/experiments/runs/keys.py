@@ -46,9 +46,9 @@ def package_version() -> str:
 def package_root() -> Path:
     """The folder of the ``sim`` package (found from the package, not from this file's
     depth, which changes when a module moves)."""
-    import sim
+    from sim import version  # the lowest module of the package: no upward import
 
-    return Path(sim.__file__).resolve().parent
+    return Path(version.__file__).resolve().parent
 
 
 @cache
