@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-from functools import cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from sim.experiments.runs.replication import PolicySpec, policy_class, uses_scen
 from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
+from sim.version import code_digest as code_digest  # re-exported for the engine and workers
 
 
 def canonical_scenario(scenario: Scenario) -> str:
@@ -41,29 +41,6 @@ def package_version() -> str:
         return metadata.version("rescue-sim")
     except metadata.PackageNotFoundError:
         return "unknown"
-
-
-def package_root() -> Path:
-    """The folder of the ``sim`` package (found from the package, not from this file's
-    depth, which changes when a module moves)."""
-    from sim import version  # the lowest module of the package: no upward import
-
-    return Path(version.__file__).resolve().parent
-
-
-@cache
-def code_digest() -> str:
-    """SHA-256 of the package's Python source: a run made by other code is not reused.
-
-    The version number alone would not do: it stays the same through every change made
-    between two releases.
-    """
-    package = package_root()
-    digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        digest.update(path.relative_to(package).as_posix().encode("utf-8") + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return digest.hexdigest()
 
 
 _FILE_DIGESTS: dict[tuple[str, int, int], str] = {}

@@ -94,7 +94,7 @@ class Limits:
 
 def build_id() -> str:
     """A hash of this build: the package's source files, Python's version, the machine."""
-    from sim.experiments.runs.keys import code_digest
+    from sim.version import code_digest
 
     digest = hashlib.sha256(code_digest().encode())
     digest.update(f"{sys.version}|{platform.machine()}|{CALIBRATION_VERSION}".encode())
