@@ -463,3 +463,32 @@ def test_the_code_digest_covers_the_whole_package() -> None:
     assert root == Path(sim.__file__).resolve().parent
     assert (root / "model" / "simulation.py").is_file()
     assert (root / "cli" / "app.py").is_file()
+
+
+class _OtherCodeEverywhere(LocalEngine):
+    """Every worker runs other code: every run fails, none with a policy's error."""
+
+    def run(self, tasks: Any, on_result: Any, on_tick: Any) -> None:
+        for task in tasks:
+            result = execute_task(task)
+            result.code = "another version"
+            on_result(task, result)
+
+
+def test_a_sweep_whose_every_run_failed_lists_them_without_a_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It ended in "internal error: KeyError: None of ['kpi'] are in the columns" (the
+    # table of a sweep with no finished run) before listing the failures.
+    monkeypatch.setattr(engine_module, "make_engine", lambda *args: _OtherCodeEverywhere(1))
+    result = runner.invoke(
+        app,
+        [
+            "sweep", str(QUICK), "--vary", "network.vans.total=70,140", "--days", "2",
+            "--replications", "1", "--out", str(tmp_path / "sweep"),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    assert "OtherCode" in result.stdout
+    assert result.stderr.splitlines()[-1].startswith("error: 2 of 2 runs failed")

@@ -341,7 +341,8 @@ def sweep(
                 finished = sum(len(r.replications) for r in result.results)
                 stop_on_policy_failure(result.failures, finished)
             runs = sum(len(r.replications) + len(r.failures) for r in result.results)
-            out.print(_sweep_table(result, scenario, shown, runs, setup))
+            if finished:  # with every run failed there is no table, only the failures
+                out.print(_sweep_table(result, scenario, shown, runs, setup))
             stop_on_failures(result.failures, runs, output.kept_store, result.point_label)
             if out_dir is not None:
                 from sim.outputs.run_folder import write_sweep
