@@ -175,6 +175,16 @@ def _is_national(extent: tuple[float, float, float, float]) -> bool:
     return extent[2] - extent[0] > NATIONAL_SPAN_DEG
 
 
+def _station_map(stations: pd.DataFrame, outlines: OutlinesLike) -> tuple[Figure, Axes, bool]:
+    """Axes framing the stations on province fills and prefecture cells; True: a national view."""
+    shapes = _outlines(outlines)
+    extent = _extent(stations["lon"].to_numpy(), stations["lat"].to_numpy())
+    fig, ax = _map_axes(extent, colorbar=False)
+    _draw_provinces(ax, shapes)
+    _draw_cells(ax, shapes)
+    return fig, ax, _is_national(extent)
+
+
 # --------------------------------------------------------------------------- maps
 
 
@@ -196,12 +206,7 @@ def network_map(
     table = _stations(network, stations)
     if table is None:
         raise ValueError("network_map needs a network or a station table")
-    shapes = _outlines(outlines)
-    extent = _extent(table["lon"].to_numpy(), table["lat"].to_numpy())
-    national = _is_national(extent)
-    fig, ax = _map_axes(extent, colorbar=False)
-    _draw_provinces(ax, shapes)
-    _draw_cells(ax, shapes)
+    fig, ax, national = _station_map(table, outlines)
     vans = table["vans"].to_numpy(float)
     sizes, a, b = _van_sizes(vans, national)
     ax.scatter(
@@ -433,12 +438,7 @@ def network_difference_map(
     rest are small grey dots.
     """
     changes = network_changes(before, after)
-    shapes = _outlines(outlines)
-    extent = _extent(changes["lon"].to_numpy(), changes["lat"].to_numpy())
-    national = _is_national(extent)
-    fig, ax = _map_axes(extent, colorbar=False)
-    _draw_provinces(ax, shapes)
-    _draw_cells(ax, shapes)
+    fig, ax, national = _station_map(changes, outlines)
     counts = changes["change"].value_counts()
     delta = (changes["vans_after"] - changes["vans_before"]).to_numpy()
     k = 0.6 if national else 1.0
