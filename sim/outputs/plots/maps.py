@@ -111,21 +111,26 @@ def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> t
     return fig, ax
 
 
+def _region_patches(regions: Sequence[Region], **style: Any) -> PatchCollection:
+    """The regions' outlines as one collection, drawn in ``style`` (PatchCollection's)."""
+    return PatchCollection([PathPatch(region_path(r)) for r in regions], **style)
+
+
 def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
     """Province fills under everything (fill=True) or their borders over everything."""
     regions = outlines.provinces
     if fill:
         ax.add_collection(
-            PatchCollection(
-                [PathPatch(region_path(r)) for r in regions],
+            _region_patches(
+                regions,
                 facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
                 edgecolors="none",
                 zorder=0,
             )
         )
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(r)) for r in regions],
+        _region_patches(
+            regions,
             facecolors="none",
             edgecolors=BORDER,
             linewidths=0.7,
@@ -137,8 +142,8 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
 
 def _draw_cells(ax: Axes, outlines: Outlines) -> None:
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(c)) for c in outlines.cells],
+        _region_patches(
+            outlines.cells,
             facecolors="none",
             edgecolors="#c8c8c8",
             linewidths=0.3,
@@ -268,8 +273,8 @@ def on_time_map(
     with_data = [c for c in shapes.cells if c.adcode in rate]
     without = [c for c in shapes.cells if c.adcode not in rate]
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(c)) for c in without],
+        _region_patches(
+            without,
             facecolors=NO_DATA,
             edgecolors="#ffffff",
             linewidths=0.3,
@@ -278,8 +283,8 @@ def on_time_map(
     )
     rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
     low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
-    coloured = PatchCollection(
-        [PathPatch(region_path(c)) for c in with_data],
+    coloured = _region_patches(
+        with_data,
         cmap="RdYlGn",
         norm=Normalize(vmin=low, vmax=1.0),
         edgecolors="#ffffff",
@@ -379,8 +384,8 @@ def province_choropleth(
     if high <= low:  # one value (or all equal): a band around it, not a degenerate scale
         low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
     norm = Normalize(vmin=low, vmax=high)
-    coloured = PatchCollection(
-        [PathPatch(region_path(r)) for r in regions],
+    coloured = _region_patches(
+        regions,
         cmap=cmap,
         norm=norm,
         edgecolors="none",
@@ -391,8 +396,8 @@ def province_choropleth(
     ax.add_collection(coloured)
     missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(r)) for r in missing],
+        _region_patches(
+            missing,
             facecolors=NO_DATA,
             edgecolors="none",
             zorder=1,
