@@ -87,7 +87,8 @@ class RunResult:
         """One of the replications' tables, all replications in one frame (empty if none ran)."""
         if not self.replications:
             return pd.DataFrame()
-        return pd.concat([getattr(r, name) for r in self.replications], ignore_index=True)
+        tables: list[pd.DataFrame] = [getattr(r, name) for r in self.replications]
+        return pd.concat(tables, ignore_index=True)
 
     @property
     def calls(self) -> pd.DataFrame:
