@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -89,6 +90,37 @@ def read_csv_table(path: Path, what: str, columns: set[str], max_rows: int) -> p
     return table
 
 
+def range_checks(
+    values: np.ndarray, low: float | None, high: float | None, whole: bool
+) -> list[tuple[np.ndarray, str]]:
+    """Where numbers fall outside [low, high] or are not whole (``whole``), and the words.
+
+    A missing or infinite number is for the caller to check first: it fails none of these.
+    """
+    checks: list[tuple[np.ndarray, str]] = []
+    with np.errstate(invalid="ignore"):
+        if whole:
+            checks.append((values != np.round(values), "must be a whole number"))
+        if low is not None:
+            checks.append((values < low, f"must be at least {low:g}"))
+        if high is not None:
+            checks.append((values > high, f"must be at most {high:g}"))
+    return checks
+
+
+def first_failure(checks: Sequence[tuple[np.ndarray, str]]) -> tuple[int, str] | None:
+    """The first row failing any of ``checks`` and what is wrong there, None if none fails.
+
+    Where a row fails several, the earliest check names the problem ("empty cell" rather
+    than "not a number").
+    """
+    failing = [(int(np.flatnonzero(bad)[0]), k) for k, (bad, _) in enumerate(checks) if bad.any()]
+    if not failing:
+        return None
+    row, k = min(failing)
+    return row, checks[k][1]
+
+
 def number_column(
     table: pd.DataFrame,
     column: str,
@@ -103,26 +135,19 @@ def number_column(
 
     text = table[column].str.strip()
     values = pd.to_numeric(text, errors="coerce").astype(float)
-    checks: list[tuple[pd.Series, str]] = [
-        (text == "", "empty cell"),
-        (values.isna(), "not a number"),
-        (values.abs() == np.inf, "not a finite number"),
-    ]
-    if whole:
-        checks.append((values != values.round(), "must be a whole number"))
-    if low is not None:
-        checks.append((values < low, f"must be at least {low:g}"))
-    if high is not None:
-        checks.append((values > high, f"must be at most {high:g}"))
-    bad_rows = [int(np.flatnonzero(bad.to_numpy())[0]) for bad, _ in checks if bad.any()]
-    if bad_rows:
-        row = min(bad_rows)
-        for bad, message in checks:
-            if bool(bad.iat[row]):
-                value = table[column].iat[row]
-                raise ScenarioError(
-                    f"{message}: {value!r}", file=path, line=line_of(row), field=column
-                )
+    numbers = values.to_numpy()
+    failure = first_failure(
+        [
+            ((text == "").to_numpy(), "empty cell"),
+            (np.isnan(numbers), "not a number"),
+            (np.isinf(numbers), "not a finite number"),
+            *range_checks(numbers, low, high, whole),
+        ]
+    )
+    if failure is not None:
+        row, message = failure
+        value = table[column].iat[row]
+        raise ScenarioError(f"{message}: {value!r}", file=path, line=line_of(row), field=column)
     return values
 
 

@@ -25,6 +25,10 @@ class _Dist(BaseModel):
     # YAML reads .inf and .nan as numbers: no parameter of a distribution means either.
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    # Each family narrows this to its own name; declared here so that it stays the first
+    # key of a family's dump, before the parameters a base class below adds.
+    dist: str
+
     @property
     def mean(self) -> float:
         raise NotImplementedError
@@ -47,30 +51,35 @@ class Fixed(_Dist):
         return np.full(size, self.value, dtype=float)
 
 
-class Exponential(_Dist):
-    """Exponential with the given mean (memoryless: the queueing-theory case)."""
+class _ByMean(_Dist):
+    """A family given by its mean (the ``mean`` key)."""
 
-    dist: Literal["exponential"]
     mean_value: float = Field(alias="mean", gt=0)
 
     @property
     def mean(self) -> float:
         return self.mean_value
+
+
+class _ByMeanAndCv(_ByMean):
+    """A family given by its mean and coefficient of variation."""
+
+    cv: float = Field(gt=0, le=MAX_CV)
+
+
+class Exponential(_ByMean):
+    """Exponential with the given mean (memoryless: the queueing-theory case)."""
+
+    dist: Literal["exponential"]
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> FloatArray:
         return rng.exponential(self.mean_value, size)
 
 
-class LogNormal(_Dist):
+class LogNormal(_ByMeanAndCv):
     """Lognormal given by its own mean and coefficient of variation (not mu/sigma)."""
 
     dist: Literal["lognormal"]
-    mean_value: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0, le=MAX_CV)
-
-    @property
-    def mean(self) -> float:
-        return self.mean_value
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> FloatArray:
         sigma2 = math.log1p(self.cv**2)
@@ -78,16 +87,10 @@ class LogNormal(_Dist):
         return rng.lognormal(mu, math.sqrt(sigma2), size)
 
 
-class Gamma(_Dist):
+class Gamma(_ByMeanAndCv):
     """Gamma given by mean and coefficient of variation."""
 
     dist: Literal["gamma"]
-    mean_value: float = Field(alias="mean", gt=0)
-    cv: float = Field(gt=0, le=MAX_CV)
-
-    @property
-    def mean(self) -> float:
-        return self.mean_value
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> FloatArray:
         shape = 1.0 / self.cv**2

@@ -24,6 +24,7 @@ first ``dispatch.candidates`` kept.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from sim.errors import ScenarioError
-from sim.model.csv_input import number_column, read_csv_table
+from sim.model.csv_input import first_failure, line_of, number_column, range_checks, read_csv_table
 from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.reference import areas as all_areas
 from sim.model.travel import TravelModel
@@ -190,43 +191,33 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
     return read_csv_table(path, "the travel matrix", set(COLUMNS), MAX_MATRIX_ROWS), False
 
 
-def _where(parquet: bool, row: int) -> tuple[int | None, str]:
-    """The line (CSV) or the row named in the message (Parquet) of table row ``row``."""
-    return (None, f"row {row + 1}: ") if parquet else (row + 2, "")
+@dataclass(frozen=True)
+class _Source:
+    """The file a matrix was read from: an error names the line of a CSV, the row of Parquet."""
 
+    path: Path
+    parquet: bool
 
-def _error(message: str, path: Path, parquet: bool, row: int, column: str) -> ScenarioError:
-    line, prefix = _where(parquet, row)
-    return ScenarioError(prefix + message, file=path, line=line, field=column)
+    def where(self, row: int) -> tuple[int | None, str]:
+        """The line (CSV) or the row named in the message (Parquet) of table row ``row``."""
+        return (None, f"row {row + 1}: ") if self.parquet else (line_of(row), "")
 
+    def error(self, message: str, row: int, column: str) -> ScenarioError:
+        """The error for ``column`` of table row ``row``."""
+        line, prefix = self.where(row)
+        return ScenarioError(prefix + message, file=self.path, line=line, field=column)
 
-def _numeric_problem(
-    values: np.ndarray, low: float | None, high: float | None, whole: bool
-) -> tuple[int, str] | None:
-    """The first bad value of a numeric column (Parquet) and what is wrong with it."""
-    checks: list[tuple[np.ndarray, str]] = [
-        (np.isnan(values), "missing value"),
-        (np.isinf(values), "not a finite number"),
-    ]
-    with np.errstate(invalid="ignore"):
-        if whole:
-            checks.append((values != np.round(values), "must be a whole number"))
-        if low is not None:
-            checks.append((values < low, f"must be at least {low:g}"))
-        if high is not None:
-            checks.append((values > high, f"must be at most {high:g}"))
-    bad = [(int(np.flatnonzero(mask)[0]), k) for k, (mask, _) in enumerate(checks) if mask.any()]
-    if not bad:
-        return None
-    row, k = min(bad)
-    return row, f"{checks[k][1]}: {float(values[row])!r}" if k > 0 else checks[k][1]
+    def refuse_first(self, bad: np.ndarray, column: str, problem: Callable[[int], str]) -> None:
+        """Raise the error at the first row where ``bad`` holds; ``problem(row)`` words it."""
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise self.error(problem(row), row, column)
 
 
 def _numbers(
     table: pd.DataFrame,
     column: str,
-    path: Path,
-    parquet: bool,
+    source: _Source,
     *,
     low: float | None = None,
     high: float | None = None,
@@ -235,20 +226,30 @@ def _numbers(
     """A column as float64 within [low, high]; the first bad cell is one error."""
     if table[column].dtype.kind in "iuf":  # from Parquet: numbers already
         numbers = table[column].to_numpy(dtype=float)
-        problem = _numeric_problem(numbers, low, high, whole)
-        if problem is not None:
-            raise _error(problem[1], path, parquet, problem[0], column)
+        failure = first_failure(
+            [
+                (np.isnan(numbers), "missing value"),
+                (np.isinf(numbers), "not a finite number"),
+                *range_checks(numbers, low, high, whole),
+            ]
+        )
+        if failure is not None:
+            row, message = failure
+            value = float(numbers[row])
+            raise source.error(
+                message if math.isnan(value) else f"{message}: {value!r}", row, column
+            )
         return numbers
     try:
-        text = number_column(table, column, path, low=low, high=high, whole=whole)
+        text = number_column(table, column, source.path, low=low, high=high, whole=whole)
     except ScenarioError as exc:
-        if parquet and exc.line is not None:
-            raise _error(exc.message, path, parquet, exc.line - 2, column) from None
+        if source.parquet and exc.line is not None:
+            raise source.error(exc.message, exc.line - 2, column) from None
         raise
     return text.to_numpy(dtype=float)
 
 
-def _origins(table: pd.DataFrame, path: Path, parquet: bool, names: np.ndarray) -> np.ndarray:
+def _origins(table: pd.DataFrame, source: _Source, names: np.ndarray) -> np.ndarray:
     """Station index of each row: a station's name, or its index when no name matches."""
     import pandas as pd
 
@@ -257,61 +258,42 @@ def _origins(table: pd.DataFrame, path: Path, parquet: bool, names: np.ndarray) 
     by_name = text.map(lookup)
     as_index = pd.to_numeric(text.where(text.str.isdigit()), errors="coerce")
     station = by_name.fillna(as_index.where(as_index < len(names)))
-    unknown = station.isna().to_numpy()
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
-        raise _error(
-            f"no station named {text.iat[row]!r} (nor with that index) in the network",
-            path,
-            parquet,
-            row,
-            "origin",
-        )
+    source.refuse_first(
+        station.isna().to_numpy(),
+        "origin",
+        lambda row: f"no station named {text.iat[row]!r} (nor with that index) in the network",
+    )
     return station.to_numpy(dtype=np.int64)
 
 
-def _destinations(
-    table: pd.DataFrame, path: Path, parquet: bool, scenario_areas: pd.DataFrame
-) -> np.ndarray:
+def _destinations(table: pd.DataFrame, source: _Source, scenario_areas: pd.DataFrame) -> np.ndarray:
     """Area index of each row in the scenario's areas; -1 for a prefecture outside them."""
     known = set(all_areas()["adcode"].astype(str))
     lookup = {str(code): i for i, code in enumerate(scenario_areas["adcode"].astype(str))}
     text = table["destination"].str.strip()
-    unknown = (~text.isin(known)).to_numpy()
-    if unknown.any():
-        row = int(np.flatnonzero(unknown)[0])
-        raise _error(
-            f"{text.iat[row]!r} is no prefecture adcode (seeds/prefectures.csv)",
-            path,
-            parquet,
-            row,
-            "destination",
-        )
+    source.refuse_first(
+        (~text.isin(known)).to_numpy(),
+        "destination",
+        lambda row: f"{text.iat[row]!r} is no prefecture adcode (seeds/prefectures.csv)",
+    )
     return text.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
 
 
 def _bands(
-    start: np.ndarray, end: np.ndarray, path: Path, parquet: bool
+    start: np.ndarray, end: np.ndarray, source: _Source
 ) -> tuple[tuple[tuple[int, int], ...], np.ndarray]:
     """The distinct hour bands, checked not to overlap, and each row's band."""
-    bad = np.flatnonzero(end <= start)
-    if len(bad):
-        row = int(bad[0])
-        raise _error(
-            f"to_hour {end[row]:g} must be after from_hour {start[row]:g}",
-            path,
-            parquet,
-            row,
-            "to_hour",
-        )
+    source.refuse_first(
+        end <= start,
+        "to_hour",
+        lambda row: f"to_hour {end[row]:g} must be after from_hour {start[row]:g}",
+    )
     pairs = sorted({(int(a), int(b)) for a, b in zip(start.tolist(), end.tolist(), strict=True)})
     for (a0, b0), (a1, b1) in itertools.pairwise(pairs):
         if a1 < b0:
             row = int(np.flatnonzero((start == a1) & (end == b1))[0])
-            raise _error(
+            raise source.error(
                 f"hour band {a1}-{b1} overlaps band {a0}-{b0}; bands must not overlap",
-                path,
-                parquet,
                 row,
                 "from_hour",
             )
@@ -333,13 +315,14 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
     import pandas as pd
 
     table, parquet = _read_table(path)
-    origin = _origins(table, path, parquet, network.station_name)
-    area = _destinations(table, path, parquet, network.areas)
-    start = _numbers(table, "from_hour", path, parquet, low=0, high=HOURS - 1, whole=True)
-    end = _numbers(table, "to_hour", path, parquet, low=1, high=HOURS, whole=True)
-    km = _numbers(table, "road_km", path, parquet, low=0)
-    minutes = _numbers(table, "minutes", path, parquet, low=0)
-    bands, band = _bands(start, end, path, parquet)
+    source = _Source(path, parquet)
+    origin = _origins(table, source, network.station_name)
+    area = _destinations(table, source, network.areas)
+    start = _numbers(table, "from_hour", source, low=0, high=HOURS - 1, whole=True)
+    end = _numbers(table, "to_hour", source, low=1, high=HOURS, whole=True)
+    km = _numbers(table, "road_km", source, low=0)
+    minutes = _numbers(table, "minutes", source, low=0)
+    bands, band = _bands(start, end, source)
 
     # A row's key: station, destination as written (outside the scenario too), band.
     keys_table = pd.DataFrame(
@@ -350,14 +333,10 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
         row = int(np.flatnonzero(repeated)[0])
         same = (keys_table == keys_table.iloc[row]).all(axis=1).to_numpy()
         first = int(np.flatnonzero(same)[0])
-        line, _ = _where(parquet, first)
+        line, _ = source.where(first)
         first_at = f"line {line}" if line is not None else f"row {first + 1}"
-        raise _error(
-            f"station, prefecture and hour band repeated (first on {first_at})",
-            path,
-            parquet,
-            row,
-            "origin",
+        raise source.error(
+            f"station, prefecture and hour band repeated (first on {first_at})", row, "origin"
         )
 
     n_areas = len(network.areas)

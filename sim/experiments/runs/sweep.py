@@ -239,11 +239,7 @@ def sweep(
     base: Scenario,
     parameters: Sequence[Parameter],
     *,
-    replications: int | None = None,
     policy: PolicySpec = None,
-    workers: int = 1,
-    progress: ProgressFn | None = None,
-    keep_tables: bool = False,
     base_dir: Path | None = None,
     **options: Any,
 ) -> SweepResult:
@@ -254,21 +250,12 @@ def sweep(
     the base scenario's unless ``dispatch.policy`` is swept). A sweep keeps the KPIs of
     every run; the call and unit tables (some 20 MB a replication for a national month)
     only with ``keep_tables``, else each result's ``calls`` and ``units`` are empty.
-    ``options`` are those of :func:`~sim.experiments.runs.run.run_all` (``engine``,
-    ``store``, ``precision``, ``raise_on_failure``...).
+    ``options`` are those of :func:`sweep_points` (``replications``, ``workers``,
+    ``progress``, ``keep_tables``) and of :func:`~sim.experiments.runs.run.run_all`
+    (``engine``, ``store``, ``precision``, ``raise_on_failure``...).
     """
     points = grid(base, parameters, policy=policy, base_dir=base_dir)
-    return sweep_points(
-        base,
-        list(parameters),
-        points,
-        replications=replications,
-        policy=policy,
-        workers=workers,
-        progress=progress,
-        keep_tables=keep_tables,
-        **options,
-    )
+    return sweep_points(base, list(parameters), points, policy=policy, **options)
 
 
 def sweep_points(
@@ -283,7 +270,12 @@ def sweep_points(
     keep_tables: bool = False,
     **options: Any,
 ) -> SweepResult:
-    """Run points already made (by :func:`grid`, or a sweep file's design)."""
+    """Run points already made (by :func:`grid`, or a sweep file's design).
+
+    ``replications`` at each point (None: the base scenario's); the call and unit tables
+    are kept only with ``keep_tables``; ``options`` are those of
+    :func:`~sim.experiments.runs.run.run_all`.
+    """
     n = replications if replications is not None else base.replications
     results = run_all(
         [(point.scenario, policy) for point in points],

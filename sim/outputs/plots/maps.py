@@ -111,21 +111,26 @@ def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> t
     return fig, ax
 
 
+def _region_patches(regions: Sequence[Region], **style: Any) -> PatchCollection:
+    """The regions' outlines as one collection, drawn in ``style`` (PatchCollection's)."""
+    return PatchCollection([PathPatch(region_path(r)) for r in regions], **style)
+
+
 def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
     """Province fills under everything (fill=True) or their borders over everything."""
     regions = outlines.provinces
     if fill:
         ax.add_collection(
-            PatchCollection(
-                [PathPatch(region_path(r)) for r in regions],
+            _region_patches(
+                regions,
                 facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
                 edgecolors="none",
                 zorder=0,
             )
         )
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(r)) for r in regions],
+        _region_patches(
+            regions,
             facecolors="none",
             edgecolors=BORDER,
             linewidths=0.7,
@@ -137,8 +142,8 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
 
 def _draw_cells(ax: Axes, outlines: Outlines) -> None:
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(c)) for c in outlines.cells],
+        _region_patches(
+            outlines.cells,
             facecolors="none",
             edgecolors="#c8c8c8",
             linewidths=0.3,
@@ -175,6 +180,16 @@ def _is_national(extent: tuple[float, float, float, float]) -> bool:
     return extent[2] - extent[0] > NATIONAL_SPAN_DEG
 
 
+def _station_map(stations: pd.DataFrame, outlines: OutlinesLike) -> tuple[Figure, Axes, bool]:
+    """Axes framing the stations on province fills and prefecture cells; True: a national view."""
+    shapes = _outlines(outlines)
+    extent = _extent(stations["lon"].to_numpy(), stations["lat"].to_numpy())
+    fig, ax = _map_axes(extent, colorbar=False)
+    _draw_provinces(ax, shapes)
+    _draw_cells(ax, shapes)
+    return fig, ax, _is_national(extent)
+
+
 # --------------------------------------------------------------------------- maps
 
 
@@ -196,12 +211,7 @@ def network_map(
     table = _stations(network, stations)
     if table is None:
         raise ValueError("network_map needs a network or a station table")
-    shapes = _outlines(outlines)
-    extent = _extent(table["lon"].to_numpy(), table["lat"].to_numpy())
-    national = _is_national(extent)
-    fig, ax = _map_axes(extent, colorbar=False)
-    _draw_provinces(ax, shapes)
-    _draw_cells(ax, shapes)
+    fig, ax, national = _station_map(table, outlines)
     vans = table["vans"].to_numpy(float)
     sizes, a, b = _van_sizes(vans, national)
     ax.scatter(
@@ -263,8 +273,8 @@ def on_time_map(
     with_data = [c for c in shapes.cells if c.adcode in rate]
     without = [c for c in shapes.cells if c.adcode not in rate]
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(c)) for c in without],
+        _region_patches(
+            without,
             facecolors=NO_DATA,
             edgecolors="#ffffff",
             linewidths=0.3,
@@ -273,8 +283,8 @@ def on_time_map(
     )
     rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
     low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
-    coloured = PatchCollection(
-        [PathPatch(region_path(c)) for c in with_data],
+    coloured = _region_patches(
+        with_data,
         cmap="RdYlGn",
         norm=Normalize(vmin=low, vmax=1.0),
         edgecolors="#ffffff",
@@ -374,8 +384,8 @@ def province_choropleth(
     if high <= low:  # one value (or all equal): a band around it, not a degenerate scale
         low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
     norm = Normalize(vmin=low, vmax=high)
-    coloured = PatchCollection(
-        [PathPatch(region_path(r)) for r in regions],
+    coloured = _region_patches(
+        regions,
         cmap=cmap,
         norm=norm,
         edgecolors="none",
@@ -386,8 +396,8 @@ def province_choropleth(
     ax.add_collection(coloured)
     missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
     ax.add_collection(
-        PatchCollection(
-            [PathPatch(region_path(r)) for r in missing],
+        _region_patches(
+            missing,
             facecolors=NO_DATA,
             edgecolors="none",
             zorder=1,
@@ -433,12 +443,7 @@ def network_difference_map(
     rest are small grey dots.
     """
     changes = network_changes(before, after)
-    shapes = _outlines(outlines)
-    extent = _extent(changes["lon"].to_numpy(), changes["lat"].to_numpy())
-    national = _is_national(extent)
-    fig, ax = _map_axes(extent, colorbar=False)
-    _draw_provinces(ax, shapes)
-    _draw_cells(ax, shapes)
+    fig, ax, national = _station_map(changes, outlines)
     counts = changes["change"].value_counts()
     delta = (changes["vans_after"] - changes["vans_before"]).to_numpy()
     k = 0.6 if national else 1.0
