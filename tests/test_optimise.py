@@ -296,6 +296,22 @@ def test_report_on_a_design_folder(folder: Path) -> None:
 # --------------------------------------------------------------------------- stations
 
 
+def test_a_station_is_named_in_the_prefecture_it_belongs_to() -> None:
+    """Not the prefecture of the nearest seat: 安阳市-3 stands nearer 鹤壁市's seat."""
+    scenario = load_scenario(QUICK)
+    network = build_network(scenario)
+    table = candidate_sites(scenario, network).table
+    current = table[table["origin"] == "current"]
+    own = network.areas.iloc[network.station_area]
+    assert list(current["prefecture"]) == list(own["name"])
+    assert list(current["province"]) == list(own["province"])
+    assert list(current["adcode"]) == list(own["adcode"].astype(str))
+    row = table.set_index("id").loc["安阳市-3"]
+    assert (row["prefecture"], row["province"]) == ("安阳市", "河南省")
+    seats = table[table["origin"] == "seat"]
+    assert (seats["id"].str.split("-").str[0] == seats["prefecture"]).all()
+
+
 def test_mclp_seeding_keeps_fixed_stations_and_the_station_limit(tmp_path: Path) -> None:
     scenario = _busy_quick()
     network = build_network(scenario)

@@ -50,7 +50,6 @@ from sim.model.demand import draw_call_stream
 from sim.model.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km_array, to_xyz
 from sim.model.loading import with_fields
 from sim.model.network import Network
-from sim.model.reference import select_areas
 from sim.model.scenario import Scenario
 from sim.model.streams import named_rng
 from sim.model.travel import PromiseTable, TravelModel
@@ -80,7 +79,8 @@ class Sites:
     """Candidate sites, one row each: the current stations first, then seats, then a CSV's.
 
     Columns: id, lat, lon, workshop_bays, opening_cost_cny, origin ("current", "seat",
-    "candidate"), adcode, prefecture, province (of the nearest prefecture seat).
+    "candidate"), adcode, prefecture, province (of the area the site lies in: a
+    station's own, a seat's, a candidate's nearest seat).
     """
 
     table: pd.DataFrame
@@ -173,7 +173,7 @@ def candidate_sites(
             "origin": "current",
         }
     )
-    areas = select_areas(scenario.geography.provinces, scenario.geography.include_municipalities)
+    areas = network.areas  # the scenario's areas, in the order of network.station_area
     seat_lat = areas["lat"].to_numpy(float)
     seat_lon = areas["lon"].to_numpy(float)
     _, near_km = network.nearest_stations(seat_lat, seat_lon, 1)
@@ -212,10 +212,18 @@ def candidate_sites(
         parts.append(extra[["id", "lat", "lon", "workshop_bays", "opening_cost_cny", "origin"]])
     table = pd.concat(parts, ignore_index=True)
     table["workshop_bays"] = table["workshop_bays"].astype(np.int64)
+    # The area each site belongs to: a current station's own (where it was generated;
+    # for a stations CSV the network's rule, the nearest seat), a seat's own prefecture,
+    # and for a candidate of a CSV the area of the nearest seat. The nearest seat alone
+    # would put a station scattered towards a neighbour's seat in the neighbour's area.
     nearest, _ = SpatialIndex(seat_lat, seat_lon).nearest(
         table["lat"].to_numpy(float), table["lon"].to_numpy(float), 1
     )
     area = nearest[:, 0]
+    n_current = len(current)
+    own = network.station_area
+    area[:n_current] = np.where(own >= 0, own, area[:n_current])
+    area[n_current : n_current + len(seats)] = np.flatnonzero(fresh)
     table["adcode"] = areas["adcode"].to_numpy(str)[area]
     table["prefecture"] = areas["name"].to_numpy(str)[area]
     table["province"] = areas["province"].to_numpy(str)[area]
