@@ -45,6 +45,7 @@ from sim.experiments.design.covering import (
     p_median,
     separable_allocation,
 )
+from sim.experiments.runs.executor import Experiment
 from sim.experiments.runs.run import run_jobs
 from sim.model.demand import draw_call_stream
 from sim.model.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km_array, to_xyz
@@ -422,13 +423,18 @@ class Probe:
     van_utilisation: float
 
 
-def probe(scenario: Scenario, network: Network, days: float) -> Probe:
-    """Run the scenario for ``days`` (one replication on a design stream) and measure the vans."""
+def probe(
+    scenario: Scenario, network: Network, days: float, experiment: Experiment | None = None
+) -> Probe:
+    """Run the scenario for ``days`` (one replication on a design stream) and measure the vans.
+
+    ``experiment`` (keeping its tables) runs it, into its result store if it has one.
+    """
     days = min(days, scenario.horizon.days)
     short = scenario.with_overrides(
         horizon={**scenario.horizon.model_dump(), "days": days, "warmup_days": 0.0}
     )
-    (result,) = run_jobs([(short, PROBE_REPLICATION, None)])
+    (result,) = run_jobs([(short, PROBE_REPLICATION, None)], experiment=experiment)
     calls, units = result.calls, result.units
     horizon_h = short.horizon.hours
     busy = van_busy_hours(units, 0.0, horizon_h)
