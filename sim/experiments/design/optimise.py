@@ -667,27 +667,22 @@ def optimise(
 ) -> OptimiseResult:
     """Optimise a scenario's network; see the module docstring for the method.
 
-    ``store`` (a :class:`ResultStore` or its folder; a temporary one when None) keeps
-    every run, with its call and unit tables, under its full run key, and each design's
-    stations CSV in its ``designs/`` folder: a search run again with the same store
-    resumes, reading back the runs whose inputs and code are unchanged. It is locked
-    for the whole search. ``workers`` processes run the replications, or ``engine``
-    (entered by the caller; a Dask cluster, say); the result depends on neither.
-    ``report`` is called with the progress of the runs; ``description`` goes into the
-    store's manifest.
+    ``store`` (a :class:`ResultStore` or its folder; a temporary one when None, locked
+    for the whole search) keeps every run, with its call and unit tables, under its full
+    run key, and each design's stations CSV in its ``designs/`` folder: a search run
+    again with the same store resumes, reading back the runs whose inputs and code are
+    unchanged. ``workers`` processes run the replications, or ``engine`` (entered by the
+    caller; a Dask cluster, say); the result depends on neither. ``report`` is called
+    with the progress of the runs; ``description`` goes into the store's manifest.
     """
     spec = spec or DesignSpec()
     if workers < 1:
         raise UserInputError("must be at least 1", field="--workers")
-    if store is None:
-        with tempfile.TemporaryDirectory(prefix="rescue-sim-design-") as tmp:
-            return optimise(
-                scenario, spec, store=tmp, workers=workers, log=log, engine=engine,
-                report=report, description=description,
-            )  # fmt: skip
-    if not isinstance(store, ResultStore):
-        store = ResultStore(store)
     with ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
+        if not isinstance(store, ResultStore):
+            store = ResultStore(store)
         if engine is None:
             # One pool for the whole search: its workers keep the networks they built.
             engine = stack.enter_context(LocalEngine(workers))
@@ -703,6 +698,7 @@ def _optimise(
     designs_dir: Path,
     log: LogFn | None,
 ) -> OptimiseResult:
+    """:func:`optimise` with its store locked and its experiment made."""
     say = log or (lambda line: None)
     started = time.perf_counter()
     base = prepare(scenario, spec)
