@@ -99,6 +99,12 @@ def test_a_run_key_changes_with_the_code_and_the_input_files(
         quick, {"network.stations.generate": None, "network.stations.csv": str(stations)}
     )
     before = run_key(with_csv, None, 0)
+    # Nor the folder it lies in: the same file elsewhere (a design's stations file in a
+    # staging folder, then in the output folder that replaced it) finds the same runs.
+    moved = tmp_path / "elsewhere" / "stations.csv"
+    moved.parent.mkdir()
+    moved.write_bytes(stations.read_bytes())
+    assert run_key(with_fields(with_csv, {"network.stations.csv": str(moved)}), None, 0) == before
     stations.write_text("id,lat,lon,vans\nA,34.75,113.62,4\nB,34.80,114.30,2\n", encoding="utf-8")
     assert run_key(with_csv, None, 0) != before
 

@@ -17,8 +17,15 @@ from sim.errors import UserInputError
 from sim.experiments.design import evaluation as evaluate_module
 from sim.experiments.design.evaluation import Evaluation
 from sim.experiments.design.optimise import OptimiseResult, judge, optimise
-from sim.experiments.design.sites import candidate_sites, design_csv, design_scenario
+from sim.experiments.design.sites import (
+    PROBE_REPLICATION,
+    candidate_sites,
+    design_csv,
+    design_scenario,
+)
 from sim.experiments.design.spec import DesignSpec, Requirement, load_spec, parse_requirement
+from sim.experiments.runs import executor
+from sim.experiments.runs.store import ResultStore
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
@@ -51,8 +58,8 @@ SPEC = DesignSpec(
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory: pytest.TempPathFactory) -> tuple[OptimiseResult, Path]:
-    work = tmp_path_factory.mktemp("design") / "work"
-    return optimise(_busy_quick(), SPEC, work_dir=work), work
+    store = tmp_path_factory.mktemp("design") / "store"
+    return optimise(_busy_quick(), SPEC, store=store), store
 
 
 @pytest.fixture(scope="module")
@@ -163,25 +170,28 @@ def test_rejected_moves_leave_the_incumbent_alone(searched: tuple[OptimiseResult
 
 
 def test_the_search_is_run_on_common_random_numbers(searched: tuple[OptimiseResult, Path]) -> None:
-    result, work = searched
-    keys = result.history["design"]
-    runs = [json.loads((work / "cache" / f"{key}.json").read_text()) for key in keys]
-    assert len(runs) >= 3
-    calls = {tuple(r["kpis"]["calls_per_day"]) for r in runs}
-    assert len(calls) == 1  # every design answered the same calls
-    assert len({tuple(r["kpis"]["on_time_arrival_rate"]) for r in runs}) > 1
+    result, store = searched
+    runs = ResultStore(store).read_runs()
+    search = runs[(runs["seed"] == result.scenario.seed) & (runs["replication"] < 4)]
+    designs = len(result.history["design"].unique())
+    assert designs >= 3 and len(search) == designs * 4  # each design's runs, kept once
+    for _, same in search.groupby("replication"):
+        assert same["calls_per_day"].nunique() == 1  # every design answered the same calls
+    assert search["on_time_arrival_rate"].nunique() > 4
+    # The first stage's probe, on a stream of its own, is kept there too.
+    assert (runs["replication"] == PROBE_REPLICATION).sum() == 1
 
 
-def test_a_search_run_again_resumes_from_its_cache(
+def test_a_search_run_again_resumes_from_its_store(
     searched: tuple[OptimiseResult, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result, work = searched
+    result, store = searched
 
     def no_runs(*args: object, **kwargs: object) -> None:
-        raise AssertionError("a design was run again")
+        raise AssertionError("a run was simulated again")
 
-    monkeypatch.setattr(evaluate_module, "run_jobs", no_runs)
-    again = optimise(_busy_quick(), result.spec, work_dir=work)
+    monkeypatch.setattr(executor, "execute_task", no_runs)
+    again = optimise(_busy_quick(), result.spec, store=store)
     pd.testing.assert_frame_equal(
         again.history.drop(columns="elapsed_s"), result.history.drop(columns="elapsed_s")
     )
@@ -197,7 +207,7 @@ def test_fewer_vans_never_break_the_requirement(tmp_path: Path) -> None:
         probe_days=1,
         demand_sample_calls=3000,
     )
-    result = optimise(_busy_quick(), spec, work_dir=tmp_path / "work")
+    result = optimise(_busy_quick(), spec, store=tmp_path / "store")
     history = result.history
     accepted = history[history["accepted"]]
     assert accepted["vans"].is_monotonic_decreasing
@@ -296,6 +306,22 @@ def test_report_on_a_design_folder(folder: Path) -> None:
 # --------------------------------------------------------------------------- stations
 
 
+def test_a_station_is_named_in_the_prefecture_it_belongs_to() -> None:
+    """Not the prefecture of the nearest seat: 安阳市-3 stands nearer 鹤壁市's seat."""
+    scenario = load_scenario(QUICK)
+    network = build_network(scenario)
+    table = candidate_sites(scenario, network).table
+    current = table[table["origin"] == "current"]
+    own = network.areas.iloc[network.station_area]
+    assert list(current["prefecture"]) == list(own["name"])
+    assert list(current["province"]) == list(own["province"])
+    assert list(current["adcode"]) == list(own["adcode"].astype(str))
+    row = table.set_index("id").loc["安阳市-3"]
+    assert (row["prefecture"], row["province"]) == ("安阳市", "河南省")
+    seats = table[table["origin"] == "seat"]
+    assert (seats["id"].str.split("-").str[0] == seats["prefecture"]).all()
+
+
 def test_mclp_seeding_keeps_fixed_stations_and_the_station_limit(tmp_path: Path) -> None:
     scenario = _busy_quick()
     network = build_network(scenario)
@@ -314,7 +340,7 @@ def test_mclp_seeding_keeps_fixed_stations_and_the_station_limit(tmp_path: Path)
         probe_days=1,
         demand_sample_calls=3000,
     )
-    result = optimise(scenario, spec, work_dir=tmp_path / "work")
+    result = optimise(scenario, spec, store=tmp_path / "store")
     ids = result.sites.ids
     seeded_open = set(ids[result.seed_vans > 0])
     assert set(keep) <= seeded_open
@@ -384,10 +410,11 @@ def test_a_bad_candidates_file_names_its_line_and_field(tmp_path: Path) -> None:
             "--out",
             str(tmp_path / "o"),
             "--days",
-            "1",
+            "2",  # more than quick.yaml's warm-up of 1 day
             "--candidates",
             str(bad),
         ],
     )
     assert result.exit_code == 2
     assert f"error: {bad}:3: lat: missing or out of range" in result.output
+    assert not (tmp_path / "o").exists()  # the folder claimed for it is released, empty

@@ -1,9 +1,16 @@
-"""The network design command: ``optimise``."""
+"""The network design command: ``optimise``.
+
+It goes the way ``run`` goes (sim.cli.runs): the scenario, the spec and every option
+checked and the network built, the output folder claimed and locked (sim.cli.output),
+all before the first simulation; then every run of the search on the engine, into the
+folder's result store, so that the same command again resumes; the folder committed in
+one step at the end.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -13,14 +20,19 @@ from sim.cli.guard import guarded
 from sim.cli.options import (
     DaysOption,
     EngineOption,
+    OverwriteOption,
     ReplicationsOption,
     SchedulerOption,
     SeedOption,
     WorkersOption,
 )
+from sim.cli.output import claimed, written
 from sim.cli.setup import engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
 from sim.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sim.experiments.design.optimise import OptimiseResult
 
 # Design-spec fields and the options that set them, to name the right one in an error.
 _SPEC_OPTIONS = {
@@ -42,6 +54,8 @@ _SPEC_OPTIONS = {
 }
 # Shown after an optimisation, beside its objective.
 DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
+# Spec fields that only bound the search: a rerun with another budget resumes its store.
+_SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
 
 
 @app.command()
@@ -98,13 +112,16 @@ def optimise(
         int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
-    from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
     from sim.experiments.design.optimise import optimise as optimise_network
+    from sim.experiments.design.optimise import prepare
     from sim.experiments.design.spec import load_spec, parse_requirement
+    from sim.experiments.runs.keys import scenario_digest
+    from sim.experiments.runs.worker import cached_network
     from sim.model.loading import field_line
 
     overrides: dict[str, object] = {}
@@ -135,19 +152,30 @@ def optimise(
         overrides.update({k: v for k, v in given.items() if v is not None})
         spec = load_spec(config, overrides, _SPEC_OPTIONS)
         runner = engine_from_options(workers, engine, scheduler)
-    except UserInputError as exc:
-        locate(exc, scenario_file)
-        raise
+        cached_network(prepare(scenario, spec))  # network mistakes surface before any work
+        description: dict[str, Any] = {
+            "command": "optimise",
+            "scenario_file": str(path),
+            "scenario_sha256": scenario_digest(scenario),
+            "spec": {
+                k: v for k, v in spec.model_dump(mode="json").items() if k not in _SEARCH_BOUNDS
+            },
+        }
 
-    def log(line: str) -> None:
-        err.print(line, highlight=False, markup=False, soft_wrap=True)
+        def log(line: str) -> None:
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
 
-    try:
-        with runner:
-            result = optimise_network(
-                scenario, spec, work_dir=out_dir / "work", workers=workers, log=log,
-                engine=runner,
-            )  # fmt: skip
+        with claimed(out_dir, overwrite, description) as output:
+            with runner:
+                result = optimise_network(
+                    scenario, spec, store=output.store, workers=workers, log=log,
+                    engine=runner, report=output.reporting(lambda state: None),
+                    description=description,
+                )  # fmt: skip
+            out.print(_design_table(result, spec.objective))
+            from sim.outputs.design_folder import write_design
+
+            output.commit(lambda folder: write_design(result, folder, path), out_dir)
     except UserInputError as exc:
         if exc.file is None and exc.field in _SPEC_OPTIONS:
             if exc.field in overrides or config is None:
@@ -156,14 +184,22 @@ def optimise(
                 exc.file, exc.line = str(config), field_line(config, exc.field)
         locate(exc, scenario_file)
         raise
-    except KeyboardInterrupt:
-        err.print(f"interrupted: run the same command again to resume from {out_dir}/work")
-        raise typer.Exit(code=130) from None
+    out.print(
+        f"{written(out_dir)} ({result.evaluations} designs in the search; {result.stop_reason})",
+        highlight=False,
+    )
+
+
+def _design_table(result: OptimiseResult, objective: str) -> Table:
+    """The current and the optimised network side by side on the confirmation streams."""
+    from sim.analysis.kpi_catalogue import HEADLINE_KPIS, format_kpi
+
+    scenario = result.scenario
     rows = {str(r["kpi"]): r for r in result.kpi_table().to_dict("records")}
     shown = list(
         dict.fromkeys(
             [
-                *([spec.objective] if spec.objective != "vans" else []),
+                *([objective] if objective != "vans" else []),
                 *HEADLINE_KPIS,
                 *DESIGN_EXTRA_KPIS,
             ]
@@ -198,16 +234,4 @@ def optimise(
     table.add_row(
         "vans", f"{int(result.current_vans.sum())}", f"{int(result.optimised_vans.sum())}", "", ""
     )
-    out.print(table)
-    from sim.outputs.design_folder import write_design
-
-    try:
-        write_design(result, out_dir, path)
-    except KeyboardInterrupt:
-        err.print("interrupted while writing: files already in place are complete")
-        raise typer.Exit(code=130) from None
-    out.print(
-        f"wrote {out_dir}/stations.csv, optimised.yaml, kpis.csv, changes.csv, "
-        "changes_by_province.csv, history.csv, figures/, optimise.json "
-        f"({result.evaluations} designs in the search; {result.stop_reason})"
-    )
+    return table

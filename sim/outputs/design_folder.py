@@ -13,9 +13,13 @@
 * ``figures/objective.png`` (the objective along the search) and
   ``figures/changes_map.png`` (the changes on the province outlines).
 * ``optimise.json``: the spec, seeds, first-stage models and solver status, stop
-  reason and timings; written last, it marks a complete folder.
+  reason and timings; it marks a design folder.
+* ``store/``: the result store of the search (every run, its tables, each design's
+  stations CSV), which a rerun with ``--overwrite`` reads back.
 
-Every file is written to a temporary name and renamed into place.
+The folder is written as a unit (:mod:`sim.outputs.output_folder`): its files go into
+a staging folder that replaces the target in one step, with ``manifest.json``; an
+interrupted or killed writer leaves the old folder or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import base64
 import html
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,26 +38,18 @@ from ruamel.yaml import YAML
 from sim.analysis.kpi_catalogue import is_share
 from sim.experiments.design.optimise import OptimiseResult
 from sim.experiments.runs.store import atomic_write
-from sim.model.loading import file_sha256
+from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
 from sim.outputs.design_plots import changes_map, objective_history
 from sim.outputs.report import figure_png
-from sim.outputs.run_folder import _versions
+from sim.outputs.run_folder import OutDir, _claimed, _versions
 
 MARKER = "optimise.json"
 
 
-def _write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
 def _write_csv(path: Path, frame: pd.DataFrame) -> None:
-    atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, lineterminator="\n"))
+    frame.to_csv(path, index=False, lineterminator="\n")
 
 
 def scenario_yaml(scenario: Scenario, stations_file: str, comment: str) -> str:
@@ -90,6 +87,8 @@ def summary_dict(result: OptimiseResult, scenario_path: str | Path | None) -> di
     hashes["seeds/prefectures.csv"] = file_sha256(data_dir("seeds") / "prefectures.csv")
     if result.spec.candidates_csv is not None:
         hashes["candidates_csv"] = file_sha256(result.spec.candidates_csv)
+    for name, path in named_files(result.scenario).items():
+        hashes[name] = file_sha256(path)
     return {
         "scenario_name": result.scenario.name,
         "scenario_file": str(scenario_path) if scenario_path is not None else None,
@@ -134,13 +133,12 @@ def summary_dict(result: OptimiseResult, scenario_path: str | Path | None) -> di
     }
 
 
-def write_design(
-    result: OptimiseResult, out_dir: str | Path, scenario_path: str | Path | None = None
-) -> Path:
-    """Write the design folder (see the module docstring); optimise.json last."""
-    out = Path(out_dir)
-    _write_text(out / "stations.csv", result.stations_csv)
-    _write_text(out / "current_stations.csv", result.current_stations_csv)
+def write_design_files(
+    result: OptimiseResult, folder: Path, scenario_path: str | Path | None = None
+) -> None:
+    """Every file of the design folder (see the module docstring), into ``folder``."""
+    (folder / "stations.csv").write_text(result.stations_csv, encoding="utf-8")
+    (folder / "current_stations.csv").write_text(result.current_stations_csv, encoding="utf-8")
     confirm = result.scenario.with_overrides(
         seed=result.confirm_seed, replications=len(result.optimised_kpis)
     )
@@ -152,8 +150,9 @@ def write_design(
             f"{result.scenario.name}: {what}, as rescue-sim optimise ran it on its confirmation\n"
             f"streams (seed {result.confirm_seed}); 'rescue-sim run {name}' reproduces kpis.csv."
         )
-        _write_text(out / name, scenario_yaml(confirm, stations, comment))
-    _write_csv(out / "kpis.csv", result.kpi_table())
+        text = scenario_yaml(confirm, stations, comment)
+        (folder / name).write_text(text, encoding="utf-8")
+    _write_csv(folder / "kpis.csv", result.kpi_table())
     by_rep = pd.concat(
         [
             result.current_kpis.assign(network="current"),
@@ -162,15 +161,35 @@ def write_design(
         ignore_index=True,
     )
     by_rep.insert(0, "network", by_rep.pop("network"))
-    _write_csv(out / "kpis_by_replication.csv", by_rep)
-    _write_csv(out / "changes.csv", result.changes())
-    _write_csv(out / "changes_by_province.csv", result.changes_by_province())
-    _write_csv(out / "history.csv", result.history)
-    for name, png in design_figures(out).items():
-        _write_bytes(out / "figures" / f"{name}.png", png)
+    _write_csv(folder / "kpis_by_replication.csv", by_rep)
+    _write_csv(folder / "changes.csv", result.changes())
+    _write_csv(folder / "changes_by_province.csv", result.changes_by_province())
+    _write_csv(folder / "history.csv", result.history)
+    (folder / "figures").mkdir(exist_ok=True)
+    for name, png in design_figures(folder).items():
+        (folder / "figures" / f"{name}.png").write_bytes(png)
     text = json.dumps(summary_dict(result, scenario_path), indent=2, ensure_ascii=False)
-    _write_text(out / MARKER, text + "\n")
-    return out
+    (folder / MARKER).write_text(text + "\n", encoding="utf-8")
+
+
+def write_design(
+    result: OptimiseResult,
+    out_dir: OutDir,
+    scenario_path: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+) -> Path:
+    """Write the design folder as a unit; returns its path.
+
+    ``out_dir`` is a path, or an :class:`~sim.outputs.output_folder.OutputFolder`
+    claimed before the search (as the command line does, so that a bad place is found
+    before any work, with the search's result store in it). A folder that already holds
+    files is refused unless ``overwrite``.
+    """
+    with _claimed(out_dir, overwrite) as folder:
+        write_design_files(result, folder.staging, scenario_path)
+        return folder.commit(kind="design", command=command, seed=result.confirm_seed)
 
 
 def is_design_folder(path: str | Path) -> bool:
@@ -335,5 +354,6 @@ __all__ = [
     "scenario_yaml",
     "summary_dict",
     "write_design",
+    "write_design_files",
     "write_design_report",
 ]

@@ -23,7 +23,11 @@ from the search; that seed goes into the scenario files written beside it
 (:mod:`sim.outputs.design_folder`), so ``rescue-sim run optimised.yaml`` reproduces
 them exactly.
 
-Every run goes through :func:`sim.experiments.design.evaluation.evaluate_designs`.
+Every run (the first stage's probe, each design of the search, the confirmation) goes
+through one :class:`~sim.experiments.runs.executor.Experiment` on the engine, into a
+result store (:mod:`sim.experiments.runs.store`) under the full run key: a search run
+again with the same store reads back every run whose scenario, input files, policy and
+code are unchanged, and runs only the others.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,8 +69,11 @@ from sim.experiments.design.sites import (
 )
 from sim.experiments.design.spec import VANS, DesignSpec, Requirement
 from sim.experiments.runs.arguments import shortened_horizon
-from sim.experiments.runs.executor import Engine
-from sim.model.network import Network, build_network
+from sim.experiments.runs.executor import Engine, Experiment, LocalEngine
+from sim.experiments.runs.progress import ReportFn
+from sim.experiments.runs.store import ResultStore, atomic_write
+from sim.experiments.runs.worker import cached_network
+from sim.model.network import Network
 from sim.model.scenario import Scenario
 
 LogFn = Callable[[str], None]
@@ -316,25 +324,26 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
 # --------------------------------------------------------------------------- the search
 
 
+DESIGNS_DIR = "designs"
+"""The folder of the store that holds each design's stations CSV (named by its content)."""
+
+
 class _Designs:
     """Writes each design's stations CSV once and runs designs on the search streams."""
 
     def __init__(
-        self, work: Path, sites: Sites, base: Scenario, workers: int, engine: Engine | None
+        self, designs_dir: Path, sites: Sites, base: Scenario, experiment: Experiment
     ) -> None:
-        self.designs_dir = work / "designs"
-        self.cache_dir = work / "cache"
-        self.designs_dir.mkdir(parents=True, exist_ok=True)
+        self.designs_dir = designs_dir
         self.sites = sites
         self.base = base
-        self.workers = workers
-        self.engine = engine
+        self.experiment = experiment
 
     def scenario(self, vans: np.ndarray, base: Scenario | None = None) -> Scenario:
         text = design_csv(self.sites, vans)
         path = self.designs_dir / f"{design_key(text)}.csv"
-        if not path.is_file():
-            path.write_text(text, encoding="utf-8")
+        if not path.is_file():  # whole or absent: written under another name, then renamed
+            atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         return design_scenario(base or self.base, path)
 
     def run(self, designs: Sequence[np.ndarray], base: Scenario | None = None) -> list[Evaluation]:
@@ -342,9 +351,7 @@ class _Designs:
         return evaluate_designs(
             [self.scenario(v, base) for v in designs],
             list(range(base.replications)),
-            workers=self.workers,
-            cache_dir=self.cache_dir,
-            engine=self.engine,
+            experiment=self.experiment,
         )
 
 
@@ -444,6 +451,7 @@ def _stage1(
     max_stations: int,
     max_vans: int,
     say: LogFn,
+    experiment: Experiment,
 ) -> Stage1:
     """Seed a design from the covering models (see :mod:`sim.experiments.design.sites`)."""
     points = demand_points(base, network, min_calls=spec.demand_sample_calls, cell_km=spec.cell_km)
@@ -453,7 +461,7 @@ def _stage1(
         f"coverage radius {cover.radius_road_km:.0f} road km ({cover.radius_gc_km:.0f} km "
         f"great circle) at {spec.coverage_level:.0%} on time"
     )
-    probed = probe(base, network, spec.probe_days)
+    probed = probe(base, network, spec.probe_days, experiment)
     say(
         f"stage 1: probe of {probed.days:g} days: {probed.pooled_busy_h_per_job:.2f} busy "
         f"van-hours a job, vans busy {probed.van_utilisation:.1%}"
@@ -650,28 +658,51 @@ def optimise(
     scenario: Scenario,
     spec: DesignSpec | None = None,
     *,
-    work_dir: str | Path | None = None,
+    store: ResultStore | str | Path | None = None,
     workers: int = 1,
     log: LogFn | None = None,
     engine: Engine | None = None,
+    report: ReportFn | None = None,
+    description: dict[str, Any] | None = None,
 ) -> OptimiseResult:
     """Optimise a scenario's network; see the module docstring for the method.
 
-    ``work_dir`` keeps every design's stations CSV and the evaluation cache: a search
-    run again with the same folder resumes from its cache. A temporary folder when
-    None. ``workers`` processes run the replications, or ``engine`` (entered by the
-    caller; a Dask cluster, say); the result depends on neither.
+    ``store`` (a :class:`ResultStore` or its folder; a temporary one when None, locked
+    for the whole search) keeps every run, with its call and unit tables, under its full
+    run key, and each design's stations CSV in its ``designs/`` folder: a search run
+    again with the same store resumes, reading back the runs whose inputs and code are
+    unchanged. ``workers`` processes run the replications, or ``engine`` (entered by the
+    caller; a Dask cluster, say); the result depends on neither. ``report`` is called
+    with the progress of the runs; ``description`` goes into the store's manifest.
     """
     spec = spec or DesignSpec()
     if workers < 1:
         raise UserInputError("must be at least 1", field="--workers")
-    if work_dir is None:
-        with tempfile.TemporaryDirectory(prefix="rescue-sim-design-") as tmp:
-            return optimise(scenario, spec, work_dir=tmp, workers=workers, log=log, engine=engine)
+    with ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
+        if not isinstance(store, ResultStore):
+            store = ResultStore(store)
+        if engine is None:
+            # One pool for the whole search: its workers keep the networks they built.
+            engine = stack.enter_context(LocalEngine(workers))
+        stack.enter_context(store.locked())
+        experiment = Experiment(engine, store, tables=True, report=report, description=description)
+        return _optimise(scenario, spec, experiment, store.root / DESIGNS_DIR, log)
+
+
+def _optimise(
+    scenario: Scenario,
+    spec: DesignSpec,
+    experiment: Experiment,
+    designs_dir: Path,
+    log: LogFn | None,
+) -> OptimiseResult:
+    """:func:`optimise` with its store locked and its experiment made."""
     say = log or (lambda line: None)
     started = time.perf_counter()
     base = prepare(scenario, spec)
-    network = build_network(base)
+    network = cached_network(base)
     sites = candidate_sites(
         base,
         network,
@@ -695,11 +726,13 @@ def optimise(
             field="max_stations",
         )
     timings: dict[str, float] = {}
-    stage1 = _stage1(spec, base, network, sites, fixed, current, max_stations, max_vans, say)
+    stage1 = _stage1(
+        spec, base, network, sites, fixed, current, max_stations, max_vans, say, experiment
+    )
     timings["stage1_s"] = time.perf_counter() - started
 
     t1 = time.perf_counter()
-    designs = _Designs(Path(work_dir), sites, base, workers, engine)
+    designs = _Designs(designs_dir, sites, base, experiment)
     say(
         f"stage 2: {base.replications} replications of {base.horizon.days:g} days a design, "
         f"seed {base.seed}; at most {spec.max_evaluations} designs"

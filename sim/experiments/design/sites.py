@@ -45,12 +45,12 @@ from sim.experiments.design.covering import (
     p_median,
     separable_allocation,
 )
+from sim.experiments.runs.executor import Experiment
 from sim.experiments.runs.run import run_jobs
 from sim.model.demand import draw_call_stream
 from sim.model.geo import EARTH_RADIUS_KM, SpatialIndex, great_circle_km_array, to_xyz
 from sim.model.loading import with_fields
 from sim.model.network import Network
-from sim.model.reference import select_areas
 from sim.model.scenario import Scenario
 from sim.model.streams import named_rng
 from sim.model.travel import PromiseTable, TravelModel
@@ -80,7 +80,8 @@ class Sites:
     """Candidate sites, one row each: the current stations first, then seats, then a CSV's.
 
     Columns: id, lat, lon, workshop_bays, opening_cost_cny, origin ("current", "seat",
-    "candidate"), adcode, prefecture, province (of the nearest prefecture seat).
+    "candidate"), adcode, prefecture, province (of the area the site lies in: a
+    station's own, a seat's, a candidate's nearest seat).
     """
 
     table: pd.DataFrame
@@ -173,7 +174,7 @@ def candidate_sites(
             "origin": "current",
         }
     )
-    areas = select_areas(scenario.geography.provinces, scenario.geography.include_municipalities)
+    areas = network.areas  # the scenario's areas, in the order of network.station_area
     seat_lat = areas["lat"].to_numpy(float)
     seat_lon = areas["lon"].to_numpy(float)
     _, near_km = network.nearest_stations(seat_lat, seat_lon, 1)
@@ -212,10 +213,18 @@ def candidate_sites(
         parts.append(extra[["id", "lat", "lon", "workshop_bays", "opening_cost_cny", "origin"]])
     table = pd.concat(parts, ignore_index=True)
     table["workshop_bays"] = table["workshop_bays"].astype(np.int64)
+    # The area each site belongs to: a current station's own (where it was generated;
+    # for a stations CSV the network's rule, the nearest seat), a seat's own prefecture,
+    # and for a candidate of a CSV the area of the nearest seat. The nearest seat alone
+    # would put a station scattered towards a neighbour's seat in the neighbour's area.
     nearest, _ = SpatialIndex(seat_lat, seat_lon).nearest(
         table["lat"].to_numpy(float), table["lon"].to_numpy(float), 1
     )
     area = nearest[:, 0]
+    n_current = len(current)
+    own = network.station_area
+    area[:n_current] = np.where(own >= 0, own, area[:n_current])
+    area[n_current : n_current + len(seats)] = np.flatnonzero(fresh)
     table["adcode"] = areas["adcode"].to_numpy(str)[area]
     table["prefecture"] = areas["name"].to_numpy(str)[area]
     table["province"] = areas["province"].to_numpy(str)[area]
@@ -414,13 +423,18 @@ class Probe:
     van_utilisation: float
 
 
-def probe(scenario: Scenario, network: Network, days: float) -> Probe:
-    """Run the scenario for ``days`` (one replication on a design stream) and measure the vans."""
+def probe(
+    scenario: Scenario, network: Network, days: float, experiment: Experiment | None = None
+) -> Probe:
+    """Run the scenario for ``days`` (one replication on a design stream) and measure the vans.
+
+    ``experiment`` (keeping its tables) runs it, into its result store if it has one.
+    """
     days = min(days, scenario.horizon.days)
     short = scenario.with_overrides(
         horizon={**scenario.horizon.model_dump(), "days": days, "warmup_days": 0.0}
     )
-    (result,) = run_jobs([(short, PROBE_REPLICATION, None)])
+    (result,) = run_jobs([(short, PROBE_REPLICATION, None)], experiment=experiment)
     calls, units = result.calls, result.units
     horizon_h = short.horizon.hours
     busy = van_busy_hours(units, 0.0, horizon_h)

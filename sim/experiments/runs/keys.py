@@ -32,6 +32,24 @@ def canonical_scenario(scenario: Scenario) -> str:
     return json.dumps(data, sort_keys=True)
 
 
+def keyed_scenario(scenario: Scenario) -> str:
+    """:func:`canonical_scenario` with each file it names given by its name alone.
+
+    A file's bytes are in the run key apart (:func:`input_digests`), so the folder it
+    lies in is no part of a run: a run is found again when the same file is named from
+    another place (a design's stations file in a staging folder and then in the output
+    folder that replaced it, a scenario loaded from another working folder).
+    """
+    data = json.loads(canonical_scenario(scenario))
+    for dotted, path in named_files(scenario).items():
+        *parents, name = dotted.split(".")
+        node = data
+        for part in parents:
+            node = node[part]
+        node[name] = Path(path).name
+    return json.dumps(data, sort_keys=True)
+
+
 def scenario_digest(scenario: Scenario) -> str:
     return hashlib.sha256(canonical_scenario(scenario).encode("utf-8")).hexdigest()
 
@@ -83,11 +101,12 @@ def policy_identity(scenario: Scenario, policy: PolicySpec) -> dict[str, Any]:
 def run_key(scenario: Scenario, policy: PolicySpec, replication: int) -> str:
     """The key of a run in a result store: a hash of all that its numbers depend on.
 
-    The resolved scenario point (seed included), the policy (class, options, source),
-    the replication number, the package version and source code, and the input files.
+    The resolved scenario point (seed included; the files it names by their name and
+    bytes, not their folder), the policy (class, options, source), the replication
+    number, the package version and source code, and the input files.
     """
     payload = {
-        "scenario": canonical_scenario(scenario),
+        "scenario": keyed_scenario(scenario),
         "policy": policy_identity(scenario, policy),
         "replication": replication,
         "seed": scenario.seed,

@@ -309,6 +309,7 @@ def run_jobs(
     progress: ProgressFn | None = None,
     keep_tables: bool = True,
     engine: Engine | None = None,
+    experiment: Experiment | None = None,
 ) -> list[ReplicationResult]:
     """Replications named one by one; results in the order of ``jobs``.
 
@@ -318,13 +319,19 @@ def run_jobs(
     have ended, as :func:`run_all` does. ``engine`` (entered by the caller, who keeps it
     for further calls, so that its workers keep their networks) defaults to ``workers``
     local processes for this call alone.
+
+    ``experiment`` (kept by the caller for several calls) runs them instead, on its
+    engine, into its result store (locked by the caller) and with its tables and
+    progress: runs found finished in the store are read back, not run again, and the
+    store's manifest lists the runs of every call.
     """
     workers = check_workers(workers)
     specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
     with ExitStack() as stack:
-        if engine is None:
-            engine = stack.enter_context(LocalEngine(workers))
-        experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
+        if experiment is None:
+            if engine is None:
+                engine = stack.enter_context(LocalEngine(workers))
+            experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
         outcomes = experiment.execute(specs)
     failed = [o for o in outcomes if not o.ok]
     if failed:
