@@ -38,10 +38,11 @@ interval is wider is pinned down by the targets no better than by the range itse
 (two parameters that nearly trade off against each other, say).
 
 The number of points run is bounded exactly by ``max_evaluations``: the start point and
-its ``k`` moved points come first, then the solver's steps, each a trial point or a
-Jacobian's ``k`` moved points; a batch that would pass the bound is not run, and the fit
-ends at the best point whose Jacobian was run (the solver's own end point when it
-converged first).
+its ``k`` moved points come first, then the solver's steps, each a trial point or the
+``k`` moved points of the Jacobian at a point it accepts. A trial point is run only when
+its Jacobian would fit in the bound too, so that the fit always ends at a point whose
+Jacobian was run: the solver's end point when it converges first, else the best point
+it accepted before the next step would have passed the bound.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ NULL_SPACE_SHARE = 1e-6
 
 
 class PointLimitReached(Exception):
-    """The next batch of points would run more than ``max_evaluations``: the fit ends."""
+    """The next step would run more than ``max_evaluations`` points: the fit ends."""
 
 
 @dataclass
@@ -154,10 +155,13 @@ class _Objective:
         values: np.ndarray = self.low + np.clip(u, 0.0, 1.0) * self.span
         return values
 
-    def run(self, units: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """KPI means and standard errors at points of the unit cube (new ones run in a batch)."""
+    def run(self, units: list[np.ndarray], reserve: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """KPI means and standard errors at points of the unit cube (new ones run in a batch).
+
+        New points are run only if they and ``reserve`` more fit in ``max_points``.
+        """
         new = list({tuple(u): u for u in units if tuple(u) not in self.cache}.values())
-        if len(self.cache) + len(new) > self.max_points:
+        if new and len(self.cache) + len(new) + reserve > self.max_points:
             raise PointLimitReached
         if new:
             tables = evaluate_points(
@@ -188,7 +192,8 @@ class _Objective:
         return [self.cache[tuple(u)] for u in units]
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
-        ((mean, _),) = self.run([u])
+        """Scaled residuals at ``u``; a new point is run only if its Jacobian fits too."""
+        ((mean, _),) = self.run([u], reserve=len(self.ranges))
         target = np.array([self.targets[k] for k in self.kpis])
         scaled: np.ndarray = (mean - target) / self.scale
         return scaled
@@ -252,7 +257,7 @@ def calibrate(
     objective = _Objective(base, ranges, targets, replications, max_evaluations, progress, runs)
     u0 = np.array([_start_unit(base, r, (start or {}).get(r.path)) for r in ranges])
     target = np.array([targets[k] for k in objective.kpis])
-    ((_, se0),) = objective.run([u0])
+    ((_, se0),) = objective.run([u0], reserve=len(ranges))
     given_se = np.array([(target_se or {}).get(k, 0.0) for k in objective.kpis])
     objective.scale = np.maximum.reduce(
         [np.hypot(se0, given_se), MIN_SCALE_SHARE * np.abs(target), np.full(len(target), MIN_SCALE)]
@@ -269,7 +274,8 @@ def calibrate(
         )
         message, success = str(solution.message), bool(solution.success)
     except PointLimitReached:
-        message, success = f"stopped at the limit of {max_evaluations} points", False
+        message = f"stopped: the next step would pass the limit of {max_evaluations} points"
+        success = False
     u, jac = objective.best()
     ((mean, se),) = objective.run([u])
     parameters = _parameter_table(ranges, u0, u, jac, objective, replications)
