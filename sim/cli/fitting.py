@@ -95,13 +95,7 @@ def sensitivity(
             "sensitivity", path, scenario, method=method, parameters=list(param), **shape
         )
         with claimed(out_dir, overwrite, description) as output:
-            checked_work(
-                [(point, scenario.replications) for point in points],
-                workers=runner.workers,
-                force=force,
-                keep_tables=False,
-                overridden=overridden(days, replications),
-            )
+            _check_work(points, scenario.replications, runner.workers, force, days, replications)
             label = f"{method}: {len(points)} points x{scenario.replications}"
             with runner, monitor(label) as report:
                 result = analyse(
@@ -172,13 +166,8 @@ def calibrate(
         )  # fmt: skip
         with claimed(out_dir, overwrite, description) as output:
             # At most max_points points, none heavier than the heaviest corner of the ranges.
-            checked_work(
-                [(_heaviest(scenario, ranges), scenario.replications)] * max_points,
-                workers=runner.workers,
-                force=force,
-                keep_tables=False,
-                overridden=overridden(days, replications),
-            )
+            heaviest = [_heaviest(scenario, ranges)] * max_points
+            _check_work(heaviest, scenario.replications, runner.workers, force, days, replications)
             label = f"calibrating: at most {max_points} points x{scenario.replications}"
             with runner, fraction_done(label) as progress:
                 result = fit(
@@ -210,6 +199,24 @@ def _scenario_and_ranges(
     ranges = [parse_range(text) for text in param]
     check_ranges(scenario, ranges)
     return scenario, path, ranges
+
+
+def _check_work(
+    points: list[Scenario],
+    replications: int,
+    workers: int,
+    force: bool,
+    days: float | None,
+    replications_option: int | None,
+) -> None:
+    """The work of ``replications`` runs at each point (KPIs kept, no tables), checked."""
+    checked_work(
+        [(point, replications) for point in points],
+        workers=workers,
+        force=force,
+        keep_tables=False,
+        overridden=overridden(days, replications_option),
+    )
 
 
 def _heaviest(scenario: Scenario, ranges: list[ParameterRange]) -> Scenario:
