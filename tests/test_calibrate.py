@@ -118,3 +118,33 @@ def test_interval_wider_than_the_range_is_not_identified() -> None:
     jac = np.array([[1.0, 1.0, 0.0], [1.0, 1.0 + 1e-4, 0.0], [0.0, 0.0, 50.0]])
     table = _parameter_table(ranges, np.full(3, 0.5), np.full(3, 0.5), jac, objective, 3)
     assert list(table["identified"]) == [False, False, True]
+
+
+def test_a_parameter_without_effect_is_flagged_alone() -> None:
+    """Issue 23: one parameter no target depends on left every parameter not identified.
+
+    The others' covariance is that of J^T J restricted to them: the parameter without
+    effect is held at its value, and only it has an infinite standard error.
+    """
+    from types import SimpleNamespace
+
+    from sim.experiments.fitting.calibrate import _parameter_table, parameter_std_errors
+
+    ranges = [parse_range("a.b=0..1"), parse_range("a.c=0..1"), parse_range("a.d=0..2")]
+    objective: Any = SimpleNamespace(values=lambda u: u)
+    jac = np.array([[20.0, 0.0, 5.0], [10.0, 0.0, -20.0], [5.0, 0.0, 10.0]])
+    table = _parameter_table(ranges, np.full(3, 0.5), np.full(3, 0.5), jac, objective, 3)
+    assert list(table["identified"]) == [True, False, True]
+    kept = jac[:, [0, 2]]
+    restricted = np.sqrt(np.diag(np.linalg.inv(kept.T @ kept)))
+    assert table["std_error"].to_numpy(float)[[0, 2]] == pytest.approx(restricted * [1, 2])
+    assert np.isinf(table.loc["a.c", "std_error"])
+    # Two parameters that move the targets in exactly the same way: both flagged, and
+    # only they (the pseudo-inverse's rank rule); full rank: the plain inverse.
+    same = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 0.0], [0.0, 0.0, 4.0]])
+    errors = parameter_std_errors(same)
+    assert np.isinf(errors[:2]).all() and errors[2] == pytest.approx(0.25)
+    full = np.array([[2.0, 1.0], [1.0, 3.0], [0.5, 0.5]])
+    assert parameter_std_errors(full) == pytest.approx(
+        np.sqrt(np.diag(np.linalg.inv(full.T @ full)))
+    )

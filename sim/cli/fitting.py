@@ -1,9 +1,16 @@
-"""Commands that fit parameters to KPIs: ``sensitivity`` and ``calibrate``."""
+"""Commands that fit parameters to KPIs: ``sensitivity`` and ``calibrate``.
+
+Both go the way ``run`` goes (sim.cli.setup, sim.cli.output): the scenario, the ranges and
+every option checked, the output folder claimed and locked, the work estimated, all before
+the first simulation; every point's runs on the engine through the folder's result store
+(a rerun after an interruption runs only what is missing); the folder committed in one
+step at the end.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -12,14 +19,30 @@ from sim.cli.guard import guarded
 from sim.cli.options import (
     DaysOption,
     EngineOption,
+    ForceOption,
+    OverwriteOption,
     ParamOption,
     ReplicationsOption,
     SchedulerOption,
     WorkersOption,
 )
-from sim.cli.progress import fraction_done
-from sim.cli.setup import engine_from_options, load, locate, with_overrides
+from sim.cli.output import claimed, described, written
+from sim.cli.progress import fraction_done, monitor
+from sim.cli.setup import (
+    checked_work,
+    engine_from_options,
+    load,
+    overridden,
+    pointed_at,
+    with_overrides,
+)
 from sim.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sim.experiments.fitting.points import ParameterRange
+    from sim.experiments.fitting.sensitivity import Method
+    from sim.experiments.runs.progress import ProgressState
+    from sim.model.scenario import Scenario
 
 
 @app.command()
@@ -36,45 +59,58 @@ def sensitivity(
     replications: ReplicationsOption = None,
     days: DaysOption = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write sensitivity.csv, points.csv, figures.")
+        Path | None,
+        typer.Option(
+            "--out", help="Write sensitivity.csv, points.csv, figures here (a rerun resumes)."
+        ),
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
+    force: ForceOption = False,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
 ) -> None:
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
-    from sim.experiments.fitting.points import check_kpis, check_ranges, parse_range
+    from sim.experiments.fitting.points import bind_ranges, check_kpis, point_scenario
+    from sim.experiments.fitting.sensitivity import design, unit_to_values
     from sim.experiments.fitting.sensitivity import sensitivity as analyse
 
     kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
-    try:
-        scenario, _ = load(scenario_file)
-        scenario = with_overrides(scenario, days, None, None, replications)
+    with pointed_at(scenario_file):
         if method not in ("morris", "sobol"):
             raise UserInputError("must be morris or sobol", field="--method")
         if trajectories < 2 or samples < 2:
             raise UserInputError("must be at least 2", field="--trajectories/--samples")
         check_kpis(kpis)
-        ranges = [parse_range(text) for text in param]
-        check_ranges(scenario, ranges)
+        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, days, replications)
         runner = engine_from_options(workers, engine, scheduler)
-        with runner, fraction_done(f"{method} x{scenario.replications}") as progress:
-            result = analyse(
-                scenario, ranges, kpis, method="sobol" if method == "sobol" else "morris",
-                trajectories=trajectories, samples=samples,
-                replications=scenario.replications, workers=workers, progress=progress,
-                engine=runner,
-            )  # fmt: skip
-    except UserInputError as exc:
-        locate(exc, scenario_file)
-        raise
-    out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-    if out_dir is not None:
-        from sim.outputs.sensitivity_plot import write_sensitivity
+        shape = {"trajectories": trajectories} if method == "morris" else {"samples": samples}
+        chosen: Method = "sobol" if method == "sobol" else "morris"
+        # The points are known before any run: the work is counted on them.
+        bound = bind_ranges(scenario, ranges)
+        unit = design(bound, method=chosen, trajectories=trajectories, samples=samples)
+        points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]
+        description = described(
+            "sensitivity", path, scenario, method=method, parameters=list(param), **shape
+        )
+        with claimed(out_dir, overwrite, description) as output:
+            _check_work(points, scenario.replications, runner.workers, force, days, replications)
+            label = f"{method}: {len(points)} points x{scenario.replications}"
+            with runner, monitor(label) as report:
+                result = analyse(
+                    scenario, ranges, kpis, method=chosen, trajectories=trajectories,
+                    samples=samples, replications=scenario.replications, workers=workers,
+                    engine=runner, store=output.store, report=output.reporting(report),
+                    description=description,
+                )  # fmt: skip
+            out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+            if out_dir is not None:
+                from sim.outputs.sensitivity_plot import write_sensitivity
 
-        for path in write_sensitivity(result, out_dir):
-            out.print(f"wrote {path}", highlight=False)
+                output.commit(lambda folder: write_sensitivity(result, folder), out_dir)
+    if out_dir is not None:
+        out.print(written(out_dir), highlight=False)
 
 
 @app.command()
@@ -88,45 +124,111 @@ def calibrate(
     param: ParamOption,
     replications: ReplicationsOption = None,
     days: DaysOption = None,
-    max_steps: Annotated[int, typer.Option(help="Most solver steps.")] = 30,
+    max_points: Annotated[
+        int,
+        typer.Option(
+            "--max-points",
+            "--max-steps",
+            help="Most points run, exactly: the start, its moved points, then the solver's "
+            "trial and moved points, each of --replications runs (--max-steps: older name).",
+        ),
+    ] = 30,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write calibrated.yaml and calibration.json.")
+        Path | None,
+        typer.Option(
+            "--out", help="Write calibrated.yaml and calibration.json here (a rerun resumes)."
+        ),
     ] = None,
     workers: WorkersOption = 1,
+    overwrite: OverwriteOption = False,
+    force: ForceOption = False,
     engine: EngineOption = "local",
     scheduler: SchedulerOption = None,
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.fitting.calibrate import calibrate as fit
-    from sim.experiments.fitting.calibrate import parse_target
-    from sim.experiments.fitting.points import check_kpis, check_ranges, parse_range
+    from sim.experiments.fitting.calibrate import check_calibration, parse_target
+    from sim.experiments.fitting.points import check_kpis
 
-    try:
-        scenario, _ = load(scenario_file)
-        scenario = with_overrides(scenario, days, None, None, replications)
+    with pointed_at(scenario_file):
         parsed = [parse_target(text) for text in target]
         targets = {name: value for name, value, _ in parsed}
+        target_se = {name: se for name, _, se in parsed}
         check_kpis(list(targets), "--target")
-        ranges = [parse_range(text) for text in param]
-        check_ranges(scenario, ranges)
-        if max_steps < 1:
-            raise UserInputError("must be at least 1", field="--max-steps")
+        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, days, replications)
+        # The scenario's own replications, when --replications is not given: its line named.
+        where = "--replications" if replications is not None else "replications"
+        check_calibration(scenario.replications, max_points, len(ranges), where)
         runner = engine_from_options(workers, engine, scheduler)
-        with runner, fraction_done(f"calibrating x{scenario.replications}") as progress:
-            result = fit(
-                scenario, ranges, targets, target_se={name: se for name, _, se in parsed},
-                replications=scenario.replications,
-                workers=workers, max_evaluations=max_steps, progress=progress,
-                engine=runner,
-            )  # fmt: skip
-    except UserInputError as exc:
-        locate(exc, scenario_file)
-        raise
-    out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
-    out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
-    out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
-    if out_dir is not None:
-        from sim.outputs.calibration import write_calibration
+        description = described(
+            "calibrate", path, scenario, targets=targets, target_se=target_se,
+            parameters=list(param),
+        )  # fmt: skip
+        with claimed(out_dir, overwrite, description) as output:
+            # At most max_points points, none heavier than the heaviest corner of the ranges.
+            heaviest = [_heaviest(scenario, ranges)] * max_points
+            _check_work(heaviest, scenario.replications, runner.workers, force, days, replications)
+            label = f"calibrating: at most {max_points} points x{scenario.replications}"
+            with runner, fraction_done(label) as progress:
+                result = fit(
+                    scenario, ranges, targets, target_se=target_se,
+                    replications=scenario.replications, workers=workers,
+                    max_evaluations=max_points, progress=progress, engine=runner,
+                    store=output.store, report=output.reporting(_quiet),
+                    description=description,
+                )  # fmt: skip
+            out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
+            out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
+            out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
+            if out_dir is not None:
+                from sim.outputs.calibration import write_calibration
 
-        for path in write_calibration(result, out_dir):
-            out.print(f"wrote {path}", highlight=False)
+                output.commit(lambda folder: write_calibration(result, folder), out_dir)
+    if out_dir is not None:
+        out.print(written(out_dir), highlight=False)
+
+
+def _scenario_and_ranges(
+    scenario_file: Path, param: list[str], days: float | None, replications: int | None
+) -> tuple[Scenario, Path, list[ParameterRange]]:
+    """The scenario with --days and --replications laid on it, and the checked --param ranges."""
+    from sim.experiments.fitting.points import check_ranges, parse_range
+
+    scenario, path = load(scenario_file)
+    scenario = with_overrides(scenario, days, None, None, replications)
+    ranges = [parse_range(text) for text in param]
+    check_ranges(scenario, ranges)
+    return scenario, path, ranges
+
+
+def _check_work(
+    points: list[Scenario],
+    replications: int,
+    workers: int,
+    force: bool,
+    days: float | None,
+    replications_option: int | None,
+) -> None:
+    """The work of ``replications`` runs at each point (KPIs kept, no tables), checked."""
+    checked_work(
+        [(point, replications) for point in points],
+        workers=workers,
+        force=force,
+        keep_tables=False,
+        overridden=overridden(days, replications_option),
+    )
+
+
+def _heaviest(scenario: Scenario, ranges: list[ParameterRange]) -> Scenario:
+    """Of the scenario and the two corners of the ranges, the one with the most calls."""
+    from sim.experiments.fitting.points import bind_ranges, point_scenario
+    from sim.model.call_volume import expected_calls_per_day
+
+    bound = bind_ranges(scenario, ranges)
+    corners = [point_scenario(scenario, bound, [r.low for r in bound])]
+    corners.append(point_scenario(scenario, bound, [r.high for r in bound]))
+    return max([scenario, *corners], key=lambda s: expected_calls_per_day(s) * s.horizon.days)
+
+
+def _quiet(state: ProgressState) -> None:
+    """No report of the runs: calibrate shows its progress in points."""

@@ -23,6 +23,7 @@ from sim.errors import UserInputError
 if TYPE_CHECKING:
     from sim.experiments.runs.progress import ProgressState, ReportFn
     from sim.experiments.runs.store import ResultStore
+    from sim.model.scenario import Scenario
     from sim.outputs.output_folder import OutputFolder
 
 
@@ -124,6 +125,20 @@ def resumable(description: dict[str, Any]) -> Callable[[Path], bool]:
         return all(manifest.get(key) == value for key, value in description.items())
 
     return same
+
+
+def described(command: str, file: Path, scenario: Scenario, **more: Any) -> dict[str, Any]:
+    """What an experiment's store is kept under: the command, its scenario file and the
+    resolved scenario (replications aside), and ``more``; a rerun that differs in any
+    starts afresh, and a non-empty ``--out`` of another is refused without ``--overwrite``."""
+    from sim.experiments.runs.keys import scenario_digest
+
+    return {
+        "command": command,
+        "scenario_file": str(file),
+        "scenario_sha256": scenario_digest(scenario),
+        **more,
+    }
 
 
 def claim_output(out_dir: Path | None, overwrite: bool, description: dict[str, Any]) -> Output:

@@ -5,24 +5,46 @@ the defaults written out (it loads with ``rescue-sim run``), headed by a comment
 each fitted value and its interval; ``calibration.json`` holds the parameter table
 (start, value, standard error, 95% interval), the residual of each target KPI with the
 simulated interval, and how the solver ended; ``calibration_history.csv`` every point run.
+The folder is written as a unit, with its manifest (:mod:`sim.outputs.output_folder`).
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
 from sim.experiments.fitting.calibrate import CalibrationResult
+from sim.outputs.output_folder import OutDir, claimed_folder
+
+CALIBRATION_FILES = ("calibrated.yaml", "calibration.json", "calibration_history.csv")
 
 
-def write_calibration(result: CalibrationResult, out_dir: Path) -> list[Path]:
-    """Write calibrated.yaml, calibration.json and calibration_history.csv in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    yaml_path = out_dir / "calibrated.yaml"
+def write_calibration(
+    result: CalibrationResult,
+    out_dir: OutDir,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write calibrated.yaml, calibration.json and calibration_history.csv as one folder.
+
+    ``out_dir`` is a path, or an :class:`~sim.outputs.output_folder.OutputFolder` claimed
+    before the fit (as the command line does). A folder that already holds files is
+    refused unless ``overwrite``. Returns the files' paths in the folder written.
+    """
+    with claimed_folder(out_dir, overwrite) as folder:
+        _write_files(result, folder.staging)
+        target = folder.commit(kind="calibration", command=command, seed=result.scenario.seed)
+    return [target / name for name in CALIBRATION_FILES]
+
+
+def _write_files(result: CalibrationResult, out_dir: Path) -> None:
+    yaml_path = out_dir / CALIBRATION_FILES[0]
     data = result.scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     root = CommentedMap(data)
     lines = [f"Calibrated ({result.message}; {result.evaluations} points run):"]
@@ -42,7 +64,7 @@ def write_calibration(result: CalibrationResult, out_dir: Path) -> list[Path]:
     with yaml_path.open("w", encoding="utf-8") as handle:
         yaml.dump(root, handle)
 
-    json_path = out_dir / "calibration.json"
+    json_path = out_dir / CALIBRATION_FILES[1]
     summary = {
         "success": result.success,
         "message": result.message,
@@ -55,6 +77,4 @@ def write_calibration(result: CalibrationResult, out_dir: Path) -> list[Path]:
         "residuals": json.loads(result.residuals.to_json(orient="index")),
     }
     json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
-    history_path = out_dir / "calibration_history.csv"
-    result.history.to_csv(history_path, index=False)
-    return [yaml_path, json_path, history_path]
+    result.history.to_csv(out_dir / CALIBRATION_FILES[2], index=False)

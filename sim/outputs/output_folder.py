@@ -492,6 +492,18 @@ class OutputFolder:
             self.abort()
 
 
+OutDir = str | Path | OutputFolder
+"""Where a writer writes: a path (claimed by the writer) or a folder claimed by its caller."""
+
+
+def claimed_folder(out_dir: OutDir, overwrite: bool = False) -> OutputFolder:
+    """``out_dir`` itself when already claimed (as the command line does, before any
+    work), else the folder at that path, claimed now."""
+    if isinstance(out_dir, OutputFolder):
+        return out_dir
+    return OutputFolder.claim(out_dir, overwrite=overwrite, option="out_dir")
+
+
 def _normal_mode(folder: Path) -> None:
     """mkdtemp makes a private (0700) folder; the output folder gets the usual mode."""
     umask = os.umask(0)

@@ -27,7 +27,7 @@ from sim.experiments.runs.store import concat_parts
 from sim.experiments.runs.sweep import SweepResult
 from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
-from sim.outputs.output_folder import OutputFolder, VerifiedFolder, open_folder
+from sim.outputs.output_folder import OutDir, VerifiedFolder, claimed_folder, open_folder
 
 RUN_FILES = ("calls.parquet", "units.parquet", "agents.parquet", "summary.json")
 # Written only by a run whose policy moved vans (move-up); a reader finds none otherwise.
@@ -42,9 +42,6 @@ AGENTS_COLUMNS = ("replication", "t_h", "agents_on_duty")
 RELOCATIONS_COLUMNS = ("replication", "t_h", "van", "from_station", "to_station", "road_km")
 SUMMARY_KEYS: dict[str, type] = {"kpis": dict, "scenario": dict}
 SWEEP_SUMMARY_COLUMNS = ("point", "kpi", "mean", "low", "high")
-
-OutDir = str | Path | OutputFolder
-"""Where to write: a path (claimed here) or a folder already claimed by the caller."""
 
 
 def _versions() -> dict[str, str]:
@@ -97,12 +94,6 @@ def summary_dict(result: RunResult, scenario_path: str | Path | None = None) -> 
     }
 
 
-def _claimed(out_dir: OutDir, overwrite: bool) -> OutputFolder:
-    if isinstance(out_dir, OutputFolder):
-        return out_dir
-    return OutputFolder.claim(out_dir, overwrite=overwrite, option="out_dir")
-
-
 def _write_json(path: Path, payload: dict[str, Any]) -> None:
     text = json.dumps(payload, indent=2, ensure_ascii=False)
     path.write_text(text + "\n", encoding="utf-8")
@@ -143,7 +134,7 @@ def write_run(
     command line does, so that a bad place is found before any work). A folder that
     already holds files is refused unless ``overwrite``.
     """
-    with _claimed(out_dir, overwrite) as folder:
+    with claimed_folder(out_dir, overwrite) as folder:
         write_run_files(result, folder.staging, scenario_path)
         return folder.commit(kind="run", command=command, seed=result.scenario.seed)
 
@@ -247,7 +238,7 @@ def write_comparison(
         "rows": json.loads(table.to_json(orient="records")),
         "versions": _versions(),
     }
-    with _claimed(out_dir, overwrite) as folder:
+    with claimed_folder(out_dir, overwrite) as folder:
         table.to_csv(folder.staging / "comparison.csv", index=False)
         _write_json(folder.staging / "comparison.json", payload)
         return folder.commit(kind="comparison", command=command, seed=comparison.scenario.seed)
@@ -275,7 +266,7 @@ def write_sweep(
         "summary": json.loads(summary.to_json(orient="records")),
         "versions": _versions(),
     }
-    with _claimed(out_dir, overwrite) as folder:
+    with claimed_folder(out_dir, overwrite) as folder:
         result.rows.to_csv(folder.staging / "sweep.csv", index=False)
         summary.to_csv(folder.staging / "sweep_summary.csv", index=False)
         _write_json(folder.staging / "sweep.json", payload)

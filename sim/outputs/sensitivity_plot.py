@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 from sim.experiments.fitting.sensitivity import SensitivityResult
 from sim.experiments.runs.store import atomic_write
 from sim.outputs.design_folder import PAGE_CSS, html_table
+from sim.outputs.output_folder import OutDir, claimed_folder
 from sim.outputs.report import figure_png
 
 # Written last into a sensitivity folder: what ran, and the mark `report` knows it by.
@@ -48,10 +50,27 @@ def sensitivity_figure(indices: pd.DataFrame, kpi: str, method: str = "morris") 
     return fig
 
 
-def write_sensitivity(result: SensitivityResult, out_dir: Path) -> list[Path]:
+def write_sensitivity(
+    result: SensitivityResult,
+    out_dir: OutDir,
+    *,
+    overwrite: bool = False,
+    command: Sequence[str] | None = None,
+) -> list[Path]:
     """sensitivity.csv (indices), points.csv (every point run), one PNG per KPI and
-    sensitivity.json (the method and what was screened)."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    sensitivity.json (the method and what was screened), written as one folder.
+
+    ``out_dir`` is a path, or an :class:`~sim.outputs.output_folder.OutputFolder` claimed
+    before the runs (as the command line does). A folder that already holds files is
+    refused unless ``overwrite``. Returns the files' paths in the folder written.
+    """
+    with claimed_folder(out_dir, overwrite) as folder:
+        names = _write_files(result, folder.staging)
+        target = folder.commit(kind="sensitivity", command=command)
+    return [target / name for name in names]
+
+
+def _write_files(result: SensitivityResult, out_dir: Path) -> list[str]:
     paths = [out_dir / "sensitivity.csv", out_dir / "points.csv"]
     result.indices.to_csv(paths[0], index=False)
     result.points.to_csv(paths[1], index=False)
@@ -68,7 +87,7 @@ def write_sensitivity(result: SensitivityResult, out_dir: Path) -> list[Path]:
     }
     paths.append(out_dir / MARKER)
     paths[-1].write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-    return paths
+    return [path.name for path in paths]
 
 
 def is_sensitivity_folder(path: str | Path) -> bool:

@@ -20,13 +20,29 @@ Uncertainty of the fitted values: the delta method. With ``J`` the Jacobian of t
 scaled residuals at the solution, ``(J^T J)^-1`` is the covariance of the parameters that
 the noise of the KPIs and of the targets (their standard errors) allows; a target given
 without a standard error counts as exact, and then the interval reflects the
-replications only; its square roots, in
-each parameter's units, are the standard errors reported, with a 95% interval cut to the
-range (Student-t with replications - 1 degrees of freedom: the standard errors are
-estimated from a few replications). A parameter no target depends on has an infinite
-standard error, and one whose 95% interval is wider than its range is pinned down by the
-targets no better than by the range itself (two parameters that trade off against each
-other, say): both are reported as not identified.
+replications only. When ``J^T J`` is singular (a parameter no target depends on, or two
+that move the targets in exactly the same way), the covariance is that of the parameters
+the targets do determine, and only the others are flagged: with the singular value
+decomposition ``J = U S V^T`` and numpy's rank rule (singular values at most
+``S_max * max(m, n) * eps`` count as zero), the pseudo-inverse ``V_r S_r^-2 V_r^T`` gives
+the variance of each parameter whose unit vector lies in the row space of ``J`` (an
+estimable parameter, as in a rank-deficient linear model; its part in the null space is
+at most ``NULL_SPACE_SHARE``); a parameter with a part in the null space has an
+infinite standard error. When one parameter has no effect at all, this is the inverse
+of ``J^T J`` restricted to the others: they are estimated with it held at its value.
+The square roots, in each parameter's units, are the standard errors reported, with a
+95% interval cut to the range (Student-t with replications - 1 degrees of freedom: the
+standard errors are estimated from a few replications). A parameter is identified when
+its standard error is finite and its 95% interval is narrower than its range; one whose
+interval is wider is pinned down by the targets no better than by the range itself
+(two parameters that nearly trade off against each other, say).
+
+The number of points run is bounded exactly by ``max_evaluations``: the start point and
+its ``k`` moved points come first, then the solver's steps, each a trial point or the
+``k`` moved points of the Jacobian at a point it accepts. A trial point is run only when
+its Jacobian would fit in the bound too, so that the fit always ends at a point whose
+Jacobian was run: the solver's end point when it converges first, else the best point
+it accepted before the next step would have passed the bound.
 """
 
 from __future__ import annotations
@@ -43,13 +59,16 @@ from scipy import optimize, stats
 from sim.errors import UserInputError
 from sim.experiments.fitting.points import (
     ParameterRange,
+    RunOptions,
     bind_ranges,
     evaluate_points,
     field_value,
     point_scenario,
 )
 from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.progress import ReportFn
 from sim.experiments.runs.run import ProgressFn
+from sim.experiments.runs.store import ResultStore
 from sim.model.scenario import Scenario
 
 # Finite-difference step, as a share of each parameter's range.
@@ -57,6 +76,13 @@ STEP = 0.04
 # Smallest residual scale, as a share of the target (or an absolute floor for a target 0).
 MIN_SCALE_SHARE = 0.002
 MIN_SCALE = 1e-4
+# A parameter whose unit vector has more than this share of its squared length in the
+# null space of the Jacobian is not estimable: its standard error is infinite.
+NULL_SPACE_SHARE = 1e-6
+
+
+class PointLimitReached(Exception):
+    """The next step would run more than ``max_evaluations`` points: the fit ends."""
 
 
 @dataclass
@@ -110,34 +136,40 @@ class _Objective:
         ranges: Sequence[ParameterRange],
         targets: Mapping[str, float],
         replications: int,
-        workers: int,
+        max_points: int,
         progress: ProgressFn | None,
-        engine: Engine | None,
+        runs: RunOptions,
     ) -> None:
         self.base, self.ranges, self.targets = base, list(ranges), dict(targets)
         self.kpis = list(targets)
-        self.replications, self.workers, self.progress = replications, workers, progress
-        self.engine = engine
+        self.replications, self.max_points, self.progress = replications, max_points, progress
+        self.runs = runs
         self.low = np.array([r.low for r in ranges])
         self.span = np.array([r.high - r.low for r in ranges])
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # The Jacobian at each point where the solver asked for one (its k moved points run).
+        self.jacobians: dict[tuple[float, ...], np.ndarray] = {}
         self.scale = np.ones(len(self.kpis))
 
     def values(self, u: np.ndarray) -> np.ndarray:
         values: np.ndarray = self.low + np.clip(u, 0.0, 1.0) * self.span
         return values
 
-    def run(self, units: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """KPI means and standard errors at points of the unit cube (new ones run in a batch)."""
-        new = [u for u in units if tuple(u) not in self.cache]
+    def run(self, units: list[np.ndarray], reserve: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+        """KPI means and standard errors at points of the unit cube (new ones run in a batch).
+
+        New points are run only if they and ``reserve`` more fit in ``max_points``.
+        """
+        new = list({tuple(u): u for u in units if tuple(u) not in self.cache}.values())
+        if new and len(self.cache) + len(new) + reserve > self.max_points:
+            raise PointLimitReached
         if new:
             tables = evaluate_points(
                 self.base,
                 self.ranges,
                 np.array([self.values(u) for u in new]),
                 replications=self.replications,
-                workers=self.workers,
-                engine=self.engine,
+                **self.runs.arguments(),
             )
             for u, table in zip(new, tables, strict=True):
                 mean = np.array([float(table[k].mean()) for k in self.kpis])
@@ -156,11 +188,12 @@ class _Objective:
                     )
                 self.cache[tuple(u)] = (mean, se)
             if self.progress is not None:
-                self.progress(min(1.0, len(self.cache) / 40))
+                self.progress(min(1.0, len(self.cache) / self.max_points))
         return [self.cache[tuple(u)] for u in units]
 
     def residuals(self, u: np.ndarray) -> np.ndarray:
-        ((mean, _),) = self.run([u])
+        """Scaled residuals at ``u``; a new point is run only if its Jacobian fits too."""
+        ((mean, _),) = self.run([u], reserve=len(self.ranges))
         target = np.array([self.targets[k] for k in self.kpis])
         scaled: np.ndarray = (mean - target) / self.scale
         return scaled
@@ -173,7 +206,23 @@ class _Objective:
             point[k] += steps[k]
         centre, *others = self.run([u, *moved])
         columns = [(m[0] - centre[0]) / steps[k] / self.scale for k, m in enumerate(others)]
-        return np.column_stack(columns)
+        jac = np.column_stack(columns)
+        self.jacobians[tuple(u)] = jac
+        return jac
+
+    def cost(self, point: tuple[float, ...]) -> float:
+        """Half the sum of squared scaled residuals at a point already run."""
+        residuals = self.residuals(np.array(point))
+        return 0.5 * float(residuals @ residuals)
+
+    def best(self) -> tuple[np.ndarray, np.ndarray]:
+        """The point of least cost among those whose Jacobian was run, and that Jacobian.
+
+        Where the solver converged this is its end point: it asks for the Jacobian at
+        every point it accepts, and accepts every point that lowers the cost.
+        """
+        point = min(self.jacobians, key=self.cost)
+        return np.array(point), self.jacobians[point]
 
 
 def calibrate(
@@ -188,40 +237,47 @@ def calibrate(
     max_evaluations: int = 30,
     progress: ProgressFn | None = None,
     engine: Engine | None = None,
+    store: ResultStore | None = None,
+    report: ReportFn | None = None,
+    description: dict[str, Any] | None = None,
 ) -> CalibrationResult:
     """Fit ``ranges`` so that the mean KPIs meet ``targets``; every run on the base seed.
 
     ``target_se`` gives the standard error of targets that are estimates (default 0).
     ``start`` gives a start value per path (default: the base scenario's value when it
-    lies in the range, else the middle). ``max_evaluations`` bounds the solver's steps
-    (each step runs ``k + 1`` points of ``replications`` runs).
+    lies in the range, else the middle). ``max_evaluations`` bounds the points run
+    (each of ``replications`` runs), exactly: at least ``k + 1`` for ``k`` parameters,
+    the start point and its Jacobian's moved points. With a ``store`` (see
+    :func:`~sim.experiments.fitting.points.evaluate_points`) a rerun reuses every run
+    already finished; ``report`` and ``description`` go to the engine.
     """
-    if replications < 2:
-        raise UserInputError(
-            "needs at least 2 replications for the KPIs' noise", field="--replications"
-        )
+    check_calibration(replications, max_evaluations, len(ranges))
     ranges = bind_ranges(base, ranges)
-    objective = _Objective(base, ranges, targets, replications, workers, progress, engine)
+    runs = RunOptions(workers, engine, store, report, description)
+    objective = _Objective(base, ranges, targets, replications, max_evaluations, progress, runs)
     u0 = np.array([_start_unit(base, r, (start or {}).get(r.path)) for r in ranges])
     target = np.array([targets[k] for k in objective.kpis])
-    ((_, se0),) = objective.run([u0])
+    ((_, se0),) = objective.run([u0], reserve=len(ranges))
     given_se = np.array([(target_se or {}).get(k, 0.0) for k in objective.kpis])
     objective.scale = np.maximum.reduce(
         [np.hypot(se0, given_se), MIN_SCALE_SHARE * np.abs(target), np.full(len(target), MIN_SCALE)]
     )
-    solution = optimize.least_squares(
-        objective.residuals,
-        u0,
-        jac=objective.jacobian,
-        bounds=(0.0, 1.0),
-        method="trf",
-        x_scale=1.0,
-        diff_step=None,
-        max_nfev=max_evaluations,
-    )
-    u = np.clip(solution.x, 0.0, 1.0)
+    try:
+        solution = optimize.least_squares(
+            objective.residuals,
+            u0,
+            jac=objective.jacobian,
+            bounds=(0.0, 1.0),
+            method="trf",
+            x_scale=1.0,
+            diff_step=None,
+        )
+        message, success = str(solution.message), bool(solution.success)
+    except PointLimitReached:
+        message = f"stopped: the next step would pass the limit of {max_evaluations} points"
+        success = False
+    u, jac = objective.best()
     ((mean, se),) = objective.run([u])
-    jac = objective.jacobian(u)
     parameters = _parameter_table(ranges, u0, u, jac, objective, replications)
     # Standard errors come from a few replications: Student-t quantiles, as for every KPI.
     z = float(stats.t.ppf(0.975, replications - 1))
@@ -255,9 +311,27 @@ def calibrate(
         history=history,
         evaluations=len(objective.cache),
         replications=replications,
-        message=str(solution.message),
-        success=bool(solution.success),
+        message=message,
+        success=success,
     )
+
+
+def check_calibration(
+    replications: int, max_points: int, parameters: int, replications_field: str = "--replications"
+) -> None:
+    """Fail before any work on a fit that cannot be made: fewer than 2 replications (no
+    noise to weigh the KPIs by), or fewer points than the start point and one moved
+    point per parameter."""
+    if replications < 2:
+        raise UserInputError(
+            "needs at least 2 replications for the KPIs' noise", field=replications_field
+        )
+    if max_points < parameters + 1:
+        raise UserInputError(
+            f"must be at least {parameters + 1}: the start point and one moved point for "
+            f"each of the {parameters} parameter(s)",
+            field="--max-points",
+        )
 
 
 def _start_unit(base: Scenario, r: ParameterRange, given: float | None) -> float:
@@ -278,12 +352,7 @@ def _parameter_table(
 ) -> pd.DataFrame:
     """Fitted values with delta-method standard errors (in each parameter's units)."""
     z = float(stats.t.ppf(0.975, replications - 1))
-    info = jac.T @ jac
-    identified = np.abs(jac).sum(axis=0) > 0
-    cov = np.full(info.shape, np.inf)
-    if identified.all() and np.linalg.matrix_rank(info) == len(ranges):
-        cov = np.linalg.inv(info)
-    sd_unit = np.sqrt(np.diag(cov))
+    sd_unit = parameter_std_errors(jac)
     rows = []
     for k, r in enumerate(ranges):
         value = float(objective.values(u)[k])
@@ -301,3 +370,24 @@ def _parameter_table(
             }
         )
     return pd.DataFrame(rows).set_index("parameter")
+
+
+def parameter_std_errors(jac: np.ndarray) -> np.ndarray:
+    """Delta-method standard errors of the parameters (in the unit cube), from the Jacobian.
+
+    The square roots of the diagonal of the pseudo-inverse of ``J^T J``, computed from the
+    singular value decomposition of ``J`` with numpy's rank rule; infinite for a parameter
+    that is not estimable, one whose unit vector has more than ``NULL_SPACE_SHARE`` of its
+    squared length in the null space of ``J`` (module docstring). Full rank: the plain
+    inverse; a parameter without effect: the inverse restricted to the others.
+    """
+    m, n = jac.shape
+    _, singular, vt = np.linalg.svd(jac, full_matrices=False)
+    tolerance = (singular.max() if singular.size else 0.0) * max(m, n) * np.finfo(float).eps
+    kept = singular > tolerance
+    rows, values = vt[kept], singular[kept]  # an orthonormal basis of J's row space
+    in_row_space = (rows**2).sum(axis=0)  # the squared length of each unit vector's part there
+    variance = ((rows / values[:, None]) ** 2).sum(axis=0)
+    estimable = in_row_space >= 1.0 - NULL_SPACE_SHARE
+    errors: np.ndarray = np.where(estimable, np.sqrt(variance), np.inf)
+    return errors

@@ -8,6 +8,11 @@ of every point draws the same random numbers wherever the change leaves them alo
 not noise, which is what lets an optimiser or a Morris screening work with few
 replications. Points are evaluated in one batch, so that worker processes are shared.
 
+With a result store (:mod:`sim.experiments.runs.store`) every run of a point is kept
+under its full run key (the resolved scenario, the policy and its source, the code and
+the input files: :mod:`sim.experiments.runs.keys`), so that a command resumed after an
+interruption runs only what is missing, and runs again whatever an input changed.
+
 Parameters are given as ``PATH=LOW..HIGH`` ranges. A field that holds an integer in the
 base scenario (``network.vans.total``) is an integer parameter (see :func:`bind_ranges`):
 its values are rounded before they reach the scenario.
@@ -26,7 +31,9 @@ import pandas as pd
 from sim.analysis.kpi_catalogue import CATALOGUE, unknown_kpis
 from sim.errors import UserInputError
 from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.progress import ReportFn
 from sim.experiments.runs.run import ProgressFn, run_all
+from sim.experiments.runs.store import ResultStore
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
@@ -47,6 +54,29 @@ class ParameterRange:
     def value(self, x: float) -> float | int:
         """The value a scenario gets for ``x`` (rounded for an integer parameter)."""
         return round(float(x)) if self.integer else float(x)
+
+
+@dataclass
+class RunOptions:
+    """Where the runs of the points go: ``workers`` local processes or an ``engine``
+    (entered by the caller), an optional result store that a rerun resumes from, a
+    progress report, and the description the store's manifest keeps."""
+
+    workers: int = 1
+    engine: Engine | None = None
+    store: ResultStore | None = None
+    report: ReportFn | None = None
+    description: dict[str, Any] | None = None
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`evaluate_points` these options stand for."""
+        return {
+            "workers": self.workers,
+            "engine": self.engine,
+            "store": self.store,
+            "report": self.report,
+            "description": self.description,
+        }
 
 
 def parse_range(text: str, option: str = "--param") -> ParameterRange:
@@ -127,10 +157,17 @@ def evaluate_points(
     workers: int = 1,
     progress: ProgressFn | None = None,
     engine: Engine | None = None,
+    store: ResultStore | None = None,
+    report: ReportFn | None = None,
+    description: dict[str, Any] | None = None,
 ) -> list[pd.DataFrame]:
     """KPIs by replication (one table per row of ``points``), all on the base seed.
 
     ``engine`` (entered by the caller) runs them instead of ``workers`` local processes.
+    ``store`` keeps each finished run (its KPIs, not its tables) and hands back those
+    it already holds instead of running them; ``report`` follows the runs and
+    ``description`` goes into the store's manifest (see
+    :func:`sim.experiments.runs.run.run_all`). The first run that raises is raised.
     """
     scenarios = [point_scenario(base, ranges, row) for row in np.atleast_2d(points)]
     results = run_all(
@@ -140,6 +177,9 @@ def evaluate_points(
         progress=progress,
         keep_tables=False,
         engine=engine,
+        store=store,
+        report=report,
+        description=description,
     )
     return [r.kpis_by_replication for r in results]
 

@@ -28,7 +28,9 @@ from SALib.sample import sobol as sobol_sample
 
 from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, mean_kpis
 from sim.experiments.runs.executor import Engine
+from sim.experiments.runs.progress import ReportFn
 from sim.experiments.runs.run import ProgressFn
+from sim.experiments.runs.store import ResultStore
 from sim.model.scenario import Scenario
 
 Method = Literal["morris", "sobol"]
@@ -59,7 +61,8 @@ def _problem(ranges: Sequence[ParameterRange]) -> dict[str, Any]:
     }
 
 
-def _to_values(ranges: Sequence[ParameterRange], unit: np.ndarray) -> np.ndarray:
+def unit_to_values(ranges: Sequence[ParameterRange], unit: np.ndarray) -> np.ndarray:
+    """The parameter values of points of the unit cube (one row per point)."""
     low = np.array([r.low for r in ranges])
     high = np.array([r.high for r in ranges])
     values: np.ndarray = low + unit * (high - low)
@@ -78,6 +81,29 @@ def _check_finite(y: np.ndarray, kpis: Sequence[str]) -> None:
             )
 
 
+def design(
+    ranges: Sequence[ParameterRange],
+    *,
+    method: Method = "morris",
+    trajectories: int = 10,
+    levels: int = 4,
+    samples: int = 64,
+    seed: int = 0,
+) -> np.ndarray:
+    """The points a screening runs, in the unit cube of the ranges: one row per point.
+
+    Morris: ``trajectories x (k + 1)`` rows on a grid of ``levels``; Sobol (Saltelli's
+    scheme without second-order indices): ``samples x (k + 2)``. The same arguments give
+    the same design, so that the work can be counted before any run.
+    """
+    problem = _problem(ranges)
+    if method == "morris":
+        unit: np.ndarray = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
+    else:
+        unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
+    return unit
+
+
 def sensitivity(
     base: Scenario,
     ranges: Sequence[ParameterRange],
@@ -92,20 +118,25 @@ def sensitivity(
     seed: int = 0,
     progress: ProgressFn | None = None,
     engine: Engine | None = None,
+    store: ResultStore | None = None,
+    report: ReportFn | None = None,
+    description: dict[str, Any] | None = None,
 ) -> SensitivityResult:
     """Screen ``ranges`` for their effect on each of ``kpis``.
 
     Morris runs ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol runs
-    ``samples x (k + 2)`` (``samples`` a power of 2). ``seed`` drives the design and the
-    bootstrap, not the simulation, which keeps the scenario's seed at every point.
+    ``samples x (k + 2)`` (``samples`` a power of 2): see :func:`design`. ``seed`` drives
+    the design and the bootstrap, not the simulation, which keeps the scenario's seed at
+    every point. With a ``store`` a rerun reuses every run already finished there
+    (:func:`~sim.experiments.fitting.points.evaluate_points`).
     """
     ranges = bind_ranges(base, ranges)
     problem = _problem(ranges)
-    if method == "morris":
-        unit = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
-    else:
-        unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
-    x = _to_values(ranges, unit)
+    unit = design(
+        ranges, method=method, trajectories=trajectories, levels=levels, samples=samples,
+        seed=seed,
+    )  # fmt: skip
+    x = unit_to_values(ranges, unit)
     tables = evaluate_points(
         base,
         ranges,
@@ -114,6 +145,9 @@ def sensitivity(
         workers=workers,
         progress=progress,
         engine=engine,
+        store=store,
+        report=report,
+        description=description,
     )
     y = mean_kpis(tables, kpis)
     _check_finite(y, kpis)
