@@ -42,8 +42,9 @@ from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.model.scenario import Scenario
 from sim.outputs.design_plots import changes_map, objective_history
+from sim.outputs.output_folder import OutDir, claimed_folder
 from sim.outputs.report import figure_png
-from sim.outputs.run_folder import OutDir, _claimed, _versions
+from sim.outputs.run_folder import _versions
 
 MARKER = "optimise.json"
 
@@ -187,7 +188,7 @@ def write_design(
     before any work, with the search's result store in it). A folder that already holds
     files is refused unless ``overwrite``.
     """
-    with _claimed(out_dir, overwrite) as folder:
+    with claimed_folder(out_dir, overwrite) as folder:
         write_design_files(result, folder.staging, scenario_path)
         return folder.commit(kind="design", command=command, seed=result.confirm_seed)
 
