@@ -17,15 +17,7 @@ from rich.table import Table
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import (
-    DaysOption,
-    EngineOption,
-    OverwriteOption,
-    ReplicationsOption,
-    SchedulerOption,
-    SeedOption,
-    WorkersOption,
-)
+from sim.cli.options import ExperimentOptions, shared_options
 from sim.cli.output import claimed, written
 from sim.cli.setup import engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
@@ -60,6 +52,7 @@ _SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
 
 @app.command()
 @guarded
+@shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
 def optimise(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     out_dir: Annotated[
@@ -105,16 +98,11 @@ def optimise(
     time_limit: Annotated[
         float | None, typer.Option(help="Minutes after which no new round starts.")
     ] = None,
-    days: DaysOption = None,
-    replications: ReplicationsOption = None,
-    seed: SeedOption = None,
     confirm_seed: Annotated[
         int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.experiments.design.optimise import optimise as optimise_network
@@ -144,14 +132,14 @@ def optimise(
             "stations_model": stations_model,
             "max_evaluations": budget,
             "time_limit_min": time_limit,
-            "days": days,
-            "replications": replications,
-            "seed": seed,
+            "days": options.days,
+            "replications": options.replications,
+            "seed": options.seed,
             "confirm_seed": confirm_seed,
         }
         overrides.update({k: v for k, v in given.items() if v is not None})
         spec = load_spec(config, overrides, _SPEC_OPTIONS)
-        runner = engine_from_options(workers, engine, scheduler)
+        runner = engine_from_options(options.workers, options.engine, options.scheduler)
         cached_network(prepare(scenario, spec))  # network mistakes surface before any work
         description: dict[str, Any] = {
             "command": "optimise",
@@ -165,10 +153,10 @@ def optimise(
         def log(line: str) -> None:
             err.print(line, highlight=False, markup=False, soft_wrap=True)
 
-        with claimed(out_dir, overwrite, description) as output:
+        with claimed(out_dir, options.overwrite, description) as output:
             with runner:
                 result = optimise_network(
-                    scenario, spec, store=output.store, workers=workers, log=log,
+                    scenario, spec, store=output.store, workers=options.workers, log=log,
                     engine=runner, report=output.reporting(lambda state: None),
                     description=description,
                 )  # fmt: skip

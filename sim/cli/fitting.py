@@ -16,16 +16,7 @@ import typer
 
 from sim.cli.app import app, out
 from sim.cli.guard import guarded
-from sim.cli.options import (
-    DaysOption,
-    EngineOption,
-    ForceOption,
-    OverwriteOption,
-    ParamOption,
-    ReplicationsOption,
-    SchedulerOption,
-    WorkersOption,
-)
+from sim.cli.options import ExperimentOptions, ParamOption, shared_options
 from sim.cli.output import claimed, described, written
 from sim.cli.progress import fraction_done, monitor
 from sim.cli.setup import (
@@ -47,6 +38,7 @@ if TYPE_CHECKING:
 
 @app.command()
 @guarded
+@shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
 def sensitivity(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     param: ParamOption,
@@ -56,19 +48,14 @@ def sensitivity(
     method: Annotated[str, typer.Option(help="morris, or sobol for Sobol indices.")] = "morris",
     trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 10,
     samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
-    replications: ReplicationsOption = None,
-    days: DaysOption = None,
     out_dir: Annotated[
         Path | None,
         typer.Option(
             "--out", help="Write sensitivity.csv, points.csv, figures here (a rerun resumes)."
         ),
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    force: ForceOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
@@ -83,8 +70,8 @@ def sensitivity(
         if trajectories < 2 or samples < 2:
             raise UserInputError("must be at least 2", field="--trajectories/--samples")
         check_kpis(kpis)
-        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, days, replications)
-        runner = engine_from_options(workers, engine, scheduler)
+        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
+        runner = engine_from_options(options.workers, options.engine, options.scheduler)
         shape = {"trajectories": trajectories} if method == "morris" else {"samples": samples}
         chosen: Method = "sobol" if method == "sobol" else "morris"
         # The points are known before any run: the work is counted on them.
@@ -94,13 +81,13 @@ def sensitivity(
         description = described(
             "sensitivity", path, scenario, method=method, parameters=list(param), **shape
         )
-        with claimed(out_dir, overwrite, description) as output:
-            _check_work(points, scenario.replications, runner.workers, force, days, replications)
+        with claimed(out_dir, options.overwrite, description) as output:
+            _check_work(points, scenario.replications, runner.workers, options)
             label = f"{method}: {len(points)} points x{scenario.replications}"
             with runner, monitor(label) as report:
                 result = analyse(
                     scenario, ranges, kpis, method=chosen, trajectories=trajectories,
-                    samples=samples, replications=scenario.replications, workers=workers,
+                    samples=samples, replications=scenario.replications, workers=options.workers,
                     engine=runner, store=output.store, report=output.reporting(report),
                     description=description,
                 )  # fmt: skip
@@ -115,6 +102,7 @@ def sensitivity(
 
 @app.command()
 @guarded
+@shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
 def calibrate(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     target: Annotated[
@@ -122,8 +110,6 @@ def calibrate(
         typer.Option("--target", help="KPI=VALUE or KPI=VALUE+-SE a KPI to match; repeat."),
     ],
     param: ParamOption,
-    replications: ReplicationsOption = None,
-    days: DaysOption = None,
     max_points: Annotated[
         int,
         typer.Option(
@@ -139,11 +125,8 @@ def calibrate(
             "--out", help="Write calibrated.yaml and calibration.json here (a rerun resumes)."
         ),
     ] = None,
-    workers: WorkersOption = 1,
-    overwrite: OverwriteOption = False,
-    force: ForceOption = False,
-    engine: EngineOption = "local",
-    scheduler: SchedulerOption = None,
+    *,
+    options: ExperimentOptions,
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.fitting.calibrate import calibrate as fit
@@ -155,24 +138,24 @@ def calibrate(
         targets = {name: value for name, value, _ in parsed}
         target_se = {name: se for name, _, se in parsed}
         check_kpis(list(targets), "--target")
-        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, days, replications)
+        scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         # The scenario's own replications, when --replications is not given: its line named.
-        where = "--replications" if replications is not None else "replications"
+        where = "--replications" if options.replications is not None else "replications"
         check_calibration(scenario.replications, max_points, len(ranges), where)
-        runner = engine_from_options(workers, engine, scheduler)
+        runner = engine_from_options(options.workers, options.engine, options.scheduler)
         description = described(
             "calibrate", path, scenario, targets=targets, target_se=target_se,
             parameters=list(param),
         )  # fmt: skip
-        with claimed(out_dir, overwrite, description) as output:
+        with claimed(out_dir, options.overwrite, description) as output:
             # At most max_points points, none heavier than the heaviest corner of the ranges.
             heaviest = [_heaviest(scenario, ranges)] * max_points
-            _check_work(heaviest, scenario.replications, runner.workers, force, days, replications)
+            _check_work(heaviest, scenario.replications, runner.workers, options)
             label = f"calibrating: at most {max_points} points x{scenario.replications}"
             with runner, fraction_done(label) as progress:
                 result = fit(
                     scenario, ranges, targets, target_se=target_se,
-                    replications=scenario.replications, workers=workers,
+                    replications=scenario.replications, workers=options.workers,
                     max_evaluations=max_points, progress=progress, engine=runner,
                     store=output.store, report=output.reporting(_quiet),
                     description=description,
@@ -189,13 +172,13 @@ def calibrate(
 
 
 def _scenario_and_ranges(
-    scenario_file: Path, param: list[str], days: float | None, replications: int | None
+    scenario_file: Path, param: list[str], options: ExperimentOptions
 ) -> tuple[Scenario, Path, list[ParameterRange]]:
     """The scenario with --days and --replications laid on it, and the checked --param ranges."""
     from sim.experiments.fitting.points import check_ranges, parse_range
 
     scenario, path = load(scenario_file)
-    scenario = with_overrides(scenario, days, None, None, replications)
+    scenario = with_overrides(scenario, options.days, None, None, options.replications)
     ranges = [parse_range(text) for text in param]
     check_ranges(scenario, ranges)
     return scenario, path, ranges
@@ -205,17 +188,15 @@ def _check_work(
     points: list[Scenario],
     replications: int,
     workers: int,
-    force: bool,
-    days: float | None,
-    replications_option: int | None,
+    options: ExperimentOptions,
 ) -> None:
     """The work of ``replications`` runs at each point (KPIs kept, no tables), checked."""
     checked_work(
         [(point, replications) for point in points],
         workers=workers,
-        force=force,
+        force=options.force,
         keep_tables=False,
-        overridden=overridden(days, replications_option),
+        overridden=overridden(options.days, options.replications),
     )
 
 

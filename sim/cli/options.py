@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -99,38 +99,52 @@ _DEFAULTS = ExperimentOptions()
 R = TypeVar("R")
 
 
-def experiment_options(command: Callable[..., R]) -> Callable[..., R]:
-    """Give ``command`` the shared experiment options; it receives them as ``options``.
+def shared_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+    """Give a command the shared options ``names`` (all of them when none is named); it
+    receives them as one :class:`ExperimentOptions` named ``options`` (the options it does
+    not take keep their defaults there).
 
     The command declares ``options: ExperimentOptions`` and its own parameters; the
     wrapper's signature (what typer reads) is those parameters followed by the shared
-    options, so each is declared once for run, compare and sweep.
+    options, so that each is declared once for every command that takes it.
     """
-    own = inspect.signature(command, eval_str=True)
-    kept = [p for p in own.parameters.values() if p.name != "options"]
-    shared = [
-        inspect.Parameter(
-            name,
-            inspect.Parameter.KEYWORD_ONLY,
-            annotation=annotation,
-            default=getattr(_DEFAULTS, name),
-        )
-        for name, annotation in _SHARED.items()
-    ]
-    parameters = [
-        p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if p.default is not p.empty
-    ]
-    required = [p for p in kept if p.default is p.empty]
+    unknown = set(names) - set(_SHARED)
+    if unknown:
+        raise ValueError(f"not a shared option: {sorted(unknown)}")
+    taken = [name for name in _SHARED if name in names or not names]
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> R:
-        values = {name: kwargs.pop(name, getattr(_DEFAULTS, name)) for name in _SHARED}
-        return command(*args, options=ExperimentOptions(**values), **kwargs)
+    def decorate(command: Callable[..., R]) -> Callable[..., R]:
+        own = inspect.signature(command, eval_str=True)
+        kept = [p for p in own.parameters.values() if p.name != "options"]
+        shared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_SHARED[name],
+                default=getattr(_DEFAULTS, name),
+            )
+            for name in taken
+        ]
+        optional = [
+            p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if p.default is not p.empty
+        ]
+        required = [p for p in kept if p.default is p.empty]
 
-    signature = own.replace(parameters=[*required, *parameters, *shared])
-    wrapper.__signature__ = signature  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {
-        **{p.name: p.annotation for p in signature.parameters.values()},
-        "return": own.return_annotation,
-    }
-    return wrapper
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> R:
+            values = {name: kwargs.pop(name) for name in taken if name in kwargs}
+            return command(*args, options=replace(_DEFAULTS, **values), **kwargs)
+
+        signature = own.replace(parameters=[*required, *optional, *shared])
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {
+            **{p.name: p.annotation for p in signature.parameters.values()},
+            "return": own.return_annotation,
+        }
+        return wrapper
+
+    return decorate
+
+
+# run, compare and sweep take every shared option.
+experiment_options = shared_options()
