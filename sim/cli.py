@@ -611,6 +611,12 @@ def validate(
     for what, value in describe(estimate).items():
         table.add_row(what, value)
     out.print(table)
+    if scenario.demand.trace is not None:
+        from sim.model.trace import calls_off_land
+
+        off_land = calls_off_land(scenario)
+        if off_land is not None:
+            err.print(f"warning: {off_land}", highlight=False, markup=False, soft_wrap=True)
     out.print("scenario is valid")
 
 
