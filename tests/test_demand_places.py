@@ -187,3 +187,25 @@ def test_validate_warns_of_trace_calls_at_sea(tmp_path: Path) -> None:
     trace.write_text("time,lat,lon\n2021-07-17 08:00,34.75,113.62\n", encoding="utf-8")
     result = runner.invoke(app, ["validate", str(scenario)])
     assert result.exit_code == 0 and "warning:" not in result.output
+
+
+def test_the_circles_around_the_seats_only_spare_tests(
+    national: tuple[Scenario, Network, CallStream],
+) -> None:
+    # The same answers as testing every place against its cell's rings.
+    _, network, _ = national
+    cells = _area_cells(network)
+    seat_lat = network.area_columns["lat"].astype(float)
+    seat_lon = network.area_columns["lon"].astype(float)
+    rng = np.random.default_rng(5)
+    area = rng.integers(0, len(seat_lat), 100_000)
+    lat, lon = _scatter(rng, seat_lat[area], seat_lon[area], 83)
+    expected = np.zeros(len(area), dtype=bool)
+    for a in np.unique(area):
+        mine = area == a
+        expected[mine] = cells.regions[a].contains(lat[mine], lon[mine])  # type: ignore[union-attr]
+    got = cells.contains(area, lat, lon)
+    np.testing.assert_array_equal(got, expected)
+    assert 0.2 < expected.mean() < 0.8
+    skipped = (lon - seat_lon[area]) ** 2 + (lat - seat_lat[area]) ** 2
+    assert np.mean((skipped < cells.inner2[area]) | (skipped > cells.outer2[area])) > 0.3

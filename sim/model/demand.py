@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -148,28 +149,66 @@ def _scatter(
     return new_lat, new_lon
 
 
+# Margins on the radii of _Cells: a place this close to either circle is tested.
+_INNER_MARGIN = 1.0 - 1e-9
+_OUTER_MARGIN = 1.0 + 1e-9
+
+
 @dataclass(frozen=True)
 class _Cells:
-    """The prefecture cell of each demand area (seeds/province_outlines.geojson)."""
+    """The prefecture cell of each demand area (seeds/province_outlines.geojson).
+
+    Around each seat two circles (:meth:`Region.radii_around`, in the plane of the
+    outlines' degrees): a place inside the inner one is in the cell, a place beyond the
+    outer one is not, and only the places between are tested against the cell's rings.
+    The answer is the rings' either way; the circles only spare the tests.
+    """
 
     regions: tuple[Region | None, ...]  # None: an area without a cell, any place will do
+    seat_lat: np.ndarray
+    seat_lon: np.ndarray
+    inner2: np.ndarray  # squared radii, degrees^2
+    outer2: np.ndarray
 
     def contains(self, area: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """True for each place inside the cell of its area, tested area by area."""
-        inside = np.ones(len(area), dtype=bool)
-        order = np.argsort(area, kind="stable")
+        """True for each place inside the cell of its area."""
+        d2 = (lon - self.seat_lon[area]) ** 2 + (lat - self.seat_lat[area]) ** 2
+        inside: np.ndarray = d2 < self.inner2[area]
+        test = np.flatnonzero(~inside & (d2 <= self.outer2[area]))
+        order = test[np.argsort(area[test], kind="stable")]
         groups, starts = np.unique(area[order], return_index=True)
         for a, rows in zip(groups.tolist(), np.split(order, starts[1:]), strict=True):
             cell = self.regions[a]
-            if cell is not None:
-                inside[rows] = cell.contains(lat[rows], lon[rows])
+            inside[rows] = cell.contains(lat[rows], lon[rows]) if cell is not None else True
         return inside
 
 
 def _area_cells(network: Network) -> _Cells:
-    """The cells of the network's demand areas (the outlines are read once per process)."""
-    cells = read_outlines().cells_by_adcode
-    return _Cells(tuple(cells.get(str(code)) for code in network.area_columns["adcode"]))
+    """The cells of the network's demand areas (worked out once per process)."""
+    columns = network.area_columns
+    return _cells(
+        tuple(columns["adcode"].astype(str).tolist()),
+        tuple(columns["lat"].astype(float).tolist()),
+        tuple(columns["lon"].astype(float).tolist()),
+    )
+
+
+@cache
+def _cells(adcode: tuple[str, ...], lat: tuple[float, ...], lon: tuple[float, ...]) -> _Cells:
+    by_adcode = read_outlines().cells_by_adcode
+    regions = tuple(by_adcode.get(code) for code in adcode)
+    inner = np.zeros(len(adcode))
+    outer = np.full(len(adcode), np.inf)  # an area without a cell: every place is tested
+    for a, region in enumerate(regions):
+        if region is not None:
+            inner[a], outer[a] = region.radii_around(lat[a], lon[a])
+    return _Cells(
+        regions,
+        np.array(lat),
+        np.array(lon),
+        (inner * _INNER_MARGIN) ** 2,
+        (outer * _OUTER_MARGIN) ** 2,
+    )
 
 
 def _scatter_in_cells(

@@ -103,6 +103,27 @@ class Region:
                 inside[hit] = not is_hole
         return inside
 
+    def radii_around(self, lat: float, lon: float) -> tuple[float, float]:
+        """Two radii around a point, in degrees of the (lon, lat) plane the rings live in.
+
+        Inside the first (0 when the point is not inside the region) every point is
+        inside the region: it reaches no edge. Beyond the second every point is outside:
+        it is the farthest vertex. They let a caller skip :meth:`contains` for points
+        near the centre or far from the region.
+        """
+        rings = (*self.exteriors, *self.holes)
+        tail = np.vstack([ring[:-1] for ring in rings])
+        edge = np.vstack([ring[1:] for ring in rings]) - tail
+        to_point = np.array([lon, lat]) - tail
+        length2 = np.einsum("ij,ij->i", edge, edge)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            along = np.clip(np.einsum("ij,ij->i", to_point, edge) / length2, 0.0, 1.0)
+        along = np.where(length2 > 0, along, 0.0)
+        nearest = np.hypot(*(to_point - along[:, None] * edge).T).min()
+        farthest = np.hypot(*to_point.T).max()
+        inner = float(nearest) if self.contains(lat, lon)[0] else 0.0
+        return inner, float(farthest)
+
     @cached_property
     def _exterior_boxes(self) -> np.ndarray:
         return _ring_boxes(self.exteriors)
