@@ -21,6 +21,7 @@ from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
+from sim.model.reference import Columns
 from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
 from sim.model.trace import MAX_TRACE_CALLS, trace_calls
@@ -320,22 +321,23 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
     )
 
 
-def locate_areas(network: Network, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+def locate_areas(areas: Columns, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
     """The demand area of each place: the area whose prefecture cell holds it.
 
-    A place in no cell of the scenario's areas (at sea, abroad, or in a province the
-    scenario leaves out) belongs to the area with the nearest seat.
+    ``areas`` are area columns (``adcode``, ``lat``, ``lon``: a network's
+    ``area_columns``). A place in no cell of these areas (at sea, abroad, or in a
+    province they leave out) belongs to the area with the nearest seat.
     """
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
     if len(lat) == 0:
         return np.zeros(0, dtype=np.int64)
     codes = read_outlines().locate_cells(lat, lon)
-    index = {str(code): a for a, code in enumerate(network.area_columns["adcode"])}
+    index = {str(code): a for a, code in enumerate(areas["adcode"])}
     area = np.array([index.get(code, -1) for code in codes.tolist()], dtype=np.int64)
     loose = np.flatnonzero(area < 0)
     if len(loose):
-        seats = SpatialIndex(network.area_columns["lat"], network.area_columns["lon"])
+        seats = SpatialIndex(np.asarray(areas["lat"], float), np.asarray(areas["lon"], float))
         area[loose] = seats.nearest(lat[loose], lon[loose], 1)[0][:, 0]
     return area
 
@@ -407,7 +409,7 @@ def draw_call_stream(
     )
     unknown = np.flatnonzero(area < 0)
     if len(unknown):
-        area[unknown] = locate_areas(network, lat[unknown], lon[unknown])
+        area[unknown] = locate_areas(network.area_columns, lat[unknown], lon[unknown])
 
     def rng(name: str) -> np.random.Generator:
         return named_rng(seed, name, replication)
