@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from sim.errors import UserInputError
-from sim.model.geo import SpatialIndex
+from sim.model.demand import locate_areas
 from sim.model.reference import areas
 from sim.model.scenario import HOURS_PER_DAY, Scenario
 
@@ -163,7 +163,8 @@ def _shares(names: pd.Series) -> pd.DataFrame:
 
 
 def _prefectures(trace: pd.DataFrame) -> pd.DataFrame:
-    """Calls per prefecture: the ``adcode`` or ``prefecture`` column, or the nearest seat."""
+    """Calls per prefecture: the ``adcode`` or ``prefecture`` column, or else the
+    prefecture whose cell holds the call (the nearest seat for a call in none)."""
     seats = areas()
     column = "adcode" if "adcode" in trace else "prefecture" if "prefecture" in trace else None
     if column is not None:
@@ -177,8 +178,8 @@ def _prefectures(trace: pd.DataFrame) -> pd.DataFrame:
     else:
         lat = trace["lat"].to_numpy(float)
         lon = trace["lon"].to_numpy(float)
-        found = seats["lat"].to_numpy(float), seats["lon"].to_numpy(float)
-        index = SpatialIndex(*found).nearest(lat, lon, 1)[0][:, 0]
+        columns = {name: seats[name].to_numpy() for name in ("adcode", "lat", "lon")}
+        index = locate_areas(columns, lat, lon)
     counts = np.bincount(index, minlength=len(seats))
     table = seats.loc[counts > 0, ["adcode", "name", "province", "lat", "lon"]].copy()
     table["calls"] = counts[counts > 0]

@@ -17,7 +17,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sim.cli.app import app, out
+from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
 from sim.cli.options import ExperimentOptions, PolicyOption, experiment_options
 from sim.cli.output import claimed, written
@@ -106,6 +106,12 @@ def validate(
     for what, value in describe(estimate).items():
         table.add_row(what, value)
     out.print(table)
+    if scenario.demand.trace is not None:
+        from sim.model.trace import calls_off_land
+
+        off_land = calls_off_land(scenario)
+        if off_land is not None:
+            err.print(f"warning: {off_land}", highlight=False, markup=False, soft_wrap=True)
     out.print("scenario is valid")
 
 

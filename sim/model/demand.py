@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,8 @@ from sim.errors import ScenarioError
 from sim.model.csv_input import number_column, read_csv_table
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
+from sim.model.outlines import Region, read_outlines
+from sim.model.reference import Columns
 from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
 from sim.model.trace import MAX_TRACE_CALLS, trace_calls
@@ -26,6 +29,14 @@ from sim.model.travel import TravelModel
 from sim.model.travel_matrix import rank_candidates
 
 MAX_DEMAND_POINTS = 1_000_000
+# Redraws of the calls scattered outside their prefecture's cell, in rounds: in round k
+# each call still outside draws min(4^k, PLACE_BATCH) places around its seat at once and
+# takes the first inside (few rounds: the cells are tested area by area, and each test
+# has a fixed cost); after MAX_PLACE_ROUNDS rounds (at most 1,365 draws in all) a call
+# still outside stands at its seat. A small island cell (Zhoushan) holds a few percent
+# of the draws around its seat.
+MAX_PLACE_ROUNDS = 8
+PLACE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -100,14 +111,14 @@ def hourly_rates(scenario: Scenario) -> np.ndarray:
 def _area_weights(
     scenario: Scenario, network: Network
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Demand points (lat, lon) and their weights."""
+    """Demand points (lat, lon) and their weights: the area seats, or the demand CSV's."""
     spatial = scenario.demand.spatial
     if spatial.csv is None:
-        areas = network.areas
+        areas = network.area_columns
         return (
-            areas["lat"].to_numpy(float),
-            areas["lon"].to_numpy(float),
-            areas["population_weight"].to_numpy(float),
+            areas["lat"].astype(float),
+            areas["lon"].astype(float),
+            areas["population_weight"].astype(float),
         )
     path = spatial.csv
     table = read_csv_table(path, "the demand CSV", {"lat", "lon", "weight"}, MAX_DEMAND_POINTS)
@@ -139,6 +150,105 @@ def _scatter(
     return new_lat, new_lon
 
 
+# Margins on the radii of _Cells: a place this close to either circle is tested.
+_INNER_MARGIN = 1.0 - 1e-9
+_OUTER_MARGIN = 1.0 + 1e-9
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """The prefecture cell of each demand area (seeds/province_outlines.geojson).
+
+    Around each seat two circles (:meth:`Region.radii_around`, in the plane of the
+    outlines' degrees): a place inside the inner one is in the cell, a place beyond the
+    outer one is not, and only the places between are tested against the cell's rings.
+    The answer is the rings' either way; the circles only spare the tests.
+    """
+
+    regions: tuple[Region | None, ...]  # None: an area without a cell, any place will do
+    seat_lat: np.ndarray
+    seat_lon: np.ndarray
+    inner2: np.ndarray  # squared radii, degrees^2
+    outer2: np.ndarray
+
+    def contains(self, area: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """True for each place inside the cell of its area."""
+        d2 = (lon - self.seat_lon[area]) ** 2 + (lat - self.seat_lat[area]) ** 2
+        inside: np.ndarray = d2 < self.inner2[area]
+        test = np.flatnonzero(~inside & (d2 <= self.outer2[area]))
+        order = test[np.argsort(area[test], kind="stable")]
+        groups, starts = np.unique(area[order], return_index=True)
+        for a, rows in zip(groups.tolist(), np.split(order, starts[1:]), strict=True):
+            cell = self.regions[a]
+            inside[rows] = cell.contains(lat[rows], lon[rows]) if cell is not None else True
+        return inside
+
+
+def _area_cells(network: Network) -> _Cells:
+    """The cells of the network's demand areas (worked out once per process)."""
+    columns = network.area_columns
+    return _cells(
+        tuple(columns["adcode"].astype(str).tolist()),
+        tuple(columns["lat"].astype(float).tolist()),
+        tuple(columns["lon"].astype(float).tolist()),
+    )
+
+
+@cache
+def _cells(adcode: tuple[str, ...], lat: tuple[float, ...], lon: tuple[float, ...]) -> _Cells:
+    by_adcode = read_outlines().cells_by_adcode
+    regions = tuple(by_adcode.get(code) for code in adcode)
+    inner = np.zeros(len(adcode))
+    outer = np.full(len(adcode), np.inf)  # an area without a cell: every place is tested
+    for a, region in enumerate(regions):
+        if region is not None:
+            inner[a], outer[a] = region.radii_around(lat[a], lon[a])
+    return _Cells(
+        regions,
+        np.array(lat),
+        np.array(lon),
+        (inner * _INNER_MARGIN) ** 2,
+        (outer * _OUTER_MARGIN) ** 2,
+    )
+
+
+def _scatter_in_cells(
+    rng: np.random.Generator,
+    area: np.ndarray,
+    seat_lat: np.ndarray,
+    seat_lon: np.ndarray,
+    scatter_km: float,
+    cells: _Cells,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Places around the seats of ``area``, each inside its area's cell.
+
+    Every call is scattered once (as :func:`_scatter`); then, round by round, the calls
+    outside their cell are drawn again around their seat, in call order, from the same
+    stream, each taking the first of its round's draws that falls inside: the normal cut
+    to the cell. The calls that fell inside keep their first draw. A call still outside
+    after ``MAX_PLACE_ROUNDS`` rounds stands at its seat.
+    """
+    lat, lon = _scatter(rng, seat_lat[area], seat_lon[area], scatter_km)
+    if scatter_km <= 0:
+        return lat, lon
+    outside = np.flatnonzero(~cells.contains(area, lat, lon))
+    for k in range(1, MAX_PLACE_ROUNDS + 1):
+        if len(outside) == 0:
+            break
+        batch = min(4**k, PLACE_BATCH)
+        a = np.repeat(area[outside], batch)  # each call's draws side by side
+        new_lat, new_lon = _scatter(rng, seat_lat[a], seat_lon[a], scatter_km)
+        hit = cells.contains(a, new_lat, new_lon).reshape(-1, batch)
+        found = hit.any(axis=1)
+        first = np.flatnonzero(found) * batch + hit[found].argmax(axis=1)
+        lat[outside[found]] = new_lat[first]
+        lon[outside[found]] = new_lon[first]
+        outside = outside[~found]
+    lat[outside] = seat_lat[area[outside]]
+    lon[outside] = seat_lon[area[outside]]
+    return lat, lon
+
+
 def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Demand weight of each point inside the surge region (the nearest point if none is)."""
     region = surge.region
@@ -151,25 +261,38 @@ def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.nda
 
 
 def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.DataFrame:
-    """Call times and places, the surges' extra calls included, before the horizon.
+    """Call times, places and areas, the surges' extra calls included, before the horizon.
 
-    Ordinary calls and each surge's extra calls have streams of their own, so adding a
-    surge leaves every ordinary call where and when it was.
+    A call drawn for a demand area (a prefecture seat) lies in that area's cell and keeps
+    the area (``area``); a call scattered around a point of a demand CSV keeps its place
+    as drawn, and its area is -1 (found from its place, :func:`locate_areas`). Ordinary
+    calls and each surge's extra calls have streams of their own, so adding a surge
+    leaves every ordinary call where and when it was.
     """
     seed = scenario.seed
     horizon_h = scenario.horizon.hours
     point_lat, point_lon, weight = _area_weights(scenario, network)
     scatter_km = scenario.demand.spatial.scatter_km
     rates = hourly_rates(scenario)
+    from_areas = scenario.demand.spatial.csv is None
+    cells = _area_cells(network) if from_areas and scatter_km > 0 else None
 
-    def place(rng: np.random.Generator, n: int, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def place(
+        rng: np.random.Generator, n: int, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         point = rng.choice(len(w), size=n, p=w / w.sum())
-        return _scatter(rng, point_lat[point], point_lon[point], scatter_km)
+        if not from_areas:
+            lat, lon = _scatter(rng, point_lat[point], point_lon[point], scatter_km)
+            return lat, lon, np.full(n, -1, dtype=np.int64)
+        if cells is None:  # no scatter: every call at its seat
+            return point_lat[point], point_lon[point], point.astype(np.int64)
+        lat, lon = _scatter_in_cells(rng, point, point_lat, point_lon, scatter_km, cells)
+        return lat, lon, point.astype(np.int64)
 
     t = _poisson_times(named_rng(seed, "arrivals", replication), rates)
     t = t[t < horizon_h]  # the last hour is drawn whole; a Poisson process cut stays Poisson
-    lat, lon = place(named_rng(seed, "places", replication), len(t), weight)
-    parts = [(t, lat, lon, np.full(len(t), -1, dtype=np.int8))]
+    lat, lon, area = place(named_rng(seed, "places", replication), len(t), weight)
+    parts = [(t, lat, lon, area, np.full(len(t), -1, dtype=np.int8))]
     for s, surge in enumerate(scenario.surges):
         if surge.demand_multiplier <= 1.0:
             continue
@@ -180,13 +303,43 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
         extra = (surge.demand_multiplier - 1.0) * rates * window * share
         t = _poisson_times(named_rng(seed, f"surge:{surge.name}:arrivals", replication), extra)
         t = t[(t >= surge.start_h) & (t < surge.end_h) & (t < horizon_h)]
-        lat, lon = place(named_rng(seed, f"surge:{surge.name}:places", replication), len(t), w)
-        parts.append((t, lat, lon, np.full(len(t), s, dtype=np.int8)))
-    t_call, lat, lon, surge_id = (np.concatenate(column) for column in zip(*parts, strict=True))
+        rng = named_rng(seed, f"surge:{surge.name}:places", replication)
+        lat, lon, area = place(rng, len(t), w)
+        parts.append((t, lat, lon, area, np.full(len(t), s, dtype=np.int8)))
+    t_call, lat, lon, area, surge_id = (
+        np.concatenate(column) for column in zip(*parts, strict=True)
+    )
     order = np.argsort(t_call, kind="stable")
     return pd.DataFrame(
-        {"t_call_h": t_call[order], "lat": lat[order], "lon": lon[order], "surge": surge_id[order]}
+        {
+            "t_call_h": t_call[order],
+            "lat": lat[order],
+            "lon": lon[order],
+            "area": area[order],
+            "surge": surge_id[order],
+        }
     )
+
+
+def locate_areas(areas: Columns, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """The demand area of each place: the area whose prefecture cell holds it.
+
+    ``areas`` are area columns (``adcode``, ``lat``, ``lon``: a network's
+    ``area_columns``). A place in no cell of these areas (at sea, abroad, or in a
+    province they leave out) belongs to the area with the nearest seat.
+    """
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    if len(lat) == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes = read_outlines().locate_cells(lat, lon)
+    index = {str(code): a for a, code in enumerate(areas["adcode"])}
+    area = np.array([index.get(code, -1) for code in codes.tolist()], dtype=np.int64)
+    loose = np.flatnonzero(area < 0)
+    if len(loose):
+        seats = SpatialIndex(np.asarray(areas["lat"], float), np.asarray(areas["lon"], float))
+        area[loose] = seats.nearest(lat[loose], lon[loose], 1)[0][:, 0]
+    return area
 
 
 def _categorical(rng: np.random.Generator, shares: list[float], n: int) -> np.ndarray:
@@ -249,14 +402,14 @@ def draw_call_stream(
 
     lat = base["lat"].to_numpy(float)
     lon = base["lon"].to_numpy(float)
-    # Which demand area a call belongs to: the nearest area seat.
-    area_lat = network.areas["lat"].to_numpy(float)
-    area_lon = network.areas["lon"].to_numpy(float)
+    # Which demand area a call belongs to: the one it was drawn for; for a replayed call,
+    # or one scattered around a point of a demand CSV, the one whose cell holds its place.
     area = (
-        SpatialIndex(area_lat, area_lon).nearest(lat, lon, 1)[0][:, 0]
-        if n
-        else np.zeros(0, np.int64)
+        base["area"].to_numpy(np.int64, copy=True) if "area" in base else np.full(n, -1, np.int64)
     )
+    unknown = np.flatnonzero(area < 0)
+    if len(unknown):
+        area[unknown] = locate_areas(network.area_columns, lat[unknown], lon[unknown])
 
     def rng(name: str) -> np.random.Generator:
         return named_rng(seed, name, replication)

@@ -3,9 +3,10 @@
 The file is built once by seeds/build_province_outlines.py from DCW-GMT 2.1.1 (the
 Digital Chart of the World for GMT, LGPL-3+; see seeds/ATTRIBUTION.md). This module
 reads it with ``json`` and answers point-in-polygon queries with numpy alone: network
-generation keeps its stations inside their province with it, so it must cost a
-replication neither shapely nor matplotlib (the maps of :mod:`sim.outputs.outlines`
-draw the same rings as matplotlib paths).
+generation keeps its stations inside their province with it, and the demand keeps each
+drawn call inside the cell of the prefecture it was drawn for (:mod:`sim.model.demand`),
+so it must cost a replication neither shapely nor matplotlib (the maps of
+:mod:`sim.outputs.outlines` draw the same rings as matplotlib paths).
 
 Two levels of region: the 34 provincial-level divisions (Taiwan, Hong Kong and Macao are
 read but ``in_model`` is false: the model has no prefectures there), and one cell per
@@ -102,6 +103,27 @@ class Region:
                 inside[hit] = not is_hole
         return inside
 
+    def radii_around(self, lat: float, lon: float) -> tuple[float, float]:
+        """Two radii around a point, in degrees of the (lon, lat) plane the rings live in.
+
+        Inside the first (0 when the point is not inside the region) every point is
+        inside the region: it reaches no edge. Beyond the second every point is outside:
+        it is the farthest vertex. They let a caller skip :meth:`contains` for points
+        near the centre or far from the region.
+        """
+        rings = (*self.exteriors, *self.holes)
+        tail = np.vstack([ring[:-1] for ring in rings])
+        edge = np.vstack([ring[1:] for ring in rings]) - tail
+        to_point = np.array([lon, lat]) - tail
+        length2 = np.einsum("ij,ij->i", edge, edge)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            along = np.clip(np.einsum("ij,ij->i", to_point, edge) / length2, 0.0, 1.0)
+        along = np.where(length2 > 0, along, 0.0)
+        nearest = np.hypot(*(to_point - along[:, None] * edge).T).min()
+        farthest = np.hypot(*to_point.T).max()
+        inner = float(nearest) if self.contains(lat, lon)[0] else 0.0
+        return inner, float(farthest)
+
     @cached_property
     def _exterior_boxes(self) -> np.ndarray:
         return _ring_boxes(self.exteriors)
@@ -176,10 +198,36 @@ class Outlines:
 
     def cell(self, adcode: str) -> Region:
         """The cell of one prefecture-level division."""
+        region = self.cells_by_adcode.get(str(adcode))
+        if region is None:
+            raise KeyError(f"no prefecture cell for adcode {adcode}")
+        return region
+
+    @cached_property
+    def cells_by_adcode(self) -> dict[str, Region]:
+        """The prefecture cells by adcode."""
+        return {region.adcode: region for region in self.cells}
+
+    def locate_cells(self, lat: npt.ArrayLike, lon: npt.ArrayLike) -> np.ndarray:
+        """adcode of the prefecture cell holding each point; '' outside every cell.
+
+        :meth:`locate` at the prefecture level, province first: a point is tested only
+        against the cells of the province that holds it, and a point outside every
+        province against every cell (Sansha's disc lies outside Hainan's outline).
+        """
+        lat_arr = np.ravel(np.asarray(lat, dtype=float))
+        lon_arr = np.ravel(np.asarray(lon, dtype=float))
+        province = self.locate(lat_arr, lon_arr)
+        prefix = np.array([code[:2] for code in province.tolist()], dtype=object)
+        nowhere = province == ""
+        found = np.full(len(lat_arr), "", dtype=object)
         for region in self.cells:
-            if region.adcode == str(adcode):
-                return region
-        raise KeyError(f"no prefecture cell for adcode {adcode}")
+            rows = np.flatnonzero(((prefix == region.adcode[:2]) | nowhere) & (found == ""))
+            if len(rows) == 0:
+                continue
+            hit = region.contains(lat_arr[rows], lon_arr[rows])
+            found[rows[hit]] = region.adcode
+        return found.astype(str)
 
     def locate(self, lat: npt.ArrayLike, lon: npt.ArrayLike, level: str = "province") -> np.ndarray:
         """adcode of the province (or prefecture cell) holding each point; '' outside all."""

@@ -80,7 +80,7 @@ class Relocator:
             return False
         target = self._check_target(target, "on_van_idle", van)
         road_km = self.travel.road_km(self._km_to(van, target))
-        drive_h = self.travel.drive_h(road_km, now, noise)
+        drive_h = self.travel.drive_h(road_km, now, noise, self._factor_to(van, target))
         self._send(van, target, now, road_km, drive_h, call)
         return True
 
@@ -110,8 +110,7 @@ class Relocator:
             view.idle_count -= 1
         now = float(self.env.now)
         road_km = self.travel.road_km(self._km_to(van, target))
-        speed_factor = view.speed_factor_at(van.lat, van.lon)
-        drive_h = self.travel.expected_drive_h(road_km, now, speed_factor)
+        drive_h = self.travel.expected_drive_h(road_km, now, self._factor_to(van, target))
         self._send(van, target, now, road_km, drive_h, -1)
 
     def _send(
@@ -134,6 +133,14 @@ class Relocator:
         return great_circle_km(
             van.lat, van.lon, float(net.station_lat[station]), float(net.station_lon[station])
         )
+
+    def _factor_to(self, van: Van, station: int) -> float:
+        """The surges' speed factor of the drive from the van's place to ``station``."""
+        net = self.view.network
+        factor: float = self.view.drive_factor(
+            van.lat, van.lon, float(net.station_lat[station]), float(net.station_lon[station])
+        )
+        return factor
 
     def _check_target(self, target: Any, hook: str, van: Van) -> int:
         """The station as a Python int (numpy integers accepted), or a PolicyFailure."""

@@ -630,7 +630,13 @@ class SurgeRegion(_Model):
 
 
 class Surge(_Model):
-    """A disaster or peak: more calls in a region for a while, slower roads, shut stations."""
+    """A disaster or peak: more calls in a region for a while, slower roads, shut stations.
+
+    While it lasts, every drive that starts or ends inside the region (a van's drive out
+    and back, a tow, a move-up drive) goes at ``speed_factor`` of its speed, and the
+    ``stations_shut_fraction`` of the region's stations nearest its centre are shut. A
+    station shut by several surges opens when the last of them ends.
+    """
 
     name: str
     region: SurgeRegion

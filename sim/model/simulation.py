@@ -180,6 +180,7 @@ class Model:
         ]
         self.view = DispatchView(self.env, scenario, network, self.vans, self.travel, self.promises)
         self.view.speed_factor_at = self._speed_factor_at
+        self.view.drive_factor = self._drive_factor
         self.view.use_stream(stream)
         # Made only when the scenario has a roster: without one, no roster work at all.
         self.roster = (
@@ -208,6 +209,8 @@ class Model:
         self.hotline = Hotline(self.env, self.agents_by_hour[0], self._prioritise_hotline)
         self._bays: dict[int, Bays] = {}
         self._active_surges: list[int] = []
+        # How many active surges hold each station shut: it opens again when the last ends.
+        self._shut_by = np.zeros(network.n_stations, dtype=np.int64)
         self._started = False
         self._finalized = False
 
@@ -363,11 +366,14 @@ class Model:
         n_shut = round(surge.stations_shut_fraction * len(inside))
         # The stations nearest the centre of the disaster are the ones that shut.
         shut = inside[np.argsort(distance[inside], kind="stable")[:n_shut]]
+        self._shut_by[shut] += 1
         self._set_open(shut, False)
         self.hotline.set_agents(self.hotline.on_duty + surge.extra_agents)
         yield env.timeout(surge.duration_h)
         self._active_surges.remove(s)
-        self._set_open(shut, True)
+        self._shut_by[shut] -= 1
+        # A station another active surge also shut stays shut until that one ends.
+        self._set_open(shut[self._shut_by[shut] == 0], True)
         self.hotline.set_agents(max(0, self.hotline.on_duty - surge.extra_agents))
 
     def _set_open(self, stations: np.ndarray, is_open: bool) -> None:
@@ -381,11 +387,32 @@ class Model:
         view.all_open = bool(view.station_open.all())
 
     def _speed_factor_at(self, lat: float, lon: float) -> float:
+        """The active surges' speed factors at a point (1 outside every surge region)."""
         factor = 1.0
         for s in self._active_surges:
             surge = self.scenario.surges[s]
             region = surge.region
             if great_circle_km(lat, lon, region.center_lat, region.center_lon) <= region.radius_km:
+                factor *= surge.speed_factor
+        return factor
+
+    def _drive_factor(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+        """The speed factor of a drive from (lat1, lon1) to (lat2, lon2) decided now.
+
+        Each active surge slows the drive by its factor when the drive starts or ends in
+        its region (once, when both do): the drive out to a breakdown, the drive back to
+        base, the tow and a move-up drive alike.
+        """
+        factor = 1.0
+        for s in self._active_surges:
+            surge = self.scenario.surges[s]
+            region = surge.region
+            radius = region.radius_km
+            c_lat, c_lon = region.center_lat, region.center_lon
+            if (
+                great_circle_km(lat1, lon1, c_lat, c_lon) <= radius
+                or great_circle_km(lat2, lon2, c_lat, c_lon) <= radius
+            ):
                 factor *= surge.speed_factor
         return factor
 
@@ -511,10 +538,11 @@ class Model:
         # local shop's mechanic does (no network van involved).
         lat = order.lat
         lon = order.lon
-        speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
         noise = s.drive_noise[i]
         rec.assigned_h[i] = now
         if type(van) is Contractor:
+            # The shop is near the breakdown: the factor there.
+            speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
             rec.contractor[i] = True
             departed = now + van.delay_h
             road_km, drive = self.travel.trip(
@@ -533,6 +561,9 @@ class Model:
                 )
             van_id = van.id
             from_base = van.at_base
+            speed_factor = (
+                self._drive_factor(van.lat, van.lon, lat, lon) if self._active_surges else 1.0
+            )
             van.call = i
             van.state = TO_SITE
             # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as below).
@@ -596,8 +627,13 @@ class Model:
                 self._log_write(self._log_pack(now, van_id, RETURNING, -1))
                 base_lat = van.base_lat
                 base_lon = van.base_lon
+                back_factor = (
+                    self._drive_factor(lat, lon, base_lat, base_lon) if self._active_surges else 1.0
+                )
                 if legs is not None:  # by the travel matrix: the way out, taken back
-                    back_h = legs.trip(van.station, i, lat, lon, now, s.return_noise[i])[1]
+                    back_h = legs.trip(
+                        van.station, i, lat, lon, now, s.return_noise[i], back_factor
+                    )[1]
                 else:
                     if base_lat == station_lat and base_lon == station_lon:
                         # Home is where the promise was measured from: the same distance (the
@@ -605,7 +641,7 @@ class Model:
                         road = promise_km
                     else:  # a van serving another station's order
                         road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-                    back_h = self._drive_h(road, now, s.return_noise[i])
+                    back_h = self._drive_h(road, now, s.return_noise[i], back_factor)
                 wait(back_h, self._home_callbacks[van_id])
 
         if fixable:
@@ -633,8 +669,13 @@ class Model:
         else:  # by the travel matrix
             tow_km = legs.road_km(workshop, order.call, order.lat, order.lon, now)
         rec.tow_km[i] = tow_km
+        tow_speed = self._tow_speed
+        if self._active_surges:  # a tow from or to a surge region goes at its speed
+            tow_speed *= self._drive_factor(
+                order.lat, order.lon, self._station_lat[workshop], self._station_lon[workshop]
+            )
         # A record is written when its moment has come, never ahead: a run can end first.
-        tow_arrived = wait(s.tow_wait_h[i] + tow_km / self._tow_speed, resume)
+        tow_arrived = wait(s.tow_wait_h[i] + tow_km / tow_speed, resume)
         yield
         rec.tow_arrived_h[i] = tow_arrived
         bays = self._bays.get(workshop)

@@ -397,6 +397,25 @@ def describe_trace(scenario: Scenario) -> str:
     return f"{name}: {inside:,} calls in the horizon{left_out}"
 
 
+def calls_off_land(scenario: Scenario) -> str | None:
+    """A warning when calls of the trace lie outside every province outline, else None.
+
+    A recorded call keeps its place (nothing moves it onto land), so one at sea or abroad
+    (seeds/province_outlines.geojson; the outlines are simplified to a few km) is most
+    likely a wrong coordinate: the warning counts them and names the first one's line.
+    """
+    from sim.model.outlines import read_outlines
+
+    trace = read_trace(scenario)
+    off = np.flatnonzero(read_outlines().locate(trace.lat, trace.lon) == "")
+    if len(off) == 0:
+        return None
+    return (
+        f"{trace.path.name}: {len(off):,} of {len(trace):,} calls lie outside every "
+        f"province outline (at sea or abroad), the first on line {line_of(int(off[0]))}"
+    )
+
+
 def trace_columns(
     scenario: Scenario, trace_row: np.ndarray | None, t_call_h: np.ndarray
 ) -> dict[str, Any]:

@@ -180,7 +180,10 @@ class DispatchView:
         faults = scenario.demand.fault_classes
         # A dispatcher's rule of thumb for how long a job keeps a van out.
         self.mean_on_site_h = sum(f.share * f.repair_time_min.mean for f in faults) / 60.0
+        # Set by the model: the surges' speed factor at a point, and of a drive between
+        # two points (slowed when it starts or ends in a surge region).
         self.speed_factor_at: Any = lambda lat, lon: 1.0
+        self.drive_factor: Any = lambda lat1, lon1, lat2, lon2: 1.0
         # Station coordinates as Python floats (the same values): indexing a list is
         # cheaper than boxing a numpy scalar, and station_road_km runs once per order.
         self._station_lat: list[float] = network.station_lat.tolist()
@@ -239,6 +242,13 @@ class DispatchView:
         net = self.network
         gc = great_circle_km_array(net.station_lat[stations], net.station_lon[stations], lat, lon)
         return self.travel.road_km_array(gc)
+
+    def station_drive_factor(self, station: int, order: Order) -> float:
+        """The surges' speed factor of a drive from ``station`` to the order."""
+        factor: float = self.drive_factor(
+            self._station_lat[station], self._station_lon[station], order.lat, order.lon
+        )
+        return factor
 
     def station_drive_h(
         self, station: int, km: float, order: Order, start_h: float, speed_factor: float = 1.0
@@ -345,7 +355,7 @@ class DispatchView:
         turnout = ops.turnout_day_min.mean / 60.0 if van.at_base else 0.0
         gc = great_circle_km(van.lat, van.lon, order.lat, order.lon)
         start = self.now + turnout
-        factor = self.speed_factor_at(order.lat, order.lon)
+        factor = self.drive_factor(van.lat, van.lon, order.lat, order.lon)
         if van.at_base:  # from its station: by the travel matrix, if there is one
             return turnout + self.station_drive_h(van.station, gc, order, start, factor)
         return turnout + self.travel.expected_drive_h(self.travel.road_km(gc), start, factor)

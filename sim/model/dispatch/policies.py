@@ -121,7 +121,7 @@ class NearestStationWithBackup(NearestStation):
         turnout = view.scenario.stations.turnout_day_min.mean / 60.0
         start = view.now + wait + turnout
         return start + view.station_drive_h(
-            station, km, order, start, view.speed_factor_at(order.lat, order.lon)
+            station, km, order, start, view.station_drive_factor(station, order)
         )
 
     def assign(self, order: Order, view: DispatchView) -> Van | None:
