@@ -153,4 +153,6 @@ def test_unknown_fault_names_its_row(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["fit-demand", str(path), "--out", str(tmp_path / "x.yaml")])
     assert result.exit_code == 2
-    assert "'flat_tyre' (row 2 of the trace)" in result.output
+    # Named as --trace names it: file, line, column (the one trace reader).
+    assert f"{path}:3: fault: unknown fault class" in result.output
+    assert "'flat_tyre'" in result.output

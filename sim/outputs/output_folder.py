@@ -133,10 +133,11 @@ class FolderLock:
     removed on release.
     """
 
-    def __init__(self, target: Path, option: str = "--out") -> None:
+    def __init__(self, target: Path, option: str = "--out", what: str = "folder") -> None:
         self.target = target
         self.path = _hidden(target, "lock")
         self.option = option
+        self.what = what  # "folder" or "file": what the refusal tells the user to choose
         self._file: IO[str] | None = None
 
     def acquire(self) -> FolderLock:
@@ -154,7 +155,7 @@ class FolderLock:
                 who = f" ({owner[0]})" if owner else ""
                 raise OutputError(
                     f"{self.target} is being written by another rescue-sim{who}; "
-                    "wait for it to finish or choose another folder",
+                    f"wait for it to finish or choose another {self.what}",
                     field=self.option,
                 ) from None
             except OSError as exc:
@@ -609,6 +610,24 @@ class VerifiedFolder:
         self.close()
 
 
+def existing_folder(path: str | Path) -> Path:
+    """Where the output folder ``path`` is: ``path`` itself, or the old folder set aside
+    by a swap that died halfway; a place that is no folder is a :class:`CorruptFileError`.
+
+    Cheap (no file is read): for checking a folder before anything is claimed in it.
+    """
+    shown = Path(path)
+    place = Path(os.path.abspath(shown))
+    if not place.exists():
+        previous = _hidden(place, "previous")
+        if previous.is_dir():  # a two-rename swap died halfway: the old run is complete
+            return previous
+        raise CorruptFileError("folder not found", file=shown)
+    if not place.is_dir():
+        raise CorruptFileError("a file, not an output folder", file=shown)
+    return shown
+
+
 def open_folder(
     path: str | Path, kinds: Sequence[str], required: Sequence[str] = ()
 ) -> VerifiedFolder:
@@ -618,15 +637,7 @@ def open_folder(
     finished, of another kind, or whose files are missing, truncated or changed.
     """
     shown = Path(path)
-    place = Path(os.path.abspath(shown))
-    if not place.exists():
-        previous = _hidden(place, "previous")
-        if previous.is_dir():  # a two-rename swap died halfway: the old run is complete
-            place = previous
-        else:
-            raise CorruptFileError("folder not found", file=shown)
-    if not place.is_dir():
-        raise CorruptFileError("a file, not an output folder", file=shown)
+    place = existing_folder(shown)
     use_fd = os.open in os.supports_dir_fd and sys.platform != "win32"
     fd = os.open(place, os.O_RDONLY) if use_fd else None
     folder = VerifiedFolder(shown, {}, fd)
