@@ -22,23 +22,10 @@ from pathlib import Path
 
 from sim.errors import OutputError
 from sim.experiments.runs.store import atomic_write
-from sim.outputs.output_folder import FolderLock, _make_parents, _remove_created
+from sim.outputs.output_folder import FolderLock, _make_parents, _remove_created, kind_of
 
 ReplaceableTest = Callable[[Path], bool]
 """Says whether an existing file may be replaced without ``--overwrite`` (a command's own)."""
-
-
-def _kind(mode: int) -> str:
-    """What a file that is not a regular one is, in words."""
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode):
-        return "a character device"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    return "not a regular file"
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -63,7 +50,7 @@ def _check_place(
         if status is None:
             continue
         if not stat.S_ISDIR(status.st_mode):
-            what = "a file" if stat.S_ISREG(status.st_mode) else _kind(status.st_mode)
+            what = kind_of(ancestor)
             raise OutputError(f"{shown} cannot be written: {ancestor} is {what}", field=option)
         if not os.access(ancestor, os.W_OK | os.X_OK):
             raise OutputError(f"{shown} cannot be written: {ancestor} is read-only", field=option)
@@ -75,7 +62,7 @@ def _check_place(
         raise OutputError(f"{shown} is a folder, not a file", field=option)
     if not stat.S_ISREG(status.st_mode):
         raise OutputError(
-            f"{shown} is {_kind(status.st_mode)}, not a regular file; name a file", field=option
+            f"{shown} is {kind_of(target)}, not a regular file; name a file", field=option
         )
     if not os.access(target, os.W_OK):
         raise OutputError(f"{shown} is read-only", field=option)

@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -72,6 +73,20 @@ def _what(path: Path) -> str:
     return "a folder" if path.is_dir() else "a file" if path.exists() else "nothing"
 
 
+def kind_of(path: Path) -> str:
+    """What is at ``path`` that is not a folder, in words: ``a file``, ``a FIFO (named
+    pipe)``, ``a socket``, ``a character device``... (found by its status: never opened)."""
+    mode = os.stat(path).st_mode
+    kinds = (
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _resolve(path: str | Path, option: str) -> Path:
     """The absolute place, symbolic links followed; refuses a file or a place under one."""
     target = Path(os.path.abspath(Path(path).expanduser()))
@@ -82,11 +97,12 @@ def _resolve(path: str | Path, option: str) -> Path:
     if target.parent == target:
         raise OutputError(f"{path}: cannot replace the root folder", field=option)
     if target.exists() and not target.is_dir():
-        raise OutputError(f"{path} is a file, not a folder", field=option)
+        raise OutputError(f"{path} is {kind_of(target)}, not a folder", field=option)
     for ancestor in target.parents:
         if ancestor.exists():
             if not ancestor.is_dir():
-                raise OutputError(f"{path} cannot be a folder: {ancestor} is a file", field=option)
+                what = kind_of(ancestor)
+                raise OutputError(f"{path} cannot be a folder: {ancestor} is {what}", field=option)
             break
     return target
 
