@@ -18,8 +18,6 @@ import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -193,44 +191,44 @@ def test_a_place_under_a_file_is_refused_before_any_work(
 # --------------------------------------------------------------------------- FIFO, socket, device
 
 
-@contextmanager
-def _fifo_reader(path: Path) -> Iterator[None]:
-    """Hold the FIFO's read end open (never blocking): a writer's open and a small write
-    then go through instead of waiting, so that a FIFO written to shows at once."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+def _beside_a_fifo(fifo: Path, args: list[str]) -> str:
+    """The one line of ``rescue-sim ARGS`` run in a child process (a command that opened
+    the FIFO could wait there for ever) while this process holds the FIFO's read end open
+    without blocking: a writer's open and a small write then go through at once instead
+    of waiting, so that a FIFO written to shows as a test failure, not as a hang."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        yield
+        done = subprocess.run(
+            [sys.executable, "-m", "sim", *args],
+            capture_output=True, text=True, env=subprocess_env(), timeout=600,
+        )  # fmt: skip
     finally:
         os.close(fd)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    return one_error_line(done.stdout, done.stderr)
 
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_fifo_is_refused_and_never_opened(
     tmp_path: Path, run_dir: Path, trace_csv: Path, command: str
 ) -> None:
-    """In a child process: a command that opened the FIFO could wait there for ever."""
     out = tmp_path / OUT_NAMES[command]
     os.mkfifo(out)
-    with _fifo_reader(out):
-        done = subprocess.run(
-            [sys.executable, "-m", "sim", *_args(command, out, run_dir, trace_csv)],
-            capture_output=True, text=True, env=subprocess_env(), timeout=600,
-        )  # fmt: skip
-    assert done.returncode == 2, (done.stdout, done.stderr)
-    message = one_error_line(done.stdout, done.stderr)
+    message = _beside_a_fifo(out, _args(command, out, run_dir, trace_csv))
     assert f"{out} is a FIFO (named pipe), not a " in message
-    assert stat.S_ISFIFO(os.stat(out).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == [out.name]
 
 
 def test_fit_demand_never_opens_a_fifo_for_its_weights(tmp_path: Path, trace_csv: Path) -> None:
     weights = tmp_path / "part.prefectures.csv"
     os.mkfifo(weights)
-    message = _fails(_args("fit-demand", tmp_path / "part.yaml", tmp_path, trace_csv))
+    message = _beside_a_fifo(
+        weights, _args("fit-demand", tmp_path / "part.yaml", tmp_path, trace_csv)
+    )
     assert message == (
         f"error: --out: {weights} is a FIFO (named pipe), not a regular file; name a file"
     )
-    assert stat.S_ISFIFO(os.stat(weights).st_mode)
     assert [p.name for p in tmp_path.iterdir()] == [weights.name]
 
 
