@@ -329,3 +329,14 @@ def test_the_default_place_keeps_what_it_did_not_write(
     _passes([command, str(own_run), "--overwrite"])
     assert tree(own_run / name) != before
     _verifies(own_run)
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_claim(
+    tmp_path: Path, run_dir: Path, quick_drawing: None
+) -> None:
+    out = tmp_path / "page.html"
+    (tmp_path / ".page.html.k1ll3d.tmp").write_text("<!DOCTYPE html>\n<title>half", "utf-8")
+    (tmp_path / ".other.html.k1ll3d.tmp").write_text("not this file's", encoding="utf-8")
+    _passes(["report", str(run_dir), "--out", str(out)])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.html.k1ll3d.tmp", "page.html"]
+    assert out.read_text(encoding="utf-8") == PAGE

@@ -10,11 +10,13 @@ to replace it. The claim then takes the same lock as an output folder (``.NAME.l
 beside it), so that no other rescue-sim writes the same file meanwhile.
 :meth:`OutputFile.write` writes a temporary file beside the target and renames it into
 place (:func:`~sim.experiments.runs.store.atomic_write`): whatever stops the writer, the
-place holds the old file or the new one, whole.
+place holds the old file or the new one, whole (and the next claim removes the temporary
+file a killed writer left).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 from collections.abc import Callable
@@ -73,6 +75,14 @@ def _check_place(
         )
 
 
+def _drop_leftovers(target: Path) -> None:
+    """Remove the temporary files a writer of ``target`` killed mid-write left beside it
+    (``.NAME.*.tmp``, as :func:`atomic_write` names them); call with the lock held."""
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
+
+
 class OutputFile:
     """A file claimed for writing: checked and locked; :meth:`write` puts it in place.
 
@@ -118,6 +128,7 @@ class OutputFile:
             lock.acquire()
             # Again under the lock: another writer may have put something there meanwhile.
             _check_place(target, path, overwrite=overwrite, replaceable=replaceable, option=option)
+            _drop_leftovers(target)
         except BaseException:
             lock.release()
             _remove_created(created)
