@@ -153,4 +153,63 @@ def test_unknown_fault_names_its_row(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["fit-demand", str(path), "--out", str(tmp_path / "x.yaml")])
     assert result.exit_code == 2
-    assert "'flat_tyre' (row 2 of the trace)" in result.output
+    # Named as --trace names it: file, line, column (the one trace reader).
+    assert f"{path}:3: fault: unknown fault class" in result.output
+    assert "'flat_tyre'" in result.output
+
+
+# --------------------------------------------------------------------------- the one trace reader
+
+
+def _stamped(trace: pd.DataFrame, day0: str) -> pd.DataFrame:
+    """The trace with local timestamps (to the nanosecond) in place of its hours."""
+    ns = np.round(trace["t_call_h"].to_numpy() * 3_600_000_000_000)
+    times = pd.Timestamp(day0) + pd.to_timedelta(ns, unit="ns")
+    return trace.drop(columns="t_call_h").assign(time=times.astype(str))
+
+
+@pytest.mark.parametrize(("day0", "weekday"), [("2024-01-01", 0), ("2024-01-03", 2)])
+def test_a_timestamp_trace_fits_as_its_hours_do(
+    known: Scenario, tmp_path: Path, day0: str, weekday: int
+) -> None:
+    """The trace --trace reads (timestamps) fits as the same calls in hours; the weekday
+    of hour 0 is the first call's date's (2024-01-03 is a Wednesday)."""
+    hours = tmp_path / "hours.csv"
+    stamps = tmp_path / "stamps.csv"
+    trace = _trace(known)
+    trace.to_csv(hours, index=False)
+    _stamped(trace, day0).to_csv(stamps, index=False)
+    by_hours = fit_demand(read_trace(hours), days=28, start_weekday=weekday)
+    by_stamps = fit_demand(read_trace(stamps), days=28)
+    assert by_stamps.calls_per_day == pytest.approx(by_hours.calls_per_day)
+    for table in ("hour_profile", "weekday_profile", "prefectures", "faults"):
+        pd.testing.assert_frame_equal(getattr(by_stamps, table), getattr(by_hours, table))
+
+
+def test_a_timestamp_trace_on_the_command_line(known: Scenario, tmp_path: Path) -> None:
+    stamps = tmp_path / "stamps.csv"
+    _stamped(_trace(known), "2024-01-03").to_csv(stamps, index=False)
+    out = tmp_path / "part.yaml"
+    result = runner.invoke(app, ["fit-demand", str(stamps), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    part = YAML(typ="safe").load(out.read_text(encoding="utf-8"))
+    assert part["demand"]["calls_per_day"] == pytest.approx(150, rel=0.05)
+    # A weekday that contradicts the dates is one line, before anything is written.
+    again = tmp_path / "again.yaml"
+    args = ["fit-demand", str(stamps), "--out", str(again), "--start-weekday", "0"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "error: --start-weekday: 0, but the trace's day 0 is 2024-01-03, a Wednesday (2)"
+    ]
+    assert not again.exists()
+
+
+def test_a_bad_cell_of_a_parquet_trace_names_its_row(tmp_path: Path) -> None:
+    path = tmp_path / "calls.parquet"
+    pd.DataFrame(
+        {"t_call_h": [1.0, 2.0, 3.0], "lat": [34.7, 34.8, 95.0], "lon": [113.6] * 3}
+    ).to_parquet(path)
+    result = runner.invoke(app, ["fit-demand", str(path), "--out", str(tmp_path / "x.yaml")])
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [f"error: {path}: lat: row 3: must be at most 90: '95.0'"]

@@ -104,11 +104,12 @@ def test_report_is_one_self_contained_page(report: Path) -> None:
 def test_report_is_written_to_run_dir_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A stand-in page: only where it goes is checked here.
-    page = "<!DOCTYPE html>\n"
+    # A stand-in page: only where it goes is checked here. It carries a report's title,
+    # so that a later report of this folder replaces it as its own.
+    page = "<!DOCTYPE html>\n<title>rescue-sim report: stand-in</title>\n"
     monkeypatch.setattr(report_module, "report_html", lambda run, baseline=None: page)
     assert write_report(run_dir) == run_dir / "report.html"
-    assert (run_dir / "report.html").read_text(encoding="utf-8") == "<!DOCTYPE html>\n"
+    assert (run_dir / "report.html").read_text(encoding="utf-8") == page
 
 
 def test_report_survives_a_moved_scenario_csv(tmp_path: Path) -> None:

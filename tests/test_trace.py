@@ -335,3 +335,39 @@ def test_a_bad_trace_fails_before_any_run_from_python(tmp_path: Path, quick: Sce
     with pytest.raises(ScenarioError) as info:
         run(_replaying(quick, path), replications=2, workers=2)
     assert str(info.value) == f"{path}:3: lat: must be at most 90: '95'"
+
+
+# --------------------------------------------------------------------------- the one trace reader
+
+
+def test_trace_option_replays_hours_in_t_call_h(tmp_path: Path, quick: Scenario) -> None:
+    """--trace reads what fit-demand reads: hours since day 0 in a t_call_h column."""
+    rows = ["1.5,34.75,113.62,major", "30.25,32.99,112.53,routine", "80,35.1,114.3,"]
+    path = _trace(tmp_path, rows, header="t_call_h,lat,lon,fault")
+    trace = read_trace(_replaying(quick, path))
+    np.testing.assert_allclose(trace.t_call_h, [1.5, 30.25, 80.0])
+    assert trace.fault is not None and list(trace.fault) == ["major", "routine", None]
+    out = tmp_path / "run"
+    args = ["run", str(QUICK), "--trace", str(path), "--days", "3", "--replications", "1"]
+    result = runner.invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    calls = pd.read_parquet(out / "calls.parquet")
+    np.testing.assert_allclose(calls["t_call_h"], [1.5, 30.25])  # the third is past day 3
+
+
+def test_trace_option_replays_a_runs_call_table(tmp_path: Path, quick: Scenario) -> None:
+    """A run's calls.parquet, as fit-demand reads it: one replication replays; several
+    (one observed period each) are refused in one line naming the column."""
+    short = quick.with_overrides(horizon={"days": 2, "warmup_days": 0.2})
+    calls = run(short, replications=2).calls
+    one = tmp_path / "one.parquet"
+    calls[calls["replication"] == 0].to_parquet(one)
+    trace = read_trace(_replaying(short, one))
+    np.testing.assert_array_equal(trace.t_call_h, calls.loc[calls["replication"] == 0, "t_call_h"])
+    both = tmp_path / "both.parquet"
+    calls.to_parquet(both)
+    args = ["run", str(QUICK), "--trace", str(both), "--days", "2", "--replications", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stdout, result.stderr)
+    assert line.startswith(f"error: {both}: replication: holds 2 replications of a run; ")

@@ -1,9 +1,12 @@
 """Demand fitted from a call trace: volume, hour and weekday profiles, places, faults, segments.
 
-A trace is a table of recorded calls: the columns :func:`sim.model.demand.read_call_trace`
-understands (``t_call_h``, ``lat``, ``lon``, optional ``fault`` and ``segment``) or the
-call table of a run (``calls.parquet``: the same plus ``prefecture`` and ``replication``,
-each replication an observation period of its own).
+A trace is a table of recorded calls, read by the model's one trace reader
+(:func:`sim.model.trace.read_trace_file`, as ``--trace`` and ``demand.trace`` read it):
+times as timestamps (``time``) or hours since day 0 (``t_call_h``), ``lat``, ``lon``,
+optional ``fault`` and ``segment``; or the call table of a run (``calls.parquet``: the
+same plus ``prefecture`` and ``replication``, each replication an observation period of
+its own). With timestamps, day 0 is the local midnight of the earliest call's day, and
+its weekday is known.
 
 Every estimate carries a 95% interval. Calls are modelled as the scenario draws them, a
 Poisson process whose hourly rate is ``calls_per_day x weekday factor x hour share``, so
@@ -67,34 +70,56 @@ class DemandFit:
     segments: pd.DataFrame
 
 
-def read_trace(path: str | Path) -> pd.DataFrame:
-    """A trace CSV or a run's ``calls.parquet``; errors name the file, row and column."""
-    path = Path(path)
-    try:
-        table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except FileNotFoundError:
-        raise UserInputError("trace not found", file=path) from None
-    except Exception as exc:
-        raise UserInputError(f"cannot read trace: {exc}", file=path) from None
-    missing = {"t_call_h", "lat", "lon"} - set(table.columns)
-    if missing:
-        raise UserInputError(f"trace lacks columns {sorted(missing)}", file=path, line=1)
-    for column, low, high in (("t_call_h", 0.0, math.inf), ("lat", -90, 90), ("lon", -180, 180)):
-        values = pd.to_numeric(table[column], errors="coerce")
-        bad = values.isna() | (values < low) | (values > high)
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            # A CSV's first data row is line 2; a Parquet file has no lines, only rows.
-            line = row + 2 if path.suffix != ".parquet" else None
-            where = "" if line is not None else f" (row {row})"
-            raise UserInputError(
-                f"not a number in [{low}, {high}]: {table[column].iloc[row]!r}{where}",
-                file=path,
-                line=line,
-                field=column,
-            )
-        table[column] = values
+KEPT = ("adcode", "prefecture", "replication")
+"""Columns of a trace kept for the fit besides the trace's own (places, periods)."""
+
+
+def read_trace(path: str | Path, base: Scenario | None = None) -> pd.DataFrame:
+    """A call trace (CSV, or a run's ``calls.parquet``) as the table :func:`fit_demand` fits.
+
+    Every row is checked by the model's trace reader; errors name the file, the line (a
+    Parquet file's row) and the column. Fault classes and segments must be ``base``'s
+    (default: the model's defaults). Columns t_call_h (hours since day 0; a call before
+    hour 0 is an error), lat, lon, fault and segment where the trace has them (None
+    where a cell is empty), and adcode, prefecture, replication as written. With
+    timestamps, ``attrs["day0"]`` is the date whose midnight is hour 0.
+    """
+    from sim.model.scenario import DEFAULT_FAULTS, DEFAULT_SEGMENTS, TraceConfig
+    from sim.model.trace import read_trace_file
+
+    faults = base.demand.fault_classes if base is not None else DEFAULT_FAULTS
+    segments = base.demand.segments if base is not None else DEFAULT_SEGMENTS
+    # Every other setting at its default, as for --trace (the file is checked by the reader).
+    config = TraceConfig.model_construct(file=Path(path))
+    trace = read_trace_file(
+        config,
+        fault_classes=[f.name for f in faults],
+        segments=[s.name for s in segments],
+        keep=KEPT,
+        not_before_h=0.0,
+    )
+    table = pd.DataFrame({"t_call_h": trace.t_call_h, "lat": trace.lat, "lon": trace.lon})
+    for name, values in (("fault", trace.fault), ("segment", trace.segment)):
+        if values is not None:
+            table[name] = pd.Series(values, dtype=object)
+    for name, text in trace.kept.items():
+        table[name] = text
+    table.attrs["day0"] = trace.start
     return table
+
+
+def _weekday_of_hour0(trace: pd.DataFrame, start_weekday: int | None) -> int:
+    """The weekday of hour 0: the trace's day 0 when its times are dates, else given (or 0)."""
+    day0 = trace.attrs.get("day0")
+    if day0 is None:
+        return 0 if start_weekday is None else start_weekday
+    weekday = int(day0.weekday())
+    if start_weekday is not None and start_weekday != weekday:
+        raise UserInputError(
+            f"{start_weekday}, but the trace's day 0 is {day0}, a {day0:%A} ({weekday})",
+            field="--start-weekday",
+        )
+    return weekday
 
 
 def _exposure_h(days: float, periods: int, start_weekday: int) -> tuple[np.ndarray, np.ndarray]:
@@ -141,8 +166,12 @@ def _rate_profile(count: np.ndarray, exposure_h: np.ndarray) -> pd.DataFrame:
 
 
 def _shares(names: pd.Series) -> pd.DataFrame:
-    """Share of calls per name with Wilson intervals, and the first row holding each name."""
-    names = names.astype(str).reset_index(drop=True)
+    """Share of calls per name with Wilson intervals, and the first row holding each name.
+
+    Calls without a name (an empty cell: not recorded) are left out of the shares.
+    """
+    names = names.reset_index(drop=True)
+    names = names[names.notna()].astype(str)
     counts = names.value_counts()
     n = int(counts.sum())
     rows = []
@@ -155,7 +184,7 @@ def _shares(names: pd.Series) -> pd.DataFrame:
                 "share": k / n,
                 "low": ci.low,
                 "high": ci.high,
-                "first_row": int(np.argmax(names.to_numpy() == name)),
+                "first_row": int(names.index[names.to_numpy() == name][0]),
             }
         )
     columns = ["name", "calls", "share", "low", "high", "first_row"]
@@ -192,15 +221,18 @@ def _prefectures(trace: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_demand(
-    trace: pd.DataFrame, *, days: float | None = None, start_weekday: int = 0
+    trace: pd.DataFrame, *, days: float | None = None, start_weekday: int | None = None
 ) -> DemandFit:
     """Fit the demand of a trace observed for ``days`` (default: up to its last call's day).
 
-    ``start_weekday`` is the weekday of hour 0 (Monday 0), as in the model. A trace with a
+    ``start_weekday`` is the weekday of hour 0 (Monday 0), as in the model: by default
+    the weekday of the trace's day 0 when its times were dates (``attrs["day0"]``, see
+    :func:`read_trace`; a different one is an error), else Monday. A trace with a
     ``replication`` column holds that many periods of ``days`` each.
     """
     if len(trace) == 0:
         raise UserInputError("the trace has no calls")
+    start_weekday = _weekday_of_hour0(trace, start_weekday)
     t = trace["t_call_h"].to_numpy(float)
     period_days = days if days is not None else max(1.0, math.ceil(t.max() / HOURS_PER_DAY))
     if t.max() >= period_days * HOURS_PER_DAY:

@@ -45,6 +45,9 @@ MaxReplicationsOption = Annotated[
 OverwriteOption = Annotated[
     bool, typer.Option("--overwrite", help="Replace an output folder that already holds files.")
 ]
+OverwriteFileOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an output file that already exists.")
+]
 ForceOption = Annotated[
     bool, typer.Option("--force", help="Run even if the work estimate exceeds this machine.")
 ]

@@ -3,14 +3,17 @@
 Every mistake is a :class:`~sim.errors.ScenarioError` naming the file, the line as an
 editor shows it (the header is line 1, so row k of the table is line k + 2) and the
 column: not UTF-8, not CSV, too many rows, a missing column, an empty cell, a value out
-of range, a repeated id.
+of range, a repeated id. A table may also come from Parquet (:func:`read_parquet_table`,
+cells as text as from a CSV); an error about it names the row, not a line
+(:func:`rows_not_lines`).
 """
 
 from __future__ import annotations
 
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,6 +122,65 @@ def first_failure(checks: Sequence[tuple[np.ndarray, str]]) -> tuple[int, str] |
         return None
     row, k = min(failing)
     return row, checks[k][1]
+
+
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+def is_parquet(path: Path) -> bool:
+    """Whether ``path`` is read as Parquet (by its suffix), else as CSV."""
+    return path.suffix.lower() in PARQUET_SUFFIXES
+
+
+def _parquet_error(exc: Exception, path: Path, what: str) -> ScenarioError:
+    if isinstance(exc, FileNotFoundError):
+        return ScenarioError(f"{what} not found", file=path)
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return ScenarioError(f"not a readable Parquet file: {message}", file=path)
+
+
+def parquet_columns(path: Path, what: str) -> list[str]:
+    """The column names of a Parquet file (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return [str(name) for name in pq.read_schema(path).names]
+    except Exception as exc:  # pyarrow raises many kinds for a file that is not Parquet
+        raise _parquet_error(exc, path, what) from None
+
+
+def read_parquet_table(
+    path: Path, what: str, columns: Sequence[str], max_rows: int
+) -> pd.DataFrame:
+    """``columns`` of a Parquet file with every cell as text, as :func:`read_csv_table`
+    gives a CSV's: a missing value is an empty cell, a float its shortest round-trip form."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path, columns=list(columns))
+    except Exception as exc:  # pyarrow raises many kinds for a file that is not Parquet
+        raise _parquet_error(exc, path, what) from None
+    if len(frame) == 0:
+        raise ScenarioError(f"{what} has no rows", file=path)
+    if len(frame) > max_rows:
+        raise ScenarioError(f"{len(frame):,} rows; {what} may have at most {max_rows:,}", file=path)
+    return pd.DataFrame(
+        {c: frame[c].astype(str).where(frame[c].notna().to_numpy(), "") for c in columns}
+    )
+
+
+@contextmanager
+def rows_not_lines(parquet: bool) -> Iterator[None]:
+    """Inside, an error naming a line of a table read from Parquet names its row instead
+    (``row 1`` is the first: a Parquet file has no lines to show in an editor)."""
+    try:
+        yield
+    except ScenarioError as exc:
+        if parquet and exc.line is not None:
+            if exc.line > 1:
+                exc.message = f"row {exc.line - 1}: {exc.message}"
+            exc.line = None
+        raise
 
 
 def number_column(

@@ -7,6 +7,13 @@ naming the file, the line as an editor shows it and the column. Times become hou
 day 0, the local midnight that begins the horizon, as wall-clock time in the trace's
 time zone, so that the hour of the day of a call is the hour its clock showed.
 
+:func:`read_trace_file` is the one reader of a call trace: ``demand.trace`` and
+``--trace`` use it through :func:`read_trace`, ``rescue-sim fit-demand`` directly. It
+reads timestamps (ISO 8601 or ``time_format``) or hours since day 0: a column
+``t_call_h`` (the model's own name, as in a run's ``calls.parquet``) holds hours, and
+is read when the trace has no ``time`` column. A ``.parquet`` file is read as a CSV
+would be, its errors naming the row.
+
 :func:`trace_calls` gives the calls of one replication: with ``bootstrap: none`` the
 recorded calls inside the horizon, the same in every replication; with ``bootstrap:
 days`` each day of the horizon is a day of the trace drawn with replacement from a named
@@ -20,7 +27,8 @@ the priority and the observed times beside the simulated ones.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, NoReturn
@@ -29,13 +37,25 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import ScenarioError
-from sim.model.csv_input import id_column, line_of, number_column, read_csv_table
-from sim.model.scenario import HOURS_PER_DAY, Scenario, TraceConfig
+from sim.model.csv_input import (
+    id_column,
+    is_parquet,
+    line_of,
+    number_column,
+    parquet_columns,
+    read_csv_table,
+    read_parquet_table,
+    rows_not_lines,
+)
+from sim.model.scenario import HOURS_PER_DAY, Scenario, TraceColumns, TraceConfig
 from sim.model.streams import named_rng
 
 MAX_TRACE_CALLS = 10_000_000
 HOURS_FORMAT = "hours"
 """``time_format: hours``: times are numbers, hours since day 0."""
+HOURS_COLUMN = "t_call_h"
+"""A time column of this name holds hours since day 0 (the model's own, as in calls.parquet)."""
+DEFAULT_TIME = TraceColumns().time
 OBSERVED = ("answered", "arrived", "repaired")
 """Observed times a trace may carry, kept beside the simulated ``*_h`` columns."""
 OPTIONAL = ("fault", "segment", "priority", "id", *OBSERVED)
@@ -68,6 +88,8 @@ class Trace:
     priority: np.ndarray | None
     ids: np.ndarray | None
     observed_h: dict[str, np.ndarray]
+    # Other columns asked for by name (read_trace_file's ``keep``), as text ("" empty).
+    kept: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.t_call_h)
@@ -78,10 +100,24 @@ class Trace:
         return inside
 
 
+def _time_column(config: TraceConfig, header: set[str]) -> tuple[str, bool]:
+    """The column of the call times, and whether it holds hours since day 0.
+
+    The default ``time`` column, when the trace has none, is ``t_call_h`` if it has that;
+    ``t_call_h`` holds hours unless a ``time_format`` says otherwise.
+    """
+    column = config.columns.time
+    if column == DEFAULT_TIME and column not in header and HOURS_COLUMN in header:
+        column = HOURS_COLUMN
+    fmt = config.time_format
+    return column, fmt == HOURS_FORMAT or (fmt is None and column == HOURS_COLUMN)
+
+
 def _column_names(config: TraceConfig, header: set[str]) -> dict[str, str]:
     """Role -> column: the three required, the optional ones named or found by name."""
     columns = config.columns
-    chosen = {"time": columns.time, "lat": columns.lat, "lon": columns.lon}
+    time, _ = _time_column(config, header)
+    chosen = {"time": time, "lat": columns.lat, "lon": columns.lon}
     for role in OPTIONAL:
         name = getattr(columns, role)
         if name is not None:
@@ -144,15 +180,17 @@ def _hours(
     day0: pd.Timestamp | None,
     *,
     required: bool,
+    in_hours: bool,
 ) -> tuple[np.ndarray, pd.Series | None]:
     """A time column as hours since ``day0`` (NaN where empty), and its local times.
 
+    ``in_hours``: the column holds numbers, hours since day 0, not timestamps.
     ``day0`` None: the local times are returned to choose it, hours are left NaN.
     """
     text = table[column].astype(str).str.strip()
     blank = (text == "").to_numpy()
     local = None
-    if config.time_format == HOURS_FORMAT:
+    if in_hours:
         values = pd.to_numeric(text.where(~blank), errors="coerce").astype(float).to_numpy()
         unreadable = ~blank & ~np.isfinite(values)
         what = "not a number of hours"
@@ -198,60 +236,148 @@ def _priorities(table: pd.DataFrame, column: str, path: Path) -> np.ndarray:
     return values
 
 
-def _start(config: TraceConfig, scenario: Scenario, local: pd.Series | None) -> date | None:
-    """The date whose local midnight is day 0: given, or the earliest call's."""
-    given = config.start or scenario.horizon.start_date
-    if given is not None or local is None:
-        return given
-    first: pd.Timestamp = local.min()
-    return first.date()
+def _table(path: Path, config: TraceConfig, keep: Sequence[str]) -> tuple[pd.DataFrame, bool]:
+    """The trace's cells as text (a CSV, or a Parquet file), and whether it is Parquet."""
+    if not is_parquet(path):
+        return read_csv_table(path, WHAT, set(), MAX_TRACE_CALLS), False
+    header = parquet_columns(path, WHAT)
+    wanted = {*_column_names(config, set(header)).values(), *keep}
+    # Only the columns the trace is read for: a run's calls.parquet has dozens.
+    columns = [name for name in header if name in wanted]
+    return read_parquet_table(path, WHAT, columns, MAX_TRACE_CALLS), True
+
+
+def _missing(roles: dict[str, str], header: set[str], path: Path) -> None:
+    missing = sorted(name for name in roles.values() if name not in header)
+    if not missing:
+        return
+    hint = ""
+    if roles["time"] in missing and roles["time"] == DEFAULT_TIME:
+        hint = f" (the call times: {DEFAULT_TIME} as timestamps, or {HOURS_COLUMN} in hours)"
+    raise ScenarioError(f"{WHAT} lacks columns {missing}{hint}", file=path, line=1)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A trace as read, with what an error about one of its rows needs."""
+
+    trace: Trace
+    table: pd.DataFrame
+    time_column: str
+    parquet: bool
+
+
+def _read_file(
+    config: TraceConfig,
+    *,
+    fault_classes: Sequence[str],
+    segments: Sequence[str],
+    start: date | None,
+    keep: Sequence[str],
+    not_before_h: float | None,
+) -> _Read:
+    path = config.file
+    table, parquet = _table(path, config, keep)
+    header = set(table.columns)
+    roles = _column_names(config, header)
+    _, in_hours = _time_column(config, header)
+    with rows_not_lines(parquet):
+        _missing(roles, header, path)
+        # Every cell is read before anything is built, so that a bad row ends the run
+        # before any work.
+        time = roles["time"]
+        t_call_h, local = _hours(table, time, path, config, None, required=True, in_hours=in_hours)
+        if start is None and local is not None:
+            start = local.min().date()  # day 0: the day of the earliest call
+        day0 = None if start is None else pd.Timestamp(start)
+        if local is not None and day0 is not None:
+            t_call_h = _since(local, day0)
+        if not_before_h is not None and (t_call_h < not_before_h).any():
+            row = int(np.flatnonzero(t_call_h < not_before_h)[0])
+            _raise_at(table, time, path, row, f"before hour {not_before_h:g} of day 0")
+        lat = number_column(table, roles["lat"], path, low=-90, high=90).to_numpy()
+        lon = number_column(table, roles["lon"], path, low=-180, high=180).to_numpy()
+        fault = segment = priority = ids = None
+        if "fault" in roles:
+            fault = _names(table, roles["fault"], path, list(fault_classes), "fault class")
+        if "segment" in roles:
+            segment = _names(table, roles["segment"], path, list(segments), "segment")
+        if "priority" in roles:
+            priority = _priorities(table, roles["priority"], path)
+        if "id" in roles:
+            ids = id_column(table, roles["id"], path).to_numpy(object)
+        observed: dict[str, np.ndarray] = {}
+        for role in OBSERVED:
+            if role not in roles:
+                continue
+            column = roles[role]
+            hours, _ = _hours(table, column, path, config, day0, required=False, in_hours=in_hours)
+            with np.errstate(invalid="ignore"):
+                early = hours < t_call_h
+            if early.any():
+                _raise_at(table, column, path, int(np.flatnonzero(early)[0]), "before the call")
+            observed[role] = hours
+    kept = {name: table[name].str.strip().to_numpy(object) for name in keep if name in header}
+    trace = Trace(path, start, t_call_h, lat, lon, fault, segment, priority, ids, observed, kept)
+    return _Read(trace, table, time, parquet)
+
+
+def read_trace_file(
+    config: TraceConfig,
+    *,
+    fault_classes: Sequence[str],
+    segments: Sequence[str],
+    start: date | None = None,
+    keep: Sequence[str] = (),
+    not_before_h: float | None = None,
+) -> Trace:
+    """Read and check every row of the trace ``config`` names (a CSV or a ``.parquet``).
+
+    Times are timestamps (``config.time_format``, ISO 8601 by default) placed on the
+    clock of day 0, the local midnight of ``start`` (default: the day of the earliest
+    call); or hours since day 0, in a ``t_call_h`` column or with ``time_format: hours``.
+    Fault classes and segments must be among the names given. ``keep``: other columns
+    to return as they are written (:attr:`Trace.kept`), where the trace has them.
+    ``not_before_h``: a call before this hour of day 0 is an error. A bad cell is one
+    :class:`~sim.errors.ScenarioError` naming the file, the line (a Parquet file's row)
+    and the column.
+    """
+    return _read_file(
+        config,
+        fault_classes=fault_classes,
+        segments=segments,
+        start=start,
+        keep=keep,
+        not_before_h=not_before_h,
+    ).trace
 
 
 def _read(scenario: Scenario) -> Trace:
     config = scenario.demand.trace
     assert config is not None
-    path = config.file
-    raw = read_csv_table(path, WHAT, set(), MAX_TRACE_CALLS)
-    roles = _column_names(config, set(raw.columns))
-    missing = [name for name in roles.values() if name not in raw.columns]
-    if missing:
-        raise ScenarioError(f"{WHAT} lacks columns {sorted(missing)}", file=path, line=1)
-    table = raw.copy()
-    # Every cell is read before anything is built, so that a bad row ends the run
-    # before any work.
-    t_call_h, local = _hours(table, roles["time"], path, config, None, required=True)
-    start = _start(config, scenario, local)
-    day0 = None if start is None else pd.Timestamp(start)
-    if local is not None and day0 is not None:
-        t_call_h = _since(local, day0)
-    lat = number_column(table, roles["lat"], path, low=-90, high=90).to_numpy()
-    lon = number_column(table, roles["lon"], path, low=-180, high=180).to_numpy()
     demand = scenario.demand
-    fault = segment = priority = ids = None
-    if "fault" in roles:
-        faults = [f.name for f in demand.fault_classes]
-        fault = _names(table, roles["fault"], path, faults, "fault class")
-    if "segment" in roles:
-        segments = [s.name for s in demand.segments]
-        segment = _names(table, roles["segment"], path, segments, "segment")
-    if "priority" in roles:
-        priority = _priorities(table, roles["priority"], path)
-    if "id" in roles:
-        ids = id_column(table, roles["id"], path).to_numpy(object)
-    observed: dict[str, np.ndarray] = {}
-    for role in OBSERVED:
-        if role not in roles:
-            continue
-        column = roles[role]
-        hours, _ = _hours(table, column, path, config, day0, required=False)
-        with np.errstate(invalid="ignore"):
-            early = hours < t_call_h
-        if early.any():
-            _raise_at(table, column, path, int(np.flatnonzero(early)[0]), "before the call")
-        observed[role] = hours
-    trace = Trace(path, start, t_call_h, lat, lon, fault, segment, priority, ids, observed)
+    read = _read_file(
+        config,
+        fault_classes=[f.name for f in demand.fault_classes],
+        segments=[s.name for s in demand.segments],
+        start=config.start or scenario.horizon.start_date,
+        keep=("replication",),
+        not_before_h=None,
+    )
+    trace = read.trace
+    periods = set(trace.kept.get("replication", ()))
+    if len(periods) > 1:
+        # A run's calls.parquet holds one period per replication; replayed together
+        # they would multiply the calls.
+        raise ScenarioError(
+            f"holds {len(periods)} replications of a run; a replayed trace is one observed "
+            "period: keep the rows of one",
+            file=trace.path,
+            field="replication",
+        )
     if config.bootstrap == "none":
-        _check_horizon(trace, scenario, table, roles["time"])
+        with rows_not_lines(read.parquet):
+            _check_horizon(trace, scenario, read.table, read.time_column)
     return trace
 
 

@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import sys
 import tempfile
 import threading
@@ -72,6 +73,20 @@ def _what(path: Path) -> str:
     return "a folder" if path.is_dir() else "a file" if path.exists() else "nothing"
 
 
+def kind_of(path: Path) -> str:
+    """What is at ``path`` that is not a folder, in words: ``a file``, ``a FIFO (named
+    pipe)``, ``a socket``, ``a character device``... (found by its status: never opened)."""
+    mode = os.stat(path).st_mode
+    kinds = (
+        (stat.S_ISREG, "a file"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
 def _resolve(path: str | Path, option: str) -> Path:
     """The absolute place, symbolic links followed; refuses a file or a place under one."""
     target = Path(os.path.abspath(Path(path).expanduser()))
@@ -82,11 +97,12 @@ def _resolve(path: str | Path, option: str) -> Path:
     if target.parent == target:
         raise OutputError(f"{path}: cannot replace the root folder", field=option)
     if target.exists() and not target.is_dir():
-        raise OutputError(f"{path} is a file, not a folder", field=option)
+        raise OutputError(f"{path} is {kind_of(target)}, not a folder", field=option)
     for ancestor in target.parents:
         if ancestor.exists():
             if not ancestor.is_dir():
-                raise OutputError(f"{path} cannot be a folder: {ancestor} is a file", field=option)
+                what = kind_of(ancestor)
+                raise OutputError(f"{path} cannot be a folder: {ancestor} is {what}", field=option)
             break
     return target
 
@@ -133,10 +149,11 @@ class FolderLock:
     removed on release.
     """
 
-    def __init__(self, target: Path, option: str = "--out") -> None:
+    def __init__(self, target: Path, option: str = "--out", what: str = "folder") -> None:
         self.target = target
         self.path = _hidden(target, "lock")
         self.option = option
+        self.what = what  # "folder" or "file": what the refusal tells the user to choose
         self._file: IO[str] | None = None
 
     def acquire(self) -> FolderLock:
@@ -154,7 +171,7 @@ class FolderLock:
                 who = f" ({owner[0]})" if owner else ""
                 raise OutputError(
                     f"{self.target} is being written by another rescue-sim{who}; "
-                    "wait for it to finish or choose another folder",
+                    f"wait for it to finish or choose another {self.what}",
                     field=self.option,
                 ) from None
             except OSError as exc:
@@ -621,6 +638,24 @@ class VerifiedFolder:
         self.close()
 
 
+def existing_folder(path: str | Path) -> Path:
+    """Where the output folder ``path`` is: ``path`` itself, or the old folder set aside
+    by a swap that died halfway; a place that is no folder is a :class:`CorruptFileError`.
+
+    Cheap (no file is read): for checking a folder before anything is claimed in it.
+    """
+    shown = Path(path)
+    place = Path(os.path.abspath(shown))
+    if not place.exists():
+        previous = _hidden(place, "previous")
+        if previous.is_dir():  # a two-rename swap died halfway: the old run is complete
+            return previous
+        raise CorruptFileError("folder not found", file=shown)
+    if not place.is_dir():
+        raise CorruptFileError("a file, not an output folder", file=shown)
+    return shown
+
+
 def open_folder(
     path: str | Path, kinds: Sequence[str], required: Sequence[str] = ()
 ) -> VerifiedFolder:
@@ -630,15 +665,7 @@ def open_folder(
     finished, of another kind, or whose files are missing, truncated or changed.
     """
     shown = Path(path)
-    place = Path(os.path.abspath(shown))
-    if not place.exists():
-        previous = _hidden(place, "previous")
-        if previous.is_dir():  # a two-rename swap died halfway: the old run is complete
-            place = previous
-        else:
-            raise CorruptFileError("folder not found", file=shown)
-    if not place.is_dir():
-        raise CorruptFileError("a file, not an output folder", file=shown)
+    place = existing_folder(shown)
     use_fd = os.open in os.supports_dir_fd and sys.platform != "win32"
     fd = os.open(place, os.O_RDONLY) if use_fd else None
     folder = VerifiedFolder(shown, {}, fd)

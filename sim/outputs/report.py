@@ -3,9 +3,11 @@
 :func:`plot_run` writes the figures of :mod:`sim.outputs.plots` as PNG files; :func:`write_report`
 writes one self-contained HTML page (figures embedded as base64 PNG, the KPI table, the
 resolved scenario) that opens offline in any browser. Nothing is simulated here: both
-read calls.parquet, units.parquet, agents.parquet and summary.json. Every file is written to a
-temporary name in its folder and renamed into place, so an interrupted write never
-leaves half a file.
+read calls.parquet, units.parquet, agents.parquet and summary.json. Each claims its output
+before reading anything: the figures as an output folder
+(:class:`~sim.outputs.output_folder.OutputFolder`, written as a unit with its manifest),
+the page as an output file (:class:`~sim.outputs.output_file.OutputFile`, written beside
+its place and renamed into it), so an interrupted write never leaves half of either.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.tables import kpi_frame, province_kpis
-from sim.experiments.runs.store import atomic_write
 from sim.outputs import plots
 from sim.outputs.outlines import OUTLINE_CAPTION
-from sim.outputs.output_folder import FolderLock
+from sim.outputs.output_file import OutputFile
+from sim.outputs.output_folder import MANIFEST, FolderLock, OutputFolder, existing_folder
 from sim.outputs.run_folder import read_agents, read_run, read_sweep_summary
 
 DPI = 110
@@ -179,8 +181,10 @@ def run_figures(
 # --------------------------------------------------------------------------- writing
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+FIGURES_KIND = "figures"
+"""The kind of a folder of figures in its manifest."""
+REPORT_NAME = "report.html"
+"""A report's default name, in the folder it reports on."""
 
 
 def figure_png(fig: Figure, dpi: int = DPI) -> bytes:
@@ -207,43 +211,122 @@ def _writing_beside(folder: str | Path, out: Path) -> Iterator[None]:
         yield
 
 
+def own_figures(folder: Path) -> bool:
+    """Whether ``folder`` holds figures that ``plot`` wrote: its manifest says so, or (from
+    a rescue-sim whose figure folders had none) it holds nothing but PNG files."""
+    if not folder.is_dir():
+        return False
+    manifest = folder / MANIFEST
+    if manifest.is_file():
+        try:
+            kind = json.loads(manifest.read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            return False
+        return bool(kind == FIGURES_KIND)
+    return all(entry.suffix == ".png" and entry.is_file() for entry in folder.iterdir())
+
+
+def own_page(path: Path) -> bool:
+    """Whether ``path`` is a page that ``report`` wrote (its title says rescue-sim).
+
+    Only a regular file is read: a FIFO or a device is never opened.
+    """
+    if not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return b"<title>rescue-sim " in head
+
+
+@contextmanager
+def claimed_figures(
+    run_dir: str | Path, out_dir: str | Path | None, overwrite: bool
+) -> Iterator[tuple[OutputFolder, Path]]:
+    """The folder of figures of ``run_dir`` claimed before any work, and its name as shown.
+
+    ``out_dir`` None: RUN_DIR/figures, which replaces the figures a previous ``plot``
+    wrote there without ``overwrite`` (they are this command's own, in the run's own
+    folder); any other folder that holds files is replaced only with ``overwrite``.
+    The run folder's manifest lists only the run's files, so it verifies as before.
+    """
+    if out_dir is None:
+        shown = existing_folder(run_dir) / "figures"
+        overwrite = overwrite or own_figures(shown)
+    else:
+        shown = Path(out_dir)
+    with _writing_beside(run_dir, shown), OutputFolder.claim(shown, overwrite=overwrite) as folder:
+        yield folder, shown
+
+
+@contextmanager
+def claimed_page(
+    folder: str | Path, path: str | Path | None, overwrite: bool
+) -> Iterator[OutputFile]:
+    """The report page of ``folder`` claimed before any work (:class:`OutputFile`).
+
+    ``path`` None: FOLDER/report.html, which replaces a page ``report`` wrote there
+    before without ``overwrite``; any other existing file is replaced only with
+    ``overwrite``. The folder's manifest does not list the page, so it verifies as before.
+    """
+    if path is None:
+        target = existing_folder(folder) / REPORT_NAME
+        replaceable = own_page
+    else:
+        target = Path(path)
+        replaceable = None
+    with (
+        _writing_beside(folder, target),
+        OutputFile.claim(target, overwrite=overwrite, replaceable=replaceable) as page,
+    ):
+        yield page
+
+
 def plot_run(
     run_dir: str | Path,
     out_dir: str | Path | None = None,
     *,
     dpi: int = DPI,
     baseline_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write every figure of a run folder as PNG (default: RUN_DIR/figures); returns the paths.
 
+    The folder is claimed first (:func:`claimed_figures`) and written as a unit.
     ``baseline_dir``: another run folder; adds the map of the network changes.
     """
-    out = Path(out_dir) if out_dir is not None else Path(run_dir) / "figures"
-    written = []
-    with _writing_beside(run_dir, out):
+    with claimed_figures(run_dir, out_dir, overwrite) as (folder, shown):
+        names = []
         for name, fig in run_figures(run_dir, baseline_dir).items():
-            path = out / f"{name}.png"
-            _atomic_write_bytes(path, figure_png(fig, dpi))
-            written.append(path)
-    return written
+            (folder.staging / f"{name}.png").write_bytes(figure_png(fig, dpi))
+            names.append(f"{name}.png")
+        folder.commit(kind=FIGURES_KIND)
+    return [shown / name for name in names]
 
 
 def plot_sweep(
-    sweep_dir: str | Path, out_dir: str | Path | None = None, *, dpi: int = DPI
+    sweep_dir: str | Path,
+    out_dir: str | Path | None = None,
+    *,
+    dpi: int = DPI,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write the KPIs of a sweep folder against each swept path as PNG; returns the paths.
 
-    One figure per swept path on the horizontal axis (default folder: SWEEP_DIR/figures).
+    One figure per swept path on the horizontal axis (default folder: SWEEP_DIR/figures,
+    claimed as :func:`plot_run` claims it).
     """
-    out = Path(out_dir) if out_dir is not None else Path(sweep_dir) / "figures"
-    written = []
-    with _writing_beside(sweep_dir, out):
+    with claimed_figures(sweep_dir, out_dir, overwrite) as (folder, shown):
         summary = read_sweep_summary(sweep_dir)
+        names = []
         for x in plots.sweep_parameters(summary):
-            path = out / ("sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png")
-            _atomic_write_bytes(path, figure_png(plots.sweep_plot(summary, x), dpi))
-            written.append(path)
-    return written
+            name = "sweep_" + re.sub(r"[^\w.-]+", "_", x) + ".png"
+            (folder.staging / name).write_bytes(figure_png(plots.sweep_plot(summary, x), dpi))
+            names.append(name)
+        folder.commit(kind=FIGURES_KIND)
+    return [shown / name for name in names]
 
 
 def kpi_table_html(summary: dict[str, Any]) -> str:
@@ -373,16 +456,21 @@ def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> 
 
 
 def write_report(
-    run_dir: str | Path, path: str | Path | None = None, *, baseline_dir: str | Path | None = None
+    run_dir: str | Path,
+    path: str | Path | None = None,
+    *,
+    baseline_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write the self-contained HTML report (default: RUN_DIR/report.html); returns its path.
 
-    ``baseline_dir``: another run folder whose network this run's is mapped against.
+    The page is claimed first (:func:`claimed_page`): an existing file elsewhere is
+    replaced only with ``overwrite``. ``baseline_dir``: another run folder whose network
+    this run's is mapped against.
     """
-    target = Path(path) if path is not None else Path(run_dir) / "report.html"
-    with _writing_beside(run_dir, target):
-        _atomic_write_bytes(target, report_html(run_dir, baseline_dir).encode("utf-8"))
-    return target
+    with claimed_page(run_dir, path, overwrite) as page:
+        data = report_html(run_dir, baseline_dir).encode("utf-8")
+        return page.write(lambda tmp: tmp.write_bytes(data))
 
 
 __all__ = [

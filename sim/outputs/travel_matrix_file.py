@@ -1,9 +1,9 @@
 """Writing a travel matrix (``rescue-sim travel-matrix``): Parquet or CSV, by the file's suffix.
 
-The file is written in one step (:func:`~sim.outputs.run_folder.atomic_write`): a run
-interrupted at any moment leaves the old file or the new one. Floats are written
-exactly (Parquet as float64, CSV in their shortest round-trip form), so that the matrix
-read back gives the very values written (docs/travel.md).
+The file is claimed before any work (:class:`~sim.outputs.output_file.OutputFile`) and
+written in one step: a run interrupted at any moment leaves the old file or the new one.
+Floats are written exactly (Parquet as float64, CSV in their shortest round-trip form),
+so that the matrix read back gives the very values written (docs/travel.md).
 """
 
 from __future__ import annotations
@@ -13,20 +13,33 @@ from pathlib import Path
 import pandas as pd
 
 from sim.errors import OutputError
-from sim.experiments.runs.store import atomic_write
+from sim.model.csv_input import PARQUET_SUFFIXES, is_parquet
+from sim.outputs.output_file import OutputFile
 
-PARQUET_SUFFIXES = (".parquet", ".pq")
 
-
-def write_travel_matrix(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` (``.parquet``/``.pq`` or ``.csv``) and return the path."""
-    suffix = path.suffix.lower()
-    if suffix not in (*PARQUET_SUFFIXES, ".csv"):
+def check_matrix_name(path: Path) -> None:
+    """Refuse a name that is not ``.parquet``/``.pq`` or ``.csv`` (the format is the suffix)."""
+    if path.suffix.lower() not in (*PARQUET_SUFFIXES, ".csv"):
         raise OutputError("name a .parquet or .csv file", field="--out")
-    if path.is_dir():
-        raise OutputError(f"{path} is a folder; name a file", field="--out")
-    if suffix == ".csv":
-        atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False))
-    else:
-        atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
-    return path
+
+
+def write_travel_matrix(
+    frame: pd.DataFrame, out: Path | OutputFile, *, overwrite: bool = False
+) -> Path:
+    """Write ``frame`` to ``out`` (``.parquet``/``.pq`` or ``.csv``) and return its path.
+
+    ``out``: a file claimed by the caller, or a path claimed here (an existing file is
+    replaced only with ``overwrite``).
+    """
+    if isinstance(out, OutputFile):
+        return _write(frame, out)
+    check_matrix_name(out)
+    with OutputFile.claim(out, overwrite=overwrite) as claimed:
+        return _write(frame, claimed)
+
+
+def _write(frame: pd.DataFrame, out: OutputFile) -> Path:
+    check_matrix_name(out.shown)
+    if is_parquet(out.shown):
+        return out.write(lambda tmp: frame.to_parquet(tmp, index=False))
+    return out.write(lambda tmp: frame.to_csv(tmp, index=False))
