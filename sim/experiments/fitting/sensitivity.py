@@ -27,10 +27,7 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
 from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, mean_kpis
-from sim.experiments.runs.executor import Engine
-from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import ProgressFn
-from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.run import Execution
 from sim.model.scenario import Scenario
 
 Method = Literal["morris", "sobol"]
@@ -114,20 +111,16 @@ def sensitivity(
     levels: int = 4,
     samples: int = 64,
     replications: int = 1,
-    workers: int = 1,
     seed: int = 0,
-    progress: ProgressFn | None = None,
-    engine: Engine | None = None,
-    store: ResultStore | None = None,
-    report: ReportFn | None = None,
-    description: dict[str, Any] | None = None,
+    execution: Execution | None = None,
 ) -> SensitivityResult:
     """Screen ``ranges`` for their effect on each of ``kpis``.
 
     Morris runs ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol runs
     ``samples x (k + 2)`` (``samples`` a power of 2): see :func:`design`. ``seed`` drives
     the design and the bootstrap, not the simulation, which keeps the scenario's seed at
-    every point. With a ``store`` a rerun reuses every run already finished there
+    every point. ``execution`` says where the runs go (default: one local process); with
+    a result store there a rerun reuses every run already finished in it
     (:func:`~sim.experiments.fitting.points.evaluate_points`).
     """
     ranges = bind_ranges(base, ranges)
@@ -137,18 +130,7 @@ def sensitivity(
         seed=seed,
     )  # fmt: skip
     x = unit_to_values(ranges, unit)
-    tables = evaluate_points(
-        base,
-        ranges,
-        x,
-        replications=replications,
-        workers=workers,
-        progress=progress,
-        engine=engine,
-        store=store,
-        report=report,
-        description=description,
-    )
+    tables = evaluate_points(base, ranges, x, replications=replications, execution=execution)
     y = mean_kpis(tables, kpis)
     _check_finite(y, kpis)
 
