@@ -60,7 +60,7 @@ def sensitivity(
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
     from sim.experiments.fitting.points import bind_ranges, check_kpis, point_scenario
-    from sim.experiments.fitting.sensitivity import design, unit_to_values
+    from sim.experiments.fitting.sensitivity import Screening, unit_to_values
     from sim.experiments.fitting.sensitivity import sensitivity as analyse
     from sim.experiments.runs.run import Execution
 
@@ -77,7 +77,8 @@ def sensitivity(
         chosen: Method = "sobol" if method == "sobol" else "morris"
         # The points are known before any run: the work is counted on them.
         bound = bind_ranges(scenario, ranges)
-        unit = design(bound, method=chosen, trajectories=trajectories, samples=samples)
+        screening = Screening(chosen, trajectories=trajectories, samples=samples)
+        unit = screening.design(bound)
         points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]
         description = described(
             "sensitivity", path, scenario, method=method, parameters=list(param), **shape
@@ -91,8 +92,8 @@ def sensitivity(
                     description=description,
                 )  # fmt: skip
                 result = analyse(
-                    scenario, ranges, kpis, method=chosen, trajectories=trajectories,
-                    samples=samples, replications=scenario.replications, execution=runs,
+                    scenario, ranges, kpis, screening, replications=scenario.replications,
+                    execution=runs,
                 )  # fmt: skip
             out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             if out_dir is not None:

@@ -78,57 +78,58 @@ def _check_finite(y: np.ndarray, kpis: Sequence[str]) -> None:
             )
 
 
-def design(
-    ranges: Sequence[ParameterRange],
-    *,
-    method: Method = "morris",
-    trajectories: int = 10,
-    levels: int = 4,
-    samples: int = 64,
-    seed: int = 0,
-) -> np.ndarray:
-    """The points a screening runs, in the unit cube of the ranges: one row per point.
+@dataclass(frozen=True)
+class Screening:
+    """Which points a screening runs, and how its indices are bootstrapped.
 
-    Morris: ``trajectories x (k + 1)`` rows on a grid of ``levels``; Sobol (Saltelli's
-    scheme without second-order indices): ``samples x (k + 2)``. The same arguments give
-    the same design, so that the work can be counted before any run.
+    Morris: ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol (Saltelli's
+    scheme without second-order indices): ``samples x (k + 2)`` (``samples`` a power of
+    2). ``seed`` drives the design and the bootstrap, not the simulation, which keeps the
+    scenario's seed at every point.
     """
-    problem = _problem(ranges)
-    if method == "morris":
-        unit: np.ndarray = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
-    else:
-        unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
-    return unit
+
+    method: Method = "morris"
+    trajectories: int = 10
+    levels: int = 4
+    samples: int = 64
+    seed: int = 0
+
+    def design(self, ranges: Sequence[ParameterRange]) -> np.ndarray:
+        """The points to run, in the unit cube of the ranges: one row per point. The same
+        screening gives the same design, so that the work can be counted before any run."""
+        problem = _problem(ranges)
+        if self.method == "morris":
+            unit: np.ndarray = morris_sample.sample(
+                problem, self.trajectories, num_levels=self.levels, seed=self.seed
+            )
+        else:
+            unit = sobol_sample.sample(
+                problem, self.samples, calc_second_order=False, seed=self.seed
+            )
+        return unit
 
 
 def sensitivity(
     base: Scenario,
     ranges: Sequence[ParameterRange],
     kpis: Sequence[str],
+    screening: Screening | None = None,
     *,
-    method: Method = "morris",
-    trajectories: int = 10,
-    levels: int = 4,
-    samples: int = 64,
     replications: int = 1,
-    seed: int = 0,
     execution: Execution | None = None,
 ) -> SensitivityResult:
-    """Screen ``ranges`` for their effect on each of ``kpis``.
+    """Screen ``ranges`` for their effect on each of ``kpis`` (default: Morris, 10
+    trajectories; see :class:`Screening`).
 
-    Morris runs ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol runs
-    ``samples x (k + 2)`` (``samples`` a power of 2): see :func:`design`. ``seed`` drives
-    the design and the bootstrap, not the simulation, which keeps the scenario's seed at
-    every point. ``execution`` says where the runs go (default: one local process); with
-    a result store there a rerun reuses every run already finished in it
+    ``execution`` says where the runs go (default: one local process); with a result
+    store there a rerun reuses every run already finished in it
     (:func:`~sim.experiments.fitting.points.evaluate_points`).
     """
+    screening = screening or Screening()
+    method, levels, seed = screening.method, screening.levels, screening.seed
     ranges = bind_ranges(base, ranges)
     problem = _problem(ranges)
-    unit = design(
-        ranges, method=method, trajectories=trajectories, levels=levels, samples=samples,
-        seed=seed,
-    )  # fmt: skip
+    unit = screening.design(ranges)
     x = unit_to_values(ranges, unit)
     tables = evaluate_points(base, ranges, x, replications=replications, execution=execution)
     y = mean_kpis(tables, kpis)
