@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from sim.cli import app
 from sim.errors import UserInputError
 from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, parse_range
-from sim.experiments.fitting.sensitivity import sensitivity
+from sim.experiments.fitting.sensitivity import Screening, sensitivity
 from sim.model.loading import load_scenario
 from sim.model.scenario import Scenario
 from sim.outputs.sensitivity_plot import sensitivity_figure, write_sensitivity
@@ -38,7 +38,7 @@ def quick() -> Scenario:
 )
 def test_dominant_parameter_ranks_first(quick: Scenario, ranges: list[str], dominant: str) -> None:
     ranges = [*ranges, "stations.turnout_day_min.mean=14..16"]
-    result = sensitivity(quick, [parse_range(r) for r in ranges], [KPI], trajectories=6)
+    result = sensitivity(quick, [parse_range(r) for r in ranges], [KPI], Screening(trajectories=6))
     table = result.indices.set_index("parameter")
     assert table.loc[dominant, "rank"] == 1
     others = table.drop(index=dominant)
@@ -68,7 +68,7 @@ def test_parse_range(quick: Scenario) -> None:
 
 def test_figure_and_files(quick: Scenario, tmp_path: Path) -> None:
     ranges = [parse_range("network.vans.total=60..110"), parse_range("travel.noise_cv=0..0.3")]
-    result = sensitivity(quick, ranges, [KPI, "response_p90_h"], trajectories=2)
+    result = sensitivity(quick, ranges, [KPI, "response_p90_h"], Screening(trajectories=2))
     fig = sensitivity_figure(result.indices, KPI)
     (ax,) = fig.axes
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == "network.vans.total"

@@ -17,8 +17,8 @@ from rich.table import Table
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, shared_options
-from sim.cli.output import claimed, written
+from sim.cli.options import ExperimentOptions, ScenarioArgument, shared_options
+from sim.cli.output import claimed, show_written
 from sim.cli.setup import engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
 from sim.errors import UserInputError
@@ -54,7 +54,7 @@ _SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
 @guarded
 @shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
 def optimise(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: ScenarioArgument,
     out_dir: Annotated[
         Path,
         typer.Option("--out", help="The design folder; the same folder again resumes a search."),
@@ -172,10 +172,7 @@ def optimise(
                 exc.file, exc.line = str(config), field_line(config, exc.field)
         locate(exc, scenario_file)
         raise
-    out.print(
-        f"{written(out_dir)} ({result.evaluations} designs in the search; {result.stop_reason})",
-        highlight=False,
-    )
+    show_written(out_dir, f" ({result.evaluations} designs in the search; {result.stop_reason})")
 
 
 def _design_table(result: OptimiseResult, objective: str) -> Table:

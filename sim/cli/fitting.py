@@ -16,8 +16,8 @@ import typer
 
 from sim.cli.app import app, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, ParamOption, shared_options
-from sim.cli.output import claimed, described, written
+from sim.cli.options import ExperimentOptions, ParamOption, ScenarioArgument, shared_options
+from sim.cli.output import claimed, described, show_written
 from sim.cli.progress import fraction_done, monitor
 from sim.cli.setup import (
     checked_work,
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 @guarded
 @shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
 def sensitivity(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: ScenarioArgument,
     param: ParamOption,
     kpi: Annotated[
         list[str] | None, typer.Option("--kpi", help="A KPI to analyse; repeat.")
@@ -60,8 +60,9 @@ def sensitivity(
     """Rank parameters by their effect on KPIs (Morris mu* or Sobol indices, SALib)."""
     from sim.analysis.kpi_catalogue import HEADLINE_KPIS
     from sim.experiments.fitting.points import bind_ranges, check_kpis, point_scenario
-    from sim.experiments.fitting.sensitivity import design, unit_to_values
+    from sim.experiments.fitting.sensitivity import Screening, unit_to_values
     from sim.experiments.fitting.sensitivity import sensitivity as analyse
+    from sim.experiments.runs.run import Execution
 
     kpis = list(kpi) if kpi else list(HEADLINE_KPIS[:2])
     with pointed_at(scenario_file):
@@ -76,7 +77,8 @@ def sensitivity(
         chosen: Method = "sobol" if method == "sobol" else "morris"
         # The points are known before any run: the work is counted on them.
         bound = bind_ranges(scenario, ranges)
-        unit = design(bound, method=chosen, trajectories=trajectories, samples=samples)
+        screening = Screening(chosen, trajectories=trajectories, samples=samples)
+        unit = screening.design(bound)
         points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]
         description = described(
             "sensitivity", path, scenario, method=method, parameters=list(param), **shape
@@ -85,26 +87,27 @@ def sensitivity(
             _check_work(points, scenario.replications, runner.workers, options)
             label = f"{method}: {len(points)} points x{scenario.replications}"
             with runner, monitor(label) as report:
-                result = analyse(
-                    scenario, ranges, kpis, method=chosen, trajectories=trajectories,
-                    samples=samples, replications=scenario.replications, workers=options.workers,
-                    engine=runner, store=output.store, report=output.reporting(report),
+                runs = Execution(
+                    options.workers, runner, output.store, report=output.reporting(report),
                     description=description,
+                )  # fmt: skip
+                result = analyse(
+                    scenario, ranges, kpis, screening, replications=scenario.replications,
+                    execution=runs,
                 )  # fmt: skip
             out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
             if out_dir is not None:
                 from sim.outputs.sensitivity_plot import write_sensitivity
 
                 output.commit(lambda folder: write_sensitivity(result, folder), out_dir)
-    if out_dir is not None:
-        out.print(written(out_dir), highlight=False)
+    show_written(out_dir)
 
 
 @app.command()
 @guarded
 @shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
 def calibrate(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: ScenarioArgument,
     target: Annotated[
         list[str],
         typer.Option("--target", help="KPI=VALUE or KPI=VALUE+-SE a KPI to match; repeat."),
@@ -132,6 +135,7 @@ def calibrate(
     from sim.experiments.fitting.calibrate import calibrate as fit
     from sim.experiments.fitting.calibrate import check_calibration, parse_target
     from sim.experiments.fitting.points import check_kpis
+    from sim.experiments.runs.run import Execution
 
     with pointed_at(scenario_file):
         parsed = [parse_target(text) for text in target]
@@ -153,12 +157,15 @@ def calibrate(
             _check_work(heaviest, scenario.replications, runner.workers, options)
             label = f"calibrating: at most {max_points} points x{scenario.replications}"
             with runner, fraction_done(label) as progress:
+                # Progress follows the fit's points; the report of its runs stays quiet.
+                runs = Execution(
+                    options.workers, runner, output.store, progress, output.reporting(_quiet),
+                    description,
+                )  # fmt: skip
                 result = fit(
                     scenario, ranges, targets, target_se=target_se,
-                    replications=scenario.replications, workers=options.workers,
-                    max_evaluations=max_points, progress=progress, engine=runner,
-                    store=output.store, report=output.reporting(_quiet),
-                    description=description,
+                    replications=scenario.replications, max_evaluations=max_points,
+                    execution=runs,
                 )  # fmt: skip
             out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
             out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
@@ -167,8 +174,7 @@ def calibrate(
                 from sim.outputs.calibration import write_calibration
 
                 output.commit(lambda folder: write_calibration(result, folder), out_dir)
-    if out_dir is not None:
-        out.print(written(out_dir), highlight=False)
+    show_written(out_dir)
 
 
 def _scenario_and_ranges(

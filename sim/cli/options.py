@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+ScenarioArgument = Annotated[Path, typer.Argument(help="Scenario YAML file.")]
 DaysOption = Annotated[float | None, typer.Option(help="Override the horizon in days.")]
 ReplicationsOption = Annotated[int | None, typer.Option(help="Override the replications.")]
 SeedOption = Annotated[int | None, typer.Option(help="Override the seed.")]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sim.cli.app import out
 from sim.cli.guard import leaves
 from sim.errors import UserInputError
 
@@ -185,3 +186,9 @@ def written(out_dir: Path) -> str:
         if not p.name.startswith(".")
     )
     return f"wrote {out_dir}: {', '.join(names)}"
+
+
+def show_written(out_dir: Path | None, note: str = "") -> None:
+    """Print the :func:`written` line (with ``note`` after it) when there is a folder."""
+    if out_dir is not None:
+        out.print(f"{written(out_dir)}{note}", highlight=False)

@@ -19,8 +19,8 @@ from rich.table import Table
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, PolicyOption, experiment_options
-from sim.cli.output import claimed, written
+from sim.cli.options import ExperimentOptions, PolicyOption, ScenarioArgument, experiment_options
+from sim.cli.output import claimed, show_written
 from sim.cli.progress import monitor
 from sim.cli.setup import (
     Experiment,
@@ -60,7 +60,7 @@ def _description(command: str, file: Path, scenario: Scenario, **more: Any) -> d
 @app.command()
 @guarded
 def validate(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: ScenarioArgument,
     force: Annotated[
         bool, typer.Option("--force", help="Describe the scenario even past this machine's limits.")
     ] = False,
@@ -166,15 +166,14 @@ def run(
                 from sim.outputs.run_folder import write_run
 
                 output.commit(lambda folder: write_run(result, folder, path), out_dir)
-    if out_dir is not None:
-        out.print(written(out_dir), highlight=False)
+    show_written(out_dir)
 
 
 @app.command()
 @guarded
 @experiment_options
 def compare(
-    scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    scenario_file: ScenarioArgument,
     policy: Annotated[
         list[str],
         typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
@@ -250,8 +249,7 @@ def compare(
     out.print(table)
     if setup.precision:
         out.print(precision_note(results), highlight=False)
-    if out_dir is not None:
-        out.print(written(out_dir), highlight=False)
+    show_written(out_dir)
 
 
 @app.command()
@@ -354,8 +352,7 @@ def sweep(
                 from sim.outputs.run_folder import write_sweep
 
                 output.commit(lambda folder: write_sweep(result, folder), out_dir)
-    if out_dir is not None:
-        out.print(written(out_dir), highlight=False)
+    show_written(out_dir)
 
 
 def _sweep_table(

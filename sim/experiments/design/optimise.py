@@ -69,8 +69,9 @@ from sim.experiments.design.sites import (
 )
 from sim.experiments.design.spec import VANS, DesignSpec, Requirement
 from sim.experiments.runs.arguments import shortened_horizon
-from sim.experiments.runs.executor import Engine, Experiment, LocalEngine
+from sim.experiments.runs.executor import Engine, Experiment
 from sim.experiments.runs.progress import ReportFn
+from sim.experiments.runs.run import Execution
 from sim.experiments.runs.store import ResultStore, atomic_write
 from sim.experiments.runs.worker import cached_network
 from sim.model.network import Network
@@ -683,11 +684,9 @@ def optimise(
             store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
         if not isinstance(store, ResultStore):
             store = ResultStore(store)
-        if engine is None:
-            # One pool for the whole search: its workers keep the networks they built.
-            engine = stack.enter_context(LocalEngine(workers))
-        stack.enter_context(store.locked())
-        experiment = Experiment(engine, store, tables=True, report=report, description=description)
+        # One pool for the whole search: its workers keep the networks they built.
+        execution = Execution(workers, engine, store, report=report, description=description)
+        experiment = execution.experiment(stack, tables=True)
         return _optimise(scenario, spec, experiment, store.root / DESIGNS_DIR, log)
 
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -59,16 +59,12 @@ from scipy import optimize, stats
 from sim.errors import UserInputError
 from sim.experiments.fitting.points import (
     ParameterRange,
-    RunOptions,
     bind_ranges,
     evaluate_points,
     field_value,
     point_scenario,
 )
-from sim.experiments.runs.executor import Engine
-from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import ProgressFn
-from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.run import Execution, ProgressFn
 from sim.model.scenario import Scenario
 
 # Finite-difference step, as a share of each parameter's range.
@@ -137,13 +133,14 @@ class _Objective:
         targets: Mapping[str, float],
         replications: int,
         max_points: int,
-        progress: ProgressFn | None,
-        runs: RunOptions,
+        execution: Execution,
     ) -> None:
         self.base, self.ranges, self.targets = base, list(ranges), dict(targets)
         self.kpis = list(targets)
-        self.replications, self.max_points, self.progress = replications, max_points, progress
-        self.runs = runs
+        self.replications, self.max_points = replications, max_points
+        # The fit follows its progress in points; the runs go without it.
+        self.progress: ProgressFn | None = execution.progress
+        self.execution = replace(execution, progress=None)
         self.low = np.array([r.low for r in ranges])
         self.span = np.array([r.high - r.low for r in ranges])
         self.cache: dict[tuple[float, ...], tuple[np.ndarray, np.ndarray]] = {}
@@ -169,7 +166,7 @@ class _Objective:
                 self.ranges,
                 np.array([self.values(u) for u in new]),
                 replications=self.replications,
-                **self.runs.arguments(),
+                execution=self.execution,
             )
             for u, table in zip(new, tables, strict=True):
                 mean = np.array([float(table[k].mean()) for k in self.kpis])
@@ -233,13 +230,8 @@ def calibrate(
     target_se: Mapping[str, float] | None = None,
     start: Mapping[str, float] | None = None,
     replications: int = 3,
-    workers: int = 1,
     max_evaluations: int = 30,
-    progress: ProgressFn | None = None,
-    engine: Engine | None = None,
-    store: ResultStore | None = None,
-    report: ReportFn | None = None,
-    description: dict[str, Any] | None = None,
+    execution: Execution | None = None,
 ) -> CalibrationResult:
     """Fit ``ranges`` so that the mean KPIs meet ``targets``; every run on the base seed.
 
@@ -247,14 +239,16 @@ def calibrate(
     ``start`` gives a start value per path (default: the base scenario's value when it
     lies in the range, else the middle). ``max_evaluations`` bounds the points run
     (each of ``replications`` runs), exactly: at least ``k + 1`` for ``k`` parameters,
-    the start point and its Jacobian's moved points. With a ``store`` (see
+    the start point and its Jacobian's moved points. ``execution`` says where the runs
+    go (default: one local process); with a result store there (see
     :func:`~sim.experiments.fitting.points.evaluate_points`) a rerun reuses every run
-    already finished; ``report`` and ``description`` go to the engine.
+    already finished. Its ``progress`` follows the points run, out of ``max_evaluations``.
     """
     check_calibration(replications, max_evaluations, len(ranges))
     ranges = bind_ranges(base, ranges)
-    runs = RunOptions(workers, engine, store, report, description)
-    objective = _Objective(base, ranges, targets, replications, max_evaluations, progress, runs)
+    objective = _Objective(
+        base, ranges, targets, replications, max_evaluations, execution or Execution()
+    )
     u0 = np.array([_start_unit(base, r, (start or {}).get(r.path)) for r in ranges])
     target = np.array([targets[k] for k in objective.kpis])
     ((_, se0),) = objective.run([u0], reserve=len(ranges))

@@ -30,10 +30,7 @@ import pandas as pd
 
 from sim.analysis.kpi_catalogue import CATALOGUE, unknown_kpis
 from sim.errors import UserInputError
-from sim.experiments.runs.executor import Engine
-from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import ProgressFn, run_all
-from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.run import Execution
 from sim.model.loading import with_fields
 from sim.model.network import build_network
 from sim.model.scenario import Scenario
@@ -54,29 +51,6 @@ class ParameterRange:
     def value(self, x: float) -> float | int:
         """The value a scenario gets for ``x`` (rounded for an integer parameter)."""
         return round(float(x)) if self.integer else float(x)
-
-
-@dataclass
-class RunOptions:
-    """Where the runs of the points go: ``workers`` local processes or an ``engine``
-    (entered by the caller), an optional result store that a rerun resumes from, a
-    progress report, and the description the store's manifest keeps."""
-
-    workers: int = 1
-    engine: Engine | None = None
-    store: ResultStore | None = None
-    report: ReportFn | None = None
-    description: dict[str, Any] | None = None
-
-    def arguments(self) -> dict[str, Any]:
-        """The keyword arguments of :func:`evaluate_points` these options stand for."""
-        return {
-            "workers": self.workers,
-            "engine": self.engine,
-            "store": self.store,
-            "report": self.report,
-            "description": self.description,
-        }
 
 
 def parse_range(text: str, option: str = "--param") -> ParameterRange:
@@ -154,32 +128,19 @@ def evaluate_points(
     points: np.ndarray,
     *,
     replications: int,
-    workers: int = 1,
-    progress: ProgressFn | None = None,
-    engine: Engine | None = None,
-    store: ResultStore | None = None,
-    report: ReportFn | None = None,
-    description: dict[str, Any] | None = None,
+    execution: Execution | None = None,
 ) -> list[pd.DataFrame]:
     """KPIs by replication (one table per row of ``points``), all on the base seed.
 
-    ``engine`` (entered by the caller) runs them instead of ``workers`` local processes.
-    ``store`` keeps each finished run (its KPIs, not its tables) and hands back those
-    it already holds instead of running them; ``report`` follows the runs and
-    ``description`` goes into the store's manifest (see
-    :func:`sim.experiments.runs.run.run_all`). The first run that raises is raised.
+    ``execution`` says where the runs go (default: one local process): with a result
+    store there, each finished run is kept (its KPIs, not its tables) and those it
+    already holds are handed back instead of run again (see
+    :meth:`sim.experiments.runs.run.Execution.run_all`). The first run that raises is
+    raised.
     """
     scenarios = [point_scenario(base, ranges, row) for row in np.atleast_2d(points)]
-    results = run_all(
-        [(s, None) for s in scenarios],
-        replications,
-        workers=workers,
-        progress=progress,
-        keep_tables=False,
-        engine=engine,
-        store=store,
-        report=report,
-        description=description,
+    results = (execution or Execution()).run_all(
+        [(s, None) for s in scenarios], replications, keep_tables=False
     )
     return [r.kpis_by_replication for r in results]
 

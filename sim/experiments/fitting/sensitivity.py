@@ -27,10 +27,7 @@ from SALib.sample import morris as morris_sample
 from SALib.sample import sobol as sobol_sample
 
 from sim.experiments.fitting.points import ParameterRange, bind_ranges, evaluate_points, mean_kpis
-from sim.experiments.runs.executor import Engine
-from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import ProgressFn
-from sim.experiments.runs.store import ResultStore
+from sim.experiments.runs.run import Execution
 from sim.model.scenario import Scenario
 
 Method = Literal["morris", "sobol"]
@@ -81,74 +78,60 @@ def _check_finite(y: np.ndarray, kpis: Sequence[str]) -> None:
             )
 
 
-def design(
-    ranges: Sequence[ParameterRange],
-    *,
-    method: Method = "morris",
-    trajectories: int = 10,
-    levels: int = 4,
-    samples: int = 64,
-    seed: int = 0,
-) -> np.ndarray:
-    """The points a screening runs, in the unit cube of the ranges: one row per point.
+@dataclass(frozen=True)
+class Screening:
+    """Which points a screening runs, and how its indices are bootstrapped.
 
-    Morris: ``trajectories x (k + 1)`` rows on a grid of ``levels``; Sobol (Saltelli's
-    scheme without second-order indices): ``samples x (k + 2)``. The same arguments give
-    the same design, so that the work can be counted before any run.
+    Morris: ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol (Saltelli's
+    scheme without second-order indices): ``samples x (k + 2)`` (``samples`` a power of
+    2). ``seed`` drives the design and the bootstrap, not the simulation, which keeps the
+    scenario's seed at every point.
     """
-    problem = _problem(ranges)
-    if method == "morris":
-        unit: np.ndarray = morris_sample.sample(problem, trajectories, num_levels=levels, seed=seed)
-    else:
-        unit = sobol_sample.sample(problem, samples, calc_second_order=False, seed=seed)
-    return unit
+
+    method: Method = "morris"
+    trajectories: int = 10
+    levels: int = 4
+    samples: int = 64
+    seed: int = 0
+
+    def design(self, ranges: Sequence[ParameterRange]) -> np.ndarray:
+        """The points to run, in the unit cube of the ranges: one row per point. The same
+        screening gives the same design, so that the work can be counted before any run."""
+        problem = _problem(ranges)
+        if self.method == "morris":
+            unit: np.ndarray = morris_sample.sample(
+                problem, self.trajectories, num_levels=self.levels, seed=self.seed
+            )
+        else:
+            unit = sobol_sample.sample(
+                problem, self.samples, calc_second_order=False, seed=self.seed
+            )
+        return unit
 
 
 def sensitivity(
     base: Scenario,
     ranges: Sequence[ParameterRange],
     kpis: Sequence[str],
+    screening: Screening | None = None,
     *,
-    method: Method = "morris",
-    trajectories: int = 10,
-    levels: int = 4,
-    samples: int = 64,
     replications: int = 1,
-    workers: int = 1,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-    engine: Engine | None = None,
-    store: ResultStore | None = None,
-    report: ReportFn | None = None,
-    description: dict[str, Any] | None = None,
+    execution: Execution | None = None,
 ) -> SensitivityResult:
-    """Screen ``ranges`` for their effect on each of ``kpis``.
+    """Screen ``ranges`` for their effect on each of ``kpis`` (default: Morris, 10
+    trajectories; see :class:`Screening`).
 
-    Morris runs ``trajectories x (k + 1)`` points on a grid of ``levels``; Sobol runs
-    ``samples x (k + 2)`` (``samples`` a power of 2): see :func:`design`. ``seed`` drives
-    the design and the bootstrap, not the simulation, which keeps the scenario's seed at
-    every point. With a ``store`` a rerun reuses every run already finished there
+    ``execution`` says where the runs go (default: one local process); with a result
+    store there a rerun reuses every run already finished in it
     (:func:`~sim.experiments.fitting.points.evaluate_points`).
     """
+    screening = screening or Screening()
+    method, levels, seed = screening.method, screening.levels, screening.seed
     ranges = bind_ranges(base, ranges)
     problem = _problem(ranges)
-    unit = design(
-        ranges, method=method, trajectories=trajectories, levels=levels, samples=samples,
-        seed=seed,
-    )  # fmt: skip
+    unit = screening.design(ranges)
     x = unit_to_values(ranges, unit)
-    tables = evaluate_points(
-        base,
-        ranges,
-        x,
-        replications=replications,
-        workers=workers,
-        progress=progress,
-        engine=engine,
-        store=store,
-        report=report,
-        description=description,
-    )
+    tables = evaluate_points(base, ranges, x, replications=replications, execution=execution)
     y = mean_kpis(tables, kpis)
     _check_finite(y, kpis)
 

@@ -56,6 +56,7 @@ _policy_instance = policy_instance
 _policy_label = policy_label
 
 __all__ = [
+    "Execution",
     "PolicySpec",
     "ProgressFn",
     "ReplicationResult",
@@ -143,6 +144,95 @@ def _reporter(progress: ProgressFn | None, report: ReportFn | None) -> ReportFn 
     return both
 
 
+@dataclass(frozen=True)
+class Execution:
+    """How runs are carried out, whatever is run: on ``workers`` local processes or on an
+    ``engine`` (entered by the caller; a Dask cluster, say), into an optional result
+    ``store`` that a rerun resumes from, with ``progress`` (the fraction done) and
+    ``report`` (a :class:`ProgressState`) following them, and the ``description`` the
+    store's manifest keeps. The results depend on none of these.
+
+    One value for every layer that hands runs on (:func:`run_all`, the points of
+    calibration and sensitivity analysis, the network design's search).
+    """
+
+    workers: int = 1
+    engine: Engine | None = None
+    store: ResultStore | None = None
+    progress: ProgressFn | None = None
+    report: ReportFn | None = None
+    description: dict[str, Any] | None = None
+
+    def experiment(self, stack: ExitStack, *, tables: bool) -> Experiment:
+        """An experiment on these settings for as long as ``stack`` is open: ``workers``
+        local processes entered there when no engine is given, the store locked there."""
+        engine = self.engine
+        if engine is None:
+            engine = stack.enter_context(LocalEngine(self.workers))
+        if self.store is not None:
+            stack.enter_context(self.store.locked())
+        return Experiment(
+            engine,
+            self.store,
+            tables=tables,
+            report=_reporter(self.progress, self.report),
+            description=self.description,
+        )
+
+    def run_all(
+        self,
+        runs: Sequence[tuple[Scenario, PolicySpec]],
+        replications: int,
+        *,
+        keep_tables: bool = True,
+        precision: Sequence[PrecisionTarget] = (),
+        max_replications: int = DEFAULT_MAX_REPLICATIONS,
+        raise_on_failure: bool = True,
+    ) -> list[RunResult]:
+        """:func:`run_all` carried out this way."""
+        replications = check_replications(replications)
+        check_workers(self.workers)
+        for scenario, policy in runs:
+            check_scenario(scenario)
+            check_policy(policy)
+            # Fail fast, before any work.
+            check_roster_without_moveup(scenario.roster is not None, policy_class(scenario, policy))
+            if scenario.demand.trace is not None:
+                read_trace(scenario)  # every row checked here, not in a worker
+        if precision and max_replications < replications:
+            raise ValueError("max_replications is below the replications to start with")
+        digests = [scenario_digest(scenario) for scenario, _ in runs]
+        point_of: dict[str, int] = {}
+        points = [point_of.setdefault(digest, len(point_of)) for digest in digests]
+        outcomes: list[list[RunOutcome]] = [[] for _ in runs]
+        with ExitStack() as stack:
+            experiment = self.experiment(stack, tables=keep_tables)
+            wanted = dict.fromkeys(points, replications)
+            done = dict.fromkeys(points, 0)
+            while True:
+                specs: list[RunSpec] = []
+                owners: list[int] = []
+                for k, (scenario, policy) in enumerate(runs):
+                    point = points[k]
+                    for replication in range(done[point], wanted[point]):
+                        specs.append(RunSpec(scenario, policy, replication, point))
+                        owners.append(k)
+                for k, outcome in zip(owners, experiment.execute(specs), strict=True):
+                    outcomes[k].append(outcome)
+                done = dict(wanted)
+                if not precision or not _add_for_precision(
+                    wanted, points, outcomes, precision, max_replications
+                ):
+                    break
+        results = [
+            _result(scenario, policy, outcomes[k], precision)
+            for k, (scenario, policy) in enumerate(runs)
+        ]
+        if raise_on_failure:
+            _raise_first([o for run_outcomes in outcomes for o in run_outcomes if not o.ok])
+        return results
+
+
 def run_all(
     runs: Sequence[tuple[Scenario, PolicySpec]],
     replications: int,
@@ -173,65 +263,28 @@ def run_all(
     raises does not stop the others; then, with ``raise_on_failure``, the first
     failure is raised once all have ended (the original exception when it happened in
     this process, else :class:`RunFailedError`), otherwise the failures are listed in
-    each result's ``failures``.
+    each result's ``failures``. The same as :meth:`Execution.run_all`.
     """
-    replications = check_replications(replications)
-    workers = check_workers(workers)
-    for scenario, policy in runs:
-        check_scenario(scenario)
-        check_policy(policy)
-        # Fail fast, before any work.
-        check_roster_without_moveup(scenario.roster is not None, policy_class(scenario, policy))
-        if scenario.demand.trace is not None:
-            read_trace(scenario)  # every row checked here, not in a worker
-    if precision and max_replications < replications:
-        raise ValueError("max_replications is below the replications to start with")
-    digests = [scenario_digest(scenario) for scenario, _ in runs]
-    point_of: dict[str, int] = {}
-    points = [point_of.setdefault(digest, len(point_of)) for digest in digests]
     if isinstance(store, str | Path):
         store = ResultStore(store)
-    outcomes: list[list[RunOutcome]] = [[] for _ in runs]
-    with ExitStack() as stack:
-        if engine is None:
-            engine = stack.enter_context(LocalEngine(workers))
-        if store is not None:
-            stack.enter_context(store.locked())
-        experiment = Experiment(
-            engine,
-            store,
-            tables=keep_tables,
-            report=_reporter(progress, report),
-            description=description,
-        )
-        wanted = dict.fromkeys(points, replications)
-        done = dict.fromkeys(points, 0)
-        while True:
-            specs: list[RunSpec] = []
-            owners: list[int] = []
-            for k, (scenario, policy) in enumerate(runs):
-                point = points[k]
-                for replication in range(done[point], wanted[point]):
-                    specs.append(RunSpec(scenario, policy, replication, point))
-                    owners.append(k)
-            for k, outcome in zip(owners, experiment.execute(specs), strict=True):
-                outcomes[k].append(outcome)
-            done = dict(wanted)
-            if not precision or not _add_for_precision(
-                wanted, points, outcomes, precision, max_replications
-            ):
-                break
-    results = [
-        _result(scenario, policy, outcomes[k], precision)
-        for k, (scenario, policy) in enumerate(runs)
-    ]
-    if raise_on_failure:
-        failed = [o for run_outcomes in outcomes for o in run_outcomes if not o.ok]
-        if failed:
-            if failed[0].exception is not None:
-                raise failed[0].exception
-            raise RunFailedError([o.failure for o in failed if o.failure is not None])
-    return results
+    execution = Execution(workers, engine, store, progress, report, description)
+    return execution.run_all(
+        runs,
+        replications,
+        keep_tables=keep_tables,
+        precision=precision,
+        max_replications=max_replications,
+        raise_on_failure=raise_on_failure,
+    )
+
+
+def _raise_first(failed: Sequence[RunOutcome]) -> None:
+    """The first failure, once all runs have ended: the original exception when it
+    happened in this process, else :class:`RunFailedError` listing them all."""
+    if failed:
+        if failed[0].exception is not None:
+            raise failed[0].exception
+        raise RunFailedError([o.failure for o in failed if o.failure is not None])
 
 
 def _add_for_precision(
@@ -329,13 +382,8 @@ def run_jobs(
     specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
     with ExitStack() as stack:
         if experiment is None:
-            if engine is None:
-                engine = stack.enter_context(LocalEngine(workers))
-            experiment = Experiment(engine, tables=keep_tables, report=_reporter(progress, None))
+            execution = Execution(workers, engine, progress=progress)
+            experiment = execution.experiment(stack, tables=keep_tables)
         outcomes = experiment.execute(specs)
-    failed = [o for o in outcomes if not o.ok]
-    if failed:
-        if failed[0].exception is not None:
-            raise failed[0].exception
-        raise RunFailedError([o.failure for o in failed if o.failure is not None])
+    _raise_first([o for o in outcomes if not o.ok])
     return [o.replication_result() for o in outcomes]
