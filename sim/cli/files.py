@@ -22,7 +22,7 @@ import typer
 
 from sim.cli.app import app, out
 from sim.cli.guard import guarded
-from sim.cli.options import OverwriteFileOption
+from sim.cli.options import BaselineOption, OverwriteFileOption, OverwriteOption
 from sim.cli.setup import load, locate
 from sim.errors import UserInputError
 
@@ -143,16 +143,8 @@ def plot(
             "previous plot wrote there).",
         ),
     ] = None,
-    baseline: Annotated[
-        Path | None,
-        typer.Option(
-            "--baseline", help="Another run folder: also map how this run's network differs."
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool,
-        typer.Option("--overwrite", help="Replace an output folder that already holds files."),
-    ] = False,
+    baseline: BaselineOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Write the figures of a run, or of a sweep, as PNG files (the folder is verified first)."""
     from sim.outputs.report import plot_run, plot_sweep
@@ -179,12 +171,7 @@ def report(
             "there before).",
         ),
     ] = None,
-    baseline: Annotated[
-        Path | None,
-        typer.Option(
-            "--baseline", help="Another run folder: also map how this run's network differs."
-        ),
-    ] = None,
+    baseline: BaselineOption = None,
     overwrite: OverwriteFileOption = False,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""

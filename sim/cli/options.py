@@ -58,6 +58,10 @@ TraceOption = Annotated[
         "--trace", help="Replay this call trace CSV: time, lat, lon[, fault, segment...]."
     ),
 ]
+BaselineOption = Annotated[
+    Path | None,
+    typer.Option("--baseline", help="Another run folder: also map how this run's network differs."),
+]
 ParamOption = Annotated[
     list[str], typer.Option("--param", help="PATH=LOW..HIGH a field as in the YAML; repeat.")
 ]

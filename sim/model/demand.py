@@ -385,19 +385,19 @@ def draw_call_stream(
         base = calls.sort_values("t_call_h", kind="stable").reset_index(drop=True)
         n = len(base)
         base["surge"] = np.int8(-1)
-        fault = _given_or_drawn(
-            base,
-            "fault",
-            [f.name for f in demand.fault_classes],
-            [f.share for f in demand.fault_classes],
-            named_rng(seed, "faults", replication),
-        )
-        segment = _given_or_drawn(
-            base,
-            "segment",
-            [s.name for s in demand.segments],
-            [s.share for s in demand.segments],
-            named_rng(seed, "segments", replication),
+        # A trace's own fault and segment where it gives them, else drawn from the shares.
+        fault, segment = (
+            _given_or_drawn(
+                base,
+                column,
+                [c.name for c in classes],
+                [c.share for c in classes],
+                named_rng(seed, stream, replication),
+            )
+            for column, classes, stream in (
+                ("fault", demand.fault_classes, "faults"),
+                ("segment", demand.segments, "segments"),
+            )
         )
 
     lat = base["lat"].to_numpy(float)

@@ -8,7 +8,7 @@ relocation log, and schedules the van's arrival, after which the model treats it
 back at base (the next waiting order, or idle there).
 
 A model makes a :class:`Relocator` only for a policy that overrides one of the hooks
-(:func:`make_relocator`), so that a run without move-up does no work here at all and
+(:func:`moves_vans`), so that a run without move-up does no work here at all and
 schedules no extra event: its records are those of a model without this module.
 
 Drives. After a job the van drives from the site with the call's own drawn noise for
@@ -158,25 +158,6 @@ class Relocator:
 
     def _name(self) -> str:
         return type(self.policy).__name__
-
-
-def make_relocator(
-    env: simpy.Environment,
-    view: DispatchView,
-    policy: DispatchPolicy,
-    travel: TravelModel,
-    unit_log: UnitLog,
-    relocations: RelocationLog,
-    wait: Wait,
-    arrived: Sequence[Callback],
-    review_interval_h: float | None,
-) -> Relocator | None:
-    """A :class:`Relocator` when the policy has a move-up hook, else None (no work at all)."""
-    if not moves_vans(type(policy)):
-        return None
-    return Relocator(
-        env, view, policy, travel, unit_log, relocations, wait, arrived, review_interval_h
-    )
 
 
 def moves_vans(policy_class: type[DispatchPolicy]) -> bool:

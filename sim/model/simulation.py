@@ -60,7 +60,7 @@ from sim.model.records import (
     RelocationLog,
     UnitLog,
 )
-from sim.model.relocation import check_roster_without_moveup, make_relocator
+from sim.model.relocation import Relocator, check_roster_without_moveup, moves_vans
 from sim.model.roster import NextOrder, VanRoster
 from sim.model.scenario import Scenario
 from sim.model.travel import PromiseTable, TravelModel
@@ -284,16 +284,20 @@ class Model:
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
         # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
         self.relocations = RelocationLog()
-        self._relocator = make_relocator(
-            self.env,
-            self.view,
-            self.policy,
-            self.travel,
-            self.unit_log,
-            self.relocations,
-            self._wait,
-            self._home_callbacks,
-            scenario.dispatch.review_interval_h,
+        self._relocator = (
+            Relocator(
+                self.env,
+                self.view,
+                self.policy,
+                self.travel,
+                self.unit_log,
+                self.relocations,
+                self._wait,
+                self._home_callbacks,
+                scenario.dispatch.review_interval_h,
+            )
+            if moves_vans(type(self.policy))
+            else None
         )
 
     # ------------------------------------------------------------------ lifecycle
