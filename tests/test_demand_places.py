@@ -209,3 +209,33 @@ def test_the_circles_around_the_seats_only_spare_tests(
     assert 0.2 < expected.mean() < 0.8
     skipped = (lon - seat_lon[area]) ** 2 + (lat - seat_lat[area]) ** 2
     assert np.mean((skipped < cells.inner2[area]) | (skipped > cells.outer2[area])) > 0.3
+
+
+def test_places_all_settled_by_the_circles_need_no_ring(
+    national: tuple[Scenario, Network, CallStream],
+) -> None:
+    # Every place at its seat (inside the inner circle) or far away (beyond the outer):
+    # no ring is tested. It raised "zip() argument 2 is longer than argument 1" (a short
+    # run of the double-11 scenario redrew a handful of calls that were all such places).
+    _, network, _ = national
+    cells = _area_cells(network)
+    seat_lat = network.area_columns["lat"].astype(float)
+    seat_lon = network.area_columns["lon"].astype(float)
+    area = np.array([0, 1, 2])
+    at_seat = cells.contains(area, seat_lat[area], seat_lon[area])
+    assert at_seat.all()
+    far = cells.contains(area, seat_lat[area] + 30.0, seat_lon[area])
+    assert not far.any()
+    nothing = cells.contains(area[:0], seat_lat[:0], seat_lon[:0])
+    assert nothing.shape == (0,)
+
+
+def test_a_short_double11_run_places_its_calls() -> None:
+    from sim.experiments.runs.arguments import shortened_horizon
+    from sim.experiments.runs.replication import run_replication
+
+    path = default_scenario_path().parent / "double11_logistics_peak.yaml"
+    scenario = load_scenario(path)
+    scenario = scenario.with_overrides(horizon=shortened_horizon(scenario, 2), replications=1)
+    result = run_replication(scenario, 0)
+    assert len(result.calls) > 0

@@ -176,6 +176,8 @@ class _Cells:
         d2 = (lon - self.seat_lon[area]) ** 2 + (lat - self.seat_lat[area]) ** 2
         inside: np.ndarray = d2 < self.inner2[area]
         test = np.flatnonzero(~inside & (d2 <= self.outer2[area]))
+        if not len(test):  # every place settled by the circles (np.split would give one group)
+            return inside
         order = test[np.argsort(area[test], kind="stable")]
         groups, starts = np.unique(area[order], return_index=True)
         for a, rows in zip(groups.tolist(), np.split(order, starts[1:]), strict=True):
