@@ -76,14 +76,13 @@ def _spawn(command: list[str]) -> tuple[float, float, float, str]:
 def child_speed(workers: int, days: float, replications: int, scenario_path: Path) -> None:
     """One timed run in this process: start-up, then the engine's runs (no tables)."""
     started = time.perf_counter()
+    from sim.experiments.runs.arguments import shortened_horizon
     from sim.experiments.runs.run import run
     from sim.experiments.runs.worker import cached_network
     from sim.model.loading import load_scenario
 
     scenario = load_scenario(scenario_path)
-    scenario = scenario.with_overrides(
-        horizon={"days": days, "warmup_days": min(scenario.horizon.warmup_days, days / 10)}
-    )
+    scenario = scenario.with_overrides(horizon=shortened_horizon(scenario, days))
     cached_network(scenario)  # what the command does before any run
     ready = time.perf_counter()
     result = run(scenario, replications=replications, workers=workers, keep_tables=False)
@@ -208,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         child_speed(args.child_speed, args.speed_days, args.replications, args.scenario)
         return
     if args.quick:
-        args.scenario, args.repeat, args.speed_days, args.memory_days = QUICK, 1, 1.0, 1.0
+        args.scenario, args.repeat, args.speed_days, args.memory_days = QUICK, 1, 2.0, 2.0
         args.control_steps = 100_000
 
     print(f"# parallel runs: {platform.python_version()}, {os.cpu_count()} CPUs, {platform.node()}")
