@@ -796,8 +796,8 @@ def _confirmation_text(result: OptimiseResult) -> str:
     return head + (
         f"{objective} {_show(objective, float(row['current']))} -> "
         f"{_show(objective, float(row['optimised']))}, paired difference "
-        f"{_show_diff(objective, float(row['diff']))} "
-        f"[{_show_diff(objective, low)}, {_show_diff(objective, high)}]"
+        f"{_show(objective, float(row['diff']), signed=True)} "
+        f"[{_show(objective, low, signed=True)}, {_show(objective, high, signed=True)}]"
     )
 
 
@@ -812,20 +812,13 @@ def _better(a: Judgement, b: Judgement, vans_a: int, vans_b: int, spec: DesignSp
     return bool(sign * a.diff.mean > sign * b.diff.mean)
 
 
-def _show(kpi: str, value: float) -> str:
+def _show(kpi: str, value: float, *, signed: bool = False) -> str:
+    """A value for the search's log: a share in % (a difference of one in points)."""
     if math.isnan(value):
         return "-"
     if is_share(kpi):
-        return f"{value:.2%}"
-    return f"{value:,.3f}"
-
-
-def _show_diff(kpi: str, value: float) -> str:
-    if math.isnan(value):
-        return "-"
-    if is_share(kpi):
-        return f"{value * 100:+.2f} pt"
-    return f"{value:+,.3f}"
+        return f"{value * 100:+.2f} pt" if signed else f"{value:.2%}"
+    return f"{value:+,.3f}" if signed else f"{value:,.3f}"
 
 
 def _diff_text(verdict: Judgement) -> str:
@@ -833,8 +826,8 @@ def _diff_text(verdict: Judgement) -> str:
     if verdict.kpi == VANS or math.isnan(d.mean):
         return verdict.reason
     return (
-        f"{verdict.reason}, paired {_show_diff(verdict.kpi, d.mean)} "
-        f"[{_show_diff(verdict.kpi, d.low)}, {_show_diff(verdict.kpi, d.high)}]"
+        f"{verdict.reason}, paired {_show(verdict.kpi, d.mean, signed=True)} "
+        f"[{_show(verdict.kpi, d.low, signed=True)}, {_show(verdict.kpi, d.high, signed=True)}]"
     )
 
 
