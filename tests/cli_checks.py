@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -13,11 +14,26 @@ ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "scenarios" / "quick.yaml"
 
 
+# A progress line (sim.experiments.runs.progress.progress_line, or the share done of
+# calibrate and sensitivity) is printed every few seconds when stderr is not a terminal:
+# on a loaded machine one can come before the error line of even a short command. It is
+# told apart by its shape, never taken for the error, and never hides a second error.
+PROGRESS_LINE = re.compile(
+    r"^(?!(error|warning|interrupted|terminated): )[^\n]*: "
+    r"(\d+/\d+ runs, \d+ finished|\d+% done, elapsed )"
+)
+
+
+def without_progress(stderr: str) -> list[str]:
+    """The lines of ``stderr`` that are not progress lines."""
+    return [line for line in stderr.splitlines() if not PROGRESS_LINE.match(line)]
+
+
 def one_error_line(stdout: str, stderr: str, prefix: str = "error: ") -> str:
-    """The single line of a failed command; nothing else may be printed."""
+    """The single line of a failed command, progress lines aside; nothing else is printed."""
     assert "Traceback" not in stdout + stderr, stderr
     assert stdout == "", f"unexpected stdout: {stdout!r}"
-    lines = stderr.splitlines()
+    lines = without_progress(stderr)
     assert len(lines) == 1, f"expected one line on stderr, got {stderr!r}"
     assert lines[0].startswith(prefix), lines[0]
     return lines[0]
