@@ -8,6 +8,7 @@ seeds/province_outlines.geojson and the 2020 census by province (docs/demand.md)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -189,14 +190,17 @@ def test_validate_warns_of_trace_calls_at_sea(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "warning:" not in result.output
 
 
+def _cells_and_seats(network: Network) -> tuple[Any, np.ndarray, np.ndarray]:
+    """The network's area cells, and the seats' latitudes and longitudes."""
+    columns = network.area_columns
+    return _area_cells(network), columns["lat"].astype(float), columns["lon"].astype(float)
+
+
 def test_the_circles_around_the_seats_only_spare_tests(
     national: tuple[Scenario, Network, CallStream],
 ) -> None:
     # The same answers as testing every place against its cell's rings.
-    _, network, _ = national
-    cells = _area_cells(network)
-    seat_lat = network.area_columns["lat"].astype(float)
-    seat_lon = network.area_columns["lon"].astype(float)
+    cells, seat_lat, seat_lon = _cells_and_seats(national[1])
     rng = np.random.default_rng(5)
     area = rng.integers(0, len(seat_lat), 100_000)
     lat, lon = _scatter(rng, seat_lat[area], seat_lon[area], 83)
@@ -217,10 +221,7 @@ def test_places_all_settled_by_the_circles_need_no_ring(
     # Every place at its seat (inside the inner circle) or far away (beyond the outer):
     # no ring is tested. It raised "zip() argument 2 is longer than argument 1" (a short
     # run of the double-11 scenario redrew a handful of calls that were all such places).
-    _, network, _ = national
-    cells = _area_cells(network)
-    seat_lat = network.area_columns["lat"].astype(float)
-    seat_lon = network.area_columns["lon"].astype(float)
+    cells, seat_lat, seat_lon = _cells_and_seats(national[1])
     area = np.array([0, 1, 2])
     at_seat = cells.contains(area, seat_lat[area], seat_lon[area])
     assert at_seat.all()
