@@ -50,7 +50,7 @@ from sim.errors import UserInputError
 from sim.experiments.runs.keys import code_digest, package_version, run_key, scenario_digest
 from sim.experiments.runs.progress import ProgressState, ReportFn
 from sim.experiments.runs.replication import PolicySpec, ReplicationResult, Table, policy_label
-from sim.experiments.runs.store import TABLE_KINDS, ResultStore, RunFailure
+from sim.experiments.runs.store import TABLE_KINDS, ResultStore, RunFailure, StoredRun
 from sim.experiments.runs.worker import (
     ErrorInfo,
     Task,
@@ -428,9 +428,12 @@ class Experiment:
         tasks: list[Task] = []
         for entry in new:
             spec = entry.specs[0]
-            if self.store is not None and self.store.has_run(entry.key, tables=self.tables):
-                entry.outcome = self._reuse(entry.key, spec)
-                continue
+            if self.store is not None:
+                # None also for a run with a part that does not read: set aside, run again.
+                stored = self.store.reusable_run(entry.key, tables=self.tables)
+                if stored is not None:
+                    entry.outcome = self._reuse(entry.key, spec, stored)
+                    continue
             if id(spec.scenario) not in digests:
                 text = spec.scenario.model_dump_json(by_alias=True)
                 digests[id(spec.scenario)] = (text, scenario_digest(spec.scenario))
@@ -446,6 +449,8 @@ class Experiment:
                     return_tables=self.tables and self.store is None,
                 )
             )
+        if self.store is not None:
+            self.store.warn_set_aside()
         self._write_manifest()
         self._tick()
         try:
@@ -462,16 +467,16 @@ class Experiment:
             outcomes.append(outcome if outcome.spec == spec else _respec(outcome, spec))
         return outcomes
 
-    def _reuse(self, key: str, spec: RunSpec) -> RunOutcome:
+    def _reuse(self, key: str, spec: RunSpec, stored: StoredRun) -> RunOutcome:
         assert self.store is not None
-        row, kpis = self.store.read_run(key)
-        calls = units = agents = relocations = None
+        row, kpis = stored.row, stored.kpis
+        calls = units = agents = None
         if self.tables:
             calls = self.store.table_path("calls", key)
             units = self.store.table_path("units", key)
             agents = self.store.table_path("agents", key)
-            # Small (move-up drives only) and not assembled from parts: read it here.
-            relocations = pd.read_parquet(self.store.table_path("relocations", key))
+        # Small (move-up drives only) and not assembled from parts: read with the row.
+        relocations = stored.relocations
         self._finished += 1
         self._reused += 1
         return RunOutcome(
