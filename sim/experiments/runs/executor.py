@@ -28,6 +28,7 @@ others go on. What a worker does is in :mod:`sim.experiments.runs.worker`; run k
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import math
 import os
@@ -50,7 +51,7 @@ from sim.errors import UserInputError
 from sim.experiments.runs.keys import code_digest, package_version, run_key, scenario_digest
 from sim.experiments.runs.progress import ProgressState, ReportFn
 from sim.experiments.runs.replication import PolicySpec, ReplicationResult, Table, policy_label
-from sim.experiments.runs.store import TABLE_KINDS, ResultStore, RunFailure
+from sim.experiments.runs.store import TABLE_KINDS, ResultStore, RunFailure, StoredRun
 from sim.experiments.runs.worker import (
     ErrorInfo,
     Task,
@@ -64,8 +65,20 @@ from sim.model.scenario import Scenario
 # How often a waiting engine reports progress when no run has ended (seconds).
 TICK_S = 1.0
 
-# How long to try to reach a Dask scheduler before giving up (seconds).
-CONNECT_TIMEOUT_S = 20.0
+# How long to try to reach a Dask scheduler and hear its handshake before giving up
+# (seconds), unless SCHEDULER_TIMEOUT_ENV says otherwise.
+CONNECT_TIMEOUT_S = 10.0
+
+SCHEDULER_TIMEOUT_ENV = "RESCUE_SIM_SCHEDULER_TIMEOUT"
+"""The environment variable that sets how long to wait for a Dask scheduler (seconds).
+
+A variable rather than an option: how long a scheduler takes to answer is a property of
+the network between this machine and the cluster, the same for every command and for the
+Python API, and set once where the cluster is set up (as Dask's own settings are)."""
+
+# The schemes of a scheduler another process can reach (dask.distributed's comm
+# backends; inproc:// lives inside one process, so no command can reach it).
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss")
 
 
 # --------------------------------------------------------------------------- engines
@@ -188,6 +201,17 @@ class LocalEngine(Engine):
             process.join(timeout=5)
 
 
+def _distributed(option: str) -> Any:
+    """The ``distributed`` module, or a :class:`UserInputError` naming ``option``."""
+    try:
+        # Typed Any: dask.distributed is optional and ships without type hints.
+        return importlib.import_module("distributed")
+    except ImportError:
+        raise UserInputError(
+            "needs dask.distributed: pip install 'rescue-sim[cluster]'", field=option
+        ) from None
+
+
 class DaskEngine(Engine):
     """A ``dask.distributed`` cluster: the one at ``address``, or a ``LocalCluster``.
 
@@ -198,13 +222,32 @@ class DaskEngine(Engine):
 
     name = "dask"
 
-    def __init__(self, address: str | None = None, workers: int = 1) -> None:
+    def __init__(
+        self, address: str | None = None, workers: int = 1, timeout_s: float | None = None
+    ) -> None:
         if workers < 1:
             raise UserInputError("must be at least 1", field="--workers")
         self.address = address
         self.workers = workers
+        # How long to wait for the scheduler (None: SCHEDULER_TIMEOUT_ENV, else 10 s).
+        self.timeout_s = timeout_s
         self._client: Any = None
         self._cluster: Any = None
+        self._checked = False
+
+    def check(self) -> None:
+        """Make sure a Dask scheduler answers at the address, within the timeout.
+
+        Once per engine; an engine that starts its own ``LocalCluster`` has nothing to
+        check. Anything else (an address that is no scheduler's, a closed port, a server
+        that is silent or speaks another protocol) is a :class:`UserInputError` naming
+        ``--scheduler``.
+        """
+        if self._checked or self.address is None:
+            return
+        timeout_s = self.timeout_s if self.timeout_s is not None else scheduler_timeout_s()
+        check_scheduler(self.address, timeout_s)
+        self._checked = True
 
     def __enter__(self) -> DaskEngine:
         self._connect()
@@ -213,17 +256,12 @@ class DaskEngine(Engine):
     def _connect(self) -> Any:
         if self._client is not None:
             return self._client
-        try:
-            # Typed Any: dask.distributed is optional and ships without type hints.
-            distributed: Any = importlib.import_module("distributed")
-        except ImportError:
-            raise UserInputError(
-                "needs dask.distributed: pip install 'rescue-sim[cluster]'",
-                field="--scheduler" if self.address else "--engine",
-            ) from None
+        distributed = _distributed("--scheduler" if self.address else "--engine")
         if self.address is not None:
+            self.check()
+            timeout_s = self.timeout_s if self.timeout_s is not None else scheduler_timeout_s()
             try:
-                self._client = distributed.Client(self.address, timeout=CONNECT_TIMEOUT_S)
+                self._client = distributed.Client(self.address, timeout=timeout_s)
             except (OSError, TimeoutError, ValueError) as exc:
                 raise UserInputError(
                     f"cannot reach the Dask scheduler at {self.address}: {exc}",
@@ -279,20 +317,118 @@ class DaskEngine(Engine):
             raise
 
 
+def scheduler_timeout_s() -> float:
+    """How long to wait for a Dask scheduler: ``RESCUE_SIM_SCHEDULER_TIMEOUT`` seconds
+    when set (a positive, finite number), else :data:`CONNECT_TIMEOUT_S`."""
+    text = os.environ.get(SCHEDULER_TIMEOUT_ENV, "").strip()
+    if not text:
+        return CONNECT_TIMEOUT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise UserInputError(
+            f"{text!r}: give the seconds to wait for the Dask scheduler, a positive number",
+            field=SCHEDULER_TIMEOUT_ENV,
+        )
+    return seconds
+
+
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """``SCHEME://HOST:PORT`` taken apart, the scheme one another process can reach;
+    else a :class:`UserInputError` naming ``--scheduler``."""
+    scheme, sep, location = address.partition("://")
+    host, colon, port_text = location.rpartition(":")
+    host = host.strip("[]")  # an IPv6 host is written [::1]
+    wrong = UserInputError(
+        f"{address!r}: give the scheduler's address as tcp://HOST:PORT "
+        f"(or {', '.join(s + '://' for s in SCHEDULER_SCHEMES[1:])})",
+        field="--scheduler",
+    )
+    if not sep or scheme not in SCHEDULER_SCHEMES or not colon or not host:
+        raise wrong
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536 or "/" in host:
+        raise wrong
+    return scheme, host, int(port_text)
+
+
+def check_scheduler(address: str, timeout_s: float) -> None:
+    """A Dask handshake and an ``identity`` call with the scheduler at ``address``, all
+    within ``timeout_s``; anything else is a :class:`UserInputError` naming ``--scheduler``.
+
+    Dask's own connect retries a refused connection until its timeout and then waits
+    for the peer's handshake without one: a server that stays silent (an HTTP server
+    waits for a request) would hold a command for ever, and one that answers first with
+    other bytes makes it read a frame length of exabytes. Here the whole exchange runs
+    in a thread of its own, bounded as a whole; a refused TCP connection ends it at once.
+    """
+    scheme, host, port = check_scheduler_address(address)
+    distributed = _distributed("--scheduler")
+
+    def fail(reason: str) -> UserInputError:
+        return UserInputError(
+            f"cannot reach the Dask scheduler at {address}: {reason}", field="--scheduler"
+        )
+
+    if scheme == "tcp":
+        import socket
+
+        try:
+            socket.create_connection((host, port), timeout=timeout_s).close()
+        except ConnectionRefusedError:
+            raise fail("connection refused (is the scheduler running?)") from None
+        except OSError:
+            pass  # no answer, or a name not resolved yet: Dask's connect retries these
+
+    async def identity() -> object:
+        comm = await distributed.comm.connect(address, timeout=timeout_s)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> object:
+        return await asyncio.wait_for(identity(), timeout_s)
+
+    answer: dict[str, object] = {}
+
+    def probe() -> None:
+        try:
+            answer["identity"] = asyncio.run(bounded())
+        except BaseException as exc:  # whatever it is, it is no scheduler
+            answer["error"] = exc
+
+    thread = threading.Thread(target=probe, name="rescue-sim-scheduler-check", daemon=True)
+    thread.start()
+    thread.join(timeout_s + 5.0)  # wait_for ends it; a hung name lookup may not
+    error = answer.get("error")
+    reply = answer.get("identity")
+    waited = f"{timeout_s:g} s ({SCHEDULER_TIMEOUT_ENV} sets how long to wait)"
+    if thread.is_alive() or isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        raise fail(f"no Dask handshake within {waited}")
+    if isinstance(error, OSError) and "Timed out" in str(error):
+        raise fail(f"no connection within {waited}")
+    if isinstance(error, OSError) and not isinstance(error, distributed.comm.CommClosedError):
+        raise fail(error.strerror or str(error) or type(error).__name__)
+    if error is not None or not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise fail("the server there does not answer as a Dask scheduler")
+
+
 ENGINES = ("local", "dask")
 
 
 def make_engine(kind: str = "local", workers: int = 1, scheduler: str | None = None) -> Engine:
-    """The engine that ``--engine``, ``--workers`` and ``--scheduler`` ask for."""
+    """The engine that ``--engine``, ``--workers`` and ``--scheduler`` ask for; a
+    scheduler is checked now (:meth:`DaskEngine.check`), before any work."""
     if scheduler is not None:
         if kind not in ("local", "dask"):
             raise UserInputError(f"unknown engine {kind!r}; known: local, dask", field="--engine")
-        if not scheduler.startswith(("tcp://", "tls://", "inproc://", "ws://", "wss://")):
-            raise UserInputError(
-                f"{scheduler!r}: give the scheduler's address as tcp://HOST:PORT",
-                field="--scheduler",
-            )
-        return DaskEngine(scheduler, workers)
+        check_scheduler_address(scheduler)
+        engine = DaskEngine(scheduler, workers)
+        engine.check()
+        return engine
     if kind == "local":
         return LocalEngine(workers)
     if kind == "dask":
@@ -428,9 +564,12 @@ class Experiment:
         tasks: list[Task] = []
         for entry in new:
             spec = entry.specs[0]
-            if self.store is not None and self.store.has_run(entry.key, tables=self.tables):
-                entry.outcome = self._reuse(entry.key, spec)
-                continue
+            if self.store is not None:
+                # None also for a run with a part that does not read: set aside, run again.
+                stored = self.store.reusable_run(entry.key, tables=self.tables)
+                if stored is not None:
+                    entry.outcome = self._reuse(entry.key, spec, stored)
+                    continue
             if id(spec.scenario) not in digests:
                 text = spec.scenario.model_dump_json(by_alias=True)
                 digests[id(spec.scenario)] = (text, scenario_digest(spec.scenario))
@@ -446,6 +585,8 @@ class Experiment:
                     return_tables=self.tables and self.store is None,
                 )
             )
+        if self.store is not None:
+            self.store.warn_set_aside()
         self._write_manifest()
         self._tick()
         try:
@@ -462,16 +603,16 @@ class Experiment:
             outcomes.append(outcome if outcome.spec == spec else _respec(outcome, spec))
         return outcomes
 
-    def _reuse(self, key: str, spec: RunSpec) -> RunOutcome:
+    def _reuse(self, key: str, spec: RunSpec, stored: StoredRun) -> RunOutcome:
         assert self.store is not None
-        row, kpis = self.store.read_run(key)
-        calls = units = agents = relocations = None
+        row, kpis = stored.row, stored.kpis
+        calls = units = agents = None
         if self.tables:
             calls = self.store.table_path("calls", key)
             units = self.store.table_path("units", key)
             agents = self.store.table_path("agents", key)
-            # Small (move-up drives only) and not assembled from parts: read it here.
-            relocations = pd.read_parquet(self.store.table_path("relocations", key))
+        # Small (move-up drives only) and not assembled from parts: read with the row.
+        relocations = stored.relocations
         self._finished += 1
         self._reused += 1
         return RunOutcome(

@@ -12,6 +12,8 @@ An output folder's ``store/`` holds::
                            the failing call where there is one
     manifest.json          the experiment: its runs (key, point, policy, replication,
                            status), the package version and the code digest
+    unreadable/<kind>/...  parts found unreadable (cut short or empty), moved aside:
+                           their runs are done again, and nothing is deleted
 
 The key of a run is a hash of everything its numbers depend on (the resolved scenario
 point, the policy, the replication and seed, the package version and code, the input
@@ -21,6 +23,11 @@ its folder and renamed into place, so a part is either whole or absent, whenever
 writer stops. Tables are written before the run's row (by the worker that made them),
 the row last, by the process that drives the experiment: a row marks a finished run.
 
+A part can still be found unreadable: cut short by a file system that lost a write
+the rename had made visible (a power cut, a kill on some network file systems), or
+emptied by hand. Such a part is moved under ``unreadable/`` (named in one warning line on
+stderr) and treated as missing, so that its run is done again and every whole run kept.
+
 Parquet parts are plain files: ``pandas.read_parquet(out / "store" / "runs")`` reads
 every finished run at once.
 """
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -59,6 +67,18 @@ RUN_COLUMNS = (
 )
 
 MANIFEST_FORMAT = 1
+
+UNREADABLE_DIR = "unreadable"
+"""Where, inside the store, unreadable parts are moved (``unreadable/<kind>/<name>``)."""
+
+# What reading a damaged part raises: pyarrow's errors (ArrowInvalid: magic bytes not
+# found, for one cut short), and, for one that reads but holds no whole row or record,
+# the errors of taking that apart (json's JSONDecodeError is a ValueError).
+UNREADABLE_ERRORS = (pa.ArrowException, ValueError, LookupError, TypeError)
+
+
+def _stderr_warning(text: str) -> None:
+    print(f"warning: {text}", file=sys.stderr, flush=True)
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -117,11 +137,27 @@ class RunFailure:
         return (text + f"{self.error_type}: {self.message}{call}").replace("\n", " ")
 
 
-class ResultStore:
-    """The ``store/`` folder of an output folder: finished runs, their tables, failures."""
+@dataclass(frozen=True)
+class StoredRun:
+    """A finished run read back from the store: its run columns, KPIs and move-up drives
+    (the last only when its tables were asked for)."""
 
-    def __init__(self, root: str | Path) -> None:
+    row: dict[str, Any]
+    kpis: dict[str, float]
+    relocations: pd.DataFrame | None = None
+
+
+class ResultStore:
+    """The ``store/`` folder of an output folder: finished runs, their tables, failures.
+
+    ``warn`` is given the text of the one warning about parts set aside (by default
+    printed on stderr as ``warning: ...``).
+    """
+
+    def __init__(self, root: str | Path, warn: Callable[[str], None] | None = None) -> None:
         self.root = Path(root)
+        self.warn = warn or _stderr_warning
+        self._set_aside: list[tuple[Path, str]] = []
 
     @classmethod
     def in_folder(cls, out_dir: str | Path) -> ResultStore:
@@ -212,15 +248,89 @@ class ResultStore:
         row = {name: record.pop(name) for name in RUN_COLUMNS}
         return row, {name: float(value) for name, value in record.items()}
 
+    def reusable_run(self, key: str, *, tables: bool = False) -> StoredRun | None:
+        """Run ``key`` as stored, if it finished and every part it needs reads; else None.
+
+        With ``tables``, its tables must be here too, each with a whole Parquet footer
+        (the move-up drives, small, are read in full). A part that does not read is set
+        aside (:meth:`set_aside`): the run counts as not finished, to be done again.
+        """
+        if not self.has_run(key, tables=tables):
+            return None
+        path = self.run_path(key)
+        try:
+            row, kpis = self.read_run(key)
+            relocations = None
+            if tables:
+                for kind in TABLE_KINDS:
+                    path = self.table_path(kind, key)
+                    if kind == "relocations":
+                        relocations = pd.read_parquet(path)
+                    else:
+                        pq.read_metadata(path)  # the footer: a part cut short has none
+        except UNREADABLE_ERRORS as exc:
+            self.set_aside(path, exc)
+            return None
+        return StoredRun(row, kpis, relocations)
+
     def read_runs(self, keys: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per finished run (all of them, or those of ``keys`` that finished)."""
+        """One row per finished run (all of them, or those of ``keys`` that finished);
+        a part that does not read is set aside and left out."""
         if keys is None:
             paths = sorted((self.root / "runs").glob("[!.]*.parquet"))
         else:
             paths = [self.run_path(key) for key in keys if self.run_path(key).is_file()]
-        if not paths:
+        frames = []
+        for path in paths:
+            try:
+                frames.append(pd.read_parquet(path))
+            except UNREADABLE_ERRORS as exc:
+                self.set_aside(path, exc)
+        self.warn_set_aside()
+        if not frames:
             return pd.DataFrame(columns=list(RUN_COLUMNS))
-        return pd.concat([pd.read_parquet(path) for path in paths], ignore_index=True)
+        return pd.concat(frames, ignore_index=True)
+
+    # ------------------------------------------------------------------ unreadable parts
+
+    def set_aside(self, path: Path, exc: BaseException) -> Path:
+        """Move the unreadable part ``path`` to ``unreadable/<kind>/<name>``; the new path.
+
+        Nothing is deleted: a part set aside before under the same name keeps it, and
+        this one takes a numbered name. :meth:`warn_set_aside` names what was moved.
+        """
+        folder = self.root / UNREADABLE_DIR / path.parent.name
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        number = 1
+        while target.exists():
+            target = folder / f"{path.name}.{number}"
+            number += 1
+        os.replace(path, target)
+        reason = f"{type(exc).__name__}: {exc}".replace("\n", " ")
+        if len(reason) > 120:
+            reason = reason[:117] + "..."
+        self._set_aside.append((path, reason))
+        return target
+
+    def warn_set_aside(self) -> None:
+        """One warning line naming the parts set aside since the last one, if any."""
+        if not self._set_aside:
+            return
+        moved, self._set_aside = self._set_aside, []
+        names = ", ".join(str(path.relative_to(self.root)) for path, _ in moved)
+        aside = self.root / UNREADABLE_DIR
+        if len(moved) == 1:
+            text = (
+                f"unreadable part {self.root / names} ({moved[0][1]}) moved to {aside}; "
+                "its run is done again"
+            )
+        else:
+            text = (
+                f"{len(moved)} unreadable parts of {self.root} ({names}) moved to {aside}; "
+                "their runs are done again"
+            )
+        self.warn(text)
 
     # ------------------------------------------------------------------ failures
 
@@ -230,12 +340,18 @@ class ResultStore:
         atomic_write(path, lambda p: p.write_text(text + "\n", encoding="utf-8"))
 
     def failures(self) -> list[RunFailure]:
-        """Every failure recorded and not superseded by a finished run."""
+        """Every failure recorded and not superseded by a finished run (a record that
+        does not read is set aside)."""
         out = []
         for path in sorted((self.root / "failed").glob("[!.]*.json")):
-            failure = RunFailure(**json.loads(path.read_text(encoding="utf-8")))
+            try:
+                failure = RunFailure(**json.loads(path.read_text(encoding="utf-8")))
+            except UNREADABLE_ERRORS as exc:
+                self.set_aside(path, exc)
+                continue
             if not self.run_path(failure.key).is_file():
                 out.append(failure)
+        self.warn_set_aside()
         return out
 
     # ------------------------------------------------------------------ manifest
