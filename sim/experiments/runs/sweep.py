@@ -113,8 +113,20 @@ def _check_parameters(parameters: Sequence[Parameter], policy: PolicySpec) -> No
                 raise UserInputError(f"already varied as part of {other}", field=f"--vary {path}")
             if other.startswith((f"{path}.", f"{path}[")):
                 raise UserInputError(f"contains {other}, varied too", field=f"--vary {path}")
+    check_policy_not_swept(paths, policy)
+
+
+def check_policy_not_swept(
+    paths: Sequence[str],
+    policy: PolicySpec,
+    message: str = "dispatch.policy is swept: give the policies there",
+) -> None:
+    """Refuse a ``policy`` for every point when ``dispatch.policy`` is swept too.
+
+    Each point would run under ``policy`` but be labelled with its swept policy.
+    """
     if policy is not None and "dispatch.policy" in paths:
-        raise UserInputError("dispatch.policy is swept: give the policies there", field="--policy")
+        raise UserInputError(message, field="--policy")
 
 
 def grid(

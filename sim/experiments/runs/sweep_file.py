@@ -42,7 +42,13 @@ from scipy.stats import qmc
 
 from sim.errors import UserInputError
 from sim.experiments.runs.replication import PolicySpec
-from sim.experiments.runs.sweep import _NOT_SWEPT, Parameter, SweepPoint, make_points
+from sim.experiments.runs.sweep import (
+    _NOT_SWEPT,
+    Parameter,
+    SweepPoint,
+    check_policy_not_swept,
+    make_points,
+)
 from sim.model.loading import field_line
 from sim.model.scenario import Scenario
 from sim.model.streams import named_rng
@@ -111,7 +117,16 @@ class SweepFile:
         self, base: Scenario, policy: PolicySpec = None
     ) -> tuple[list[Parameter], list[SweepPoint]]:
         """The swept parameters (each with its values in order of appearance) and the
-        checked points of the design on ``base`` (a mistake names this file)."""
+        checked points of the design on ``base`` (a mistake names this file).
+
+        A ``policy`` for every point is refused when the file sweeps ``dispatch.policy``
+        (its ``policies`` or a factor): the rows would be labelled with the file's.
+        """
+        check_policy_not_swept(
+            [*self.grid, *self.ranges],
+            policy,
+            f"{self.path.name} sweeps dispatch.policy: drop --policy, or its policies",
+        )
         design = self.design(base)
         try:
             points = make_points(
