@@ -88,3 +88,65 @@ def test_without_policy_each_point_is_labelled_with_the_policy_that_ran(tmp_path
     labels = [point.values["dispatch.policy"] for point in result.points]
     assert labels == ["nearest_station", "nearest_idle_van"]
     assert [r.policy for r in result.results] == labels
+
+
+# ------------------------------------------------------------------ item 6: values
+
+PARAM = ["--param", "hotline.redial_probability=0.2..0.8", "--days", "2"]
+
+
+@pytest.mark.parametrize(
+    ("targets", "line"),
+    [
+        (
+            ["on_time_arrival_rate=1.5"],
+            "--target on_time_arrival_rate: 1.5 is not a share: give a value between 0 and 1",
+        ),
+        (
+            ["on_time_arrival_rate=-0.2"],
+            "--target on_time_arrival_rate: -0.2 is not a share: give a value between 0 and 1",
+        ),
+        (
+            ["response_p90_h=-1"],
+            "--target response_p90_h: -1 h is a negative time: give 0 or more",
+        ),
+        (
+            ["on_time_arrival_rate=0.9+-0"],
+            "--target on_time_arrival_rate: the standard error must be positive "
+            "(leave out +-SE for none)",
+        ),
+        (
+            ["on_time_arrival_rate=0.9+--0.01"],
+            "--target: 'on_time_arrival_rate=0.9+--0.01': needs a finite value and SE >= 0",
+        ),
+        (
+            ["on_time_arrival_rate=0.9", "on_time_arrival_rate=0.8"],
+            "--target on_time_arrival_rate: given twice; give each KPI once",
+        ),
+    ],
+    ids=["above-1", "below-0", "negative-hours", "zero-se", "negative-se", "twice"],
+)
+def test_calibrate_refuses_targets_a_kpi_cannot_take(
+    tmp_path: Path, targets: list[str], line: str, no_simulation: None
+) -> None:
+    given = [part for text in targets for part in ("--target", text)]
+    assert _refused(["calibrate", str(QUICK), *given, *PARAM], tmp_path / "out") == (
+        f"error: {line}"
+    )
+
+
+def test_calibrate_api_refuses_the_same_targets() -> None:
+    from sim.experiments.fitting.calibrate import calibrate
+    from sim.experiments.fitting.points import parse_range
+
+    ranges = [parse_range("hotline.redial_probability=0.2..0.8")]
+    for targets, se in (({"on_time_arrival_rate": 1.5}, None), ({"response_p90_h": -1.0}, None)):
+        with pytest.raises(UserInputError, match=r"^--target "):
+            calibrate(load_scenario(QUICK), ranges, targets, target_se=se)
+    with pytest.raises(UserInputError, match="standard error"):
+        calibrate(
+            load_scenario(QUICK),
+            ranges,
+            {"on_time_arrival_rate": 0.9},
+            target_se={"on_time_arrival_rate": -0.1},
+        )

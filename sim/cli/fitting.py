@@ -133,14 +133,12 @@ def calibrate(
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.fitting.calibrate import calibrate as fit
-    from sim.experiments.fitting.calibrate import check_calibration, parse_target
+    from sim.experiments.fitting.calibrate import check_calibration, parse_targets
     from sim.experiments.fitting.points import check_kpis
     from sim.experiments.runs.run import Execution
 
     with pointed_at(scenario_file):
-        parsed = [parse_target(text) for text in target]
-        targets = {name: value for name, value, _ in parsed}
-        target_se = {name: se for name, _, se in parsed}
+        targets, target_se = parse_targets(target)
         check_kpis(list(targets), "--target")
         scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         # The scenario's own replications, when --replications is not given: its line named.
