@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import sim.experiments.runs.executor as engine_module
 from sim.cli import app
 from sim.errors import UserInputError
+from sim.experiments.runs.precision import PrecisionCheck, PrecisionTarget, next_replications
 from sim.experiments.runs.sweep import sweep_points
 from sim.experiments.runs.sweep_file import read_sweep_file
 from sim.model.loading import load_scenario
@@ -150,3 +151,83 @@ def test_calibrate_api_refuses_the_same_targets() -> None:
             {"on_time_arrival_rate": 0.9},
             target_se={"on_time_arrival_rate": -0.1},
         )
+
+
+@pytest.mark.parametrize(
+    ("extra", "line"),
+    [
+        (
+            ["--method", "sobol", "--samples", "3"],
+            "--samples: must be a power of 2, at least 16: fewer give indices outside [0, 1] "
+            "from sampling noise alone",
+        ),
+        (
+            ["--method", "sobol", "--samples", "24"],
+            "--samples: Sobol' samples are balanced only in powers of two: use 16 or 32",
+        ),
+        (["--trajectories", "1"], "--trajectories: must be a whole number, at least 2"),
+    ],
+    ids=["sobol-3", "sobol-24", "morris-1"],
+)
+def test_sensitivity_refuses_too_few_or_unbalanced_samples(
+    tmp_path: Path, extra: list[str], line: str, no_simulation: None
+) -> None:
+    args = ["sensitivity", str(QUICK), *PARAM, *extra]
+    assert _refused(args, tmp_path / "out") == f"error: {line}"
+
+
+def test_screening_api_refuses_the_same_samples() -> None:
+    from sim.experiments.fitting.sensitivity import Screening
+
+    with pytest.raises(UserInputError, match=r"^--samples: must be a power of 2"):
+        Screening("sobol", samples=3)
+    with pytest.raises(UserInputError, match=r"^--trajectories: "):
+        Screening("morris", trajectories=1)
+
+
+@pytest.mark.parametrize(
+    ("value", "line"),
+    [
+        ("1e-300", "a half-width of 1e-300 is below 1e-09, which no number of replications meets"),
+        ("0", "the half-width must be positive"),
+        ("-0.01", "the half-width must be positive"),
+        ("inf", "the half-width must be positive"),
+        ("nan", "the half-width must be positive"),
+    ],
+)
+def test_precision_refuses_a_half_width_no_run_can_meet(
+    tmp_path: Path, value: str, line: str, no_simulation: None
+) -> None:
+    args = ["run", str(QUICK), "--days", "2", "--precision", f"on_time_arrival_rate={value}"]
+    assert _refused(args, tmp_path / "out") == (f"error: --precision: on_time_arrival_rate: {line}")
+    with pytest.raises(UserInputError) as caught:
+        PrecisionTarget("on_time_arrival_rate", float(value))
+    assert str(caught.value) == f"--precision: on_time_arrival_rate: {line}"
+
+
+def test_a_huge_shortfall_does_not_overflow_the_next_step() -> None:
+    # A target made before the check (bypassing it) that asks far more than any run gives:
+    # the next step is at most a doubling, never an OverflowError.
+    target = object.__new__(PrecisionTarget)
+    object.__setattr__(target, "kpi", "on_time_arrival_rate")
+    object.__setattr__(target, "half_width", 1e-300)
+    assert next_replications(2, [PrecisionCheck(target, 0.05, 2)], cap=100) == 4
+
+
+def test_optimise_refuses_requirements_no_value_meets(tmp_path: Path, no_simulation: None) -> None:
+    line = "on_time_arrival_rate>=0.95 and on_time_arrival_rate<=0.9 cannot both hold"
+    args = ["optimise", str(QUICK), "--days", "2"]
+    args += ["--require", "on_time_arrival_rate>=0.95", "--require", "on_time_arrival_rate<=0.90"]
+    assert _refused(args, tmp_path / "out") == f"error: --require: {line}"
+    spec = _write(
+        tmp_path,
+        """
+        maximise: on_time_arrival_rate
+        require:
+          - {kpi: on_time_arrival_rate, at_least: 0.95}
+          - {kpi: on_time_arrival_rate, at_most: 0.90}
+        """,
+        "design.yaml",
+    )
+    refused = _refused(["optimise", str(QUICK), "--config", str(spec)], tmp_path / "out")
+    assert refused == f"error: {spec}:2: require: {line}"

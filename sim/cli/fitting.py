@@ -68,16 +68,14 @@ def sensitivity(
     with pointed_at(scenario_file):
         if method not in ("morris", "sobol"):
             raise UserInputError("must be morris or sobol", field="--method")
-        if trajectories < 2 or samples < 2:
-            raise UserInputError("must be at least 2", field="--trajectories/--samples")
+        chosen: Method = "sobol" if method == "sobol" else "morris"
+        screening = Screening(chosen, trajectories=trajectories, samples=samples)
         check_kpis(kpis)
         scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         runner = engine_from_options(options.workers, options.engine, options.scheduler)
         shape = {"trajectories": trajectories} if method == "morris" else {"samples": samples}
-        chosen: Method = "sobol" if method == "sobol" else "morris"
         # The points are known before any run: the work is counted on them.
         bound = bind_ranges(scenario, ranges)
-        screening = Screening(chosen, trajectories=trajectories, samples=samples)
         unit = screening.design(bound)
         points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]
         description = described(
