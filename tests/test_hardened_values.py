@@ -231,3 +231,72 @@ def test_optimise_refuses_requirements_no_value_meets(tmp_path: Path, no_simulat
     )
     refused = _refused(["optimise", str(QUICK), "--config", str(spec)], tmp_path / "out")
     assert refused == f"error: {spec}:2: require: {line}"
+
+
+# ------------------------------------------------------------------ item 5: design sizes
+
+CAP = "more than the 10,000 a design may have (each is held in memory before the first run; "
+CAP += "--force does not lift this)"
+
+
+def test_a_huge_sobol_screening_is_refused_before_its_points_are_made(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    args = ["sensitivity", str(QUICK), *PARAM, "--method", "sobol", "--samples", "1048576"]
+    for force in ([], ["--force"]):
+        assert _refused([*args, *force], tmp_path / "out") == (
+            f"error: --samples: 3,145,728 points, {CAP}"
+        )
+
+
+def test_a_huge_vary_grid_is_refused_before_its_points_are_made(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    values = ",".join(str(n) for n in range(1, 401))
+    args = ["sweep", str(QUICK), "--days", "2", "--force"]
+    args += ["--vary", f"network.vans.total={values}", "--vary", f"hotline.max_attempts={values}"]
+    assert _refused(args, tmp_path / "out") == f"error: --vary: 160,000 points, {CAP}"
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            "factors:\n"
+            + "".join(
+                f"  {path}: [{','.join(str(n) for n in range(1, 1001))}]\n"
+                for path in ("network.vans.total", "hotline.max_attempts", "demand.calls_per_day")
+            ),
+            "2: factors: 1,000,000,000 points",
+        ),
+        (
+            "factors:\n  hotline.redial_probability: {low: 0.1, high: 0.9}\n"
+            "sample: {method: sobol, points: 1099511627776}\n",
+            "4: sample.points: 1,099,511,627,776 points",
+        ),
+    ],
+    ids=["grid-1e9", "sobol-2^40"],
+)
+def test_a_huge_sweep_file_design_is_refused_before_its_points_are_made(
+    tmp_path: Path, body: str, line: str, no_simulation: None
+) -> None:
+    study = _write(tmp_path, f"base: {QUICK}\n{body}")
+    assert _refused(["sweep", str(study), "--days", "2"], tmp_path / "out") == (
+        f"error: {study}:{line}, {CAP}"
+    )
+    # The Python API refuses the same way (no MemoryError while the design is drawn).
+    with pytest.raises(UserInputError) as caught:
+        read_sweep_file(study).points(load_scenario(QUICK))
+    assert str(caught.value) == f"{study}:{line}, {CAP}"
+
+
+def test_a_sweep_file_larger_than_a_scenario_may_be_is_refused(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    text = f"base: {QUICK}\nfactors:\n  network.vans.total: [70, 140]\n"
+    padding = "# " + "x" * 98 + "\n"
+    study = _write(tmp_path, text + padding * 100_001)
+    size = study.stat().st_size
+    assert _refused(["sweep", str(study), "--days", "2"], tmp_path / "out") == (
+        f"error: {study}: {size:,} bytes is too large for a sweep file (at most 10,000,000)"
+    )

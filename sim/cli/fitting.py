@@ -20,6 +20,7 @@ from sim.cli.options import ExperimentOptions, ParamOption, ScenarioArgument, sh
 from sim.cli.output import claimed, described, show_written
 from sim.cli.progress import fraction_done, monitor
 from sim.cli.setup import (
+    checked_design,
     checked_work,
     engine_from_options,
     load,
@@ -74,7 +75,12 @@ def sensitivity(
         scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         runner = engine_from_options(options.workers, options.engine, options.scheduler)
         shape = {"trajectories": trajectories} if method == "morris" else {"samples": samples}
-        # The points are known before any run: the work is counted on them.
+        # The design's size and work from its shape, then the points, known before any
+        # run: the work is counted on them too.
+        checked_design(
+            scenario, screening.points(len(ranges)), workers=runner.workers, force=options.force,
+            field=screening.size_option, overridden=overridden(options.days, options.replications),
+        )  # fmt: skip
         bound = bind_ranges(scenario, ranges)
         unit = screening.design(bound)
         points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]

@@ -126,6 +126,11 @@ class Screening:
                 field="--samples",
             )
 
+    @property
+    def size_option(self) -> str:
+        """The option that sets the design's size."""
+        return "--trajectories" if self.method == "morris" else "--samples"
+
     def points(self, parameters: int) -> int:
         """How many points the design of ``parameters`` ranges has, counted before it
         is drawn (the work is checked on this)."""
@@ -136,6 +141,9 @@ class Screening:
     def design(self, ranges: Sequence[ParameterRange]) -> np.ndarray:
         """The points to run, in the unit cube of the ranges: one row per point. The same
         screening gives the same design, so that the work can be counted before any run."""
+        from sim.experiments.runs.work_estimate import check_design_points
+
+        check_design_points(self.points(len(ranges)), self.size_option)
         problem = _problem(ranges)
         if self.method == "morris":
             unit: np.ndarray = morris_sample.sample(
