@@ -300,3 +300,34 @@ def test_a_sweep_file_larger_than_a_scenario_may_be_is_refused(
     assert _refused(["sweep", str(study), "--days", "2"], tmp_path / "out") == (
         f"error: {study}: {size:,} bytes is too large for a sweep file (at most 10,000,000)"
     )
+
+
+def test_a_vary_grid_too_long_to_run_is_refused_before_its_points_are_made(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_simulation: None
+) -> None:
+    import sim.experiments.runs.sweep as sweep_module
+    import sim.experiments.runs.work_estimate as estimate
+
+    # Fixed costs per call, so that the estimate is the same on every machine.
+    cost = estimate.Calibration(
+        seconds_per_call=1e-4,
+        model_bytes_per_call=2000.0,
+        table_bytes_per_call=400.0,
+        disk_bytes_per_call=200.0,
+        process_bytes=1e8,
+        build="test",
+    )
+    monkeypatch.setattr(estimate, "measure_costs", lambda: cost)
+    monkeypatch.setattr(estimate, "is_calibrated", lambda: True)
+    monkeypatch.setenv("RESCUE_SIM_TIME_LIMIT", "60s")
+
+    def no_points(*args: object, **kwargs: object) -> None:
+        raise AssertionError("points were made")
+
+    monkeypatch.setattr(sweep_module, "make_points", no_points)
+    values = ",".join(str(n) for n in range(60, 2060))
+    args = ["sweep", str(QUICK), "--days", "2", "--workers", "1"]
+    args += ["--vary", f"network.vans.total={values}"]
+    line = _refused(args, tmp_path / "out")
+    assert line.startswith("error: --vary: about 1,560,000 calls (6000 replication(s) of 260)")
+    assert "more than the 1.0 min limit (RESCUE_SIM_TIME_LIMIT)" in line
