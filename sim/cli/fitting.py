@@ -20,6 +20,7 @@ from sim.cli.options import ExperimentOptions, ParamOption, ScenarioArgument, sh
 from sim.cli.output import claimed, described, show_written
 from sim.cli.progress import fraction_done, monitor
 from sim.cli.setup import (
+    checked_design,
     checked_work,
     engine_from_options,
     load,
@@ -68,16 +69,19 @@ def sensitivity(
     with pointed_at(scenario_file):
         if method not in ("morris", "sobol"):
             raise UserInputError("must be morris or sobol", field="--method")
-        if trajectories < 2 or samples < 2:
-            raise UserInputError("must be at least 2", field="--trajectories/--samples")
+        chosen: Method = "sobol" if method == "sobol" else "morris"
+        screening = Screening(chosen, trajectories=trajectories, samples=samples)
         check_kpis(kpis)
         scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         runner = engine_from_options(options.workers, options.engine, options.scheduler)
         shape = {"trajectories": trajectories} if method == "morris" else {"samples": samples}
-        chosen: Method = "sobol" if method == "sobol" else "morris"
-        # The points are known before any run: the work is counted on them.
+        # The design's size and work from its shape, then the points, known before any
+        # run: the work is counted on them too.
+        checked_design(
+            scenario, screening.points(len(ranges)), workers=runner.workers, force=options.force,
+            field=screening.size_option, overridden=overridden(options.days, options.replications),
+        )  # fmt: skip
         bound = bind_ranges(scenario, ranges)
-        screening = Screening(chosen, trajectories=trajectories, samples=samples)
         unit = screening.design(bound)
         points = [point_scenario(scenario, bound, row) for row in unit_to_values(bound, unit)]
         description = described(
@@ -133,14 +137,12 @@ def calibrate(
 ) -> None:
     """Fit parameters to target KPIs (least squares on common random numbers)."""
     from sim.experiments.fitting.calibrate import calibrate as fit
-    from sim.experiments.fitting.calibrate import check_calibration, parse_target
+    from sim.experiments.fitting.calibrate import check_calibration, parse_targets
     from sim.experiments.fitting.points import check_kpis
     from sim.experiments.runs.run import Execution
 
     with pointed_at(scenario_file):
-        parsed = [parse_target(text) for text in target]
-        targets = {name: value for name, value, _ in parsed}
-        target_se = {name: se for name, _, se in parsed}
+        targets, target_se = parse_targets(target)
         check_kpis(list(targets), "--target")
         scenario, path, ranges = _scenario_and_ranges(scenario_file, param, options)
         # The scenario's own replications, when --replications is not given: its line named.

@@ -9,6 +9,8 @@ the folder committed in one step.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -25,6 +27,7 @@ from sim.cli.progress import monitor
 from sim.cli.setup import (
     Experiment,
     check_policy,
+    checked_design,
     checked_work,
     load,
     options_experiment,
@@ -283,8 +286,15 @@ def sweep(
 ) -> None:
     """Run a scenario at every point of a grid or a sampled design, on common random numbers."""
     from sim.analysis.kpi_catalogue import CATALOGUE, HEADLINE_KPIS, unknown_kpis
-    from sim.experiments.runs.sweep import grid, parse_parameter, sweep_points
+    from sim.experiments.runs.sweep import (
+        check_policy_not_swept,
+        grid,
+        grid_size,
+        parse_parameter,
+        sweep_points,
+    )
     from sim.experiments.runs.sweep_file import is_sweep_file, read_sweep_file
+    from sim.model.loading import field_line
 
     shown = list(kpi) if kpi else [*HEADLINE_KPIS, *SWEEP_EXTRA_KPIS]
     design = read_sweep_file(scenario_file) if is_sweep_file(scenario_file) else None
@@ -305,18 +315,33 @@ def sweep(
         for name in unknown_kpis(shown):
             known = ", ".join(CATALOGUE)
             raise UserInputError(f"unknown KPI {name!r}; known: {known}", field="--kpi")
+        named = overridden(options.days, None if from_file else options.replications)
+        # The design's size and work, from its shape: before any point is made.
+        if design is not None:
+            check_policy_not_swept([*design.grid, *design.ranges], policy, design.policy_clash)
+            size, size_field = design.size, design.size_field
+            where: dict[str, Any] = {
+                "file": design.path,
+                "line": field_line(design.path, size_field),
+            }
+        else:
+            parameters = [parse_parameter(text) for text in vary or ()]
+            size, size_field, where = grid_size(parameters), "--vary", {}
+        with _replications_from(scenario_file if from_file else None):
+            checked_design(
+                scenario, size, workers=setup.engine.workers, force=options.force,
+                field=size_field, overridden=named, **where,
+            )  # fmt: skip
         # Every point (scenario, network, policy) is checked here, before the first run.
         if design is not None:
             parameters, points = design.points(scenario, policy)
         else:
-            parameters = [parse_parameter(text) for text in vary or ()]
             points = grid(scenario, parameters, policy=policy)
         description = _description(
             "sweep", scenario_file, scenario, points=[point.values for point in points]
         )
         with claimed(out_dir, options.overwrite, description) as output:
-            named = overridden(options.days, None if from_file else options.replications)
-            try:
+            with _replications_from(scenario_file if from_file else None):
                 checked_work(
                     [(point.scenario, scenario.replications) for point in points],
                     workers=setup.engine.workers,
@@ -324,15 +349,6 @@ def sweep(
                     keep_tables=False,
                     overridden=named,
                 )
-            except UserInputError as exc:
-                if from_file and exc.field == "replications":
-                    from sim.model.loading import field_line
-
-                    exc.file, exc.line = (
-                        str(scenario_file),
-                        field_line(scenario_file, "replications"),
-                    )
-                raise
             with setup.engine, monitor(f"{len(points)} points x{scenario.replications}") as report:
                 result = sweep_points(
                     scenario,
@@ -353,6 +369,19 @@ def sweep(
 
                 output.commit(lambda folder: write_sweep(result, folder), out_dir)
     show_written(out_dir)
+
+
+@contextmanager
+def _replications_from(sweep_file: Path | None) -> Iterator[None]:
+    """An error of the replications a sweep file set names that file's line."""
+    try:
+        yield
+    except UserInputError as exc:
+        if sweep_file is not None and exc.field == "replications":
+            from sim.model.loading import field_line
+
+            exc.file, exc.line = str(sweep_file), field_line(sweep_file, "replications")
+        raise
 
 
 def _sweep_table(

@@ -229,6 +229,41 @@ def checked_work(
     return estimate
 
 
+def checked_design(
+    scenario: Scenario,
+    points: int,
+    *,
+    workers: int,
+    force: bool,
+    field: str,
+    file: str | Path | None = None,
+    line: int | None = None,
+    overridden: dict[str, str] | None = None,
+) -> None:
+    """A design's size and work, checked from its number of points before any is made.
+
+    More than the points a design may have is refused even with ``force``; unless
+    ``force``, the work of ``points`` runs of ``scenario`` (its replications each) past
+    this machine's limits is refused naming ``field`` (the option, or the sweep file's
+    line), once the scenario's own runs are seen to fit (else those name their field, or
+    the option in ``overridden`` that set it, as :func:`checked_work` does)."""
+    from sim.errors import WorkLimitError
+    from sim.experiments.runs.work_estimate import check_design_points
+
+    check_design_points(points, field, file=file, line=line)
+    if force:
+        return
+    runs = scenario.replications
+    checked_work(
+        [(scenario, runs)], workers=workers, force=False, keep_tables=False, overridden=overridden
+    )
+    try:
+        checked_work([(scenario, runs * points)], workers=workers, force=False, keep_tables=False)
+    except WorkLimitError as exc:
+        exc.field, exc.file, exc.line = field, None if file is None else str(file), line
+        raise
+
+
 def stop_on_policy_failure(failures: Sequence[RunFailure], finished: int) -> None:
     """A policy that raised in every run: its one line (exit 2), as without the engine."""
     if finished or not failures or not failures[0].headline:

@@ -23,7 +23,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
@@ -143,6 +150,19 @@ class DesignSpec(_Spec):
     cell_km: float = Field(10.0, gt=0)
     first_vans_move: int | None = Field(None, ge=1, description="None: 5% of the fleet")
     milp_time_limit_s: float = Field(120.0, gt=0)
+
+    @field_validator("require")
+    @classmethod
+    def _consistent(cls, require: tuple[Requirement, ...]) -> tuple[Requirement, ...]:
+        """Refuse requirements on one KPI that no value meets (>=0.95 and <=0.90)."""
+        for req in require:
+            if req.at_least is None:
+                continue
+            for other in require:
+                at_most = other.at_most
+                if other.kpi == req.kpi and at_most is not None and req.at_least > at_most:
+                    raise ValueError(f"{req} and {other} cannot both hold")
+        return require
 
     @model_validator(mode="after")
     def _objective(self) -> DesignSpec:

@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from sim.analysis.kpi_catalogue import CATALOGUE
 from sim.errors import UserInputError
 from sim.experiments.fitting.points import (
     ParameterRange,
@@ -120,7 +121,50 @@ def parse_target(text: str) -> tuple[str, float, float]:
         ) from None
     if not (math.isfinite(target) and math.isfinite(se)) or se < 0:
         raise UserInputError(f"{text!r}: needs a finite value and SE >= 0", field="--target")
-    return name.strip(), target, se
+    name = name.strip()
+    if pm and se == 0:
+        # +-0 claims an exact target: it would weigh the KPI by its noise alone.
+        raise UserInputError(
+            "the standard error must be positive (leave out +-SE for none)",
+            field=f"--target {name}",
+        )
+    check_target(name, target)
+    return name, target, se
+
+
+def parse_targets(texts: Sequence[str]) -> tuple[dict[str, float], dict[str, float]]:
+    """Every ``--target``, each KPI once -> (target values, their standard errors)."""
+    targets: dict[str, float] = {}
+    target_se: dict[str, float] = {}
+    for text in texts:
+        name, value, se = parse_target(text)
+        if name in targets:
+            raise UserInputError("given twice; give each KPI once", field=f"--target {name}")
+        targets[name], target_se[name] = value, se
+    return targets, target_se
+
+
+# Units of the KPIs that are times: none can be negative.
+_TIME_UNITS = ("h", "s")
+
+
+def check_target(name: str, value: float) -> None:
+    """Refuse a target a KPI cannot take: a share outside [0, 1], a negative time, or a
+    value that is not a finite number (a KPI not in the catalogue is left to the KPI
+    check)."""
+    entry = CATALOGUE.get(name)
+    if not math.isfinite(value):
+        raise UserInputError(f"{value!r} is not a finite number", field=f"--target {name}")
+    if entry is None:
+        return
+    if entry.share and not 0.0 <= value <= 1.0:
+        raise UserInputError(
+            f"{value:g} is not a share: give a value between 0 and 1", field=f"--target {name}"
+        )
+    if entry.unit in _TIME_UNITS and value < 0:
+        raise UserInputError(
+            f"{value:g} {entry.unit} is a negative time: give 0 or more", field=f"--target {name}"
+        )
 
 
 class _Objective:
@@ -245,6 +289,14 @@ def calibrate(
     already finished. Its ``progress`` follows the points run, out of ``max_evaluations``.
     """
     check_calibration(replications, max_evaluations, len(ranges))
+    for name, value in targets.items():
+        check_target(name, value)
+    for name, given in (target_se or {}).items():
+        if not (math.isfinite(given) and given >= 0):
+            raise UserInputError(
+                f"the standard error {given!r} must be a finite number, at least 0",
+                field=f"--target {name}",
+            )
     ranges = bind_ranges(base, ranges)
     objective = _Objective(
         base, ranges, targets, replications, max_evaluations, execution or Execution()

@@ -32,6 +32,15 @@ from sim.model.scenario import Scenario
 
 Method = Literal["morris", "sobol"]
 
+# The fewest Sobol' base samples taken: with fewer, noise in the KPIs alone puts
+# first-order or total indices outside [0, 1] (a quarter of them at 8 samples of a
+# noisy two-parameter test function; under a tenth at 16).
+MIN_SOBOL_SAMPLES = 16
+
+
+def _whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
 
 @dataclass(frozen=True)
 class SensitivityResult:
@@ -94,9 +103,47 @@ class Screening:
     samples: int = 64
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        from sim.errors import UserInputError
+
+        if self.method not in ("morris", "sobol"):
+            raise UserInputError("must be morris or sobol", field="--method")
+        if self.method == "morris":
+            if not _whole(self.trajectories) or self.trajectories < 2:
+                raise UserInputError("must be a whole number, at least 2", field="--trajectories")
+            return
+        samples = self.samples
+        if not _whole(samples) or samples < MIN_SOBOL_SAMPLES:
+            raise UserInputError(
+                f"must be a power of 2, at least {MIN_SOBOL_SAMPLES}: fewer give indices "
+                "outside [0, 1] from sampling noise alone",
+                field="--samples",
+            )
+        if samples & (samples - 1):
+            below = 1 << (samples.bit_length() - 1)
+            raise UserInputError(
+                f"Sobol' samples are balanced only in powers of two: use {below} or {below * 2}",
+                field="--samples",
+            )
+
+    @property
+    def size_option(self) -> str:
+        """The option that sets the design's size."""
+        return "--trajectories" if self.method == "morris" else "--samples"
+
+    def points(self, parameters: int) -> int:
+        """How many points the design of ``parameters`` ranges has, counted before it
+        is drawn (the work is checked on this)."""
+        if self.method == "morris":
+            return self.trajectories * (parameters + 1)
+        return self.samples * (parameters + 2)
+
     def design(self, ranges: Sequence[ParameterRange]) -> np.ndarray:
         """The points to run, in the unit cube of the ranges: one row per point. The same
         screening gives the same design, so that the work can be counted before any run."""
+        from sim.experiments.runs.work_estimate import check_design_points
+
+        check_design_points(self.points(len(ranges)), self.size_option)
         problem = _problem(ranges)
         if self.method == "morris":
             unit: np.ndarray = morris_sample.sample(

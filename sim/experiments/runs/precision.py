@@ -23,6 +23,10 @@ from sim.errors import UserInputError
 
 DEFAULT_MAX_REPLICATIONS = 100
 LEVEL = 0.95
+# The narrowest half-width a target may ask for: a KPI's mean over any number of
+# replications a machine can run is not known closer (a share's half-width of 1e-9
+# would take some 10^17 replications).
+MIN_HALF_WIDTH = 1e-9
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,23 @@ class PrecisionTarget:
 
     kpi: str
     half_width: float
+
+    def __post_init__(self) -> None:
+        half = self.half_width
+        if isinstance(half, bool) or not isinstance(half, int | float):
+            raise UserInputError(
+                f"{self.kpi}: the half-width {half!r} is not a number", field="--precision"
+            )
+        if not math.isfinite(half) or half <= 0:
+            raise UserInputError(
+                f"{self.kpi}: the half-width must be positive", field="--precision"
+            )
+        if half < MIN_HALF_WIDTH:
+            raise UserInputError(
+                f"{self.kpi}: a half-width of {half:g} is below {MIN_HALF_WIDTH:g}, "
+                "which no number of replications meets",
+                field="--precision",
+            )
 
 
 def parse_precision(text: str, known_kpis: Sequence[str] = ()) -> PrecisionTarget:
@@ -46,8 +67,6 @@ def parse_precision(text: str, known_kpis: Sequence[str] = ()) -> PrecisionTarge
         half_width = float(value)
     except ValueError:
         raise UserInputError(f"{value.strip()!r} is not a number", field="--precision") from None
-    if not math.isfinite(half_width) or half_width <= 0:
-        raise UserInputError(f"{name}: the half-width must be positive", field="--precision")
     return PrecisionTarget(name, half_width)
 
 
@@ -96,5 +115,6 @@ def next_replications(n: int, checks: Sequence[PrecisionCheck], cap: int) -> int
     if not open_checks:
         return n
     ratio = max(c.half_width / c.target.half_width for c in open_checks)
-    projected = math.ceil(n * ratio**2)
+    # At most doubled: bounding the growth first keeps a huge ratio from overflowing.
+    projected = math.ceil(n * min(2.0, ratio) ** 2)
     return min(cap, max(n + 1, min(2 * n, projected)))

@@ -15,6 +15,7 @@ KPIs, ready for pandas; and a summary, one row per (point, KPI), with the mean a
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,6 +30,7 @@ from sim.errors import UserInputError
 from sim.experiments.runs.replication import PolicySpec, ProgressFn, policy_instance
 from sim.experiments.runs.run import RunResult, run_all
 from sim.experiments.runs.store import RunFailure
+from sim.experiments.runs.work_estimate import check_design_points
 from sim.experiments.runs.worker import cached_network
 from sim.model.loading import with_fields
 from sim.model.scenario import Scenario
@@ -113,8 +115,20 @@ def _check_parameters(parameters: Sequence[Parameter], policy: PolicySpec) -> No
                 raise UserInputError(f"already varied as part of {other}", field=f"--vary {path}")
             if other.startswith((f"{path}.", f"{path}[")):
                 raise UserInputError(f"contains {other}, varied too", field=f"--vary {path}")
+    check_policy_not_swept(paths, policy)
+
+
+def check_policy_not_swept(
+    paths: Sequence[str],
+    policy: PolicySpec,
+    message: str = "dispatch.policy is swept: give the policies there",
+) -> None:
+    """Refuse a ``policy`` for every point when ``dispatch.policy`` is swept too.
+
+    Each point would run under ``policy`` but be labelled with its swept policy.
+    """
     if policy is not None and "dispatch.policy" in paths:
-        raise UserInputError("dispatch.policy is swept: give the policies there", field="--policy")
+        raise UserInputError(message, field="--policy")
 
 
 def grid(
@@ -135,12 +149,18 @@ def grid(
     are taken from ``base_dir`` (default: the current folder).
     """
     _check_parameters(parameters, policy)
+    check_design_points(grid_size(parameters), "--vary")
     paths = [p.path for p in parameters]
     combinations = [
         dict(zip(paths, combination, strict=True))
         for combination in itertools.product(*(p.values for p in parameters))
     ]
     return make_points(base, combinations, policy=policy, base_dir=base_dir)
+
+
+def grid_size(parameters: Sequence[Parameter]) -> int:
+    """The number of points of the parameters' grid, without making them."""
+    return math.prod(len(p.values) for p in parameters)
 
 
 def make_points(

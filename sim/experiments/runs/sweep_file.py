@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,9 +43,16 @@ from scipy.stats import qmc
 
 from sim.errors import UserInputError
 from sim.experiments.runs.replication import PolicySpec
-from sim.experiments.runs.sweep import _NOT_SWEPT, Parameter, SweepPoint, make_points
+from sim.experiments.runs.sweep import (
+    _NOT_SWEPT,
+    Parameter,
+    SweepPoint,
+    check_policy_not_swept,
+    make_points,
+)
+from sim.experiments.runs.work_estimate import MAX_DESIGN_POINTS, check_design_points
 from sim.model.loading import field_line
-from sim.model.scenario import Scenario
+from sim.model.scenario import MAX_SCENARIO_BYTES, Scenario
 from sim.model.streams import named_rng
 
 METHODS = ("latin_hypercube", "sobol")
@@ -81,6 +89,32 @@ class SweepFile:
     sample_points: int = 0
     sample_seed: int | None = None
 
+    @property
+    def policy_clash(self) -> str:
+        """Why a policy for every point is refused when this file sweeps the policy."""
+        return f"{self.path.name} sweeps dispatch.policy: drop --policy, or its policies"
+
+    @property
+    def size(self) -> int:
+        """The number of points, counted from the design's shape without making them."""
+        return self._grid_size * (self.sample_points if self.ranges else 1)
+
+    @property
+    def _grid_size(self) -> int:
+        return math.prod(len(values) for values in self.grid.values())
+
+    @property
+    def size_field(self) -> str:
+        """The field that makes the design large: its sample's points, or its grid."""
+        if self.ranges and self._grid_size <= MAX_DESIGN_POINTS:
+            return "sample.points"
+        return "factors"
+
+    def check_size(self) -> None:
+        """Refuse a design of more points than one may have, naming this file's line."""
+        field = self.size_field
+        check_design_points(self.size, field, file=self.path, line=field_line(self.path, field))
+
     def design(self, base: Scenario) -> list[dict[str, Any]]:
         """The values of every point, grid combinations crossed with the sampled rows."""
         combinations = [
@@ -111,7 +145,13 @@ class SweepFile:
         self, base: Scenario, policy: PolicySpec = None
     ) -> tuple[list[Parameter], list[SweepPoint]]:
         """The swept parameters (each with its values in order of appearance) and the
-        checked points of the design on ``base`` (a mistake names this file)."""
+        checked points of the design on ``base`` (a mistake names this file).
+
+        A ``policy`` for every point is refused when the file sweeps ``dispatch.policy``
+        (its ``policies`` or a factor): the rows would be labelled with the file's.
+        """
+        check_policy_not_swept([*self.grid, *self.ranges], policy, self.policy_clash)
+        self.check_size()
         design = self.design(base)
         try:
             points = make_points(
@@ -134,16 +174,32 @@ class SweepFile:
 def is_sweep_file(path: Path) -> bool:
     """Whether a YAML file is a sweep file (it has ``factors``) rather than a scenario."""
     try:
+        if path.stat().st_size > MAX_SCENARIO_BYTES:
+            # Too large to read as either: told apart by its name alone, then refused.
+            return _names_factors(path)
         tree = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, YAMLError, ValueError):
         return False
     return isinstance(tree, dict) and "factors" in tree
 
 
+def _names_factors(path: Path) -> bool:
+    """Whether the first megabyte of a file has a top-level ``factors:`` line."""
+    with path.open("rb") as handle:
+        head = handle.read(1_000_000)
+    return re.search(rb"^factors\s*:", head, re.MULTILINE) is not None
+
+
 def read_sweep_file(path: str | Path) -> SweepFile:
     """Read and check a sweep file; :class:`UserInputError` names file, line and field."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SCENARIO_BYTES:
+            raise UserInputError(
+                f"{size:,} bytes is too large for a sweep file (at most {MAX_SCENARIO_BYTES:,})",
+                file=path,
+            )
         tree = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserInputError("sweep file not found", file=path) from None
