@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_checks import QUICK, one_error_line, tree
+from test_work_estimate import COST
 from typer.testing import CliRunner
 
 import sim.experiments.runs.executor as engine_module
@@ -308,15 +309,7 @@ def test_a_vary_grid_too_long_to_run_is_refused_before_its_points_are_made(
     import sim.experiments.runs.sweep as sweep_module
     import sim.experiments.runs.work_estimate as estimate
 
-    # Fixed costs per call, so that the estimate is the same on every machine.
-    cost = estimate.Calibration(
-        seconds_per_call=1e-4,
-        model_bytes_per_call=2000.0,
-        table_bytes_per_call=400.0,
-        disk_bytes_per_call=200.0,
-        process_bytes=1e8,
-        build="test",
-    )
+    cost = COST  # fixed costs per call: the estimate is the same on every machine
     monkeypatch.setattr(estimate, "measure_costs", lambda: cost)
     monkeypatch.setattr(estimate, "is_calibrated", lambda: True)
     monkeypatch.setenv("RESCUE_SIM_TIME_LIMIT", "60s")

@@ -203,16 +203,21 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     return scenario
 
 
+def check_size(path: Path, what: str) -> None:
+    """Refuse a YAML file past the scenarios' size limit, before it is read (``what``: a
+    scenario, a sweep file)."""
+    size = path.stat().st_size
+    if size > MAX_SCENARIO_BYTES:
+        raise ScenarioError(
+            f"{size:,} bytes is too large for {what} (at most {MAX_SCENARIO_BYTES:,})", file=path
+        )
+
+
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_SCENARIO_BYTES:
-            raise ScenarioError(
-                f"{size:,} bytes is too large for a scenario (at most {MAX_SCENARIO_BYTES:,})",
-                file=path,
-            )
+        check_size(path, "a scenario")
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ScenarioError("scenario file not found", file=path) from None

@@ -392,13 +392,7 @@ class Model:
 
     def _speed_factor_at(self, lat: float, lon: float) -> float:
         """The active surges' speed factors at a point (1 outside every surge region)."""
-        factor = 1.0
-        for s in self._active_surges:
-            surge = self.scenario.surges[s]
-            region = surge.region
-            if great_circle_km(lat, lon, region.center_lat, region.center_lon) <= region.radius_km:
-                factor *= surge.speed_factor
-        return factor
+        return self._drive_factor(lat, lon, lat, lon)
 
     def _drive_factor(self, lat1: float, lon1: float, lat2: float, lon2: float) -> float:
         """The speed factor of a drive from (lat1, lon1) to (lat2, lon2) decided now.

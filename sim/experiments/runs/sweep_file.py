@@ -51,7 +51,7 @@ from sim.experiments.runs.sweep import (
     make_points,
 )
 from sim.experiments.runs.work_estimate import MAX_DESIGN_POINTS, check_design_points
-from sim.model.loading import field_line
+from sim.model.loading import check_size, field_line
 from sim.model.scenario import MAX_SCENARIO_BYTES, Scenario
 from sim.model.streams import named_rng
 
@@ -194,12 +194,7 @@ def read_sweep_file(path: str | Path) -> SweepFile:
     """Read and check a sweep file; :class:`UserInputError` names file, line and field."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_SCENARIO_BYTES:
-            raise UserInputError(
-                f"{size:,} bytes is too large for a sweep file (at most {MAX_SCENARIO_BYTES:,})",
-                file=path,
-            )
+        check_size(path, "a sweep file")
         tree = YAML(typ="rt").load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UserInputError("sweep file not found", file=path) from None
