@@ -257,32 +257,28 @@ class Segment(_Model):
     priority: int = Field(1, ge=0, description="0 is served first by priority policies")
 
 
-DEFAULT_FAULTS: tuple[FaultClass, ...] = (
+def _lognormal(mean: float, cv: float) -> LogNormal:
+    return LogNormal(dist="lognormal", mean=mean, cv=cv)
+
+
+# The three fault classes of the hotline's triage, one row each: share of calls, chance
+# of a fix on site, repair minutes (mean; cv 0.6), chance a part is missing, its delay
+# in hours (mean, cv), and hours in the workshop after a tow (mean; cv 0.8).
+DEFAULT_FAULTS: tuple[FaultClass, ...] = tuple(
     FaultClass(
-        name="routine",
-        share=0.6,
-        on_site_fix_probability=0.97,
-        repair_time_min=LogNormal(dist="lognormal", mean=50, cv=0.6),
-        part_missing_probability=0.05,
-        part_delay_h=LogNormal(dist="lognormal", mean=2.0, cv=0.5),
-    ),
-    FaultClass(
-        name="general",
-        share=0.3,
-        on_site_fix_probability=0.88,
-        repair_time_min=LogNormal(dist="lognormal", mean=110, cv=0.6),
-        part_missing_probability=0.12,
-        part_delay_h=LogNormal(dist="lognormal", mean=3.0, cv=0.6),
-    ),
-    FaultClass(
-        name="major",
-        share=0.1,
-        on_site_fix_probability=0.55,
-        repair_time_min=LogNormal(dist="lognormal", mean=200, cv=0.6),
-        part_missing_probability=0.25,
-        part_delay_h=LogNormal(dist="lognormal", mean=5.0, cv=0.6),
-        workshop_repair_h=LogNormal(dist="lognormal", mean=16.0, cv=0.8),
-    ),
+        name=name,
+        share=share,
+        on_site_fix_probability=fix,
+        repair_time_min=_lognormal(repair_min, 0.6),
+        part_missing_probability=missing,
+        part_delay_h=_lognormal(*delay_h),
+        workshop_repair_h=_lognormal(workshop_h, 0.8),
+    )
+    for name, share, fix, repair_min, missing, delay_h, workshop_h in (
+        ("routine", 0.6, 0.97, 50, 0.05, (2.0, 0.5), 8.0),
+        ("general", 0.3, 0.88, 110, 0.12, (3.0, 0.6), 8.0),
+        ("major", 0.1, 0.55, 200, 0.25, (5.0, 0.6), 16.0),
+    )
 )
 DEFAULT_SEGMENTS: tuple[Segment, ...] = (
     Segment(name="individual", share=0.55, priority=1),

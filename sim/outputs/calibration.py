@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -29,7 +28,6 @@ def write_calibration(
     out_dir: OutDir,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> list[Path]:
     """Write calibrated.yaml, calibration.json and calibration_history.csv as one folder.
 
@@ -39,7 +37,7 @@ def write_calibration(
     """
     with claimed_folder(out_dir, overwrite) as folder:
         _write_files(result, folder.staging)
-        target = folder.commit(kind="calibration", command=command, seed=result.scenario.seed)
+        target = folder.commit(kind="calibration", seed=result.scenario.seed)
     return [target / name for name in CALIBRATION_FILES]
 
 

@@ -28,7 +28,6 @@ import base64
 import html
 import io
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -179,7 +178,6 @@ def write_design(
     scenario_path: str | Path | None = None,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> Path:
     """Write the design folder as a unit; returns its path.
 
@@ -190,7 +188,7 @@ def write_design(
     """
     with claimed_folder(out_dir, overwrite) as folder:
         write_design_files(result, folder.staging, scenario_path)
-        return folder.commit(kind="design", command=command, seed=result.confirm_seed)
+        return folder.commit(kind="design", seed=result.confirm_seed)
 
 
 def is_design_folder(path: str | Path) -> bool:

@@ -126,7 +126,6 @@ def write_run(
     scenario_path: str | Path | None = None,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> Path:
     """Write the run folder as a unit; returns its path.
 
@@ -136,33 +135,24 @@ def write_run(
     """
     with claimed_folder(out_dir, overwrite) as folder:
         write_run_files(result, folder.staging, scenario_path)
-        return folder.commit(kind="run", command=command, seed=result.scenario.seed)
+        return folder.commit(kind="run", seed=result.scenario.seed)
 
 
 def _corrupt(folder: VerifiedFolder, name: str, what: str) -> CorruptFileError:
     return CorruptFileError(what, file=folder.file(name))
 
 
-def _read_parquet(folder: VerifiedFolder, name: str, columns: Sequence[str]) -> pd.DataFrame:
+def _read_table(folder: VerifiedFolder, name: str, columns: Sequence[str]) -> pd.DataFrame:
+    """A Parquet (``.parquet``) or CSV table of the folder that holds ``columns``."""
+    parquet = name.endswith(".parquet")
+    kind = "Parquet" if parquet else "CSV"
     try:
         with folder.open(name) as handle:
-            table = pd.read_parquet(handle)
-    except (OSError, ValueError, TypeError) as exc:  # pyarrow's errors are ValueError/OSError
+            table = pd.read_parquet(handle) if parquet else pd.read_csv(handle)
+    # pyarrow's errors are ValueError/OSError; UnicodeDecodeError is a ValueError.
+    except (OSError, ValueError, TypeError, pd.errors.ParserError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _corrupt(folder, name, f"not a readable Parquet file: {first}") from None
-    missing = [c for c in columns if c not in table.columns]
-    if missing:
-        raise _corrupt(folder, name, f"not a rescue-sim table: no column {missing[0]!r}")
-    return table
-
-
-def _read_csv(folder: VerifiedFolder, name: str, columns: Sequence[str]) -> pd.DataFrame:
-    try:
-        with folder.open(name) as handle:
-            table = pd.read_csv(handle)
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise _corrupt(folder, name, f"not a readable CSV file: {first}") from None
+        raise _corrupt(folder, name, f"not a readable {kind} file: {first}") from None
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise _corrupt(folder, name, f"not a rescue-sim table: no column {missing[0]!r}")
@@ -187,15 +177,15 @@ def read_run(run_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     """The calls, units and summary of a run folder, checked against its manifest."""
     with open_folder(run_dir, ("run",), RUN_FILES) as folder:
         summary = _read_json(folder, "summary.json", SUMMARY_KEYS)
-        calls = _read_parquet(folder, "calls.parquet", CALLS_COLUMNS)
-        units = _read_parquet(folder, "units.parquet", UNITS_COLUMNS)
+        calls = _read_table(folder, "calls.parquet", CALLS_COLUMNS)
+        units = _read_table(folder, "units.parquet", UNITS_COLUMNS)
     return calls, units, summary
 
 
 def read_agents(run_dir: str | Path) -> pd.DataFrame:
     """The hotline's agents on duty over time (agents.parquet), checked against the manifest."""
     with open_folder(run_dir, ("run",), RUN_FILES) as folder:
-        return _read_parquet(folder, "agents.parquet", AGENTS_COLUMNS)
+        return _read_table(folder, "agents.parquet", AGENTS_COLUMNS)
 
 
 def read_relocations(run_dir: str | Path) -> pd.DataFrame | None:
@@ -203,13 +193,13 @@ def read_relocations(run_dir: str | Path) -> pd.DataFrame | None:
     with open_folder(run_dir, ("run",), RUN_FILES) as folder:
         if RELOCATIONS_FILE not in folder.manifest["files"]:
             return None
-        return _read_parquet(folder, RELOCATIONS_FILE, RELOCATIONS_COLUMNS)
+        return _read_table(folder, RELOCATIONS_FILE, RELOCATIONS_COLUMNS)
 
 
 def read_sweep_summary(sweep_dir: str | Path) -> pd.DataFrame:
     """sweep_summary.csv of a sweep folder, checked against its manifest."""
     with open_folder(sweep_dir, ("sweep",), SWEEP_FILES) as folder:
-        return _read_csv(folder, "sweep_summary.csv", SWEEP_SUMMARY_COLUMNS)
+        return _read_table(folder, "sweep_summary.csv", SWEEP_SUMMARY_COLUMNS)
 
 
 def folder_kind(path: str | Path) -> str | None:
@@ -227,7 +217,6 @@ def write_comparison(
     out_dir: OutDir,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> Path:
     """comparison.csv (long table) and comparison.json (the same, with the scenario)."""
     table = comparison.table()
@@ -241,7 +230,7 @@ def write_comparison(
     with claimed_folder(out_dir, overwrite) as folder:
         table.to_csv(folder.staging / "comparison.csv", index=False)
         _write_json(folder.staging / "comparison.json", payload)
-        return folder.commit(kind="comparison", command=command, seed=comparison.scenario.seed)
+        return folder.commit(kind="comparison", seed=comparison.scenario.seed)
 
 
 def write_sweep(
@@ -249,7 +238,6 @@ def write_sweep(
     out_dir: OutDir,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> Path:
     """sweep.csv (one row per point and replication), sweep_summary.csv and sweep.json.
 
@@ -270,4 +258,4 @@ def write_sweep(
         result.rows.to_csv(folder.staging / "sweep.csv", index=False)
         summary.to_csv(folder.staging / "sweep_summary.csv", index=False)
         _write_json(folder.staging / "sweep.json", payload)
-        return folder.commit(kind="sweep", command=command, seed=result.base.seed)
+        return folder.commit(kind="sweep", seed=result.base.seed)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +54,6 @@ def write_sensitivity(
     out_dir: OutDir,
     *,
     overwrite: bool = False,
-    command: Sequence[str] | None = None,
 ) -> list[Path]:
     """sensitivity.csv (indices), points.csv (every point run), one PNG per KPI and
     sensitivity.json (the method and what was screened), written as one folder.
@@ -66,7 +64,7 @@ def write_sensitivity(
     """
     with claimed_folder(out_dir, overwrite) as folder:
         names = _write_files(result, folder.staging)
-        target = folder.commit(kind="sensitivity", command=command)
+        target = folder.commit(kind="sensitivity")
     return [target / name for name in names]
 
 

@@ -16,6 +16,7 @@ from sim.experiments.design.evaluation import Evaluation
 from sim.experiments.design.sites import (
     Coverage,
     DemandPoints,
+    FirstStageInputs,
     Sites,
     Stage1,
     VanModel,
@@ -73,14 +74,10 @@ class MoveGenerator:
 
     def measured_model(self, vans: np.ndarray, evaluation: Evaluation) -> VanModel:
         """The first stage's model of the incumbent, its loads replaced by the measured ones."""
-        model = van_model(
-            self.scenario,
-            self.sites,
-            vans > 0,
-            self.stage1.points,
-            self.cover,
-            self.stage1.probe,
+        inputs = FirstStageInputs(
+            self.scenario, self.sites, self.stage1.points, self.cover, self.stage1.probe
         )
+        model = van_model(inputs, vans > 0)
         hours = max(evaluation.observed_h, 1e-9)
         jobs = evaluation.stations["jobs"].to_numpy(float)
         busy = evaluation.stations["busy_h"].to_numpy(float)

@@ -52,6 +52,7 @@ from sim.experiments.design.covering import InfeasibleModel
 from sim.experiments.design.evaluation import Evaluation, evaluate_designs, paired_interval
 from sim.experiments.design.moves import Candidate, MoveGenerator
 from sim.experiments.design.sites import (
+    FirstStageInputs,
     Sites,
     Stage1,
     candidate_sites,
@@ -488,19 +489,16 @@ def _stage1(
             )
         # Maximising, every van allowed is placed; minimising vans starts from today's.
         total = max_vans if spec.objective != VANS else min(max_vans, int(current.sum()))
+        inputs = FirstStageInputs(base, sites, points, cover, probed)
         seeded, van_solve, kind, seed_model = seed_vans(
-            base,
-            sites,
+            inputs,
             is_open,
-            points,
-            cover,
-            probed,
             total_vans=total,
             min_vans=spec.min_vans_per_station,
             max_vans=spec.max_vans_per_station,
             time_limit_s=spec.milp_time_limit_s,
         )
-        now = van_model(base, sites, current > 0, points, cover, probed)
+        now = van_model(inputs, current > 0)
         value_current = now.value(current[now.site])
         value_seed = seed_model.value(seeded[seed_model.site])
         fewest = None

@@ -497,15 +497,22 @@ class VanModel:
         return np.asarray(self.on_time_calls_per_h * (then - now), dtype=float)
 
 
-def van_model(
-    scenario: Scenario,
-    sites: Sites,
-    is_open: np.ndarray,
-    points: DemandPoints,
-    cover: Coverage,
-    probe_result: Probe,
-) -> VanModel:
+@dataclass(frozen=True)
+class FirstStageInputs:
+    """What the first stage's van models are built on, whichever sites are open."""
+
+    scenario: Scenario
+    sites: Sites
+    points: DemandPoints
+    cover: Coverage
+    probe: Probe
+
+
+def van_model(inputs: FirstStageInputs, is_open: np.ndarray) -> VanModel:
     """Each open site's catchment (nearest open site of every point) and its busy time a job."""
+    scenario, sites, points, cover, probe_result = (
+        inputs.scenario, inputs.sites, inputs.points, inputs.cover, inputs.probe,
+    )  # fmt: skip
     site = np.flatnonzero(is_open)
     lat, lon = sites.lat[site], sites.lon[site]
     nearest, gc_km = SpatialIndex(lat, lon).nearest(points.lat, points.lon, 1)
@@ -611,12 +618,8 @@ def seed_stations(
 
 
 def seed_vans(
-    scenario: Scenario,
-    sites: Sites,
+    inputs: FirstStageInputs,
     is_open: np.ndarray,
-    points: DemandPoints,
-    cover: Coverage,
-    probe_result: Probe,
     *,
     total_vans: int,
     min_vans: int,
@@ -624,7 +627,8 @@ def seed_vans(
     time_limit_s: float,
 ) -> tuple[np.ndarray, Solve, str, VanModel]:
     """All ``total_vans`` at the open sites by expected covering; returns vans per site."""
-    model = van_model(scenario, sites, is_open, points, cover, probe_result)
+    model = van_model(inputs, is_open)
+    scenario, sites, points, cover = inputs.scenario, inputs.sites, inputs.points, inputs.cover
     n_open = len(model.site)
     low = np.full(n_open, min_vans, dtype=np.int64)
     high = _upper_vans(model.load, low, total_vans, max_vans)
@@ -639,7 +643,7 @@ def seed_vans(
         kind = "local"
     else:
         a = cover_matrix(points, sites.lat[model.site], sites.lon[model.site], cover.radius_gc_km)
-        rate = points.calls_per_h * probe_result.dispatched_share
+        rate = points.calls_per_h * inputs.probe.dispatched_share
         q = min(0.95, float(model.load.sum()) / max(total_vans, 1))
         allocation = expected_covering(
             rate,

@@ -62,6 +62,19 @@ def no_relocations() -> pd.DataFrame:
     return frame
 
 
+class _Held:
+    """A table held in memory, or read from its Parquet part each time it is asked for."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = "_" + name
+
+    def __get__(self, result: ReplicationResult, owner: type | None = None) -> pd.DataFrame:
+        return _frame(getattr(result, self.attribute))
+
+
 class ReplicationResult:
     """The KPIs of one replication, and its call, unit and agents tables.
 
@@ -98,20 +111,9 @@ class ReplicationResult:
         self.kpis = kpis
         self.hotline_queue_area_h = hotline_queue_area_h
 
-    @property
-    def calls(self) -> pd.DataFrame:
-        """One row per call of this replication."""
-        return _frame(self._calls)
-
-    @property
-    def units(self) -> pd.DataFrame:
-        """One row per van state change of this replication."""
-        return _frame(self._units)
-
-    @property
-    def agents(self) -> pd.DataFrame:
-        """The hotline's agents on duty over time in this replication."""
-        return _frame(self._agents)
+    calls = _Held("One row per call of this replication.")
+    units = _Held("One row per van state change of this replication.")
+    agents = _Held("The hotline's agents on duty over time in this replication.")
 
     def table_path(self, kind: str) -> Path | None:
         """The Parquet part holding table ``kind`` (calls, units or agents), or None if in

@@ -70,6 +70,22 @@ __all__ = [
 ]
 
 
+class _Pooled:
+    """A table of the replications' with the same name, all in one frame (empty if none ran)."""
+
+    def __init__(self, doc: str) -> None:
+        self.__doc__ = doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, result: RunResult, owner: type | None = None) -> pd.DataFrame:
+        if not result.replications:
+            return pd.DataFrame()
+        frames: list[pd.DataFrame] = [getattr(r, self.name) for r in result.replications]
+        return pd.concat(frames, ignore_index=True)
+
+
 @dataclass
 class RunResult:
     """All replications of a run: per-call rows, unit rows and KPIs with intervals.
@@ -84,32 +100,12 @@ class RunResult:
     failures: list[RunFailure] = field(default_factory=list)
     precision: list[PrecisionCheck] = field(default_factory=list)
 
-    def _table(self, name: str) -> pd.DataFrame:
-        """One of the replications' tables, all replications in one frame (empty if none ran)."""
-        if not self.replications:
-            return pd.DataFrame()
-        frames: list[pd.DataFrame] = [getattr(r, name) for r in self.replications]
-        return pd.concat(frames, ignore_index=True)
-
-    @property
-    def calls(self) -> pd.DataFrame:
-        """One row per call, all replications, with a ``replication`` column."""
-        return self._table("calls")
-
-    @property
-    def units(self) -> pd.DataFrame:
-        """One row per van state change, all replications, with a ``replication`` column."""
-        return self._table("units")
-
-    @property
-    def agents(self) -> pd.DataFrame:
-        """Agents on duty over time, all replications, with a ``replication`` column."""
-        return self._table("agents")
-
-    @property
-    def relocations(self) -> pd.DataFrame:
-        """Move-up drives, all replications, with a ``replication`` column."""
-        return self._table("relocations")
+    calls = _Pooled("One row per call, all replications, with a ``replication`` column.")
+    units = _Pooled(
+        "One row per van state change, all replications, with a ``replication`` column."
+    )
+    agents = _Pooled("Agents on duty over time, all replications, with a ``replication`` column.")
+    relocations = _Pooled("Move-up drives, all replications, with a ``replication`` column.")
 
     @property
     def kpis_by_replication(self) -> pd.DataFrame:
