@@ -72,7 +72,8 @@ def place_labels(ax: Axes, labels: Sequence[Label], *, pad_px: float = 2.0, **st
 
 
 @cache
-def _population() -> dict[str, float]:
+def population_weights() -> dict[str, float]:
+    """Each prefecture's population weight by adcode (seeds/prefectures.csv)."""
     table = areas()
     return dict(zip(table["adcode"], table["population_weight"].astype(float), strict=True))
 
@@ -97,7 +98,7 @@ def name_places(ax: Axes, outlines: Outlines, *, national: bool) -> int:
             labels.append(Label(x, y, latin_name(region), (x1 - x0) * (y1 - y0)))
         style: dict[str, Any] = {"fontsize": 7.5, "color": "#222222", "fontweight": "bold"}
     else:
-        weight = _population()
+        weight = population_weights()
         for region in outlines.cells:
             x, y = label_point(region)
             if _in_view(ax, x, y):
