@@ -8,6 +8,7 @@ uses it), and each time is one fresh page, so one reading cannot leak into the n
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import shutil
@@ -222,3 +223,19 @@ def test_a_folder_that_is_no_run_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["replay", str(tmp_path), "--out", str(out)])
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert not out.exists()
+
+
+def test_the_report_embeds_the_replay_of_the_busiest_day(run_dir: Path, tmp_path: Path) -> None:
+    from sim.outputs.report import write_report
+
+    text = write_report(run_dir, tmp_path / "report.html").read_text(encoding="utf-8")
+    frame = re.search(
+        r'<iframe id="replay"[^>]* sandbox="allow-scripts"[^>]* srcdoc="([^"]*)"', text
+    )
+    assert frame is not None
+    embedded = html.unescape(frame.group(1))
+    data = json.loads(embedded.split('type="application/json">', 1)[1].split("</script>", 1)[0])
+    calls = pd.read_parquet(run_dir / "calls.parquet")
+    first = calls[calls["replication"] == 0]
+    per_day = first.groupby(np.floor(first["t_call_h"] / 24))["call_id"].count().drop(0.0)
+    assert data["meta"]["start_h"] == per_day.idxmax() * 24 and data["meta"]["replication"] == 0
