@@ -213,7 +213,7 @@ def replay(
     overwrite: OverwriteFileOption = False,
 ) -> None:
     """Write an animated replay of a day of a run: one self-contained HTML page."""
-    from sim.outputs.replay import write_replay
+    from sim.outputs.report import write_replay
 
     written = write_replay(
         run_dir,

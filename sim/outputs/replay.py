@@ -8,8 +8,9 @@ times in whole seconds from the window's start, coordinates in thousandths of a 
 :func:`replay_html` puts that into the page template (``replay_page.html`` beside this
 module: a canvas and plain JavaScript, no framework, nothing fetched), which draws the
 calls by state, each van's recorded legs (base to site at its departure and arrival
-times, back home until its next record) and the counters. :func:`write_replay` claims
-the output file before reading anything, as ``report`` does.
+times, back home until its next record) and the counters.
+:func:`sim.outputs.report.write_replay` writes the page, claimed before anything is
+read, as the report is.
 
 Nothing is simulated or interpolated beyond a straight line between a leg's two ends:
 a van's position on a drive is the share of the recorded drive time elapsed.
@@ -23,7 +24,6 @@ import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,12 +43,14 @@ from sim.model.records import (
     VAN_STATES,
 )
 from sim.model.reference import PROVINCE_PINYIN
-from sim.outputs.output_file import OutputFile
 from sim.outputs.place_names import label_point, latin_name
 from sim.outputs.plots.labels import population_weights
-from sim.outputs.report import RunFolder, load_run
 from sim.outputs.run_folder import read_relocations
 from sim.version import __version__
+
+# A run folder as sim.outputs.report.load_run reads it (calls, units, summary, network,
+# horizon_h, warmup_h, scenario_dict, path): typed Any, as the report imports this module.
+RunFolder = Any
 
 TEMPLATE = "replay_page.html"
 DATA_MARK = "/*REPLAY_DATA*/null"
@@ -365,10 +367,9 @@ def _clock_origin(run: RunFolder) -> str | None:
         return None
 
 
-def replay_data(run: RunFolder | str | Path, window: Window | None = None) -> dict[str, Any]:
-    """Everything the page draws, packed in columns (see the module's docstring)."""
-    if not isinstance(run, RunFolder):
-        run = load_run(run)
+def replay_data(run: RunFolder, window: Window | None = None) -> dict[str, Any]:
+    """Everything the page draws, packed in columns (see the module's docstring), from a
+    run folder as :func:`sim.outputs.report.load_run` reads it."""
     if run.network is None:
         raise UserInputError(
             "the run's network cannot be rebuilt from its scenario (a file it names has "
@@ -456,32 +457,6 @@ def replay_html(data: dict[str, Any]) -> str:
     return page.replace("{{TITLE}}", html.escape(title))
 
 
-def write_replay(
-    run_dir: str | Path,
-    out: str | Path,
-    *,
-    replication: int | None = None,
-    start_day: float | None = None,
-    hours: float = 24.0,
-    region: str | None = None,
-    overwrite: bool = False,
-) -> Path:
-    """Write the replay page of a run folder; returns its path as given.
-
-    The file is claimed before anything is read (:class:`OutputFile`); the options are
-    checked against the run before the page is built (:func:`replay_window`).
-    """
-    # Mistakes that need no run are named before anything is read or claimed.
-    check_options(replication=replication, start_day=start_day, hours=hours, region=region)
-    with OutputFile.claim(out, overwrite=overwrite) as page:
-        run = load_run(run_dir)
-        window = replay_window(
-            run, replication=replication, start_day=start_day, hours=hours, region=region
-        )
-        data = replay_html(replay_data(run, window)).encode("utf-8")
-        return page.write(lambda tmp: tmp.write_bytes(data))
-
-
 def day_label(run: RunFolder, start_h: float) -> str:
     """'day 3' or, with the scenario's start date, 'day 3 (2021-07-20)'."""
     day = int(start_h // 24)
@@ -499,5 +474,4 @@ __all__ = [
     "replay_data",
     "replay_html",
     "replay_window",
-    "write_replay",
 ]

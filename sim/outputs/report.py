@@ -495,6 +495,35 @@ def write_report(
         return page.write(lambda tmp: tmp.write_bytes(data))
 
 
+def write_replay(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    replication: int | None = None,
+    start_day: float | None = None,
+    hours: float = 24.0,
+    region: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the replay page of a run folder; returns its path as given.
+
+    The page is :mod:`sim.outputs.replay`'s. The file is claimed before anything is read
+    (:class:`OutputFile`); the options are checked against the run before the page is
+    built (:func:`~sim.outputs.replay.replay_window`).
+    """
+    from sim.outputs.replay import check_options, replay_data, replay_html, replay_window
+
+    # Mistakes that need no run are named before anything is read or claimed.
+    check_options(replication=replication, start_day=start_day, hours=hours, region=region)
+    with OutputFile.claim(out, overwrite=overwrite) as page:
+        run = load_run(run_dir)
+        window = replay_window(
+            run, replication=replication, start_day=start_day, hours=hours, region=region
+        )
+        data = replay_html(replay_data(run, window)).encode("utf-8")
+        return page.write(lambda tmp: tmp.write_bytes(data))
+
+
 __all__ = [
     "RunFolder",
     "figure_png",
@@ -502,5 +531,6 @@ __all__ = [
     "plot_run",
     "report_html",
     "run_figures",
+    "write_replay",
     "write_report",
 ]

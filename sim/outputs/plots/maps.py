@@ -16,7 +16,8 @@ Four maps, each a :class:`matplotlib.figure.Figure` built with the object-orient
 Every map carries :data:`~sim.outputs.outlines.OUTLINE_CAPTION` under it: where the
 outlines come from, and that they are approximate, not a surveyed standard map. The
 axes are degrees of longitude and latitude, with the aspect that keeps distances true
-at the middle latitude of the view. Labels are ASCII, as in the other figures.
+at the middle latitude of the view. Labels are Latin letters, as in the other figures;
+places are named where they fit (:mod:`.labels`).
 """
 
 from __future__ import annotations
