@@ -177,7 +177,8 @@ def test_province_choropleth_colours_each_named_province() -> None:
     assert got == pytest.approx(expected)
     assert coloured.get_cmap().name == "RdYlGn"  # higher is better: green high
     texts = {t.get_text() for t in ax.texts}
-    assert {"91.0%", "95.0%", "80.0%"} <= texts
+    # Each value under its province's name.
+    assert {"Henan\n91.0%", "Hebei\n95.0%", "Hubei\n80.0%"} <= texts
     grey = [c for c in ax.collections if isinstance(c, PatchCollection) and c.get_gid() is None]
     assert any(len(c.get_paths()) == 31 - 3 for c in grey)  # the other provinces: no value
 
@@ -295,3 +296,36 @@ def test_maps_read_another_outline_file(tmp_path: Path) -> None:
     stations = pd.DataFrame({"lat": [30.0], "lon": [114.0], "vans": [2]})
     fig = maps.network_map(stations=stations, outlines=path)
     assert len(_by_gid(fig.axes[0], "province_borders").get_paths()) == 1
+
+
+def _label_boxes(fig: Figure) -> list[Any]:
+    """The window boxes of the texts written on the map, as the saved figure draws them."""
+    _save(fig)  # lays the figure out as saving does (constrained layout, aspect)
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    return [t.get_window_extent(renderer) for t in fig.axes[0].texts]
+
+
+def _no_overlap(boxes: list[Any]) -> bool:
+    return not any(a.overlaps(b) for k, a in enumerate(boxes) for b in boxes[k + 1 :])
+
+
+def test_maps_name_their_places_without_overlap(quick: Quick) -> None:
+    """Prefecture names on a province map, province names on a national one, none over
+    another; a crowded choropleth leaves out the values that would not fit."""
+    _, result, network = quick
+    texts = {t.get_text() for t in maps.network_map(network).axes[0].texts}
+    assert {"Zhengzhou", "Luoyang", "Nanyang", "Xinyang"} <= texts
+    fig = maps.on_time_map(result.calls, network)
+    assert "Zhengzhou" in {t.get_text() for t in fig.axes[0].texts}
+    assert _no_overlap(_label_boxes(fig))
+    national = maps.network_map(build_network(load_scenario(NATIONAL)))
+    names = {t.get_text() for t in national.axes[0].texts}
+    assert {"Xinjiang", "Tibet", "Sichuan", "Inner Mongolia", "Henan"} <= names
+    assert not any(name in names for name in ("Zhengzhou", "Luoyang"))  # no prefectures
+    assert _no_overlap(_label_boxes(national))
+    every = {code: 0.9 for code in ("110000", "120000", "130000", "310000", "320000", "330000")}
+    every.update({f"{p}0000": 0.95 for p in (41, 42, 43, 51, 52, 53, 54, 62, 63, 65, 15)})
+    crowded = maps.province_choropleth(every, kpi="on_time_arrival_rate")
+    written = {t.get_text().split("\n")[0] for t in crowded.axes[0].texts}
+    assert {"Xinjiang", "Tibet", "Henan"} <= written and len(written) < len(every)
+    assert _no_overlap(_label_boxes(crowded))

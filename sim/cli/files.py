@@ -1,5 +1,5 @@
 """Commands that read or write single files and finished folders: ``fit-demand``,
-``travel-matrix``, ``plot`` and ``report``.
+``travel-matrix``, ``plot``, ``report`` and ``replay``.
 
 Each claims its output before any work, as ``run`` claims its folder: ``plot``'s folder
 through :class:`~sim.outputs.output_folder.OutputFolder`, the others' files through
@@ -191,3 +191,37 @@ def report(
             data = page_of(run_dir).encode("utf-8")
             written = page.write(lambda tmp: tmp.write_bytes(data))
     out.print(str(written), highlight=False)
+
+
+@app.command()
+@guarded
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (day.html).")],
+    replication: Annotated[
+        int | None, typer.Option(help="Replication to replay (default: the first).")
+    ] = None,
+    start: Annotated[
+        float | None,
+        typer.Option(help="Day to start at, from the run's start (default: the busiest day)."),
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Hours to replay.")] = 24.0,
+    region: Annotated[
+        str | None,
+        typer.Option(help="Only this province: adcode, Chinese name or pinyin (e.g. Henan)."),
+    ] = None,
+    overwrite: OverwriteFileOption = False,
+) -> None:
+    """Write an animated replay of a day of a run: one self-contained HTML page."""
+    from sim.outputs.report import write_replay
+
+    written = write_replay(
+        run_dir,
+        out_file,
+        replication=replication,
+        start_day=start,
+        hours=hours,
+        region=region,
+        overwrite=overwrite,
+    )
+    out.print(f"wrote {written}", highlight=False)

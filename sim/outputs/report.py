@@ -399,6 +399,27 @@ _CAPTIONS = {
 MAPS = ("network_map", "on_time_map", "province_on_time", "network_changes")
 
 
+def _replay_part(run: RunFolder) -> list[str]:
+    """The replay of the busiest day after the warm-up, embedded: the page goes in an
+    iframe's ``srcdoc``, sandboxed (its script runs there, none in the report), so the
+    report stays one file that opens offline. Nothing when the network cannot be rebuilt."""
+    if run.network is None or run.calls.empty:
+        return []
+    from sim.outputs.replay import day_label, replay_data, replay_html, replay_window
+
+    window = replay_window(run)
+    page = replay_html(replay_data(run, window))
+    return [
+        f"<h2>Replay of the busiest day: {html.escape(day_label(run, window.start_h))}</h2>",
+        f"<p>Replication {window.replication}, the day with the most calls after the warm-up "
+        "(<code>rescue-sim replay RUN_DIR --out day.html</code> writes any other day as its "
+        "own page). Press Play, or drag the slider; click a call or a van.</p>",
+        f'<iframe id="replay" title="replay of the busiest day" sandbox="allow-scripts" '
+        f'style="width:100%;height:760px;border:1px solid #ddd" '
+        f'srcdoc="{html.escape(page, quote=True)}"></iframe>',
+    ]
+
+
 def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> str:
     """The report page as a string; with ``baseline_dir`` it maps the network changes."""
     run = load_run(run_dir)
@@ -441,6 +462,7 @@ def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> 
             f'<figure id="{name}"><img alt="{name.replace("_", " ")}" '
             f'src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
         )
+    parts.extend(_replay_part(run))
     parts.append("<h2>Resolved scenario</h2>")
     parts.append(
         "<p>As validated and run (every default filled in); "
@@ -473,6 +495,35 @@ def write_report(
         return page.write(lambda tmp: tmp.write_bytes(data))
 
 
+def write_replay(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    replication: int | None = None,
+    start_day: float | None = None,
+    hours: float = 24.0,
+    region: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write the replay page of a run folder; returns its path as given.
+
+    The page is :mod:`sim.outputs.replay`'s. The file is claimed before anything is read
+    (:class:`OutputFile`); the options are checked against the run before the page is
+    built (:func:`~sim.outputs.replay.replay_window`).
+    """
+    from sim.outputs.replay import check_options, replay_data, replay_html, replay_window
+
+    # Mistakes that need no run are named before anything is read or claimed.
+    check_options(replication=replication, start_day=start_day, hours=hours, region=region)
+    with OutputFile.claim(out, overwrite=overwrite) as page:
+        run = load_run(run_dir)
+        window = replay_window(
+            run, replication=replication, start_day=start_day, hours=hours, region=region
+        )
+        data = replay_html(replay_data(run, window)).encode("utf-8")
+        return page.write(lambda tmp: tmp.write_bytes(data))
+
+
 __all__ = [
     "RunFolder",
     "figure_png",
@@ -480,5 +531,6 @@ __all__ = [
     "plot_run",
     "report_html",
     "run_figures",
+    "write_replay",
     "write_report",
 ]

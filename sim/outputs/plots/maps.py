@@ -16,7 +16,8 @@ Four maps, each a :class:`matplotlib.figure.Figure` built with the object-orient
 Every map carries :data:`~sim.outputs.outlines.OUTLINE_CAPTION` under it: where the
 outlines come from, and that they are approximate, not a surveyed standard map. The
 axes are degrees of longitude and latitude, with the aspect that keeps distances true
-at the middle latitude of the view. Labels are ASCII, as in the other figures.
+at the middle latitude of the view. Labels are Latin letters, as in the other figures;
+places are named where they fit (:mod:`.labels`).
 """
 
 from __future__ import annotations
@@ -45,9 +46,11 @@ from sim.analysis.tables import (
     station_table,
     surge_regions,
 )
-from sim.model.reference import PROVINCE_PINYIN, areas
+from sim.model.reference import PROVINCE_PINYIN
 from sim.outputs.outlines import OUTLINE_CAPTION, Outlines, Region, read_outlines, region_path
+from sim.outputs.place_names import label_point, latin_name
 from sim.outputs.plots._style import SURGE_COLOUR, kpi_scale
+from sim.outputs.plots.labels import Label, name_places, place_labels
 
 KM_PER_DEGREE = 111.2
 # The whole country, Sansha's seat (16.8 N) and the Heilongjiang bend (53.6 N) included.
@@ -180,14 +183,17 @@ def _is_national(extent: tuple[float, float, float, float]) -> bool:
     return extent[2] - extent[0] > NATIONAL_SPAN_DEG
 
 
-def _station_map(stations: pd.DataFrame, outlines: OutlinesLike) -> tuple[Figure, Axes, bool]:
-    """Axes framing the stations on province fills and prefecture cells; True: a national view."""
+def _station_map(
+    stations: pd.DataFrame, outlines: OutlinesLike
+) -> tuple[Figure, Axes, bool, Outlines]:
+    """Axes framing the stations on province fills and prefecture cells; True: a national
+    view (name the places with :func:`name_places` once everything else is drawn)."""
     shapes = _outlines(outlines)
     extent = _extent(stations["lon"].to_numpy(), stations["lat"].to_numpy())
     fig, ax = _map_axes(extent, colorbar=False)
     _draw_provinces(ax, shapes)
     _draw_cells(ax, shapes)
-    return fig, ax, _is_national(extent)
+    return fig, ax, _is_national(extent), shapes
 
 
 # --------------------------------------------------------------------------- maps
@@ -211,7 +217,7 @@ def network_map(
     table = _stations(network, stations)
     if table is None:
         raise ValueError("network_map needs a network or a station table")
-    fig, ax, national = _station_map(table, outlines)
+    fig, ax, national, shapes = _station_map(table, outlines)
     vans = table["vans"].to_numpy(float)
     sizes, a, b = _van_sizes(vans, national)
     ax.scatter(
@@ -241,6 +247,7 @@ def network_map(
     ax.add_artist(size_legend)
     ax.legend(loc="lower right", fontsize=8, framealpha=0.9)
     ax.set_title(title or "Stations and vans")
+    name_places(ax, shapes, national=national)
     return fig
 
 
@@ -316,6 +323,7 @@ def on_time_map(
         handles.append(Line2D([], [], color=SURGE_COLOUR, linestyle="--", label="surge region"))
     ax.legend(handles=handles, loc="best", fontsize=8, framealpha=0.9)
     ax.set_title(title or "On-time arrival by prefecture")
+    name_places(ax, shapes, national=_is_national(extent))
     return fig
 
 
@@ -330,13 +338,6 @@ def _province_region(key: Any, shapes: Outlines) -> Region | None:
         if region.name == text or PROVINCE_PINYIN.get(region.adcode[:2]) == text:
             return region
     return None
-
-
-def _label_points() -> dict[str, tuple[float, float]]:
-    """Where a province's value is written: the seat of its capital (first division)."""
-    table = areas()
-    first = table.sort_values("adcode").groupby(table["adcode"].str[:2]).first()
-    return {f"{k}0000": (float(r["lon"]), float(r["lat"])) for k, r in first.iterrows()}
 
 
 def province_choropleth(
@@ -407,19 +408,23 @@ def province_choropleth(
     name = label or (kpi.replace("_", " ") if kpi else "value")
     bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
     bar.set_label(f"{name}{' (percent)' if unit else ''}")
-    points = _label_points()
-    for region, value in zip(regions, data, strict=True):
-        if region.adcode in points and np.isfinite(value):
-            x, y = points[region.adcode]
-            ax.annotate(
-                f"{value:.1f}{unit}" if abs(value) < 1000 else f"{value:,.0f}",
-                (x, y), fontsize=7, ha="center", va="center", zorder=4,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
-            )  # fmt: skip
     handles = [Patch(facecolor=NO_DATA, label="no value")] if missing else []
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     ax.set_title(title or f"{name} by province")
+    # Each province's name and value, largest provinces first; those that would overlap
+    # another (the small eastern ones, on a national map) are left out.
+    labels = []
+    for region, value in zip(regions, data, strict=True):
+        if np.isfinite(value):
+            text = f"{value:.1f}{unit}" if abs(value) < 1000 else f"{value:,.0f}"
+            x, y = label_point(region)
+            x0, y0, x1, y1 = region.bounds
+            labels.append(Label(x, y, f"{latin_name(region)}\n{text}", (x1 - x0) * (y1 - y0)))
+    place_labels(
+        ax, labels, fontsize=7, linespacing=1.0, zorder=5,
+        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6},
+    )  # fmt: skip
     return fig
 
 
@@ -443,7 +448,7 @@ def network_difference_map(
     rest are small grey dots.
     """
     changes = network_changes(before, after)
-    fig, ax, national = _station_map(changes, outlines)
+    fig, ax, national, shapes = _station_map(changes, outlines)
     counts = changes["change"].value_counts()
     delta = (changes["vans_after"] - changes["vans_before"]).to_numpy()
     k = 0.6 if national else 1.0
@@ -488,6 +493,7 @@ def network_difference_map(
             f"stations {n_before} -> {n_after}, vans {total_before} -> {total_after}"
         )
     )
+    name_places(ax, shapes, national=national)
     return fig
 
 
