@@ -22,6 +22,7 @@ from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
 from sim.model.reference import Columns
+from sim.model.roads import ExtractError, RoadDemand, RoadPlaces, load_road_places
 from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
 from sim.model.trace import MAX_TRACE_CALLS, trace_calls
@@ -251,6 +252,14 @@ def _scatter_in_cells(
     return lat, lon
 
 
+def _road_places(roads: RoadDemand, network: Network) -> RoadPlaces:
+    """``demand.spatial.roads`` read for the network's areas; a bad extract names the field."""
+    try:
+        return load_road_places(roads, network.area_columns["adcode"].astype(str).tolist())
+    except ExtractError as exc:
+        raise ScenarioError(str(exc), file=roads.osm, field="demand.spatial.roads.osm") from None
+
+
 def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Demand weight of each point inside the surge region (the nearest point if none is)."""
     region = surge.region
@@ -277,7 +286,9 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
     scatter_km = scenario.demand.spatial.scatter_km
     rates = hourly_rates(scenario)
     from_areas = scenario.demand.spatial.csv is None
-    cells = _area_cells(network) if from_areas and scatter_km > 0 else None
+    roads = scenario.demand.spatial.roads
+    cells = _area_cells(network) if from_areas and (scatter_km > 0 or roads) else None
+    on_roads = _road_places(roads, network) if roads is not None else None
 
     def place(
         rng: np.random.Generator, n: int, w: np.ndarray
@@ -286,6 +297,8 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
         if not from_areas:
             lat, lon = _scatter(rng, point_lat[point], point_lon[point], scatter_km)
             return lat, lon, np.full(n, -1, dtype=np.int64)
+        if on_roads is not None and cells is not None:  # on a road of the call's area
+            return (*on_roads.draw(rng, point, cells.contains), point.astype(np.int64))
         if cells is None:  # no scatter: every call at its seat
             return point_lat[point], point_lon[point], point.astype(np.int64)
         lat, lon = _scatter_in_cells(rng, point, point_lat, point_lon, scatter_km, cells)
