@@ -182,7 +182,6 @@ def _road_matrix(
     ):
         try:
             graph = roads.read_roads(osm, roads.Box.around(lat, lon), classes, _say)
-            _say(f"{osm}: {graph.n_nodes:,} road nodes, {graph.n_edges:,} directed edges")
             router = roads.Router(graph)
             frame, unreachable = roads.road_matrix(network, travel, router, per_area, _say)
         except roads.ExtractError as exc:
@@ -192,7 +191,7 @@ def _road_matrix(
     err.print(f"{len(unreachable):,} station-prefecture pairs have no route: see {listed}")
     out.print(
         f"wrote {out_file}: {len(frame):,} rows ({frame['destination'].nunique()} prefectures, "
-        f"{frame['from_hour'].nunique()} hour bands) from the roads of {osm}",
+        f"{frame['from_hour'].nunique()} hour bands) from {graph.n_edges:,} road edges of {osm}",
         highlight=False,
     )
 

@@ -14,7 +14,8 @@ plus the kept nodes and edges; nodes of buildings, rivers and footpaths are neve
 The graph is directed (``oneway``, motorways and roundabouts one way), each edge driven
 at its class's free-flow speed (:data:`SPEED_KMH`). Places are snapped to the nearest
 node of the largest strongly connected part of the graph (a fragment cut by the box's
-edge never captures a station), with a straight access leg at :data:`ACCESS_SPEED_KMH`.
+edge never captures a station) that some road other than a motorway reaches (a van gets
+on a motorway at a junction), with a straight access leg at :data:`ACCESS_SPEED_KMH`.
 Routes are the fastest by free-flow time (``scipy.sparse.csgraph.dijkstra`` from each
 origin, a few origins at a time to bound memory); the hour's congestion factor of the
 scenario's travel model divides every speed alike, so the fastest route is the same in
@@ -329,7 +330,10 @@ def _read_nodes(
     import osmium
 
     kept, xs, ys = array("q"), array("i"), array("i")
-    south, north = math.floor(box.south * _FIXED_PER_DEGREE), math.ceil(box.north * _FIXED_PER_DEGREE)
+    south, north = (
+        math.floor(box.south * _FIXED_PER_DEGREE),
+        math.ceil(box.north * _FIXED_PER_DEGREE),
+    )
     west, east = math.floor(box.west * _FIXED_PER_DEGREE), math.ceil(box.east * _FIXED_PER_DEGREE)
     processor = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
         osmium.filter.IdFilter(ids.tolist())
@@ -369,6 +373,12 @@ def read_roads(
     except (RuntimeError, ValueError, OSError) as exc:
         raise ExtractError(f"not a readable OpenStreetMap file: {_one_line(exc)}") from None
     del ids
+    if len(node_id) == 0:
+        raise ExtractError(
+            f"the extract has no road of the classes {', '.join(classes)} inside lat "
+            f"{box.south:.3f} to {box.north:.3f}, lon {box.west:.3f} to {box.east:.3f}: it does "
+            "not cover the scenario"
+        )
     ia = np.searchsorted(node_id, a)
     ib = np.searchsorted(node_id, b)
     n = len(node_id)
@@ -426,7 +436,12 @@ class Router:
         self.matrix: csr_matrix = csr_matrix((self._minutes, (self._u, self._v)), shape=(n, n))
         _, label = connected_components(self.matrix, directed=True, connection="strong")
         biggest = np.bincount(label).argmax() if n else 0
-        self.snappable = np.flatnonzero(label == biggest)
+        # No place is snapped onto a motorway (nor its ramps): one gets on at a junction.
+        off_motorway = np.zeros(n, dtype=bool)
+        local = graph.edge_class != ROAD_CLASSES.index("motorway")
+        off_motorway[graph.edge_from[local]] = True
+        off_motorway[graph.edge_to[local]] = True
+        self.snappable = np.flatnonzero((label == biggest) & off_motorway)
         self._tree = cKDTree(
             _unit_vectors(graph.node_lat[self.snappable], graph.node_lon[self.snappable])
         )
