@@ -27,16 +27,22 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from sim.model.geo import great_circle_km_array
+from sim.model.road_classes import (
+    DEFAULT_CLASSES,
+    ROAD_CLASSES,
+    TRUCK_WEIGHT,
+    RoadDemand,
+    check_classes,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,18 +51,6 @@ if TYPE_CHECKING:
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import StationSet
 
-# Road classes by OpenStreetMap's ``highway`` value, most important first.
-ROAD_CLASSES = (
-    "motorway",
-    "trunk",
-    "primary",
-    "secondary",
-    "tertiary",
-    "unclassified",
-    "residential",
-    "service",
-)
-DEFAULT_CLASSES = ROAD_CLASSES[:5]
 # Free-flow speeds of a rescue van by class (km/h): the limits for vans on China's roads
 # (motorways 100-120, national roads 70-80), less for the traffic and the towns on the way.
 SPEED_KMH: Mapping[str, float] = {
@@ -69,18 +63,6 @@ SPEED_KMH: Mapping[str, float] = {
     "residential": 20.0,
     "service": 15.0,
 }
-# Where trucks break down: weight per km of road by class. Motorways and national roads
-# (trunk) carry most of the heavy-goods traffic.
-TRUCK_WEIGHT: Mapping[str, float] = {
-    "motorway": 4.0,
-    "trunk": 3.0,
-    "primary": 1.5,
-    "secondary": 0.7,
-    "tertiary": 0.3,
-    "unclassified": 0.1,
-    "residential": 0.05,
-    "service": 0.02,
-}
 # The leg between a place and its snapped node: straight, slowly.
 ACCESS_SPEED_KMH = 20.0
 # A station or seat farther than this from every road: the extract does not cover it.
@@ -90,9 +72,9 @@ BOX_MARGIN_KM = 50.0
 # Seconds between two progress lines while an extract is read.
 PROGRESS_INTERVAL_S = 5.0
 # Bytes of the arrays of one Dijkstra batch: distances, predecessors, km and ancestors
-# (about 40 bytes per origin and node).
-ROUTING_BATCH_BYTES = 256 * 1024 * 1024
-_BYTES_PER_CELL = 40
+# (about 80 bytes per origin and node, with the index arrays of the km sums).
+ROUTING_BATCH_BYTES = 64 * 1024 * 1024
+_BYTES_PER_CELL = 80
 KM_PER_DEGREE = 111.195
 MIN_PER_H = 60.0
 _FIXED_PER_DEGREE = 10_000_000  # OSM stores degrees as integers of 1e-7
@@ -103,58 +85,6 @@ Progress = Callable[[str], None]
 
 class ExtractError(ValueError):
     """An extract that cannot be used: unreadable, or not covering the places asked for."""
-
-
-# --------------------------------------------------------------------------- options
-
-
-def check_classes(names: Iterable[str]) -> tuple[str, ...]:
-    """The road classes named, in :data:`ROAD_CLASSES` order; ValueError for an unknown one."""
-    wanted = [str(n).strip() for n in names]
-    unknown = [n for n in wanted if n not in ROAD_CLASSES]
-    if unknown:
-        raise ValueError(f"unknown road classes {unknown}; known: {', '.join(ROAD_CLASSES)}")
-    if not wanted:
-        raise ValueError("name at least one road class")
-    return tuple(c for c in ROAD_CLASSES if c in wanted)
-
-
-class RoadDemand(BaseModel):
-    """``demand.spatial.roads``: each call on a road of its prefecture (docs/travel.md).
-
-    A road's chance is its length times its class's weight; classes without a weight
-    (or with weight 0) never hold a call.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    osm: Path = Field(description="the OpenStreetMap extract (.osm.pbf) covering the scenario")
-    class_weight: dict[str, float] = Field(
-        default_factory=lambda: {c: TRUCK_WEIGHT[c] for c in DEFAULT_CLASSES},
-        description="weight per km of road, by class",
-    )
-
-    @field_validator("osm")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base_dir")
-        path = value if value.is_absolute() or base is None else Path(base) / value
-        if not path.is_file():
-            raise ValueError(f"file not found: {value}")
-        return path
-
-    @field_validator("class_weight")
-    @classmethod
-    def _weights(cls, value: dict[str, float]) -> dict[str, float]:
-        check_classes(value)
-        if any(not w >= 0 for w in value.values()) or sum(value.values()) <= 0:
-            raise ValueError("weights must be non-negative with a positive sum")
-        return value
-
-    @property
-    def classes(self) -> tuple[str, ...]:
-        """The classes that can hold a call."""
-        return check_classes(c for c, w in self.class_weight.items() if w > 0)
 
 
 # --------------------------------------------------------------------------- reading

@@ -35,7 +35,7 @@ from sim.model.distributions import (
     LogNormal,
     Uniform,
 )
-from sim.model.roads import RoadDemand
+from sim.model.road_classes import RoadDemand
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
