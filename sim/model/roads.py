@@ -148,14 +148,21 @@ def check_covers(path: Path, lat: np.ndarray, lon: np.ndarray, what: str) -> Non
     box = extract_box(path)
     if box is None:
         return
-    outside = np.flatnonzero(~box.contains(np.asarray(lat), np.asarray(lon)))
-    if len(outside):
-        k = int(outside[0])
-        raise ExtractError(
+    _refuse(
+        ~box.contains(np.asarray(lat), np.asarray(lon)),
+        lambda n, k: (
             f"the extract covers lat {box.south:.3f} to {box.north:.3f}, lon {box.west:.3f} to "
-            f"{box.east:.3f}; {len(outside)} {what} lie outside (the first at "
+            f"{box.east:.3f}; {n} {what} lie outside (the first at "
             f"{float(lat[k]):.4f}, {float(lon[k]):.4f})"
-        )
+        ),
+    )
+
+
+def _refuse(bad: np.ndarray, message: Callable[[int, int], str]) -> None:
+    """ExtractError worded by ``message(count, first)`` when any of ``bad`` holds."""
+    where = np.flatnonzero(bad)
+    if len(where):
+        raise ExtractError(message(len(where), int(where[0])))
 
 
 @dataclass(frozen=True)
@@ -463,15 +470,16 @@ def scenario_places(network: StationSet) -> tuple[np.ndarray, np.ndarray]:
 def _snapped(
     router: Router, lat: np.ndarray, lon: np.ndarray, names: np.ndarray, what: str
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and access km of the places; ExtractError if one lies off the extract's roads."""
     node, km = router.snap(lat, lon)
-    far = np.flatnonzero(~(km <= MAX_SNAP_KM))
-    if len(far):
-        k = int(far[0])
-        raise ExtractError(
-            f"the extract does not cover the scenario: {len(far)} {what} lie more than "
+    _refuse(
+        ~(km <= MAX_SNAP_KM),
+        lambda n, k: (
+            f"the extract does not cover the scenario: {n} {what} lie more than "
             f"{MAX_SNAP_KM:g} km from a road of the classes read (the first: {names[k]}, "
             f"{km[k]:.1f} km)"
-        )
+        ),
+    )
     return node, km
 
 
