@@ -112,11 +112,20 @@ def test_a_road_removed_changes_exactly_the_pairs_that_used_it(grid: Path, tmp_p
     network = build_network(load_scenario(QUICK))
     lat, lon = roads.scenario_places(network)
     router = Router(read_roads(grid, Box.around(lat, lon)))
-    station, _ = router.snap(network.station_lat, network.station_lon)
-    seat, _ = router.snap(network.areas["lat"].to_numpy(), network.areas["lon"].to_numpy())
+    station, station_km = router.snap(network.station_lat, network.station_lon)
+    seat, seat_km = router.snap(network.areas["lat"].to_numpy(), network.areas["lon"].to_numpy())
     index = {str(n): i for i, n in enumerate(network.station_name)}
     adcodes = network.areas["adcode"].astype(str).tolist()
     pairs = sorted({(o, d) for o, d, _ in before.index})
+    # The command's searches stop near each station: the same as searching everything.
+    # Hour 6 has a speed factor of 1.0: free-flow minutes.
+    minutes, km = router.between(station, seat)
+    i = np.array([index[o] for o, _ in pairs])
+    j = np.array([adcodes.index(d) for _, d in pairs])
+    access_km = station_km[i] + seat_km[j]
+    at_6 = before.xs(6, level="from_hour").loc[pairs]
+    assert np.allclose(at_6["road_km"], km[i, j] + access_km, rtol=0, atol=1e-9)
+    assert np.allclose(at_6["minutes"], minutes[i, j] + access_km / 20 * 60, rtol=0, atol=1e-9)
     routes = {
         (o, d): router.route(int(station[index[o]]), int(seat[adcodes.index(d)])) for o, d in pairs
     }

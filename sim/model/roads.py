@@ -67,6 +67,9 @@ SPEED_KMH: Mapping[str, float] = {
 ACCESS_SPEED_KMH = 20.0
 # A station or seat farther than this from every road: the extract does not cover it.
 MAX_SNAP_KM = 10.0
+# A route's km over its ends' great-circle km that a station's search reaches without a
+# second, unlimited search (a pair past it is searched again in full: same result).
+ROUTE_DETOUR_BOUND = 2.0
 # The box read around the scenario's places: routes leave the box of their ends.
 BOX_MARGIN_KM = 50.0
 # Seconds between two progress lines while an extract is read.
@@ -357,6 +360,8 @@ class Router:
         self.graph = graph
         speeds = np.array([speed_kmh.get(c, np.nan) for c in ROAD_CLASSES])
         minutes = graph.edge_km / speeds[graph.edge_class] * MIN_PER_H
+        # The speeds of the classes the graph holds.
+        self.speeds_kmh = speeds[np.unique(graph.edge_class)] if graph.n_edges else speeds
         # Parallel edges: the fastest stands (and its km with it); a zero-length edge is
         # kept at a tiny positive time (csgraph reads an explicit 0 as no edge).
         order = np.lexsort((minutes, graph.edge_to, graph.edge_from))
@@ -398,44 +403,64 @@ class Router:
         return km
 
     def _path_km(self, predecessors: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """Km along each row's shortest-path tree from its source to ``targets``.
+        """Km along each row's shortest-path tree from its source to ``targets`` (0 where
+        not reached).
 
-        Pointer jumping: every node adds its ancestor's sum and jumps to the ancestor's
-        ancestor, so a path of L edges takes log2(L) whole-array steps.
+        Pointer jumping over the reached nodes only: every node adds its ancestor's sum
+        and jumps to the ancestor's ancestor, so a path of L edges takes log2(L) steps.
         """
-        rows, n = predecessors.shape
-        pred = predecessors.astype(np.int64)
-        reached = pred >= 0
-        ancestor = np.where(reached, pred, -1)
-        km = np.zeros((rows, n))
-        row, col = np.nonzero(reached)
-        km[row, col] = self._edge_km(pred[row, col], col)
-        while (ancestor >= 0).any():
-            live = ancestor >= 0
-            r, c = np.nonzero(live)
-            a = ancestor[r, c]
-            km[r, c] += km[r, a]
-            ancestor[r, c] = ancestor[r, a]
-        result: np.ndarray = km[:, targets]
+        row, col = np.nonzero(predecessors >= 0)
+        if len(row) == 0:
+            return np.zeros((len(predecessors), len(targets)))
+        position = np.full(predecessors.shape, -1, dtype=np.int64)
+        position[row, col] = np.arange(len(row))
+        parent = predecessors[row, col].astype(np.int64)
+        km = self._edge_km(parent, col)
+        ancestor = position[row, parent]  # -1: the parent is the source
+        del row, col, parent
+        live = np.flatnonzero(ancestor >= 0)
+        while len(live):
+            up = ancestor[live]
+            km[live] += km[up]  # km[up] is read whole before any is written: one step
+            ancestor[live] = ancestor[up]
+            live = live[ancestor[live] >= 0]
+        at = position[:, targets]
+        result: np.ndarray = np.where(at >= 0, km[np.maximum(at, 0)], 0.0)
         return result
 
     def between(
-        self, origins: np.ndarray, targets: np.ndarray, progress: Progress | None = None
+        self,
+        origins: np.ndarray,
+        targets: np.ndarray,
+        progress: Progress | None = None,
+        limit_min: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Free-flow minutes and km of the fastest route from each origin node to each
-        target node (inf where none), origins a batch at a time."""
+        target node (inf where none), origins a batch at a time.
+
+        ``limit_min``: per origin, the search stops past that many minutes (a target
+        farther is inf, exactly as if unreachable; the caller asks again without a limit
+        for the pairs it needs). Origins are searched in order of their limit, so that a
+        batch shares one.
+        """
         from scipy.sparse.csgraph import dijkstra
 
         origins = np.asarray(origins, dtype=np.int64)
         targets = np.asarray(targets, dtype=np.int64)
+        limits = np.full(len(origins), np.inf) if limit_min is None else np.asarray(limit_min)
+        order = np.argsort(limits, kind="stable")
         batch = max(1, ROUTING_BATCH_BYTES // (_BYTES_PER_CELL * max(1, self.graph.n_nodes)))
         minutes = np.full((len(origins), len(targets)), np.inf)
         km = np.full((len(origins), len(targets)), np.inf)
         tick = _Ticker(progress)
         for start in range(0, len(origins), batch):
-            rows = slice(start, start + batch)
+            rows = order[start : start + batch]
             dist, pred = dijkstra(
-                self.matrix, directed=True, indices=origins[rows], return_predecessors=True
+                self.matrix,
+                directed=True,
+                indices=origins[rows],
+                return_predecessors=True,
+                limit=float(limits[rows].max()),
             )
             minutes[rows] = dist[:, targets]
             km[rows] = np.where(np.isfinite(minutes[rows]), self._path_km(pred, targets), np.inf)
@@ -514,8 +539,21 @@ def road_matrix(
     )
     seat_node, seat_km = _snapped(router, seat_lat, seat_lon, codes, "prefecture seats")
     origins = np.unique(station)
-    minutes, km = router.between(station_node[origins], seat_node, progress)
     row = np.searchsorted(origins, station)
+    # Each station's search stops past what its farthest seat could take by the slowest
+    # road on a generous detour: a national network is searched near each station only.
+    gc_km = great_circle_km_array(
+        network.station_lat[station], network.station_lon[station], seat_lat[area], seat_lon[area]
+    )
+    slowest_kmh = float(router.speeds_kmh.min())
+    reach_km = np.zeros(len(origins))
+    np.maximum.at(reach_km, row, ROUTE_DETOUR_BOUND * gc_km + 2 * MAX_SNAP_KM)
+    limit_min = reach_km / slowest_kmh * MIN_PER_H
+    minutes, km = router.between(station_node[origins], seat_node, progress, limit_min)
+    missed = ~np.isfinite(minutes[row, area])
+    if missed.any():  # past the limit, or no route at all: search those stations in full
+        again = np.unique(row[missed])
+        minutes[again], km[again] = router.between(station_node[origins[again]], seat_node)
     free_min = minutes[row, area]
     road_km = km[row, area]
     access_km = station_km[station] + seat_km[area]
