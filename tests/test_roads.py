@@ -200,6 +200,27 @@ def test_every_call_lies_on_a_road_of_an_allowed_class_in_its_prefecture(grid: P
     assert np.array_equal(again.lat, calls.lat) and np.array_equal(again.lon, calls.lon)
 
 
+def test_a_place_whose_segment_leaves_the_cell_moves_to_the_nearer_end() -> None:
+    # One segment along the equator whose middle (lon 0.4 to 0.6) lies outside the cell.
+    places = roads.RoadPlaces(
+        lat0=np.zeros(1),
+        lon0=np.zeros(1),
+        lat1=np.zeros(1),
+        lon1=np.ones(1),
+        edge_class=np.zeros(1, dtype=np.int8),
+        start=np.array([0, 1]),
+        cumulative=np.ones(1),
+    )
+
+    def inside(area: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        return ~((lon > 0.4) & (lon < 0.6))
+
+    lat, lon = places.draw(np.random.default_rng(5), np.zeros(2000, dtype=np.int64), inside)
+    assert inside(np.zeros(0), lat, lon).all()
+    assert (lat == 0).all() and set(lon[(lon >= 0.4) & (lon <= 0.6)].tolist()) == set()
+    assert ((lon == 0.0) | (lon == 1.0)).sum() > 100  # about a fifth moved to an end
+
+
 def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -> None:
     matrix_path = tmp_path / "od.parquet"
     _matrix(grid, matrix_path)
