@@ -88,6 +88,10 @@ def test_drive_times_equal_a_hand_computed_shortest_path(tmp_path: Path) -> None
     assert minutes[1, 0] == pytest.approx(by_tertiary_min, abs=1e-9)
     assert km[1, 0] == pytest.approx(by_tertiary_km, abs=1e-9)
     assert minutes[0, 0] == km[0, 0] == 0.0
+    # Searched back from the targets on the reversed graph: the same routes.
+    minutes_back, km_back = router.between(node, node, toward=True)
+    assert np.allclose(minutes_back, minutes.T, rtol=0, atol=1e-12)
+    assert np.allclose(km_back, km.T, rtol=0, atol=1e-12)
 
 
 def _matrix(extract: Path, out: Path) -> pd.DataFrame:

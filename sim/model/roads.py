@@ -402,9 +402,11 @@ class Router:
         km: np.ndarray = self._km[np.searchsorted(self._key, u * self.graph.n_nodes + v)]
         return km
 
-    def _path_km(self, predecessors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    def _path_km(
+        self, predecessors: np.ndarray, targets: np.ndarray, toward: bool = False
+    ) -> np.ndarray:
         """Km along each row's shortest-path tree from its source to ``targets`` (0 where
-        not reached).
+        not reached); ``toward``: a tree of the reversed graph, from ``targets`` to it.
 
         Pointer jumping over the reached nodes only: every node adds its ancestor's sum
         and jumps to the ancestor's ancestor, so a path of L edges takes log2(L) steps.
@@ -415,7 +417,7 @@ class Router:
         position = np.full(predecessors.shape, -1, dtype=np.int64)
         position[row, col] = np.arange(len(row))
         parent = predecessors[row, col].astype(np.int64)
-        km = self._edge_km(parent, col)
+        km = self._edge_km(col, parent) if toward else self._edge_km(parent, col)
         ancestor = position[row, parent]  # -1: the parent is the source
         del row, col, parent
         live = np.flatnonzero(ancestor >= 0)
@@ -434,9 +436,11 @@ class Router:
         targets: np.ndarray,
         progress: Progress | None = None,
         limit_min: np.ndarray | None = None,
+        toward: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Free-flow minutes and km of the fastest route from each origin node to each
-        target node (inf where none), origins a batch at a time.
+        target node (inf where none), origins a batch at a time; ``toward``: of the route
+        from each target to each origin (the same shape).
 
         ``limit_min``: per origin, the search stops past that many minutes (a target
         farther is inf, exactly as if unreachable; the caller asks again without a limit
@@ -453,17 +457,22 @@ class Router:
         minutes = np.full((len(origins), len(targets)), np.inf)
         km = np.full((len(origins), len(targets)), np.inf)
         tick = _Ticker(progress)
+        # toward: the routes from each target to each origin, searched back from the
+        # origins on the reversed graph (fewer searches when the origins are fewer).
+        graph = self.matrix.T.tocsr() if toward else self.matrix
         for start in range(0, len(origins), batch):
             rows = order[start : start + batch]
             dist, pred = dijkstra(
-                self.matrix,
+                graph,
                 directed=True,
                 indices=origins[rows],
                 return_predecessors=True,
                 limit=float(limits[rows].max()),
             )
             minutes[rows] = dist[:, targets]
-            km[rows] = np.where(np.isfinite(minutes[rows]), self._path_km(pred, targets), np.inf)
+            km[rows] = np.where(
+                np.isfinite(minutes[rows]), self._path_km(pred, targets, toward), np.inf
+            )
             if tick.due():
                 done = min(start + batch, len(origins))
                 tick.say(f"routed {done:,} of {len(origins):,} origins")
@@ -540,22 +549,25 @@ def road_matrix(
     seat_node, seat_km = _snapped(router, seat_lat, seat_lon, codes, "prefecture seats")
     origins = np.unique(station)
     row = np.searchsorted(origins, station)
-    # Each station's search stops past what its farthest seat could take by the slowest
-    # road on a generous detour: a national network is searched near each station only.
+    # Searched from the fewer: each station, or back from each seat on the reversed graph.
+    toward = len(areas) < len(origins)
+    src, dst = (seat_node, station_node[origins]) if toward else (station_node[origins], seat_node)
+    src_of, dst_of = (area, row) if toward else (row, area)
+    # Each search stops past what its farthest pair could take by the slowest road on a
+    # generous detour: a national network is searched near each place only.
     gc_km = great_circle_km_array(
         network.station_lat[station], network.station_lon[station], seat_lat[area], seat_lon[area]
     )
-    slowest_kmh = float(router.speeds_kmh.min())
-    reach_km = np.zeros(len(origins))
-    np.maximum.at(reach_km, row, ROUTE_DETOUR_BOUND * gc_km + 2 * MAX_SNAP_KM)
-    limit_min = reach_km / slowest_kmh * MIN_PER_H
-    minutes, km = router.between(station_node[origins], seat_node, progress, limit_min)
-    missed = ~np.isfinite(minutes[row, area])
-    if missed.any():  # past the limit, or no route at all: search those stations in full
-        again = np.unique(row[missed])
-        minutes[again], km[again] = router.between(station_node[origins[again]], seat_node)
-    free_min = minutes[row, area]
-    road_km = km[row, area]
+    reach_km = np.zeros(len(src))
+    np.maximum.at(reach_km, src_of, ROUTE_DETOUR_BOUND * gc_km + 2 * MAX_SNAP_KM)
+    limit_min = reach_km / float(router.speeds_kmh.min()) * MIN_PER_H
+    minutes, km = router.between(src, dst, progress, limit_min, toward)
+    missed = ~np.isfinite(minutes[src_of, dst_of])
+    if missed.any():  # past the limit, or no route at all: search those in full
+        again = np.unique(src_of[missed])
+        minutes[again], km[again] = router.between(src[again], dst, toward=toward)
+    free_min = minutes[src_of, dst_of]
+    road_km = km[src_of, dst_of]
     access_km = station_km[station] + seat_km[area]
     road_km = road_km + access_km
     free_min = free_min + access_km / ACCESS_SPEED_KMH * MIN_PER_H
