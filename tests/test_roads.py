@@ -300,6 +300,7 @@ def _refused(args: list[str]) -> str:
     [
         ("missing", "--osm: no such file"),
         ("corrupt", "--osm: not a readable OpenStreetMap file"),
+        ("truncated", "--osm: not a readable OpenStreetMap file: PBF error: unexpected EOF"),
         ("elsewhere", "--osm: the extract covers lat 39.490 to 41.010"),
         ("elsewhere_undeclared", "--osm: the extract has no road of the classes motorway, trunk"),
         ("unknown_class", "--road-classes: unknown road classes ['motorwya']"),
@@ -310,6 +311,10 @@ def test_bad_extracts_and_options_are_one_line(case: str, expected: str, tmp_pat
     classes = "motorway,trunk"
     if case == "corrupt":
         extract.write_bytes(b"\x00\x00\x00\x0dnot a pbf at all" * 100)
+    elif case == "truncated":  # a good start: the header reads, the ways break off
+        write_grid_extract(extract, ROWS, COLS)
+        whole = extract.read_bytes()
+        extract.write_bytes(whole[: len(whole) // 2])
     elif case.startswith("elsewhere"):  # Hebei, not Henan
         box = (39.5, 115.0, 41.0, 117.0)
         write_grid_extract(extract, 8, 8, box, declare_box=case == "elsewhere")
@@ -344,3 +349,15 @@ def test_a_scenario_naming_a_missing_extract_or_both_kinds_is_refused(tmp_path: 
         )
     )
     assert "unknown road classes ['lane']" in _refused(["validate", str(bad_class)])
+    # An extract of Hebei for a scenario of Henan: refused before the run's folder is made.
+    write_grid_extract(tmp_path / "hebei.osm.pbf", 8, 8, (39.5, 115.0, 41.0, 117.0))
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(
+        text.replace(
+            "  calls_per_day: 130", "  calls_per_day: 130\n  spatial: {roads: {osm: hebei.osm.pbf}}"
+        )
+    )
+    out = tmp_path / "run"
+    line = _refused(["run", str(elsewhere), "--days", "2", "--out", str(out)])
+    assert "demand.spatial.roads.osm: the extract has no road of the classes" in line
+    assert not out.exists()

@@ -22,7 +22,7 @@ from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
 from sim.model.reference import Columns
-from sim.model.roads import ExtractError, RoadDemand, RoadPlaces, load_road_places
+from sim.model.roads import load_road_places
 from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
 from sim.model.trace import MAX_TRACE_CALLS, trace_calls
@@ -252,14 +252,6 @@ def _scatter_in_cells(
     return lat, lon
 
 
-def _road_places(roads: RoadDemand, network: Network) -> RoadPlaces:
-    """``demand.spatial.roads`` read for the network's areas; a bad extract names the field."""
-    try:
-        return load_road_places(roads, network.area_columns["adcode"].astype(str).tolist())
-    except ExtractError as exc:
-        raise ScenarioError(str(exc), file=roads.osm, field="demand.spatial.roads.osm") from None
-
-
 def _surge_points(surge: Surge, lat: np.ndarray, lon: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """Demand weight of each point inside the surge region (the nearest point if none is)."""
     region = surge.region
@@ -288,7 +280,8 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
     from_areas = scenario.demand.spatial.csv is None
     roads = scenario.demand.spatial.roads
     cells = _area_cells(network) if from_areas and (scatter_km > 0 or roads) else None
-    on_roads = _road_places(roads, network) if roads is not None else None
+    adcodes = network.area_columns["adcode"].astype(str).tolist()
+    on_roads = load_road_places(roads, adcodes) if roads is not None else None
 
     def place(
         rng: np.random.Generator, n: int, w: np.ndarray

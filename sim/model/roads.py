@@ -683,10 +683,16 @@ def road_places(
 
 def load_road_places(roads: RoadDemand, adcodes: Sequence[str]) -> RoadPlaces:
     """The :class:`RoadPlaces` of ``demand.spatial.roads`` for the areas ``adcodes``:
-    only the box of their prefecture cells is read. Read once per process and file."""
+    only the box of their prefecture cells is read. Read once per process and file; a
+    bad extract is a ScenarioError naming the file and the field."""
+    from sim.errors import ScenarioError
+
     stat = roads.osm.stat()
     weights = tuple(sorted(roads.class_weight.items()))
-    return _road_places(str(roads.osm), stat.st_size, stat.st_mtime_ns, weights, tuple(adcodes))
+    try:
+        return _road_places(str(roads.osm), stat.st_size, stat.st_mtime_ns, weights, tuple(adcodes))
+    except ExtractError as exc:
+        raise ScenarioError(str(exc), file=roads.osm, field="demand.spatial.roads.osm") from None
 
 
 @lru_cache(maxsize=2)
