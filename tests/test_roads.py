@@ -242,6 +242,11 @@ def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -
     kpi = summary["kpis"]["on_time_arrival_rate"]
     assert kpi["ci95_low"] <= kpi["mean"] <= kpi["ci95_high"] and kpi["replications"] == 2
     assert "demand.spatial.roads.osm" in summary["input_sha256"]
+    # The places come from each replication's own stream: the same on two workers.
+    args[-1] = str(tmp_path / "run_on_two")
+    assert runner.invoke(app, [*args, "--workers", "2"]).exit_code == 0
+    calls_on_two = pd.read_parquet(tmp_path / "run_on_two" / "calls.parquet")
+    assert calls_on_two.equals(pd.read_parquet(out / "calls.parquet"))
 
     # Each drive out from a base: the travel model's km to the call times the pair's km
     # factor, matrix km / model km to the seat (docs/travel.md), for the chosen station.
