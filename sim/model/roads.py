@@ -276,7 +276,7 @@ def _read_nodes(
     )
     west, east = math.floor(box.west * _FIXED_PER_DEGREE), math.ceil(box.east * _FIXED_PER_DEGREE)
     processor = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-        osmium.filter.IdFilter(ids.tolist())
+        osmium.filter.IdFilter(ids)  # iterated in C++: no Python list of the ids
     )
     for seen, entity in enumerate(processor, 1):
         node = cast("osmium.osm.Node", entity)
