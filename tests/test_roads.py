@@ -88,6 +88,9 @@ def test_drive_times_equal_a_hand_computed_shortest_path(tmp_path: Path) -> None
     assert minutes[1, 0] == pytest.approx(by_tertiary_min, abs=1e-9)
     assert km[1, 0] == pytest.approx(by_tertiary_km, abs=1e-9)
     assert minutes[0, 0] == km[0, 0] == 0.0
+    # A slow motorway (--road-speeds): A to D by the tertiary road too.
+    slow = Router(router.graph, roads.parse_speeds("motorway=30"))
+    assert slow.between(node, node)[0][0, 1] == pytest.approx(by_tertiary_min, abs=1e-9)
     # Searched back from the targets on the reversed graph: the same routes.
     minutes_back, km_back = router.between(node, node, toward=True)
     assert np.allclose(minutes_back, minutes.T, rtol=0, atol=1e-12)
@@ -309,6 +312,7 @@ def _refused(args: list[str]) -> str:
         ("elsewhere", "--osm: the extract covers lat 39.490 to 41.010"),
         ("elsewhere_undeclared", "--osm: the extract has no road of the classes motorway, trunk"),
         ("unknown_class", "--road-classes: unknown road classes ['motorwya']"),
+        ("bad_speed", "--road-speeds: 'trunk=fast': give CLASS=KMH with a speed above 0"),
     ],
 )
 def test_bad_extracts_and_options_are_one_line(case: str, expected: str, tmp_path: Path) -> None:
@@ -326,11 +330,12 @@ def test_bad_extracts_and_options_are_one_line(case: str, expected: str, tmp_pat
     elif case == "unknown_class":
         write_grid_extract(extract, 4, 4)
         classes = "motorwya,trunk"
+    speeds = "trunk=fast" if case == "bad_speed" else "trunk=65"
     out = tmp_path / "od.parquet"
     before = tree(tmp_path)
     line = _refused(
         ["travel-matrix", str(QUICK), "--osm", str(extract), "--road-classes", classes,
-         "--out", str(out)]
+         "--road-speeds", speeds, "--out", str(out)]
     )  # fmt: skip
     assert expected in line
     assert tree(tmp_path) == before  # nothing written, not even the list of pairs

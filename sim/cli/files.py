@@ -114,6 +114,14 @@ def travel_matrix(
         str | None,
         typer.Option(help="With --osm: highway classes read, comma-separated.", show_default=False),
     ] = None,
+    road_speeds: Annotated[
+        str | None,
+        typer.Option(
+            help="With --osm: free-flow km/h by class, e.g. motorway=80,trunk=60 (others: "
+            "docs/travel.md).",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: OverwriteFileOption = False,
 ) -> None:
     """Write the road travel matrix the scenario's travel model implies, or its roads'
@@ -134,10 +142,9 @@ def travel_matrix(
         locate(exc, scenario_file)
         raise
     k = per_prefecture or candidate_pool(scenario.dispatch.candidates, network.n_stations)
-    if osm is not None or road_classes is not None:
-        _road_matrix(
-            osm, road_classes, network, TravelModel(scenario.travel), k, out_file, overwrite
-        )
+    if osm is not None or road_classes is not None or road_speeds is not None:
+        road = (osm, road_classes, road_speeds)
+        _road_matrix(road, network, TravelModel(scenario.travel), k, out_file, overwrite)
         return
     with OutputFile.claim(out_file, overwrite=overwrite) as claimed:
         frame = implied_matrix(network, TravelModel(scenario.travel), k)
@@ -151,38 +158,46 @@ def travel_matrix(
 
 
 def _road_matrix(
-    osm: Path | None,
-    road_classes: str | None,
+    road: tuple[Path | None, str | None, str | None],
     network: Network,
     travel: TravelModel,
     per_area: int,
     out_file: Path,
     overwrite: bool,
 ) -> None:
-    """``travel-matrix --osm``: everything checked and both files claimed before the read."""
+    """``travel-matrix --osm``: everything checked and both files claimed before the read.
+
+    ``road``: the --osm, --road-classes and --road-speeds options."""
     from sim.model import roads
     from sim.outputs.output_file import OutputFile
     from sim.outputs.travel_matrix_file import write_travel_matrix
 
+    osm, road_classes, road_speeds = road
     if osm is None:
-        raise UserInputError("needs --osm", field="--road-classes")
+        raise UserInputError(
+            "needs --osm", field="--road-classes" if road_classes else "--road-speeds"
+        )
     try:
         classes = roads.check_classes((road_classes or ",".join(roads.DEFAULT_CLASSES)).split(","))
     except ValueError as exc:
         raise UserInputError(str(exc), field="--road-classes") from None
+    try:
+        speeds = roads.parse_speeds(road_speeds or "")
+    except ValueError as exc:
+        raise UserInputError(str(exc), field="--road-speeds") from None
     lat, lon = roads.scenario_places(network)
     try:
         roads.check_covers(osm, lat, lon, "stations and prefecture seats")
     except roads.ExtractError as exc:
         raise UserInputError(str(exc), file=osm, field="--osm") from None
-    listed = out_file.with_name(out_file.name.split(".")[0] + ".unreachable.csv")
+    listed = out_file.with_suffix(".unreachable.csv")
     with (
         OutputFile.claim(out_file, overwrite=overwrite) as claimed,
         OutputFile.claim(listed, overwrite=overwrite) as claimed_list,
     ):
         try:
             graph = roads.read_roads(osm, roads.Box.around(lat, lon), classes, _say)
-            router = roads.Router(graph)
+            router = roads.Router(graph, speeds)
             frame, unreachable = roads.road_matrix(network, travel, router, per_area, _say)
         except roads.ExtractError as exc:
             raise UserInputError(str(exc), file=osm, field="--osm") from None

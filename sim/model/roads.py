@@ -63,6 +63,7 @@ SPEED_KMH: Mapping[str, float] = {
     "residential": 20.0,
     "service": 15.0,
 }
+MAX_SPEED_KMH = 200.0
 # The leg between a place and its snapped node: straight, slowly.
 ACCESS_SPEED_KMH = 20.0
 # A station or seat farther than this from every road: the extract does not cover it.
@@ -88,6 +89,25 @@ Progress = Callable[[str], None]
 
 class ExtractError(ValueError):
     """An extract that cannot be used: unreadable, or not covering the places asked for."""
+
+
+def parse_speeds(text: str) -> dict[str, float]:
+    """``motorway=80,trunk=60``: :data:`SPEED_KMH` with those classes' speeds (km/h)
+    replaced; ValueError naming a bad item."""
+    speeds = dict(SPEED_KMH)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, value = item.partition("=")
+        check_classes([name])
+        try:
+            kmh = float(value)
+        except ValueError:
+            kmh = math.nan
+        if not 0 < kmh <= MAX_SPEED_KMH:
+            raise ValueError(
+                f"{item!r}: give CLASS=KMH with a speed above 0 and at most {MAX_SPEED_KMH:g}"
+            )
+        speeds[name.strip()] = kmh
+    return speeds
 
 
 # --------------------------------------------------------------------------- reading
@@ -734,6 +754,7 @@ __all__ = [
     "check_covers",
     "extract_box",
     "load_road_places",
+    "parse_speeds",
     "read_roads",
     "road_matrix",
     "road_places",
