@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from sim.model.geo import great_circle_km_array
+from sim.model.geo import EARTH_RADIUS_KM, great_circle_km_array
 from sim.model.road_classes import (
     DEFAULT_CLASSES,
     ROAD_CLASSES,
@@ -79,7 +79,7 @@ PROGRESS_INTERVAL_S = 5.0
 # (about 80 bytes per origin and node, with the index arrays of the km sums).
 ROUTING_BATCH_BYTES = 64 * 1024 * 1024
 _BYTES_PER_CELL = 80
-KM_PER_DEGREE = 111.195
+KM_PER_DEGREE = math.radians(EARTH_RADIUS_KM)  # km along a meridian per degree
 MIN_PER_H = 60.0
 _FIXED_PER_DEGREE = 10_000_000  # OSM stores degrees as integers of 1e-7
 _ONEWAY_FORWARD = {"yes", "true", "1"}
