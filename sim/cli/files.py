@@ -16,15 +16,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sim.cli.app import app, out
+from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
 from sim.cli.options import BaselineOption, OverwriteFileOption, OverwriteOption
 from sim.cli.setup import load, locate
 from sim.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sim.model.network import Network
+    from sim.model.travel import TravelModel
 
 
 @app.command("fit-demand")
@@ -99,9 +103,29 @@ def travel_matrix(
         int | None,
         typer.Option(help="Stations per prefecture, nearest first (default: the candidate pool)."),
     ] = None,
+    osm: Annotated[
+        Path | None,
+        typer.Option(
+            help="OpenStreetMap extract (.osm.pbf): route on its roads instead; pairs with "
+            "no route are listed in OUT's stem + .unreachable.csv."
+        ),
+    ] = None,
+    road_classes: Annotated[
+        str | None,
+        typer.Option(help="With --osm: highway classes read, comma-separated.", show_default=False),
+    ] = None,
+    road_speeds: Annotated[
+        str | None,
+        typer.Option(
+            help="With --osm: free-flow km/h by class, e.g. motorway=80,trunk=60 (others: "
+            "docs/travel.md).",
+            show_default=False,
+        ),
+    ] = None,
     overwrite: OverwriteFileOption = False,
 ) -> None:
-    """Write the road travel matrix the scenario's travel model implies (docs/travel.md)."""
+    """Write the road travel matrix the scenario's travel model implies, or its roads'
+    (--osm) (docs/travel.md)."""
     from sim.model.network import build_network
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import candidate_pool, implied_matrix
@@ -117,8 +141,12 @@ def travel_matrix(
     except UserInputError as exc:
         locate(exc, scenario_file)
         raise
+    k = per_prefecture or candidate_pool(scenario.dispatch.candidates, network.n_stations)
+    if osm is not None or road_classes is not None or road_speeds is not None:
+        road = (osm, road_classes, road_speeds)
+        _road_matrix(road, network, TravelModel(scenario.travel), k, out_file, overwrite)
+        return
     with OutputFile.claim(out_file, overwrite=overwrite) as claimed:
-        k = per_prefecture or candidate_pool(scenario.dispatch.candidates, network.n_stations)
         frame = implied_matrix(network, TravelModel(scenario.travel), k)
         write_travel_matrix(frame, claimed)
     out.print(
@@ -127,6 +155,65 @@ def travel_matrix(
         f"{frame['from_hour'].nunique()} hour bands)",
         highlight=False,
     )
+
+
+def _road_matrix(
+    road: tuple[Path | None, str | None, str | None],
+    network: Network,
+    travel: TravelModel,
+    per_area: int,
+    out_file: Path,
+    overwrite: bool,
+) -> None:
+    """``travel-matrix --osm``: everything checked and both files claimed before the read.
+
+    ``road``: the --osm, --road-classes and --road-speeds options."""
+    from sim.model import roads
+    from sim.outputs.output_file import OutputFile
+    from sim.outputs.travel_matrix_file import write_travel_matrix
+
+    osm, road_classes, road_speeds = road
+    if osm is None:
+        raise UserInputError(
+            "needs --osm", field="--road-classes" if road_classes else "--road-speeds"
+        )
+    try:
+        classes = roads.check_classes((road_classes or ",".join(roads.DEFAULT_CLASSES)).split(","))
+    except ValueError as exc:
+        raise UserInputError(str(exc), field="--road-classes") from None
+    try:
+        speeds = roads.parse_speeds(road_speeds or "")
+    except ValueError as exc:
+        raise UserInputError(str(exc), field="--road-speeds") from None
+    lat, lon = roads.scenario_places(network)
+    try:
+        roads.check_covers(osm, lat, lon, "stations and prefecture seats")
+    except roads.ExtractError as exc:
+        raise UserInputError(str(exc), file=osm, field="--osm") from None
+    listed = out_file.with_suffix(".unreachable.csv")
+    with (
+        OutputFile.claim(out_file, overwrite=overwrite) as claimed,
+        OutputFile.claim(listed, overwrite=overwrite) as claimed_list,
+    ):
+        try:
+            graph = roads.read_roads(osm, roads.Box.around(lat, lon), classes, _say)
+            router = roads.Router(graph, speeds)
+            frame, unreachable = roads.road_matrix(network, travel, router, per_area, _say)
+        except roads.ExtractError as exc:
+            raise UserInputError(str(exc), file=osm, field="--osm") from None
+        claimed_list.write(lambda tmp: unreachable.to_csv(tmp, index=False))
+        write_travel_matrix(frame, claimed)
+    err.print(f"{len(unreachable):,} station-prefecture pairs have no route: see {listed}")
+    out.print(
+        f"wrote {out_file}: {len(frame):,} rows ({frame['destination'].nunique()} prefectures, "
+        f"{frame['from_hour'].nunique()} hour bands) from {graph.n_edges:,} road edges of {osm}",
+        highlight=False,
+    )
+
+
+def _say(text: str) -> None:
+    """A progress line on stderr."""
+    err.print(text, highlight=False)
 
 
 @app.command()

@@ -22,6 +22,7 @@ from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
 from sim.model.reference import Columns
+from sim.model.roads import load_road_places
 from sim.model.scenario import Scenario, Surge
 from sim.model.streams import named_rng
 from sim.model.trace import MAX_TRACE_CALLS, trace_calls
@@ -277,7 +278,10 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
     scatter_km = scenario.demand.spatial.scatter_km
     rates = hourly_rates(scenario)
     from_areas = scenario.demand.spatial.csv is None
-    cells = _area_cells(network) if from_areas and scatter_km > 0 else None
+    roads = scenario.demand.spatial.roads
+    cells = _area_cells(network) if from_areas and (scatter_km > 0 or roads) else None
+    adcodes = network.area_columns["adcode"].astype(str).tolist()
+    on_roads = load_road_places(roads, adcodes) if roads is not None else None
 
     def place(
         rng: np.random.Generator, n: int, w: np.ndarray
@@ -286,6 +290,8 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
         if not from_areas:
             lat, lon = _scatter(rng, point_lat[point], point_lon[point], scatter_km)
             return lat, lon, np.full(n, -1, dtype=np.int64)
+        if on_roads is not None and cells is not None:  # on a road of the call's area
+            return (*on_roads.draw(rng, point, cells.contains), point.astype(np.int64))
         if cells is None:  # no scatter: every call at its seat
             return point_lat[point], point_lon[point], point.astype(np.int64)
         lat, lon = _scatter_in_cells(rng, point, point_lat, point_lon, scatter_km, cells)

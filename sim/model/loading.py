@@ -241,6 +241,8 @@ def named_files(scenario: Scenario) -> dict[str, Path]:
         files["network.stations.csv"] = Path(scenario.network.stations.csv)
     if scenario.demand.spatial.csv is not None:
         files["demand.spatial.csv"] = Path(scenario.demand.spatial.csv)
+    if scenario.demand.spatial.roads is not None:
+        files["demand.spatial.roads.osm"] = scenario.demand.spatial.roads.osm
     if scenario.travel.matrix is not None:
         files["travel.matrix"] = Path(scenario.travel.matrix)
     if scenario.demand.trace is not None:

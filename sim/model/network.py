@@ -120,6 +120,11 @@ def build_network(scenario: Scenario) -> Network:
         index=SpatialIndex(lat, lon),
     )
     _check_roster_stations(scenario, network.station_name)
+    roads = scenario.demand.spatial.roads
+    if roads is not None:  # read and checked with the network, before any run starts
+        from sim.model.roads import load_road_places
+
+        load_road_places(roads, network.area_columns["adcode"].astype(str).tolist())
     matrix = scenario.travel.matrix
     if matrix is None:
         return network

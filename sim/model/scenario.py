@@ -35,6 +35,7 @@ from sim.model.distributions import (
     LogNormal,
     Uniform,
 )
+from sim.model.road_classes import RoadDemand
 
 HOURS_PER_DAY = 24
 SHARE_TOLERANCE = 1e-6
@@ -237,8 +238,15 @@ class SpatialDemand(_Model):
 
     csv: Path | None = Field(None, description="lat, lon, weight columns; None: prefectures")
     scatter_km: float = Field(25.0, ge=0, description="spread of breakdowns around a point")
+    roads: RoadDemand | None = Field(None, description="calls on an extract's roads, no scatter")
 
     _resolve = field_validator("csv")(_resolve_file)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> SpatialDemand:
+        if self.csv is not None and self.roads is not None:
+            raise FieldError(("roads",), "give 'csv' or 'roads', not both")
+        return self
 
 
 class FaultClass(_Model):

@@ -1,0 +1,373 @@
+"""Roads from an OpenStreetMap extract (sim/model/roads.py, docs/travel.md).
+
+The extracts are written here with pyosmium: a hand-made one of four places, and grids of
+roads over Henan (scenarios/quick.yaml's province; benchmarks/roads.py), node places
+jittered so that no two routes tie.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from benchmarks.roads import grid_nodes, write_grid_extract
+from sim.cli import app
+from sim.model import roads
+from sim.model.demand import draw_call_stream
+from sim.model.loading import load_scenario, with_fields
+from sim.model.network import build_network
+from sim.model.outlines import read_outlines
+from sim.model.roads import Box, Router, read_roads
+from sim.model.travel import TravelModel
+from tests.cli_checks import QUICK, one_error_line, tree
+
+runner = CliRunner()
+ROWS, COLS = 54, 67  # about 10 km apart over Henan
+HAND = {  # node id: (lat, lon); A to D by motorway through B, or by a tertiary road through C
+    1: (34.0, 113.0),
+    2: (34.3, 113.5),
+    3: (33.95, 113.5),
+    4: (34.0, 114.0),
+}
+
+
+def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle km on the sphere of radius 6371.009 km (sim.model.geo.EARTH_RADIUS_KM)."""
+    (lat1, lon1), (lat2, lon2) = (map(math.radians, p) for p in (a, b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * 6371.009 * math.asin(math.sqrt(h))
+
+
+def _hand_extract(path: Path) -> None:
+    import osmium
+
+    with osmium.SimpleWriter(str(path), overwrite=True) as writer:
+        for node, (lat, lon) in HAND.items():
+            writer.add_node(osmium.osm.mutable.Node(id=node, location=(lon, lat)))
+        # A motorway is one way (A to D) unless tagged otherwise.
+        writer.add_way(osmium.osm.mutable.Way(id=1, nodes=[1, 2, 4], tags={"highway": "motorway"}))
+        writer.add_way(osmium.osm.mutable.Way(id=2, nodes=[1, 3], tags={"highway": "tertiary"}))
+        writer.add_way(
+            osmium.osm.mutable.Way(id=3, nodes=[3, 4], tags={"highway": "tertiary_link"})
+        )
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A grid of roads over Henan, one way per segment (so that one can be left out)."""
+    path = tmp_path_factory.mktemp("osm") / "henan_grid.osm.pbf"
+    write_grid_extract(path, ROWS, COLS)
+    return path
+
+
+def test_drive_times_equal_a_hand_computed_shortest_path(tmp_path: Path) -> None:
+    path = tmp_path / "hand.osm.pbf"
+    _hand_extract(path)
+    router = Router(read_roads(path, Box(33, 112, 35, 115)))
+    node, access_km = router.snap(np.array([34.0, 34.0]), np.array([113.0, 114.0]))
+    assert access_km.tolist() == [0.0, 0.0]
+    minutes, km = router.between(node, node)
+    a, b, c, d = HAND.values()
+    by_motorway_km = _haversine_km(a, b) + _haversine_km(b, d)
+    by_tertiary_km = _haversine_km(a, c) + _haversine_km(c, d)
+    by_motorway_min = by_motorway_km / roads.SPEED_KMH["motorway"] * 60
+    by_tertiary_min = by_tertiary_km / roads.SPEED_KMH["tertiary"] * 60
+    assert by_motorway_min < by_tertiary_min < by_motorway_min * 2  # each way the fastest once
+    # A to D by the motorway; back by the tertiary road, the motorway being one way.
+    assert minutes[0, 1] == pytest.approx(by_motorway_min, abs=1e-9)
+    assert km[0, 1] == pytest.approx(by_motorway_km, abs=1e-9)
+    assert minutes[1, 0] == pytest.approx(by_tertiary_min, abs=1e-9)
+    assert km[1, 0] == pytest.approx(by_tertiary_km, abs=1e-9)
+    assert minutes[0, 0] == km[0, 0] == 0.0
+    # A slow motorway (--road-speeds): A to D by the tertiary road too.
+    slow = Router(router.graph, roads.parse_speeds("motorway=30"))
+    assert slow.between(node, node)[0][0, 1] == pytest.approx(by_tertiary_min, abs=1e-9)
+    # Searched back from the targets on the reversed graph: the same routes.
+    minutes_back, km_back = router.between(node, node, toward=True)
+    assert np.allclose(minutes_back, minutes.T, rtol=0, atol=1e-12)
+    assert np.allclose(km_back, km.T, rtol=0, atol=1e-12)
+
+
+def _matrix(extract: Path, out: Path) -> pd.DataFrame:
+    result = runner.invoke(
+        app, ["travel-matrix", str(QUICK), "--osm", str(extract), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "0 station-prefecture pairs have no route" in result.stderr
+    return pd.read_parquet(out).set_index(["origin", "destination", "from_hour"])
+
+
+def _segment_way(r0: int, c0: int, r1: int, c1: int) -> int:
+    """The way id of the grid segment between two neighbouring nodes (benchmarks/roads.py)."""
+    if r0 == r1:
+        return r0 * (COLS - 1) + min(c0, c1) + 1
+    return ROWS * (COLS - 1) + c0 * (ROWS - 1) + min(r0, r1) + 1
+
+
+def test_a_road_removed_changes_exactly_the_pairs_that_used_it(grid: Path, tmp_path: Path) -> None:
+    before = _matrix(grid, tmp_path / "before.parquet")
+    # The routes of every pair, on the graph the command read.
+    network = build_network(load_scenario(QUICK))
+    lat, lon = roads.scenario_places(network)
+    router = Router(read_roads(grid, Box.around(lat, lon)))
+    station, station_km = router.snap(network.station_lat, network.station_lon)
+    seat, seat_km = router.snap(network.areas["lat"].to_numpy(), network.areas["lon"].to_numpy())
+    index = {str(n): i for i, n in enumerate(network.station_name)}
+    adcodes = network.areas["adcode"].astype(str).tolist()
+    pairs = sorted({(o, d) for o, d, _ in before.index})
+    # The command's searches stop near each station: the same as searching everything.
+    # Hour 6 has a speed factor of 1.0: free-flow minutes.
+    minutes, km = router.between(station, seat)
+    i = np.array([index[o] for o, _ in pairs])
+    j = np.array([adcodes.index(d) for _, d in pairs])
+    access_km = station_km[i] + seat_km[j]
+    at_6 = before.xs(6, level="from_hour").loc[pairs]
+    assert np.allclose(at_6["road_km"], km[i, j] + access_km, rtol=0, atol=1e-9)
+    assert np.allclose(at_6["minutes"], minutes[i, j] + access_km / 20 * 60, rtol=0, atol=1e-9)
+    routes = {
+        (o, d): router.route(int(station[index[o]]), int(seat[adcodes.index(d)])) for o, d in pairs
+    }
+    # The grid segment the most routes use (between two nodes of the grid).
+    used: dict[tuple[int, int], int] = {}
+    for nodes in routes.values():
+        for u, v in itertools.pairwise(nodes):
+            key = (min(u, v), max(u, v))
+            used[key] = used.get(key, 0) + 1
+    u, v = max(used, key=lambda k: used[k])
+    grid_lat, grid_lon = grid_nodes(ROWS, COLS, (31.2, 110.2, 36.5, 116.8))
+    place = {
+        (int(grid_lat[r, c]), int(grid_lon[r, c])): (r, c) for r in range(ROWS) for c in range(COLS)
+    }
+    g = router.graph
+    ends = [
+        place[(round(g.node_lat[n] * 10_000_000), round(g.node_lon[n] * 10_000_000))]
+        for n in (u, v)
+    ]
+    removed = _segment_way(*ends[0], *ends[1])
+    cut = tmp_path / "cut.osm.pbf"
+    write_grid_extract(cut, ROWS, COLS, skip=lambda way: way == removed)
+    after = _matrix(cut, tmp_path / "after.parquet")
+
+    through = {
+        pair for pair, nodes in routes.items() if {(u, v), (v, u)} & set(itertools.pairwise(nodes))
+    }
+    assert 0 < len(through) < len(pairs)
+    assert before.index.equals(after.index)
+    differs = (before != after).any(axis=1)
+    changed = {(o, d) for o, d, _ in before.index[differs.to_numpy()]}
+    assert changed == through
+    # A detour is never shorter in time.
+    worse = after["minutes"] - before["minutes"]
+    assert (worse >= 0).all(), worse[worse < 0]
+
+
+def test_every_call_lies_on_a_road_of_an_allowed_class_in_its_prefecture(grid: Path) -> None:
+    weights = {"motorway": 4.0, "trunk": 2.0, "primary": 1.0}
+    scenario = with_fields(
+        load_scenario(QUICK),
+        {"demand.spatial.roads": {"osm": str(grid), "class_weight": weights}},
+    )
+    network = build_network(scenario)
+    calls = draw_call_stream(scenario, network, replication=0)
+    assert len(calls) > 500
+    # Every segment of an allowed class in the extract, as written.
+    lat, lon = grid_nodes(ROWS, COLS, (31.2, 110.2, 36.5, 116.8))
+    lat, lon = lat / 10_000_000, lon / 10_000_000
+    from benchmarks.roads import grid_class
+
+    ends = []
+    for r in range(ROWS):
+        if grid_class(r) in weights:
+            ends += [(lat[r, c], lon[r, c], lat[r, c + 1], lon[r, c + 1]) for c in range(COLS - 1)]
+    for c in range(COLS):
+        if grid_class(c) in weights:
+            ends += [(lat[r, c], lon[r, c], lat[r + 1, c], lon[r + 1, c]) for r in range(ROWS - 1)]
+    seg = np.array(ends)
+    p = np.column_stack([calls.lat, calls.lon])
+    a, b = seg[:, :2], seg[:, 2:]
+    ab = b - a
+    t = ((p[:, None, :] - a[None]) * ab[None]).sum(axis=2) / (ab**2).sum(axis=1)[None]
+    nearest = a[None] + np.clip(t, 0, 1)[..., None] * ab[None]
+    off_deg = np.sqrt(((p[:, None, :] - nearest) ** 2).sum(axis=2)).min(axis=1)
+    assert off_deg.max() < 1e-9
+    adcode = network.areas["adcode"].astype(str).to_numpy()[calls.area]
+    assert (read_outlines().locate_cells(calls.lat, calls.lon) == adcode).all()
+    assert len(set(calls.area.tolist())) == len(adcode.tolist()) or len(set(adcode)) == 17
+    # The same replication draws the same places (the run's own stream).
+    again = draw_call_stream(scenario, network, replication=0)
+    assert np.array_equal(again.lat, calls.lat) and np.array_equal(again.lon, calls.lon)
+
+
+def test_a_place_whose_segment_leaves_the_cell_moves_to_the_nearer_end() -> None:
+    # One segment along the equator whose middle (lon 0.4 to 0.6) lies outside the cell.
+    places = roads.RoadPlaces(
+        lat0=np.zeros(1),
+        lon0=np.zeros(1),
+        lat1=np.zeros(1),
+        lon1=np.ones(1),
+        edge_class=np.zeros(1, dtype=np.int8),
+        start=np.array([0, 1]),
+        cumulative=np.ones(1),
+    )
+
+    def inside(area: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        return ~((lon > 0.4) & (lon < 0.6))
+
+    lat, lon = places.draw(np.random.default_rng(5), np.zeros(2000, dtype=np.int64), inside)
+    assert inside(np.zeros(0), lat, lon).all()
+    assert (lat == 0).all() and set(lon[(lon >= 0.4) & (lon <= 0.6)].tolist()) == set()
+    assert ((lon == 0.0) | (lon == 1.0)).sum() > 100  # about a fifth moved to an end
+
+
+def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -> None:
+    matrix_path = tmp_path / "od.parquet"
+    _matrix(grid, matrix_path)
+    text = QUICK.read_text(encoding="utf-8").replace(
+        "  calls_per_day: 130",
+        f"  calls_per_day: 130\n  spatial:\n    roads: {{osm: {grid}}}",
+    )
+    scenario_file = tmp_path / "roads.yaml"
+    scenario_file.write_text(text + f"travel:\n  matrix: {matrix_path}\n", encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["run", str(scenario_file), "--days", "3", "--replications", "2", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    summary = pd.read_json(out / "summary.json", typ="series")
+    kpi = summary["kpis"]["on_time_arrival_rate"]
+    assert kpi["ci95_low"] <= kpi["mean"] <= kpi["ci95_high"] and kpi["replications"] == 2
+    assert "demand.spatial.roads.osm" in summary["input_sha256"]
+    # The places come from each replication's own stream: the same on two workers.
+    args[-1] = str(tmp_path / "run_on_two")
+    assert runner.invoke(app, [*args, "--workers", "2"]).exit_code == 0
+    calls_on_two = pd.read_parquet(tmp_path / "run_on_two" / "calls.parquet")
+    assert calls_on_two.equals(pd.read_parquet(out / "calls.parquet"))
+
+    # Each drive out from a base: the travel model's km to the call times the pair's km
+    # factor, matrix km / model km to the seat (docs/travel.md), for the chosen station.
+    scenario = load_scenario(scenario_file)
+    network = build_network(scenario)
+    travel = TravelModel(scenario.travel)
+    calls = pd.read_parquet(out / "calls.parquet")
+    calls = calls[(calls["station"] >= 0) & (calls["departed_h"] > calls["assigned_h"])]
+    assert len(calls) > 200
+    matrix = pd.read_parquet(matrix_path)
+    calls = calls.assign(
+        origin=network.station_name.astype(str)[calls["station"].to_numpy()],
+        destination=calls["adcode"].astype(str),
+        hour=np.floor(calls["departed_h"]).astype(int) % 24,
+    ).merge(matrix, on=["origin", "destination"], suffixes=("", "_matrix"))
+    calls = calls[(calls["hour"] >= calls["from_hour"]) & (calls["hour"] < calls["to_hour"])]
+    station = calls["station"].to_numpy()
+    seats = network.areas.set_index(network.areas["adcode"].astype(str))
+    from sim.model.geo import great_circle_km_array
+
+    def model_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        gc = great_circle_km_array(
+            network.station_lat[station], network.station_lon[station], lat, lon
+        )
+        km: np.ndarray = travel.road_km_array(gc)
+        return km
+
+    to_seat = model_km(
+        seats.loc[calls["destination"], "lat"].to_numpy(float),
+        seats.loc[calls["destination"], "lon"].to_numpy(float),
+    )
+    to_call = model_km(calls["lat"].to_numpy(), calls["lon"].to_numpy())
+    factor = np.divide(
+        calls["road_km_matrix"].to_numpy(), to_seat, out=np.ones(len(to_seat)), where=to_seat > 0
+    )
+    expected = to_call * factor
+    assert np.allclose(calls["road_km"].to_numpy(), expected, rtol=1e-12, atol=0)
+
+
+def test_progress_lines_while_reading(grid: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(roads, "PROGRESS_INTERVAL_S", 0.0)
+    lines: list[str] = []
+    read_roads(grid, Box(31, 110, 37, 117), progress=lines.append)
+    assert any(line.startswith("read ") and "roads" in line for line in lines)
+    assert any("road nodes" in line for line in lines)
+
+
+def _refused(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    return one_error_line(result.stdout, result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing", "--osm: no such file"),
+        ("corrupt", "--osm: not a readable OpenStreetMap file"),
+        ("truncated", "--osm: not a readable OpenStreetMap file: PBF error: unexpected EOF"),
+        ("elsewhere", "--osm: the extract covers lat 39.490 to 41.010"),
+        ("elsewhere_undeclared", "--osm: the extract has no road of the classes motorway, trunk"),
+        ("unknown_class", "--road-classes: unknown road classes ['motorwya']"),
+        ("bad_speed", "--road-speeds: 'trunk=fast': give CLASS=KMH with a speed above 0"),
+    ],
+)
+def test_bad_extracts_and_options_are_one_line(case: str, expected: str, tmp_path: Path) -> None:
+    extract = tmp_path / "extract.osm.pbf"
+    classes = "motorway,trunk"
+    if case == "corrupt":
+        extract.write_bytes(b"\x00\x00\x00\x0dnot a pbf at all" * 100)
+    elif case == "truncated":  # a good start: the header reads, the ways break off
+        write_grid_extract(extract, ROWS, COLS)
+        whole = extract.read_bytes()
+        extract.write_bytes(whole[: len(whole) // 2])
+    elif case.startswith("elsewhere"):  # Hebei, not Henan
+        box = (39.5, 115.0, 41.0, 117.0)
+        write_grid_extract(extract, 8, 8, box, declare_box=case == "elsewhere")
+    elif case == "unknown_class":
+        write_grid_extract(extract, 4, 4)
+        classes = "motorwya,trunk"
+    speeds = "trunk=fast" if case == "bad_speed" else "trunk=65"
+    out = tmp_path / "od.parquet"
+    before = tree(tmp_path)
+    line = _refused(
+        ["travel-matrix", str(QUICK), "--osm", str(extract), "--road-classes", classes,
+         "--road-speeds", speeds, "--out", str(out)]
+    )  # fmt: skip
+    assert expected in line
+    assert tree(tmp_path) == before  # nothing written, not even the list of pairs
+
+
+def test_a_scenario_naming_a_missing_extract_or_both_kinds_is_refused(tmp_path: Path) -> None:
+    text = QUICK.read_text(encoding="utf-8")
+    missing = tmp_path / "missing.yaml"
+    missing.write_text(
+        text.replace(
+            "  calls_per_day: 130", "  calls_per_day: 130\n  spatial: {roads: {osm: no.pbf}}"
+        )
+    )
+    assert "file not found: no.pbf" in _refused(["validate", str(missing)])
+    bad_class = tmp_path / "bad_class.yaml"
+    (tmp_path / "x.osm.pbf").write_bytes(b"")
+    bad_class.write_text(
+        text.replace(
+            "  calls_per_day: 130",
+            "  calls_per_day: 130\n  spatial: {roads: {osm: x.osm.pbf, class_weight: {lane: 1}}}",
+        )
+    )
+    assert "unknown road classes ['lane']" in _refused(["validate", str(bad_class)])
+    # An extract of Hebei for a scenario of Henan: refused before the run's folder is made.
+    write_grid_extract(tmp_path / "hebei.osm.pbf", 8, 8, (39.5, 115.0, 41.0, 117.0))
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text(
+        text.replace(
+            "  calls_per_day: 130", "  calls_per_day: 130\n  spatial: {roads: {osm: hebei.osm.pbf}}"
+        )
+    )
+    out = tmp_path / "run"
+    line = _refused(["run", str(elsewhere), "--days", "2", "--out", str(out)])
+    assert "demand.spatial.roads.osm: the extract has no road of the classes" in line
+    assert not out.exists()
