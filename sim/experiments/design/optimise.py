@@ -292,7 +292,7 @@ class OptimiseResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fixed_sites(spec: DesignSpec, sites: Sites) -> np.ndarray:
+def fixed_sites(spec: DesignSpec, sites: Sites) -> np.ndarray:
     fixed = np.zeros(len(sites), dtype=bool)
     if spec.fixed_stations == "all":
         fixed[sites.is_current] = True
@@ -329,7 +329,7 @@ DESIGNS_DIR = "designs"
 """The folder of the store that holds each design's stations CSV (named by its content)."""
 
 
-class _Designs:
+class Designs:
     """Writes each design's stations CSV once and runs designs on the search streams."""
 
     def __init__(
@@ -356,7 +356,7 @@ class _Designs:
         )
 
 
-class _History:
+class History:
     """The search as flat rows, one per design run, and its progress lines."""
 
     def __init__(self, spec: DesignSpec, started: float, say: LogFn) -> None:
@@ -442,7 +442,7 @@ class _History:
         return f"{objective} {_show(objective, value.mean)} [{low}, {high}]"
 
 
-def _stage1(
+def first_stage(
     spec: DesignSpec,
     base: Scenario,
     network: Network,
@@ -549,21 +549,22 @@ def _solve_text(solve: Any) -> str:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     vans: np.ndarray
     evaluation: Evaluation
     stop: str
 
 
-def _search(
+def search(
     spec: DesignSpec,
-    designs: _Designs,
+    designs: Designs,
     moves: MoveGenerator,
     current: np.ndarray,
     seeded: np.ndarray,
-    history: _History,
+    history: History,
     deadline: float,
-) -> _Outcome:
+    start: str = "the scenario's network",
+) -> Outcome:
     """Current and seed, then rounds of moves until the budget, the clock or the moves run out."""
     level = spec.level
     first = [current] + ([seeded] if not np.array_equal(seeded, current) else [])
@@ -571,7 +572,7 @@ def _search(
     incumbent, incumbent_eval = current, reference[0]
     history.add(
         0,
-        Candidate(current, "current", "the scenario's network"),
+        Candidate(current, "current", start),
         reference[0],
         None,
         math.nan,
@@ -595,11 +596,11 @@ def _search(
     while True:
         used = len(history.rows)
         if used >= spec.max_evaluations:
-            return _Outcome(
+            return Outcome(
                 incumbent, incumbent_eval, f"budget of {spec.max_evaluations} designs used"
             )
         if time.perf_counter() >= deadline:
-            return _Outcome(
+            return Outcome(
                 incumbent, incumbent_eval, f"time limit of {spec.time_limit_min:g} min reached"
             )
         candidates: list[Candidate] = []
@@ -611,7 +612,7 @@ def _search(
                 candidates.append(candidate)
         candidates = candidates[: spec.max_evaluations - used]
         if not candidates:
-            return _Outcome(incumbent, incumbent_eval, "no move left to try")
+            return Outcome(incumbent, incumbent_eval, "no move left to try")
         round_ += 1
         # Bonferroni: the candidates of a round share the error rate of one comparison.
         level_used = 1.0 - (1.0 - level) / len(candidates)
@@ -708,7 +709,7 @@ def _optimise(
         candidates_csv=spec.candidates_csv,
         seat_opening_cost_cny=spec.seat_opening_cost_cny,
     )
-    fixed = _fixed_sites(spec, sites)
+    fixed = fixed_sites(spec, sites)
     current = np.zeros(len(sites), dtype=np.int64)
     current[: network.n_stations] = network.vans_per_station
     max_stations = spec.max_stations or network.n_stations
@@ -725,13 +726,13 @@ def _optimise(
             field="max_stations",
         )
     timings: dict[str, float] = {}
-    stage1 = _stage1(
+    stage1 = first_stage(
         spec, base, network, sites, fixed, current, max_stations, max_vans, say, experiment
     )
     timings["stage1_s"] = time.perf_counter() - started
 
     t1 = time.perf_counter()
-    designs = _Designs(designs_dir, sites, base, experiment)
+    designs = Designs(designs_dir, sites, base, experiment)
     say(
         f"stage 2: {base.replications} replications of {base.horizon.days:g} days a design, "
         f"seed {base.seed}; at most {spec.max_evaluations} designs"
@@ -752,9 +753,9 @@ def _optimise(
         vans_step=first_step,
         remove_step=min(first_step, remove_step),
     )
-    history = _History(spec, started, say)
+    history = History(spec, started, say)
     deadline = started + spec.time_limit_min * 60.0 if spec.time_limit_min else math.inf
-    outcome = _search(spec, designs, moves, current, stage1.vans, history, deadline)
+    outcome = search(spec, designs, moves, current, stage1.vans, history, deadline)
     timings["stage2_s"] = time.perf_counter() - t1
     say(f"stage 2: stopped: {outcome.stop}; {len(history.rows)} designs run")
 
