@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from cli_checks import QUICK
+from cli_checks import QUICK, StoreCounter
 from typer.testing import CliRunner
 
 from sim.analysis.costs import COST_PARTS
 from sim.cli import app
 from sim.experiments.design.frontier import knee_index, parse_fleets, warm_start
 from sim.experiments.runs.run import run, run_replication
-from sim.experiments.runs.store import ResultStore
 from sim.model.loading import load_scenario, with_fields
 
 runner = CliRunner()
@@ -134,32 +131,10 @@ def test_the_frontier_on_a_dask_cluster_equals_local_processes(
         ).read_bytes()
 
 
-class Counter:
-    """Wraps ``ResultStore.write_run``: counts the runs stored; can raise ^C after some
-    (in this process, one worker: the interruption lands at the same run on any machine)."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.stored = 0
-        self.interrupt_after: int | None = None
-        original: Callable[..., None] = ResultStore.write_run
-
-        def write_run(store: ResultStore, *args: Any, **kwargs: Any) -> None:
-            original(store, *args, **kwargs)
-            self.stored += 1
-            if self.interrupt_after is not None and self.stored >= self.interrupt_after:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(ResultStore, "write_run", write_run)
-
-    def invoke(self, args: list[str], interrupt_after: int | None = None) -> Any:
-        self.stored, self.interrupt_after = 0, interrupt_after
-        return runner.invoke(app, args)
-
-
 def test_an_interrupted_frontier_resumes_with_every_finished_run(
     config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counter = Counter(monkeypatch)
+    counter = StoreCounter(monkeypatch)
     fleets = "70,86"
     whole = counter.invoke(_args(config, tmp_path / "whole", fleets))
     assert whole.exit_code == 0, whole.output

@@ -56,6 +56,18 @@ DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
 _SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
 
 
+# Options optimise and frontier share, said once.
+StationsModelOption = Annotated[
+    str | None, typer.Option("--stations", help="First stage for stations: keep, mclp, p_median.")
+]
+MaxStationsOption = Annotated[
+    int | None, typer.Option(help="Most stations (default: the current number).")
+]
+ConfirmSeedOption = Annotated[
+    int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
+]
+
+
 @app.command()
 @guarded
 @shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
@@ -79,9 +91,7 @@ def optimise(
         list[str] | None,
         typer.Option("--require", help="KPI>=VALUE or KPI<=VALUE that must hold; repeat."),
     ] = None,
-    max_stations: Annotated[
-        int | None, typer.Option(help="Most stations (default: the current number).")
-    ] = None,
+    max_stations: MaxStationsOption = None,
     max_vans: Annotated[
         int | None, typer.Option(help="Most vans (default: the current fleet).")
     ] = None,
@@ -93,10 +103,7 @@ def optimise(
         Path | None,
         typer.Option(help="CSV of candidate sites: id, lat, lon[, opening_cost_cny]."),
     ] = None,
-    stations_model: Annotated[
-        str | None,
-        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
-    ] = None,
+    stations_model: StationsModelOption = None,
     moves: Annotated[
         str | None, typer.Option(help="Moves to try, comma-separated: vans,remove,open,close,move.")
     ] = None,
@@ -104,9 +111,7 @@ def optimise(
     time_limit: Annotated[
         float | None, typer.Option(help="Minutes after which no new round starts.")
     ] = None,
-    confirm_seed: Annotated[
-        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
-    ] = None,
+    confirm_seed: ConfirmSeedOption = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -173,22 +178,15 @@ def frontier(
         Path | None,
         typer.Option("--config", help="Design spec YAML: limits, sites, search (per point)."),
     ] = None,
-    stations_model: Annotated[
-        str | None,
-        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
-    ] = None,
-    max_stations: Annotated[
-        int | None, typer.Option(help="Most stations (default: the current number).")
-    ] = None,
+    stations_model: StationsModelOption = None,
+    max_stations: MaxStationsOption = None,
     budget: Annotated[
         int | None, typer.Option(help="Most designs to run in each point's search.")
     ] = None,
     time_limit: Annotated[
         float | None, typer.Option(help="Minutes after which a point's search starts no round.")
     ] = None,
-    confirm_seed: Annotated[
-        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
-    ] = None,
+    confirm_seed: ConfirmSeedOption = None,
     *,
     options: ExperimentOptions,
 ) -> None:

@@ -146,9 +146,18 @@ def frontier_figure(
         ax.annotate(f"target {format_kpi(kpi, target)}", (cost[0], target * scale), fontsize=8)
     if answers is not None:
         met = answers.dropna(subset=["vans"])
-        for vans in met["vans"]:
+        for n, vans in enumerate(met["vans"]):
             k = int(np.flatnonzero(table["vans"].to_numpy() == int(vans))[0])
-            ax.plot(cost[k], mean[k], "s", color="tab:green", markersize=9, fillstyle="none")
+            label = "fewest vans meeting a target" if n == 0 else None
+            ax.plot(
+                cost[k],
+                mean[k],
+                "s",
+                color="tab:green",
+                markersize=9,
+                fillstyle="none",
+                label=label,
+            )
     knee = knee_index(cost, mean)
     ax.plot(cost[knee], mean[knee], "*", color="tab:red", markersize=14, label="knee (Kneedle)")
     ax.set_xlabel("yearly cost, million CNY (points labelled with their vans)")

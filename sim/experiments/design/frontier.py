@@ -26,10 +26,8 @@ with the same store reads back every finished run and runs only the others.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,25 +38,21 @@ import pandas as pd
 from sim.analysis.kpis import Interval, summarise
 from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
-from sim.experiments.design.evaluation import Evaluation, paired_interval
+from sim.experiments.design.evaluation import Evaluation, design_experiment, paired_interval
 from sim.experiments.design.moves import MoveGenerator
 from sim.experiments.design.optimise import (
-    DESIGNS_DIR,
     Designs,
     History,
     LogFn,
     first_stage,
-    fixed_sites,
-    prepare,
     search,
+    search_setting,
 )
-from sim.experiments.design.sites import Sites, candidate_sites, design_csv, design_scenario
+from sim.experiments.design.sites import Sites, design_csv, design_scenario
 from sim.experiments.design.spec import VANS, DesignSpec
 from sim.experiments.runs.executor import Engine, Experiment
 from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import Execution
 from sim.experiments.runs.store import ResultStore
-from sim.experiments.runs.worker import cached_network
 from sim.model.scenario import Scenario
 
 COST_KPI = "cost_cny_per_year"
@@ -270,19 +264,10 @@ def frontier(
     spec = spec or DesignSpec()
     if spec.objective == VANS or not spec.higher_is_better:
         raise UserInputError("the frontier maximises a KPI that is better higher", field="--kpi")
-    if workers < 1:
-        raise UserInputError("must be at least 1", field="--workers")
-    with ExitStack() as stack:
-        if store is None:
-            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-frontier-"))
-        if not isinstance(store, ResultStore):
-            store = ResultStore(store)
-        execution = Execution(workers, engine, store, report=report, description=description)
-        experiment = execution.experiment(stack, tables=True)
+    with design_experiment(store, workers, engine, report, description) as (experiment, designs):
         return _frontier(
-            scenario, sorted(set(fleets)), spec, tuple(targets), experiment,
-            store.root / DESIGNS_DIR, log,
-        )  # fmt: skip
+            scenario, sorted(set(fleets)), spec, tuple(targets), experiment, designs, log
+        )
 
 
 def _frontier(
@@ -296,16 +281,7 @@ def _frontier(
 ) -> FrontierResult:
     say = log or (lambda line: None)
     started = time.perf_counter()
-    base = prepare(scenario, spec)
-    network = cached_network(base)
-    sites = candidate_sites(
-        base, network, candidates_csv=spec.candidates_csv,
-        seat_opening_cost_cny=spec.seat_opening_cost_cny,
-    )  # fmt: skip
-    fixed = fixed_sites(spec, sites)
-    current = np.zeros(len(sites), dtype=np.int64)
-    current[: network.n_stations] = network.vans_per_station
-    max_stations = spec.max_stations or network.n_stations
+    base, network, sites, fixed, current, max_stations = search_setting(scenario, spec)
     if fleets[0] < spec.min_vans_per_station * max(1, int(fixed.sum())):
         raise UserInputError(f"{fleets[0]} vans cannot staff the fixed stations", field="--vans")
     designs = Designs(designs_dir, sites, base, experiment)

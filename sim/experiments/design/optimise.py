@@ -33,10 +33,8 @@ code are unchanged, and runs only the others.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,12 @@ from sim.analysis.kpis import Interval, summarise
 from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
 from sim.experiments.design.covering import InfeasibleModel
-from sim.experiments.design.evaluation import Evaluation, evaluate_designs, paired_interval
+from sim.experiments.design.evaluation import (
+    Evaluation,
+    design_experiment,
+    evaluate_designs,
+    paired_interval,
+)
 from sim.experiments.design.moves import Candidate, MoveGenerator
 from sim.experiments.design.sites import (
     Sites,
@@ -71,7 +74,6 @@ from sim.experiments.design.spec import VANS, DesignSpec, Requirement
 from sim.experiments.runs.arguments import shortened_horizon
 from sim.experiments.runs.executor import Engine, Experiment
 from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import Execution
 from sim.experiments.runs.store import ResultStore, atomic_write
 from sim.experiments.runs.worker import cached_network
 from sim.model.network import Network
@@ -323,10 +325,6 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
 
 
 # --------------------------------------------------------------------------- the search
-
-
-DESIGNS_DIR = "designs"
-"""The folder of the store that holds each design's stations CSV (named by its content)."""
 
 
 class Designs:
@@ -678,29 +676,15 @@ def optimise(
     with the progress of the runs; ``description`` goes into the store's manifest.
     """
     spec = spec or DesignSpec()
-    if workers < 1:
-        raise UserInputError("must be at least 1", field="--workers")
-    with ExitStack() as stack:
-        if store is None:
-            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
-        if not isinstance(store, ResultStore):
-            store = ResultStore(store)
-        # One pool for the whole search: its workers keep the networks they built.
-        execution = Execution(workers, engine, store, report=report, description=description)
-        experiment = execution.experiment(stack, tables=True)
-        return _optimise(scenario, spec, experiment, store.root / DESIGNS_DIR, log)
+    with design_experiment(store, workers, engine, report, description) as (experiment, designs):
+        return _optimise(scenario, spec, experiment, designs, log)
 
 
-def _optimise(
-    scenario: Scenario,
-    spec: DesignSpec,
-    experiment: Experiment,
-    designs_dir: Path,
-    log: LogFn | None,
-) -> OptimiseResult:
-    """:func:`optimise` with its store locked and its experiment made."""
-    say = log or (lambda line: None)
-    started = time.perf_counter()
+def search_setting(
+    scenario: Scenario, spec: DesignSpec
+) -> tuple[Scenario, Network, Sites, np.ndarray, np.ndarray, int]:
+    """What a search works on, checked: the prepared scenario, its network, the candidate
+    sites, the fixed ones, today's vans per site, and the most stations allowed."""
     base = prepare(scenario, spec)
     network = cached_network(base)
     sites = candidate_sites(
@@ -713,7 +697,6 @@ def _optimise(
     current = np.zeros(len(sites), dtype=np.int64)
     current[: network.n_stations] = network.vans_per_station
     max_stations = spec.max_stations or network.n_stations
-    max_vans = spec.max_vans or network.n_vans
     if spec.stations_model == "keep" and max_stations < network.n_stations:
         raise UserInputError(
             f"max_stations {max_stations} is below the {network.n_stations} current stations: "
@@ -725,6 +708,21 @@ def _optimise(
             f"{int(fixed.sum())} fixed stations exceed max_stations {max_stations}",
             field="max_stations",
         )
+    return base, network, sites, fixed, current, max_stations
+
+
+def _optimise(
+    scenario: Scenario,
+    spec: DesignSpec,
+    experiment: Experiment,
+    designs_dir: Path,
+    log: LogFn | None,
+) -> OptimiseResult:
+    """:func:`optimise` with its store locked and its experiment made."""
+    say = log or (lambda line: None)
+    started = time.perf_counter()
+    base, network, sites, fixed, current, max_stations = search_setting(scenario, spec)
+    max_vans = spec.max_vans or network.n_vans
     timings: dict[str, float] = {}
     stage1 = first_stage(
         spec, base, network, sites, fixed, current, max_stations, max_vans, say, experiment
