@@ -153,11 +153,26 @@ def test_an_interrupted_frontier_resumes_with_every_finished_run(
     )
 
 
-def test_fleets_targets_and_the_knee() -> None:
+def test_fleets_are_a_range_or_a_list() -> None:
     assert parse_fleets("1400..2600:200") == [1400, 1600, 1800, 2000, 2200, 2400, 2600]
     assert parse_fleets("90,70,80") == [70, 80, 90]
-    result = runner.invoke(app, ["frontier", str(QUICK), "--vans", "90..70:5", "--out", "x"])
-    assert result.exit_code == 2 and "--vans" in result.output
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--vans", "90..70:5"), ("--targets", "93"), ("--kpi", "nope")]
+)
+def test_a_bad_option_is_one_line_naming_it_before_any_work(
+    option: str, value: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    args = ["frontier", str(QUICK), "--vans", "62,70", "--out", str(out), option, value]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {option}: ") and result.output.count("\n") == 1
+    assert not out.exists()
+
+
+def test_the_knee_and_the_warm_start() -> None:
     # Kneedle: the point farthest above the chord of a concave curve.
     x = np.array([0.0, 1, 2, 3, 4])
     assert knee_index(x, np.array([0.0, 0.6, 0.8, 0.9, 1.0])) == 1

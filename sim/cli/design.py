@@ -50,6 +50,8 @@ _SPEC_OPTIONS = {
     "seed": "--seed",
     "confirm_seed": "--confirm-seed",
 }
+# frontier sets the objective with --kpi.
+_FRONTIER_OPTIONS = {**_SPEC_OPTIONS, "maximise": "--kpi"}
 # Shown after an optimisation, beside its objective.
 DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
 # Spec fields that only bound the search: a rerun with another budget resumes its store.
@@ -203,9 +205,9 @@ def frontier(
         "time_limit_min": time_limit,
         "confirm_seed": confirm_seed,
     }
-    with _design_errors(scenario_file, config, overrides):
+    with _design_errors(scenario_file, config, overrides, _FRONTIER_OPTIONS):
         fleets = parse_fleets(vans)
-        wanted = parse_targets(targets)
+        wanted = parse_targets(targets, kpi)
         more = {"fleets": fleets, "targets": list(wanted)}
         setup = _setup("frontier", scenario_file, config, overrides, given, options, more)
         with claimed(out_dir, options.overwrite, setup.description) as output:
@@ -260,7 +262,9 @@ def _setup(
         "seed": options.seed,
     }
     overrides.update({k: v for k, v in given.items() if v is not None})
-    spec = load_spec(config, overrides, _SPEC_OPTIONS)
+    spec = load_spec(
+        config, overrides, _FRONTIER_OPTIONS if command == "frontier" else _SPEC_OPTIONS
+    )
     runner = engine_from_options(options.workers, options.engine, options.scheduler)
     cached_network(prepare(scenario, spec))  # network mistakes surface before any work
     kept = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _SEARCH_BOUNDS}
@@ -270,7 +274,10 @@ def _setup(
 
 @contextmanager
 def _design_errors(
-    scenario_file: Path, config: Path | None, overrides: dict[str, object]
+    scenario_file: Path,
+    config: Path | None,
+    overrides: dict[str, object],
+    names: Mapping[str, str] = _SPEC_OPTIONS,
 ) -> Iterator[None]:
     """A spec mistake named by its option, or by its line of ``config``; others located."""
     from sim.model.loading import field_line
@@ -278,11 +285,12 @@ def _design_errors(
     try:
         yield
     except UserInputError as exc:
-        if exc.file is None and exc.field in _SPEC_OPTIONS:
-            if exc.field in overrides or config is None:
-                exc.field = _SPEC_OPTIONS[exc.field]
+        field = exc.field
+        if exc.file is None and field is not None and field in names:
+            if field in overrides or config is None:
+                exc.field = names[field]
             else:
-                exc.file, exc.line = str(config), field_line(config, exc.field)
+                exc.file, exc.line = str(config), field_line(config, field)
         locate(exc, scenario_file)
         raise
 

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.kpi_catalogue import is_share
 from sim.analysis.kpis import Interval, summarise
 from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
@@ -90,16 +91,20 @@ def parse_fleets(text: str) -> list[int]:
     return fleets
 
 
-def parse_targets(text: str) -> tuple[float, ...]:
-    """``0.90,0.93,0.95`` as numbers."""
+def parse_targets(text: str, kpi: str) -> tuple[float, ...]:
+    """``0.90,0.93,0.95`` as numbers; a share's targets between 0 and 1."""
     try:
         targets = tuple(sorted({float(part) for part in text.split(",") if part.strip()}))
     except ValueError:
         raise UserInputError(
             f"{text!r}: write numbers, e.g. 0.90,0.93", field="--targets"
         ) from None
-    if not targets:
-        raise UserInputError("give at least one target", field="--targets")
+    if not targets or not all(math.isfinite(t) for t in targets):
+        raise UserInputError(f"{text!r}: give finite numbers", field="--targets")
+    if is_share(kpi) and not all(0 < t <= 1 for t in targets):
+        raise UserInputError(
+            f"{text!r}: {kpi} is a share: each target above 0 and at most 1", field="--targets"
+        )
     return targets
 
 
