@@ -74,3 +74,39 @@ def popen_as_at_a_terminal(args: list[str], **kwargs: Any) -> subprocess.Popen[s
         return subprocess.Popen(args, **kwargs)
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class StoreCounter:
+    """Wraps ``ResultStore.write_run`` (through ``monkeypatch``): counts the runs stored, and
+    can raise ^C (KeyboardInterrupt) right after some, so that an interruption lands at the
+    same run on every machine. ``forget``: modules dropped before each command, as a new
+    process would start without them (a planner's policy module)."""
+
+    def __init__(self, monkeypatch: Any, forget: tuple[str, ...] = ()) -> None:
+        from sim.experiments.runs.store import ResultStore
+
+        self.stored = 0
+        self.interrupt_after: int | None = None
+        self.forget = forget
+        original = ResultStore.write_run
+
+        def write_run(store: ResultStore, *args: Any, **kwargs: Any) -> None:
+            original(store, *args, **kwargs)
+            self.stored += 1
+            if self.interrupt_after is not None and self.stored >= self.interrupt_after:
+                raise KeyboardInterrupt
+
+        monkeypatch.setattr(ResultStore, "write_run", write_run)
+
+    def invoke(self, args: list[str], interrupt_after: int | None = None) -> Any:
+        """The command in this process (one worker: every run is stored from here)."""
+        import sys
+
+        from typer.testing import CliRunner
+
+        from sim.cli import app
+
+        self.stored, self.interrupt_after = 0, interrupt_after
+        for name in self.forget:
+            sys.modules.pop(name, None)
+        return CliRunner().invoke(app, args)

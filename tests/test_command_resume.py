@@ -13,18 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-from cli_checks import QUICK, tree
+from cli_checks import QUICK, StoreCounter, tree
 from typer.testing import CliRunner
-
-from sim.cli import app
-from sim.experiments.runs.store import ResultStore
 
 runner = CliRunner()
 POLICY_MODULE = "resume_policies"
@@ -79,28 +73,6 @@ def _commands(scenario: Path, out: Path) -> dict[str, tuple[list[str], int]]:
     }  # fmt: skip
 
 
-class Counter:
-    """Wraps ``ResultStore.write_run``: counts the runs stored; can raise ^C after some."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.stored = 0
-        self.interrupt_after: int | None = None
-        original: Callable[..., None] = ResultStore.write_run
-
-        def write_run(store: ResultStore, *args: Any, **kwargs: Any) -> None:
-            original(store, *args, **kwargs)
-            self.stored += 1
-            if self.interrupt_after is not None and self.stored >= self.interrupt_after:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(ResultStore, "write_run", write_run)
-
-    def invoke(self, args: list[str], interrupt_after: int | None = None) -> Any:
-        self.stored, self.interrupt_after = 0, interrupt_after
-        sys.modules.pop(POLICY_MODULE, None)  # as a new process would start
-        return runner.invoke(app, args)
-
-
 def _results(command: str, out: Path) -> pd.DataFrame:
     """The numbers a command's folder holds: KPIs by replication, or its table."""
     if command == "run":
@@ -113,7 +85,7 @@ def _results(command: str, out: Path) -> pd.DataFrame:
 def test_an_interrupted_command_resumes_with_only_the_missing_runs(
     command: str, inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counter = Counter(monkeypatch)
+    counter = StoreCounter(monkeypatch, forget=(POLICY_MODULE,))
     whole = tmp_path / "whole"
     args, total = _commands(inputs, whole)[command]
     assert counter.invoke(args).exit_code == 0
@@ -138,7 +110,7 @@ def test_an_interrupted_command_resumes_with_only_the_missing_runs(
 def test_a_changed_input_file_or_policy_source_runs_again(
     command: str, inputs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    counter = Counter(monkeypatch)
+    counter = StoreCounter(monkeypatch, forget=(POLICY_MODULE,))
     out = tmp_path / "out"
     args, total = _commands(inputs, out)[command]
     again = [*args, "--overwrite"]  # a finished folder is replaced; its store is reused

@@ -19,16 +19,18 @@ FIGURES = {
     "03_henan_flood": 2,
     "04_van_fleet_sizing": 1,
     "05_network_design": 2,
+    "06_frontier": 1,
 }
 
 
-def test_the_five_notebooks_are_there() -> None:
+def test_the_six_notebooks_are_there() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_quickstart.ipynb",
         "02_compare_policies.ipynb",
         "03_henan_flood.ipynb",
         "04_van_fleet_sizing.ipynb",
         "05_network_design.ipynb",
+        "06_frontier.ipynb",
     ]
 
 

@@ -162,6 +162,49 @@ CATALOGUE: dict[str, KPI] = {
             None,
             "road km of move-up drives started after the warm-up, per day",
         ),
+        # Costs (sim.analysis.costs): the scenario's cost block, a year of 365 days.
+        KPI(
+            "cost_cny_per_year",
+            "CNY/year",
+            False,
+            "the network's yearly cost: the sum of the six parts below",
+        ),
+        KPI(
+            "cost_crew_cny_per_year",
+            "CNY/year",
+            False,
+            "vans x crew per van x wage x (1 + employer's on-cost)",
+        ),
+        KPI(
+            "cost_vehicles_cny_per_year",
+            "CNY/year",
+            False,
+            "vans x a vehicle's yearly cost",
+        ),
+        KPI(
+            "cost_fuel_cny_per_year",
+            "CNY/year",
+            False,
+            "road km of jobs (out and back) and move-up drives x fuel per km, a year",
+        ),
+        KPI(
+            "cost_stations_cny_per_year",
+            "CNY/year",
+            False,
+            "stations x a station's yearly cost + workshop bays x a bay's",
+        ),
+        KPI(
+            "cost_contractors_cny_per_year",
+            "CNY/year",
+            False,
+            "contractor jobs x cost per job, a year",
+        ),
+        KPI(
+            "cost_hotline_cny_per_year",
+            "CNY/year",
+            False,
+            "agent hours on duty x cost per agent-hour, a year",
+        ),
         # Rostered runs only (sim.analysis.rosters).
         KPI(
             "overtime_h_per_day",

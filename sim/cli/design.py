@@ -9,6 +9,9 @@ one step at the end.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,13 +21,16 @@ from rich.table import Table
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
 from sim.cli.options import ExperimentOptions, ScenarioArgument, shared_options
-from sim.cli.output import claimed, show_written
+from sim.cli.output import claimed, described, show_written
 from sim.cli.setup import engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
+    from sim.experiments.design.frontier import FrontierResult
     from sim.experiments.design.optimise import OptimiseResult
+    from sim.experiments.design.spec import DesignSpec
+    from sim.model.scenario import Scenario
 
 # Design-spec fields and the options that set them, to name the right one in an error.
 _SPEC_OPTIONS = {
@@ -44,10 +50,24 @@ _SPEC_OPTIONS = {
     "seed": "--seed",
     "confirm_seed": "--confirm-seed",
 }
+# frontier sets the objective with --kpi.
+_FRONTIER_OPTIONS = {**_SPEC_OPTIONS, "maximise": "--kpi"}
 # Shown after an optimisation, beside its objective.
 DESIGN_EXTRA_KPIS = ("response_p90_h", "van_utilisation")
 # Spec fields that only bound the search: a rerun with another budget resumes its store.
 _SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
+
+
+# Options optimise and frontier share, said once.
+StationsModelOption = Annotated[
+    str | None, typer.Option("--stations", help="First stage for stations: keep, mclp, p_median.")
+]
+MaxStationsOption = Annotated[
+    int | None, typer.Option(help="Most stations (default: the current number).")
+]
+ConfirmSeedOption = Annotated[
+    int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
+]
 
 
 @app.command()
@@ -73,9 +93,7 @@ def optimise(
         list[str] | None,
         typer.Option("--require", help="KPI>=VALUE or KPI<=VALUE that must hold; repeat."),
     ] = None,
-    max_stations: Annotated[
-        int | None, typer.Option(help="Most stations (default: the current number).")
-    ] = None,
+    max_stations: MaxStationsOption = None,
     max_vans: Annotated[
         int | None, typer.Option(help="Most vans (default: the current fleet).")
     ] = None,
@@ -87,10 +105,7 @@ def optimise(
         Path | None,
         typer.Option(help="CSV of candidate sites: id, lat, lon[, opening_cost_cny]."),
     ] = None,
-    stations_model: Annotated[
-        str | None,
-        typer.Option("--stations", help="First stage for stations: keep, mclp, p_median."),
-    ] = None,
+    stations_model: StationsModelOption = None,
     moves: Annotated[
         str | None, typer.Option(help="Moves to try, comma-separated: vans,remove,open,close,move.")
     ] = None,
@@ -98,23 +113,16 @@ def optimise(
     time_limit: Annotated[
         float | None, typer.Option(help="Minutes after which no new round starts.")
     ] = None,
-    confirm_seed: Annotated[
-        int | None, typer.Option(help="Seed of the confirmation runs (default: seed + 1).")
-    ] = None,
+    confirm_seed: ConfirmSeedOption = None,
     *,
     options: ExperimentOptions,
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.experiments.design.optimise import optimise as optimise_network
-    from sim.experiments.design.optimise import prepare
-    from sim.experiments.design.spec import load_spec, parse_requirement
-    from sim.experiments.runs.keys import scenario_digest
-    from sim.experiments.runs.worker import cached_network
-    from sim.model.loading import field_line
+    from sim.experiments.design.spec import parse_requirement
 
     overrides: dict[str, object] = {}
-    try:
-        scenario, path = load(scenario_file)
+    with _design_errors(scenario_file, config, overrides):
         if maximise is not None:
             overrides.update(minimise=None, maximise=maximise)
         if minimise is not None:
@@ -132,47 +140,192 @@ def optimise(
             "stations_model": stations_model,
             "max_evaluations": budget,
             "time_limit_min": time_limit,
-            "days": options.days,
-            "replications": options.replications,
-            "seed": options.seed,
             "confirm_seed": confirm_seed,
         }
-        overrides.update({k: v for k, v in given.items() if v is not None})
-        spec = load_spec(config, overrides, _SPEC_OPTIONS)
-        runner = engine_from_options(options.workers, options.engine, options.scheduler)
-        cached_network(prepare(scenario, spec))  # network mistakes surface before any work
-        description: dict[str, Any] = {
-            "command": "optimise",
-            "scenario_file": str(path),
-            "scenario_sha256": scenario_digest(scenario),
-            "spec": {
-                k: v for k, v in spec.model_dump(mode="json").items() if k not in _SEARCH_BOUNDS
-            },
-        }
-
-        def log(line: str) -> None:
-            err.print(line, highlight=False, markup=False, soft_wrap=True)
-
-        with claimed(out_dir, options.overwrite, description) as output:
-            with runner:
+        setup = _setup("optimise", scenario_file, config, overrides, given, options)
+        with claimed(out_dir, options.overwrite, setup.description) as output:
+            with setup.runner:
                 result = optimise_network(
-                    scenario, spec, store=output.store, workers=options.workers, log=log,
-                    engine=runner, report=output.reporting(lambda state: None),
-                    description=description,
+                    setup.scenario, setup.spec, store=output.store, workers=options.workers,
+                    log=_log, engine=setup.runner, report=output.reporting(lambda state: None),
+                    description=setup.description,
                 )  # fmt: skip
-            out.print(_design_table(result, spec.objective))
+            out.print(_design_table(result, setup.spec.objective))
             from sim.outputs.design_folder import write_design
 
-            output.commit(lambda folder: write_design(result, folder, path), out_dir)
+            output.commit(lambda folder: write_design(result, folder, setup.path), out_dir)
+    show_written(out_dir, f" ({result.evaluations} designs in the search; {result.stop_reason})")
+
+
+@app.command()
+@guarded
+@shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
+def frontier(
+    scenario_file: ScenarioArgument,
+    vans: Annotated[
+        str,
+        typer.Option("--vans", help="Fleet sizes: FIRST..LAST:STEP (1400..2600:200) or a list."),
+    ],
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="The frontier folder; the same folder again resumes."),
+    ],
+    kpi: Annotated[
+        str, typer.Option("--kpi", help="The KPI to maximise at each fleet size.")
+    ] = "on_time_arrival_rate",
+    targets: Annotated[
+        str, typer.Option("--targets", help="Targets of the KPI, comma-separated.")
+    ] = "0.90,0.93,0.95,0.97",
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Design spec YAML: limits, sites, search (per point)."),
+    ] = None,
+    stations_model: StationsModelOption = None,
+    max_stations: MaxStationsOption = None,
+    budget: Annotated[
+        int | None, typer.Option(help="Most designs to run in each point's search.")
+    ] = None,
+    time_limit: Annotated[
+        float | None, typer.Option(help="Minutes after which a point's search starts no round.")
+    ] = None,
+    confirm_seed: ConfirmSeedOption = None,
+    *,
+    options: ExperimentOptions,
+) -> None:
+    """The cost-service frontier: the best network of each fleet size, with intervals
+    (docs/network_design.md)."""
+    from sim.experiments.design.frontier import frontier as frontier_of
+    from sim.experiments.design.frontier import parse_fleets, parse_targets
+
+    overrides: dict[str, object] = {"maximise": kpi, "minimise": None}
+    given = {
+        "max_stations": max_stations,
+        "stations_model": stations_model,
+        "max_evaluations": budget,
+        "time_limit_min": time_limit,
+        "confirm_seed": confirm_seed,
+    }
+    with _design_errors(scenario_file, config, overrides, _FRONTIER_OPTIONS):
+        fleets = parse_fleets(vans)
+        wanted = parse_targets(targets, kpi)
+        more = {"fleets": fleets, "targets": list(wanted)}
+        setup = _setup("frontier", scenario_file, config, overrides, given, options, more)
+        with claimed(out_dir, options.overwrite, setup.description) as output:
+            with setup.runner:
+                result = frontier_of(
+                    setup.scenario, fleets, setup.spec, targets=wanted, store=output.store,
+                    workers=options.workers, log=_log, engine=setup.runner,
+                    report=output.reporting(lambda state: None), description=setup.description,
+                )  # fmt: skip
+            out.print(_answers_table(result))
+            from sim.outputs.frontier_folder import write_frontier
+
+            output.commit(lambda folder: write_frontier(result, folder, setup.path), out_dir)
+    show_written(out_dir, f" ({len(result.points)} fleet sizes)")
+
+
+def _log(line: str) -> None:
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+@dataclass
+class _Setup:
+    scenario: Scenario
+    path: Path
+    spec: DesignSpec
+    runner: Any
+    description: dict[str, Any]
+
+
+def _setup(
+    command: str,
+    scenario_file: Path,
+    config: Path | None,
+    overrides: dict[str, object],
+    given: Mapping[str, object],
+    options: ExperimentOptions,
+    more: dict[str, Any] | None = None,
+) -> _Setup:
+    """What optimise and frontier check before any work: the scenario, the spec (``config``
+    with ``overrides`` and the options ``given`` on top), the engine, the network; and the
+    description their store is kept under (search bounds aside: a rerun with another
+    budget resumes)."""
+    from sim.experiments.design.optimise import prepare
+    from sim.experiments.design.spec import load_spec
+    from sim.experiments.runs.worker import cached_network
+
+    scenario, path = load(scenario_file)
+    given = {
+        **given,
+        "days": options.days,
+        "replications": options.replications,
+        "seed": options.seed,
+    }
+    overrides.update({k: v for k, v in given.items() if v is not None})
+    spec = load_spec(
+        config, overrides, _FRONTIER_OPTIONS if command == "frontier" else _SPEC_OPTIONS
+    )
+    runner = engine_from_options(options.workers, options.engine, options.scheduler)
+    cached_network(prepare(scenario, spec))  # network mistakes surface before any work
+    kept = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _SEARCH_BOUNDS}
+    description = described(command, path, scenario, spec=kept, **(more or {}))
+    return _Setup(scenario, path, spec, runner, description)
+
+
+@contextmanager
+def _design_errors(
+    scenario_file: Path,
+    config: Path | None,
+    overrides: dict[str, object],
+    names: Mapping[str, str] = _SPEC_OPTIONS,
+) -> Iterator[None]:
+    """A spec mistake named by its option, or by its line of ``config``; others located."""
+    from sim.model.loading import field_line
+
+    try:
+        yield
     except UserInputError as exc:
-        if exc.file is None and exc.field in _SPEC_OPTIONS:
-            if exc.field in overrides or config is None:
-                exc.field = _SPEC_OPTIONS[exc.field]
+        field = exc.field
+        if exc.file is None and field is not None and field in names:
+            if field in overrides or config is None:
+                exc.field = names[field]
             else:
-                exc.file, exc.line = str(config), field_line(config, exc.field)
+                exc.file, exc.line = str(config), field_line(config, field)
         locate(exc, scenario_file)
         raise
-    show_written(out_dir, f" ({result.evaluations} designs in the search; {result.stop_reason})")
+
+
+def _answers_table(result: FrontierResult) -> Table:
+    """The fewest vans for each target, with the KPI, the cost and the step from the smaller."""
+    from sim.analysis.kpi_catalogue import format_kpi
+
+    kpi = result.kpi
+    table = Table(
+        title=(
+            f"{result.scenario.name}: fewest vans for each target of {kpi} (95% lower bound "
+            f"at or above it), {result.confirm_replications} replications on fresh streams "
+            f"(seed {result.confirm_seed})"
+        ),
+        caption=DELTA_CAPTION.format(what="this fleet - the next smaller fleet"),
+    )
+    for column in ("target", "vans", kpi, "cost CNY/year", "Δ from smaller", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for row in result.answers().to_dict("records"):
+        if row["vans"] is None or row["vans"] != row["vans"]:  # NaN: no fleet meets it
+            table.add_row(format_kpi(kpi, row["target"]), "not reached", "", "", "", "")
+            continue
+        first = row.get("diff") is None or row["diff"] != row["diff"]  # the smallest fleet
+        diff, interval = ("", "") if first else delta_cells(kpi, row)
+        table.add_row(
+            format_kpi(kpi, row["target"]),
+            str(int(row["vans"])),
+            f"{format_kpi(kpi, row['mean'])} [{format_kpi(kpi, row['low'])}, "
+            f"{format_kpi(kpi, row['high'])}]",
+            f"{row['cost_cny_per_year'] / 1e6:,.1f} M",
+            diff,
+            interval,
+        )
+    return table
 
 
 def _design_table(result: OptimiseResult, objective: str) -> Table:

@@ -263,12 +263,15 @@ def report(
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
     from sim.outputs.design_folder import design_report_html, is_design_folder
+    from sim.outputs.frontier_folder import frontier_report_html, is_frontier_folder
     from sim.outputs.report import claimed_page, write_report
     from sim.outputs.sensitivity_plot import is_sensitivity_folder, sensitivity_report_html
 
     page_of: Callable[[Path], str] | None = None
     if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
         page_of = design_report_html
+    elif is_frontier_folder(run_dir):  # written by 'rescue-sim frontier --out'
+        page_of = frontier_report_html
     elif is_sensitivity_folder(run_dir):  # written by 'rescue-sim sensitivity --out'
         page_of = sensitivity_report_html
     if page_of is None:

@@ -15,18 +15,24 @@ the diagnostics are read back from those tables, so that a search run again resu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sim.analysis import paired
 from sim.analysis.kpis import Interval, confidence_interval, van_busy_hours
+from sim.errors import UserInputError
 from sim.experiments.runs.executor import Engine, Experiment
 from sim.experiments.runs.keys import scenario_digest
-from sim.experiments.runs.run import ProgressFn, ReplicationResult, run_jobs
+from sim.experiments.runs.progress import ReportFn
+from sim.experiments.runs.run import Execution, ProgressFn, ReplicationResult, run_jobs
+from sim.experiments.runs.store import ResultStore
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
 
@@ -167,4 +173,37 @@ def paired_interval(
     return paired.paired_interval(candidate.kpis, reference.kpis, kpi, level)
 
 
-__all__ = ["Evaluation", "design_name", "evaluate_designs", "paired_interval"]
+DESIGNS_DIR = "designs"
+"""The folder of the store that holds each design's stations CSV (named by its content)."""
+
+
+@contextmanager
+def design_experiment(
+    store: ResultStore | str | Path | None,
+    workers: int,
+    engine: Engine | None,
+    report: ReportFn | None,
+    description: dict[str, Any] | None,
+) -> Iterator[tuple[Experiment, Path]]:
+    """The experiment a search runs its designs in, and its designs folder: in ``store``
+    (a temporary one when None), kept locked until the block ends."""
+    if workers < 1:
+        raise UserInputError("must be at least 1", field="--workers")
+    with ExitStack() as stack:
+        if store is None:
+            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
+        if not isinstance(store, ResultStore):
+            store = ResultStore(store)
+        # One pool for the whole search: its workers keep the networks they built.
+        execution = Execution(workers, engine, store, report=report, description=description)
+        yield execution.experiment(stack, tables=True), store.root / DESIGNS_DIR
+
+
+__all__ = [
+    "DESIGNS_DIR",
+    "Evaluation",
+    "design_experiment",
+    "design_name",
+    "evaluate_designs",
+    "paired_interval",
+]

@@ -33,10 +33,8 @@ code are unchanged, and runs only the others.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +47,12 @@ from sim.analysis.kpis import Interval, summarise
 from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
 from sim.experiments.design.covering import InfeasibleModel
-from sim.experiments.design.evaluation import Evaluation, evaluate_designs, paired_interval
+from sim.experiments.design.evaluation import (
+    Evaluation,
+    design_experiment,
+    evaluate_designs,
+    paired_interval,
+)
 from sim.experiments.design.moves import Candidate, MoveGenerator
 from sim.experiments.design.sites import (
     FirstStageInputs,
@@ -72,7 +75,6 @@ from sim.experiments.design.spec import VANS, DesignSpec, Requirement
 from sim.experiments.runs.arguments import shortened_horizon
 from sim.experiments.runs.executor import Engine, Experiment
 from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.run import Execution
 from sim.experiments.runs.store import ResultStore, atomic_write
 from sim.experiments.runs.worker import cached_network
 from sim.model.network import Network
@@ -293,7 +295,7 @@ class OptimiseResult:
 # --------------------------------------------------------------------------- helpers
 
 
-def _fixed_sites(spec: DesignSpec, sites: Sites) -> np.ndarray:
+def fixed_sites(spec: DesignSpec, sites: Sites) -> np.ndarray:
     fixed = np.zeros(len(sites), dtype=bool)
     if spec.fixed_stations == "all":
         fixed[sites.is_current] = True
@@ -326,11 +328,7 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
 # --------------------------------------------------------------------------- the search
 
 
-DESIGNS_DIR = "designs"
-"""The folder of the store that holds each design's stations CSV (named by its content)."""
-
-
-class _Designs:
+class Designs:
     """Writes each design's stations CSV once and runs designs on the search streams."""
 
     def __init__(
@@ -357,7 +355,7 @@ class _Designs:
         )
 
 
-class _History:
+class History:
     """The search as flat rows, one per design run, and its progress lines."""
 
     def __init__(self, spec: DesignSpec, started: float, say: LogFn) -> None:
@@ -443,7 +441,7 @@ class _History:
         return f"{objective} {_show(objective, value.mean)} [{low}, {high}]"
 
 
-def _stage1(
+def first_stage(
     spec: DesignSpec,
     base: Scenario,
     network: Network,
@@ -547,21 +545,22 @@ def _solve_text(solve: Any) -> str:
 
 
 @dataclass
-class _Outcome:
+class Outcome:
     vans: np.ndarray
     evaluation: Evaluation
     stop: str
 
 
-def _search(
+def search(
     spec: DesignSpec,
-    designs: _Designs,
+    designs: Designs,
     moves: MoveGenerator,
     current: np.ndarray,
     seeded: np.ndarray,
-    history: _History,
+    history: History,
     deadline: float,
-) -> _Outcome:
+    start: str = "the scenario's network",
+) -> Outcome:
     """Current and seed, then rounds of moves until the budget, the clock or the moves run out."""
     level = spec.level
     first = [current] + ([seeded] if not np.array_equal(seeded, current) else [])
@@ -569,7 +568,7 @@ def _search(
     incumbent, incumbent_eval = current, reference[0]
     history.add(
         0,
-        Candidate(current, "current", "the scenario's network"),
+        Candidate(current, "current", start),
         reference[0],
         None,
         math.nan,
@@ -593,11 +592,11 @@ def _search(
     while True:
         used = len(history.rows)
         if used >= spec.max_evaluations:
-            return _Outcome(
+            return Outcome(
                 incumbent, incumbent_eval, f"budget of {spec.max_evaluations} designs used"
             )
         if time.perf_counter() >= deadline:
-            return _Outcome(
+            return Outcome(
                 incumbent, incumbent_eval, f"time limit of {spec.time_limit_min:g} min reached"
             )
         candidates: list[Candidate] = []
@@ -609,7 +608,7 @@ def _search(
                 candidates.append(candidate)
         candidates = candidates[: spec.max_evaluations - used]
         if not candidates:
-            return _Outcome(incumbent, incumbent_eval, "no move left to try")
+            return Outcome(incumbent, incumbent_eval, "no move left to try")
         round_ += 1
         # Bonferroni: the candidates of a round share the error rate of one comparison.
         level_used = 1.0 - (1.0 - level) / len(candidates)
@@ -675,17 +674,39 @@ def optimise(
     with the progress of the runs; ``description`` goes into the store's manifest.
     """
     spec = spec or DesignSpec()
-    if workers < 1:
-        raise UserInputError("must be at least 1", field="--workers")
-    with ExitStack() as stack:
-        if store is None:
-            store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
-        if not isinstance(store, ResultStore):
-            store = ResultStore(store)
-        # One pool for the whole search: its workers keep the networks they built.
-        execution = Execution(workers, engine, store, report=report, description=description)
-        experiment = execution.experiment(stack, tables=True)
-        return _optimise(scenario, spec, experiment, store.root / DESIGNS_DIR, log)
+    with design_experiment(store, workers, engine, report, description) as (experiment, designs):
+        return _optimise(scenario, spec, experiment, designs, log)
+
+
+def search_setting(
+    scenario: Scenario, spec: DesignSpec
+) -> tuple[Scenario, Network, Sites, np.ndarray, np.ndarray, int]:
+    """What a search works on, checked: the prepared scenario, its network, the candidate
+    sites, the fixed ones, today's vans per site, and the most stations allowed."""
+    base = prepare(scenario, spec)
+    network = cached_network(base)
+    sites = candidate_sites(
+        base,
+        network,
+        candidates_csv=spec.candidates_csv,
+        seat_opening_cost_cny=spec.seat_opening_cost_cny,
+    )
+    fixed = fixed_sites(spec, sites)
+    current = np.zeros(len(sites), dtype=np.int64)
+    current[: network.n_stations] = network.vans_per_station
+    max_stations = spec.max_stations or network.n_stations
+    if spec.stations_model == "keep" and max_stations < network.n_stations:
+        raise UserInputError(
+            f"max_stations {max_stations} is below the {network.n_stations} current stations: "
+            "let a stations model (mclp, p_median) choose them",
+            field="max_stations",
+        )
+    if int(fixed.sum()) > max_stations:
+        raise UserInputError(
+            f"{int(fixed.sum())} fixed stations exceed max_stations {max_stations}",
+            field="max_stations",
+        )
+    return base, network, sites, fixed, current, max_stations
 
 
 def _optimise(
@@ -698,38 +719,16 @@ def _optimise(
     """:func:`optimise` with its store locked and its experiment made."""
     say = log or (lambda line: None)
     started = time.perf_counter()
-    base = prepare(scenario, spec)
-    network = cached_network(base)
-    sites = candidate_sites(
-        base,
-        network,
-        candidates_csv=spec.candidates_csv,
-        seat_opening_cost_cny=spec.seat_opening_cost_cny,
-    )
-    fixed = _fixed_sites(spec, sites)
-    current = np.zeros(len(sites), dtype=np.int64)
-    current[: network.n_stations] = network.vans_per_station
-    max_stations = spec.max_stations or network.n_stations
+    base, network, sites, fixed, current, max_stations = search_setting(scenario, spec)
     max_vans = spec.max_vans or network.n_vans
-    if spec.stations_model == "keep" and max_stations < network.n_stations:
-        raise UserInputError(
-            f"max_stations {max_stations} is below the {network.n_stations} current stations: "
-            "let a stations model (mclp, p_median) choose them",
-            field="max_stations",
-        )
-    if int(fixed.sum()) > max_stations:
-        raise UserInputError(
-            f"{int(fixed.sum())} fixed stations exceed max_stations {max_stations}",
-            field="max_stations",
-        )
     timings: dict[str, float] = {}
-    stage1 = _stage1(
+    stage1 = first_stage(
         spec, base, network, sites, fixed, current, max_stations, max_vans, say, experiment
     )
     timings["stage1_s"] = time.perf_counter() - started
 
     t1 = time.perf_counter()
-    designs = _Designs(designs_dir, sites, base, experiment)
+    designs = Designs(designs_dir, sites, base, experiment)
     say(
         f"stage 2: {base.replications} replications of {base.horizon.days:g} days a design, "
         f"seed {base.seed}; at most {spec.max_evaluations} designs"
@@ -750,9 +749,9 @@ def _optimise(
         vans_step=first_step,
         remove_step=min(first_step, remove_step),
     )
-    history = _History(spec, started, say)
+    history = History(spec, started, say)
     deadline = started + spec.time_limit_min * 60.0 if spec.time_limit_min else math.inf
-    outcome = _search(spec, designs, moves, current, stage1.vans, history, deadline)
+    outcome = search(spec, designs, moves, current, stage1.vans, history, deadline)
     timings["stage2_s"] = time.perf_counter() - t1
     say(f"stage 2: stopped: {outcome.stop}; {len(history.rows)} designs run")
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.analysis.costs import cost_kpis
 from sim.analysis.kpis import (
     agent_utilisation,
     call_kpis,
@@ -269,6 +270,20 @@ def run_replication(
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
     kpis.update(relocation_kpis(relocations, warmup_h, horizon_h))
+    kpis.update(
+        cost_kpis(
+            scenario.cost,
+            n_vans=network.n_vans,
+            n_stations=network.n_stations,
+            workshop_bays=int(network.workshop_bays.sum()),
+            calls=calls,
+            agents=agents,
+            relocation_km_per_day=kpis["relocation_km_per_day"],
+            contractor_cost_cny_per_day=kpis["contractor_cost_cny_per_day"],
+            warmup_h=warmup_h,
+            horizon_h=horizon_h,
+        )
+    )
     if model.roster is not None:
         rest = scenario.roster.rest if scenario.roster is not None else None
         kpis.update(
