@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import sim.experiments.runs.executor as engine_module
 from sim.cli import app
-from sim.model.scenario import MAX_SCENARIO_BYTES
+from sim.model.schema import MAX_SCENARIO_BYTES
 
 runner = CliRunner()
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from sim.analysis.kpis import agent_hours
-from sim.model.scenario import CostConfig
+from sim.model.cost_config import CostConfig
 
 DAYS_PER_YEAR = 365.0
 

@@ -35,7 +35,8 @@ from scipy import stats
 from sim.errors import UserInputError
 from sim.model.demand import locate_areas
 from sim.model.reference import areas
-from sim.model.scenario import HOURS_PER_DAY, Scenario
+from sim.model.scenario import Scenario
+from sim.model.schema import HOURS_PER_DAY
 
 DAYS_PER_WEEK = 7
 LEVEL = 0.95

@@ -6,7 +6,8 @@ and the work estimate can tell a run's size without importing pandas.
 
 from __future__ import annotations
 
-from sim.model.scenario import HOURS_PER_DAY, Scenario
+from sim.model.scenario import Scenario
+from sim.model.schema import HOURS_PER_DAY
 
 
 def expected_calls_per_day(scenario: Scenario) -> float:

@@ -26,7 +26,8 @@ from ruamel.yaml.reader import ReaderError
 from sim.errors import PolicyError, ScenarioError
 from sim.model.csv_input import decode_text
 from sim.model.dispatch import resolve_policy
-from sim.model.scenario import MAX_SCENARIO_BYTES, FieldError, Scenario
+from sim.model.scenario import FieldError, Scenario
+from sim.model.schema import MAX_SCENARIO_BYTES
 
 # --------------------------------------------------------------------------- errors
 

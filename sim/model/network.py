@@ -20,7 +20,8 @@ import numpy as np
 from sim.errors import ScenarioError
 from sim.model.geo import SpatialIndex
 from sim.model.reference import Columns, area_frame, select_area_columns
-from sim.model.scenario import MAX_STATIONS, MAX_VANS, GeneratedStations, Scenario, VansConfig
+from sim.model.scenario import GeneratedStations, Scenario, VansConfig
+from sim.model.schema import MAX_STATIONS, MAX_VANS
 from sim.model.streams import named_rng
 
 if TYPE_CHECKING:

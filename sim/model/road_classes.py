@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, field_validator
+
+from sim.model.schema import FrozenModel, resolve_file
 
 # Road classes by OpenStreetMap's ``highway`` value, most important first.
 ROAD_CLASSES = (
@@ -48,14 +50,12 @@ def check_classes(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(c for c in ROAD_CLASSES if c in wanted)
 
 
-class RoadDemand(BaseModel):
+class RoadDemand(FrozenModel):
     """``demand.spatial.roads``: each call on a road of its prefecture (docs/travel.md).
 
     A road's chance is its length times its class's weight; classes without a weight
     (or with weight 0) never hold a call.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     osm: Path = Field(description="the OpenStreetMap extract (.osm.pbf) covering the scenario")
     class_weight: dict[str, float] = Field(
@@ -63,14 +63,7 @@ class RoadDemand(BaseModel):
         description="weight per km of road, by class",
     )
 
-    @field_validator("osm")
-    @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
-        base = (info.context or {}).get("base_dir")
-        path = value if value.is_absolute() or base is None else Path(base) / value
-        if not path.is_file():
-            raise ValueError(f"file not found: {value}")
-        return path
+    _resolve = field_validator("osm")(resolve_file)
 
     @field_validator("class_weight")
     @classmethod

@@ -38,14 +38,9 @@ import numpy as np
 import simpy
 
 from sim.model.records import IDLE, OFF_DUTY, ON_BREAK
-from sim.model.scenario import (
-    EVERY_DAY,
-    HOURS_PER_DAY,
-    WEEKDAY_NAMES,
-    RosterConfig,
-    Scenario,
-    VanShift,
-)
+from sim.model.roster_config import EVERY_DAY, WEEKDAY_NAMES, RosterConfig, VanShift
+from sim.model.scenario import Scenario
+from sim.model.schema import HOURS_PER_DAY
 
 if TYPE_CHECKING:
     from sim.model.dispatch.base import DispatchView, Order, Van

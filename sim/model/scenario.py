@@ -19,14 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from sim.model.cost_config import CostConfig
 from sim.model.distributions import (
     MAX_CV,
     Distribution,
@@ -36,66 +34,25 @@ from sim.model.distributions import (
     Uniform,
 )
 from sim.model.road_classes import RoadDemand
-
-HOURS_PER_DAY = 24
-SHARE_TOLERANCE = 1e-6
-
-# Bounds on sizes, far beyond any real network (the national one has 1050 stations, 2000
-# vans, ~2000 calls a day): a typo of a few zeros is refused here, before anything is
-# built or allocated. The work a valid scenario asks for is judged by
-# sim.experiments.runs.work_estimate.
-MAX_DAYS = 3660  # ten years
-MAX_REPLICATIONS = 10_000
-MAX_STATIONS = 100_000
-MAX_VANS = 200_000
-MAX_AGENTS = 100_000
-MAX_CALLS_PER_DAY = 10_000_000
-MAX_SCENARIO_BYTES = 10_000_000
-
-
-class FieldError(ValueError):
-    """A cross-field error that knows which field it is about.
-
-    Raised by a validator; :mod:`sim.model.loading` appends ``loc`` to the location
-    pydantic reports, so that the message names the field itself.
-    """
-
-    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
-
-
-class _Model(BaseModel):
-    # YAML reads .inf and .nan as numbers: no field of a scenario means either.
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, allow_inf_nan=False
-    )
-
-
-def _check_shares(items: Sequence[Any], what: str) -> None:
-    total = sum(item.share for item in items)
-    if abs(total - 1.0) > SHARE_TOLERANCE:
-        raise ValueError(f"{what} shares must sum to 1, they sum to {total:g}")
-    names = [item.name for item in items]
-    if len(set(names)) != len(names):
-        raise ValueError(f"{what} names must be unique")
-
-
-def _resolve_file(value: Path | None, info: ValidationInfo) -> Path | None:
-    """Resolve a path relative to the scenario file and insist that it exists."""
-    if value is None:
-        return None
-    base = (info.context or {}).get("base_dir")
-    path = value if value.is_absolute() or base is None else Path(base) / value
-    if not path.is_file():
-        raise ValueError(f"file not found: {value}")
-    return path
-
+from sim.model.roster_config import RosterConfig
+from sim.model.schema import (
+    HOURS_PER_DAY,
+    MAX_AGENTS,
+    MAX_CALLS_PER_DAY,
+    MAX_DAYS,
+    MAX_REPLICATIONS,
+    MAX_STATIONS,
+    MAX_VANS,
+    FieldError,
+    FrozenModel,
+    check_shares,
+    resolve_file,
+)
 
 # --------------------------------------------------------------------------- horizon
 
 
-class Horizon(_Model):
+class Horizon(FrozenModel):
     """How long one replication runs, and how much of its start is discarded.
 
     The warm-up is whole days, so that a KPI window (warm-up to horizon) never starts
@@ -141,7 +98,7 @@ class Horizon(_Model):
         return self.warmup_days * HOURS_PER_DAY
 
 
-class Geography(_Model):
+class Geography(FrozenModel):
     """Which part of China the scenario covers (all of it by default)."""
 
     provinces: tuple[str, ...] | None = Field(
@@ -168,7 +125,7 @@ class Geography(_Model):
 # --------------------------------------------------------------------------- network
 
 
-class GeneratedStations(_Model):
+class GeneratedStations(FrozenModel):
     """Stations placed in prefectures by demand weight."""
 
     count: int = Field(gt=0, le=MAX_STATIONS)
@@ -177,13 +134,13 @@ class GeneratedStations(_Model):
     spread_km: float = Field(20.0, ge=0, description="scatter of a prefecture's extra stations")
 
 
-class StationsConfig(_Model):
+class StationsConfig(FrozenModel):
     """Either generate stations, or load them from a CSV (id, lat, lon[, vans, workshop_bays])."""
 
     generate: GeneratedStations | None = None
     csv: Path | None = None
 
-    _resolve = field_validator("csv")(_resolve_file)
+    _resolve = field_validator("csv")(resolve_file)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StationsConfig:
@@ -192,7 +149,7 @@ class StationsConfig(_Model):
         return self
 
 
-class VansConfig(_Model):
+class VansConfig(FrozenModel):
     """How many vans, and how they are shared among stations."""
 
     total: int | None = Field(
@@ -202,7 +159,7 @@ class VansConfig(_Model):
     min_per_station: int = Field(1, ge=0, le=MAX_VANS)
 
 
-class NetworkConfig(_Model):
+class NetworkConfig(FrozenModel):
     stations: StationsConfig = StationsConfig(generate=GeneratedStations(count=1050))
     vans: VansConfig = VansConfig(total=2000)
 
@@ -218,7 +175,7 @@ DEFAULT_HOUR_PROFILE: tuple[float, ...] = (
 DEFAULT_DAY_PROFILE: tuple[float, ...] = (1.18, 1.04, 1.0, 1.0, 1.02, 0.92, 0.84)
 
 
-class Fleet(_Model):
+class Fleet(FrozenModel):
     vehicles: int = Field(gt=0, le=1_000_000_000)
     calls_per_vehicle_year: float = Field(gt=0, le=36_500)
 
@@ -233,14 +190,14 @@ class Fleet(_Model):
         return self
 
 
-class SpatialDemand(_Model):
+class SpatialDemand(FrozenModel):
     """Where breakdowns happen: prefecture seats by population weight, or a CSV of points."""
 
     csv: Path | None = Field(None, description="lat, lon, weight columns; None: prefectures")
     scatter_km: float = Field(25.0, ge=0, description="spread of breakdowns around a point")
     roads: RoadDemand | None = Field(None, description="calls on an extract's roads, no scatter")
 
-    _resolve = field_validator("csv")(_resolve_file)
+    _resolve = field_validator("csv")(resolve_file)
 
     @model_validator(mode="after")
     def _one_kind(self) -> SpatialDemand:
@@ -249,7 +206,7 @@ class SpatialDemand(_Model):
         return self
 
 
-class FaultClass(_Model):
+class FaultClass(FrozenModel):
     name: str = Field(min_length=1)
     share: float = Field(ge=0, le=1)
     on_site_fix_probability: float = Field(ge=0, le=1)
@@ -259,7 +216,7 @@ class FaultClass(_Model):
     workshop_repair_h: Distribution = LogNormal(dist="lognormal", mean=8.0, cv=0.8)
 
 
-class Segment(_Model):
+class Segment(FrozenModel):
     name: str = Field(min_length=1)
     share: float = Field(ge=0, le=1)
     priority: int = Field(1, ge=0, description="0 is served first by priority policies")
@@ -295,7 +252,7 @@ DEFAULT_SEGMENTS: tuple[Segment, ...] = (
 )
 
 
-class TraceColumns(_Model):
+class TraceColumns(FrozenModel):
     """Which column of a trace CSV holds what.
 
     ``time``, ``lat`` and ``lon`` must be there. An optional column left unset is read
@@ -316,7 +273,7 @@ class TraceColumns(_Model):
     repaired: str | None = None
 
 
-class TraceConfig(_Model):
+class TraceConfig(FrozenModel):
     """Recorded calls replayed instead of drawn ones (docs/demand.md, "Replaying a trace").
 
     Times are timestamps read with ``time_format`` (None: ISO 8601; ``hours``: numbers,
@@ -340,7 +297,7 @@ class TraceConfig(_Model):
         "drop", description="calls before day 0 or past the horizon: dropped, or an error"
     )
 
-    _resolve = field_validator("file")(_resolve_file)
+    _resolve = field_validator("file")(resolve_file)
 
     @field_validator("time_zone")
     @classmethod
@@ -354,7 +311,7 @@ class TraceConfig(_Model):
         return v
 
 
-class DemandConfig(_Model):
+class DemandConfig(FrozenModel):
     """How many calls, when, where, and of what kind."""
 
     calls_per_day: float | None = Field(None, gt=0, le=MAX_CALLS_PER_DAY)
@@ -379,13 +336,13 @@ class DemandConfig(_Model):
     @field_validator("fault_classes")
     @classmethod
     def _fault_shares(cls, v: tuple[FaultClass, ...]) -> tuple[FaultClass, ...]:
-        _check_shares(v, "fault class")
+        check_shares(v, "fault class")
         return v
 
     @field_validator("segments")
     @classmethod
     def _segment_shares(cls, v: tuple[Segment, ...]) -> tuple[Segment, ...]:
-        _check_shares(v, "segment")
+        check_shares(v, "segment")
         return v
 
     @model_validator(mode="after")
@@ -413,7 +370,7 @@ def _profile(values: tuple[float, ...], length: int, what: str) -> tuple[float, 
 # --------------------------------------------------------------------------- hotline
 
 
-class Shift(_Model):
+class Shift(FrozenModel):
     """Agents on duty from start_h to end_h (wrapping past midnight when end_h <= start_h)."""
 
     start_h: int = Field(ge=0, lt=24)
@@ -433,7 +390,7 @@ DEFAULT_SHIFTS: tuple[Shift, ...] = (
 )
 
 
-class HotlineConfig(_Model):
+class HotlineConfig(FrozenModel):
     """The 24-hour hotline: agents by shift, handling, patience, redials, remote fixes."""
 
     shifts: tuple[Shift, ...] = Field(DEFAULT_SHIFTS, min_length=1)
@@ -465,7 +422,7 @@ class HotlineConfig(_Model):
 # --------------------------------------------------------------------------- travel
 
 
-class DistanceBand(_Model):
+class DistanceBand(FrozenModel):
     """A band of road distance; ``up_to_km`` None means 'and beyond'."""
 
     up_to_km: float | None = Field(None, gt=0)
@@ -484,7 +441,7 @@ def _check_bands(bands: Sequence[DistanceBand]) -> None:
         raise ValueError("up_to_km must increase and only the last band may be open")
 
 
-class TravelConfig(_Model):
+class TravelConfig(FrozenModel):
     """Road distance from great-circle distance, and speed by band, hour and chance."""
 
     detour_factor: float = Field(1.32, ge=1.0)
@@ -504,7 +461,7 @@ class TravelConfig(_Model):
         None, description="road km and minutes by station, prefecture and hour (docs/travel.md)"
     )
 
-    _resolve = field_validator("matrix")(_resolve_file)
+    _resolve = field_validator("matrix")(resolve_file)
 
     @field_validator("speed_bands")
     @classmethod
@@ -523,7 +480,7 @@ class TravelConfig(_Model):
 # --------------------------------------------------------------------------- stations
 
 
-class StationOpsConfig(_Model):
+class StationOpsConfig(FrozenModel):
     """What happens at a station once it has the order."""
 
     contact_delay_min: Distribution = LogNormal(dist="lognormal", mean=8.0, cv=0.7)
@@ -542,12 +499,12 @@ class ArrivalPromise(DistanceBand):
     hours: float = Field(gt=0)
 
 
-class RepairPromise(_Model):
+class RepairPromise(FrozenModel):
     hours: float = Field(gt=0)
     counted_from: Literal["arrival", "call"] = Field("call", alias="from")
 
 
-class PromisesConfig(_Model):
+class PromisesConfig(FrozenModel):
     """What the network promises the customer (GAC Hino / FAW / JAC commitments)."""
 
     contact_min: float = Field(30.0, gt=0)
@@ -556,11 +513,13 @@ class PromisesConfig(_Model):
         ArrivalPromise(up_to_km=300, hours=5),
         ArrivalPromise(up_to_km=None, hours=10),
     )
-    repair: dict[str, RepairPromise] = {
-        "routine": RepairPromise(hours=4, **{"from": "arrival"}),
-        "general": RepairPromise(hours=24, **{"from": "call"}),
-        "major": RepairPromise(hours=72, **{"from": "call"}),
-    }
+    repair: dict[str, RepairPromise] = Field(
+        default_factory=lambda: {
+            "routine": RepairPromise(hours=4, **{"from": "arrival"}),
+            "general": RepairPromise(hours=24, **{"from": "call"}),
+            "major": RepairPromise(hours=72, **{"from": "call"}),
+        }
+    )
 
     @field_validator("arrival")
     @classmethod
@@ -572,7 +531,7 @@ class PromisesConfig(_Model):
 # --------------------------------------------------------------------------- complaints
 
 
-class ComplaintProbabilities(_Model):
+class ComplaintProbabilities(FrozenModel):
     late_arrival: float = Field(0.30, ge=0, le=1)
     late_repair: float = Field(0.30, ge=0, le=1)
     late_contact: float = Field(0.05, ge=0, le=1)
@@ -580,7 +539,7 @@ class ComplaintProbabilities(_Model):
     served_on_time: float = Field(0.005, ge=0, le=1)
 
 
-class ComplaintDesk(_Model):
+class ComplaintDesk(FrozenModel):
     staff: int = Field(2, ge=1, le=MAX_AGENTS)
     start_h: int = Field(8, ge=0, lt=24)
     end_h: int = Field(20, ge=0, le=24)
@@ -592,7 +551,7 @@ class ComplaintDesk(_Model):
         return self
 
 
-class ComplaintsConfig(_Model):
+class ComplaintsConfig(FrozenModel):
     """Complaints by cause, worked by a desk: ``work_time_h`` occupies a desk agent (in desk
     hours); ``resolution_delay_h`` then passes before closure without occupying anyone
     (waiting on a station's answer, a refund, a re-inspection)."""
@@ -607,7 +566,7 @@ class ComplaintsConfig(_Model):
 # --------------------------------------------------------------------------- contractors
 
 
-class ContractorsConfig(_Model):
+class ContractorsConfig(FrozenModel):
     """Local third-party repair shops that can take a job the network's vans cannot keep.
 
     Brands lean on the independent shops (seed 001: "100多万家维修力量") for mobile and
@@ -624,43 +583,16 @@ class ContractorsConfig(_Model):
     cost_per_job_cny: float = Field(600.0, ge=0)
 
 
-# --------------------------------------------------------------------------- costs
-
-
-class CostConfig(_Model):
-    """What the network costs a year: its vans, its stations, its contractors, its hotline.
-
-    Read only after a run, by the cost KPIs (:mod:`sim.analysis.costs`): no figure here
-    changes what the model does. A van costs its crew (``crew_per_van`` people, each
-    paid ``wage_cny_per_year`` plus the employer's ``oncost_share`` of it), the vehicle
-    itself (``vehicle_cny_per_year``: depreciation, insurance, upkeep) and fuel per road
-    km it drives; a station costs ``station_cny_per_year`` and ``bay_cny_per_year`` for
-    each workshop bay; an hour of a hotline agent on duty ``agent_cny_per_h``. A
-    contractor's job costs ``contractors.cost_per_job_cny`` (one figure, kept there).
-    The wage is the national mean of urban private units (NBS, 2022); the other figures
-    are illustrative (docs/kpis.md, "Costs").
-    """
-
-    crew_per_van: float = Field(2.0, ge=0, le=100, description="people employed per van")
-    wage_cny_per_year: float = Field(65_237.0, ge=0, description="NBS 2022, private units")
-    oncost_share: float = Field(0.3, ge=0, le=5, description="employer's social insurance")
-    vehicle_cny_per_year: float = Field(60_000.0, ge=0)
-    fuel_cny_per_road_km: float = Field(0.8, ge=0)
-    station_cny_per_year: float = Field(120_000.0, ge=0)
-    bay_cny_per_year: float = Field(30_000.0, ge=0)
-    agent_cny_per_h: float = Field(45.0, ge=0)
-
-
 # --------------------------------------------------------------------------- surges
 
 
-class SurgeRegion(_Model):
+class SurgeRegion(FrozenModel):
     center_lat: float = Field(ge=-90, le=90)
     center_lon: float = Field(ge=-180, le=180)
     radius_km: float = Field(gt=0)
 
 
-class Surge(_Model):
+class Surge(FrozenModel):
     """A disaster or peak: more calls in a region for a while, slower roads, shut stations.
 
     While it lasts, every drive that starts or ends inside the region (a van's drive out
@@ -687,88 +619,10 @@ class Surge(_Model):
         return self.start_h + self.duration_h
 
 
-# --------------------------------------------------------------------------- van rosters
-
-# The days a van shift can be worked on: the weekdays, Monday first, and "holiday" for
-# the dates in RosterConfig.holidays (a holiday is a day type of its own).
-WEEKDAY_NAMES: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday"]
-EVERY_DAY: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun", "holiday")
-
-
-class VanShift(_Model):
-    """Vans on duty at each station from start_h to end_h on the days listed.
-
-    In the shape of the hotline's :class:`Shift`: a shift with ``end_h <= start_h`` runs
-    past midnight and belongs to the day it starts on (Friday's night shift ends on
-    Saturday morning). Give either ``vans`` (per station, at most the station's vans) or
-    ``share`` (of each station's vans, rounded to the nearest van, halves up). Shifts
-    that overlap add up, as agents do, up to the station's vans.
-    """
-
-    start_h: int = Field(ge=0, lt=24)
-    end_h: int = Field(ge=0, le=24)
-    vans: int | None = Field(None, ge=0, le=MAX_VANS)
-    share: float | None = Field(None, ge=0, le=1)
-    days: tuple[DayName, ...] = Field(EVERY_DAY, min_length=1)
-
-    @model_validator(mode="after")
-    def _one_size(self) -> VanShift:
-        if (self.vans is None) == (self.share is None):
-            raise ValueError("give exactly one of 'vans' or 'share'")
-        return self
-
-    def vans_of(self, station_vans: int) -> int:
-        """How many of a station's ``station_vans`` this shift puts on duty."""
-        if self.vans is not None:
-            return min(self.vans, station_vans)
-        assert self.share is not None
-        return min(station_vans, math.floor(self.share * station_vans + 0.5))
-
-    @property
-    def length_h(self) -> int:
-        end_h = self.end_h if self.end_h > self.start_h else self.end_h + HOURS_PER_DAY
-        return end_h - self.start_h
-
-
-class StationRoster(_Model):
-    """Stations (by name, as the network names them) that work shifts of their own."""
-
-    stations: tuple[str, ...] = Field(min_length=1)
-    shifts: tuple[VanShift, ...] = Field(min_length=1)
-
-
-class RestRule(_Model):
-    """At most ``max_working_h`` on duty without a break of ``break_min`` minutes.
-
-    Time on duty counts as working time whether the van is out on a job or waiting at
-    its station on call. A break falls due that long after the van came on duty or
-    ended its last break; a van waiting at its station takes it at once, a van at work
-    when it is done with the job and back at its station.
-    """
-
-    max_working_h: float = Field(gt=0, le=24)
-    break_min: float = Field(gt=0, le=24 * 60)
-
-
-class RosterConfig(_Model):
-    """Van rosters: which vans are on duty, by hour, weekday and holiday, and rest rules.
-
-    ``shifts`` apply to every station not listed under ``stations``. A station's vans
-    are ranked by number: with k on duty, its first k vans are. Without a roster every
-    van is on duty all the time.
-    """
-
-    shifts: tuple[VanShift, ...] = Field(min_length=1)
-    stations: tuple[StationRoster, ...] = ()
-    holidays: tuple[date, ...] = Field((), description="calendar dates; needs horizon.start_date")
-    rest: RestRule | None = None
-
-
 # --------------------------------------------------------------------------- dispatch
 
 
-class DispatchConfig(_Model):
+class DispatchConfig(FrozenModel):
     """The dispatch policy by name (or ``package.module:Class``) and its options.
 
     The schema takes any name: whether it names a policy is checked where scenarios are
@@ -777,7 +631,7 @@ class DispatchConfig(_Model):
     """
 
     policy: str = "nearest_station"
-    options: dict[str, Any] = {}
+    options: dict[str, Any] = Field(default_factory=dict)
     candidates: int = Field(8, ge=1, le=64, description="nearest stations precomputed per call")
     review_interval_h: float | None = Field(
         None,
@@ -790,7 +644,7 @@ class DispatchConfig(_Model):
 # --------------------------------------------------------------------------- scenario
 
 
-class Scenario(_Model):
+class Scenario(FrozenModel):
     """A whole scenario: network, demand, operations, promises and what to run."""
 
     name: str = "scenario"

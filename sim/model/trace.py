@@ -47,7 +47,8 @@ from sim.model.csv_input import (
     read_parquet_table,
     rows_not_lines,
 )
-from sim.model.scenario import HOURS_PER_DAY, Scenario, TraceColumns, TraceConfig
+from sim.model.scenario import Scenario, TraceColumns, TraceConfig
+from sim.model.schema import HOURS_PER_DAY
 from sim.model.streams import named_rng
 
 MAX_TRACE_CALLS = 10_000_000

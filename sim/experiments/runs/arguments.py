@@ -12,7 +12,8 @@ from typing import Any
 
 from sim.errors import PolicyError, UserInputError
 from sim.model.dispatch import DispatchPolicy, resolve_policy
-from sim.model.scenario import MAX_DAYS, MAX_REPLICATIONS, Scenario
+from sim.model.scenario import Scenario
+from sim.model.schema import MAX_DAYS, MAX_REPLICATIONS
 
 
 def check_scenario(scenario: Any, field: str = "scenario") -> Scenario:

@@ -52,7 +52,8 @@ from sim.experiments.runs.sweep import (
 )
 from sim.experiments.runs.work_estimate import MAX_DESIGN_POINTS, check_design_points
 from sim.model.loading import check_size, field_line
-from sim.model.scenario import MAX_SCENARIO_BYTES, Scenario
+from sim.model.scenario import Scenario
+from sim.model.schema import MAX_SCENARIO_BYTES
 from sim.model.streams import named_rng
 
 METHODS = ("latin_hypercube", "sobol")
