@@ -150,3 +150,12 @@ PROVINCE_PINYIN: dict[str, str] = {
     "54": "Tibet", "61": "Shaanxi", "62": "Gansu", "63": "Qinghai", "64": "Ningxia",
     "65": "Xinjiang", "71": "Taiwan", "81": "Hong Kong", "82": "Macao",
 }  # fmt: skip
+
+
+@cache
+def prefecture_latin_names() -> dict[str, str]:
+    """Prefecture names in Latin letters by adcode (seeds/prefecture_names_latin.csv),
+    for maps drawn with fonts that have no Chinese glyphs."""
+    path = data_dir("seeds") / "prefecture_names_latin.csv"
+    with path.open(encoding="utf-8", newline="") as handle:
+        return {row["adcode"]: row["name_latin"] for row in csv.DictReader(handle)}
