@@ -165,3 +165,42 @@ def test_sigterm_handler_is_restored_after_a_command() -> None:
     result = runner.invoke(app, ["validate", str(QUICK)])
     assert result.exit_code == 0, result.output
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("how", [SIGINT, SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_a_dask_sweep_is_one_line(tmp_path: Path, how: tuple[int, int, str]) -> None:
+    """A LocalCluster's workers printed a KeyboardInterrupt traceback each, and Dask
+    warned of every cancelled run and lost worker: the command's one line only now."""
+    pytest.importorskip("distributed")
+    signum, code, word = how
+    out = tmp_path / "sweep"
+    process = popen_as_at_a_terminal(
+        [
+            sys.executable, "-m", "sim", "sweep", str(QUICK),
+            "--vary", "network.vans.total=70,100,140", "--days", "120",
+            "--replications", "4", "--engine", "dask", "--workers", "2", "--out", str(out),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        # Signalled once the first run is stored: ten or so are left (about 0.6 s each).
+        deadline = time.monotonic() + 300
+        while not list((out / "store" / "runs").glob("*.parquet")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the sweep never stored a run"
+            time.sleep(0.05)
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == code, stderr
+    message = one_error_line(stdout, stderr, prefix=f"{word}: ")
+    kept = f"{word}: finished runs are kept in {out / 'store'}; run the same command again"
+    assert message.startswith(kept) or message == f"{word}: nothing was written; {out} is as it was"
+    assert not (out / "sweep.csv").exists()
+    deadline = time.monotonic() + 30
+    while _alive_in_group(process.pid):
+        assert time.monotonic() < deadline, f"left alive: {_alive_in_group(process.pid)}"
+        time.sleep(0.1)
