@@ -19,7 +19,7 @@ from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
 from sim.cli.options import ExperimentOptions, ScenarioArgument, shared_options
 from sim.cli.output import claimed, show_written
-from sim.cli.setup import engine_from_options, load, locate
+from sim.cli.setup import checked_work, engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
 from sim.errors import UserInputError
 
@@ -52,7 +52,9 @@ _SEARCH_BOUNDS = ("max_evaluations", "time_limit_min")
 
 @app.command()
 @guarded
-@shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
+@shared_options(
+    "days", "replications", "seed", "workers", "overwrite", "force", "engine", "scheduler"
+)
 def optimise(
     scenario_file: ScenarioArgument,
     out_dir: Annotated[
@@ -106,7 +108,7 @@ def optimise(
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.experiments.design.optimise import optimise as optimise_network
-    from sim.experiments.design.optimise import prepare
+    from sim.experiments.design.optimise import prepare, search_runs
     from sim.experiments.design.spec import load_spec, parse_requirement
     from sim.experiments.runs.keys import scenario_digest
     from sim.experiments.runs.worker import cached_network
@@ -140,7 +142,8 @@ def optimise(
         overrides.update({k: v for k, v in given.items() if v is not None})
         spec = load_spec(config, overrides, _SPEC_OPTIONS)
         runner = engine_from_options(options.workers, options.engine, options.scheduler)
-        cached_network(prepare(scenario, spec))  # network mistakes surface before any work
+        prepared = prepare(scenario, spec)
+        cached_network(prepared)  # network mistakes surface before any work
         description: dict[str, Any] = {
             "command": "optimise",
             "scenario_file": str(path),
@@ -154,6 +157,13 @@ def optimise(
             err.print(line, highlight=False, markup=False, soft_wrap=True)
 
         with claimed(out_dir, options.overwrite, description) as output:
+            # The spec's field that set a scenario's: named as its option or config line.
+            set_by = {"horizon.days": spec.days, "replications": spec.replications}
+            checked_work(
+                search_runs(prepared, spec), workers=runner.workers, force=options.force,
+                keep_tables=False,
+                overridden={k: k.split(".")[-1] for k, v in set_by.items() if v is not None},
+            )  # fmt: skip
             with runner:
                 result = optimise_network(
                     scenario, spec, store=output.store, workers=options.workers, log=log,

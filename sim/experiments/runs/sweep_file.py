@@ -51,7 +51,7 @@ from sim.experiments.runs.sweep import (
     make_points,
 )
 from sim.experiments.runs.work_estimate import MAX_DESIGN_POINTS, check_design_points
-from sim.model.loading import check_size, field_line
+from sim.model.loading import check_size, expanded, field_line
 from sim.model.scenario import MAX_SCENARIO_BYTES, Scenario
 from sim.model.streams import named_rng
 
@@ -205,6 +205,8 @@ def read_sweep_file(path: str | Path) -> SweepFile:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or exc
         raise UserInputError(f"YAML syntax: {problem}", file=path, line=line) from None
+
+    expanded(tree, path)  # aliases within the scenarios' limit before any value is read
 
     def fail(message: str, field: str) -> UserInputError:
         return UserInputError(message, file=path, line=field_line(path, field), field=field)
