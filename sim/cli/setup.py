@@ -265,7 +265,14 @@ def checked_design(
 
 
 def stop_on_policy_failure(failures: Sequence[RunFailure], finished: int) -> None:
-    """A policy that raised in every run: its one line (exit 2), as without the engine."""
+    """A policy that raised in every run: its one line (exit 2), as without the engine.
+    A run whose results could not be written (a full disk): that line (exit 2), the
+    runs written kept in the store for the same command to resume from."""
+    from sim.errors import OutputError
+
+    unwritten = [failure for failure in failures if failure.error_type == OutputError.__name__]
+    if unwritten:
+        raise OutputError(unwritten[0].message)
     if finished or not failures or not failures[0].headline:
         return
     from sim.errors import PolicyFailure

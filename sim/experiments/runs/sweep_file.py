@@ -110,6 +110,17 @@ class SweepFile:
             return "sample.points"
         return "factors"
 
+    def factor_line(self, factor: str) -> int | None:
+        """1-based line of a swept field in this file (``policies`` for the policy's)."""
+        try:
+            tree = YAML(typ="rt").load(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YAMLError):
+            return None
+        factors = tree.get("factors") if isinstance(tree, Mapping) else None
+        if isinstance(factors, Mapping) and factor in factors:
+            return _factor_line(factors, factor)
+        return field_line(self.path, "policies")
+
     def check_size(self) -> None:
         """Refuse a design of more points than one may have, naming this file's line."""
         field = self.size_field
