@@ -161,7 +161,7 @@ def run(
                 n = len(result.replications)
                 stop_on_policy_failure(result.failures, n)
             title = f"{scenario.name} | {result.policy} | {n} replication(s)"
-            shown = [kpi_table(result.summary, escape(title))] if n else []
+            shown: list[Table | str] = [kpi_table(result.summary, escape(title))] if n else []
             shown += [precision_note([result])] if setup.precision else []
             # The table comes once the folder is written (else an error is the one line),
             # or before the failures.

@@ -179,17 +179,12 @@ def experiment_from_options(
     replications: int,
 ) -> Experiment:
     """Check the engine and precision options (UserInputError naming the option)."""
-    from sim.analysis.kpi_catalogue import CATALOGUE
-    from sim.experiments.runs.precision import parse_precision
+    from sim.experiments.runs.arguments import check_max_replications, check_precision
 
     runner = engine_from_options(workers, engine, scheduler)
-    targets = [parse_precision(text, list(CATALOGUE)) for text in precision or ()]
-    if targets and max_replications < max(2, replications):
-        raise UserInputError(
-            f"must be at least the replications to start with ({max(2, replications)})",
-            field="--max-replications",
-        )
-    return Experiment(runner, targets, max_replications)
+    targets = check_precision(list(precision or ()), "--precision")
+    cap = check_max_replications(max_replications, replications, targets, "--max-replications")
+    return Experiment(runner, targets, cap)
 
 
 def checked_work(
