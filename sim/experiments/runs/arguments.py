@@ -104,6 +104,14 @@ def shortened_horizon(scenario: Scenario, days: Any, field: str = "days") -> dic
     return {**scenario.horizon.model_dump(), "days": days}
 
 
+def check_list(value: Any, expected: str, field: str) -> list[Any]:
+    """``value`` as a list when it is a list or a tuple; else one line saying what was
+    ``expected`` (``a list of (scenario, policy) pairs``) and what was given."""
+    if not isinstance(value, list | tuple):
+        raise UserInputError(f"expected {expected}, got {type(value).__name__}", field=field)
+    return list(value)
+
+
 def _refielded(exc: UserInputError, field: str) -> UserInputError:
     """``exc`` naming ``field`` (the API's argument, or the option) instead of its own."""
     exc.field = field
@@ -118,15 +126,10 @@ def check_precision(precision: Any, field: str = "precision") -> list[PrecisionT
 
     if precision is None:
         return []
-    given = [precision] if isinstance(precision, str | PrecisionTarget) else precision
-    if not isinstance(given, list | tuple):
-        raise UserInputError(
-            f"expected PrecisionTarget values or KPI=HALFWIDTH texts, got "
-            f"{type(precision).__name__}",
-            field=field,
-        )
+    one = isinstance(precision, str | PrecisionTarget)
+    expected = "PrecisionTarget values or KPI=HALFWIDTH texts"
     targets = []
-    for target in given:
+    for target in [precision] if one else check_list(precision, expected, field):
         try:
             if isinstance(target, str):
                 target = parse_precision(target, list(CATALOGUE))
@@ -197,12 +200,8 @@ def check_store(store: Any, field: str = "store") -> ResultStore | None:
 
 def check_runs(runs: Any, field: str = "runs") -> list[tuple[Scenario, Any]]:
     """(scenario, policy) pairs, each checked."""
-    if not isinstance(runs, list | tuple):
-        raise UserInputError(
-            f"expected a list of (scenario, policy) pairs, got {type(runs).__name__}", field=field
-        )
     checked = []
-    for k, pair in enumerate(runs):
+    for k, pair in enumerate(check_list(runs, "a list of (scenario, policy) pairs", field)):
         if not isinstance(pair, tuple | list) or len(pair) != 2:
             raise UserInputError(
                 f"expected a (scenario, policy) pair, got {type(pair).__name__}",
@@ -216,13 +215,9 @@ def check_runs(runs: Any, field: str = "runs") -> list[tuple[Scenario, Any]]:
 
 def check_jobs(jobs: Any, field: str = "jobs") -> list[tuple[Scenario, int, Any]]:
     """(scenario, replication number, policy) triples, each checked."""
-    if not isinstance(jobs, list | tuple):
-        raise UserInputError(
-            f"expected a list of (scenario, replication, policy), got {type(jobs).__name__}",
-            field=field,
-        )
+    expected = "a list of (scenario, replication, policy)"
     checked = []
-    for k, job in enumerate(jobs):
+    for k, job in enumerate(check_list(jobs, expected, field)):
         where = f"{field}[{k}]"
         if not isinstance(job, tuple | list) or len(job) != 3:
             raise UserInputError(

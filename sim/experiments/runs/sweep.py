@@ -27,7 +27,7 @@ from ruamel.yaml.error import YAMLError
 
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
-from sim.experiments.runs.arguments import check_scenario
+from sim.experiments.runs.arguments import check_list, check_scenario
 from sim.experiments.runs.replication import PolicySpec, ProgressFn, policy_instance
 from sim.experiments.runs.run import RunResult, run_all
 from sim.experiments.runs.store import RunFailure
@@ -284,14 +284,9 @@ def sweep(
 def check_parameters(parameters: Any, field: str = "parameters") -> list[Parameter]:
     """The parameters of a sweep: :class:`Parameter` values, or ``PATH=V1,V2`` texts as
     ``--vary`` takes them (read by :func:`parse_parameter`)."""
-    if not isinstance(parameters, list | tuple):
-        raise UserInputError(
-            f"expected a list of Parameter(path, values) or PATH=V1,V2 texts, got "
-            f"{type(parameters).__name__}",
-            field=field,
-        )
+    expected = "a list of Parameter(path, values) or PATH=V1,V2 texts"
     checked = []
-    for k, parameter in enumerate(parameters):
+    for k, parameter in enumerate(check_list(parameters, expected, field)):
         if isinstance(parameter, str):
             parameter = parse_parameter(parameter)
         if not isinstance(parameter, Parameter):
