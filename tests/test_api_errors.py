@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cli_checks import QUICK, one_error_line, subprocess_env
@@ -189,3 +191,108 @@ def test_policy_class_in_an_unguarded_script_names_the_fix(tmp_path: Path) -> No
     assert last.startswith("sim.errors.UserInputError: workers: worker processes could not start")
     assert 'if __name__ == "__main__":' in last
     assert "ran" not in proc.stdout
+
+
+# Issue 27: wrong types and values given to the Python API raised TypeError, KeyError,
+# AttributeError or ValueError; now the project's errors, with the command line's words.
+def _api_cases(scenario: Scenario) -> dict[str, tuple[Callable[[], object], str]]:
+    from sim.experiments.runs.precision import PrecisionTarget
+    from sim.experiments.runs.run import run_all, run_jobs
+    from sim.experiments.runs.sweep import Parameter, sweep
+
+    target = [PrecisionTarget("on_time_arrival_rate", 0.01)]
+    vans = [Parameter("network.vans.total", (70,))]
+    return {
+        "sweep-text": (
+            lambda: sweep(scenario, "network.vans.total=70"),  # type: ignore[arg-type]
+            "parameters: expected a list of Parameter(path, values) or PATH=V1,V2 texts, got str",
+        ),
+        "sweep-base": (
+            lambda: sweep(str(QUICK), vans),  # type: ignore[arg-type]
+            "base: expected a Scenario, got str (load it with sim.load_scenario)",
+        ),
+        "sweep-values": (
+            lambda: sweep(scenario, [Parameter("network.vans.total", 70)]),  # type: ignore[arg-type]
+            "parameters[0]: expected Parameter(path, values): a dotted path and a list of values",
+        ),
+        "precision-kpi": (
+            lambda: run(scenario, precision=[PrecisionTarget("speed", 0.01)]),
+            "precision: unknown KPI 'speed'; known: ",
+        ),
+        "precision-type": (
+            lambda: run(scenario, precision=0.01),
+            "precision: expected PrecisionTarget values or KPI=HALFWIDTH texts, got float",
+        ),
+        "max-replications-0": (
+            lambda: run(scenario, precision=target, max_replications=0),
+            "max_replications: must be at least 1",
+        ),
+        "max-replications-below": (
+            lambda: run(scenario, replications=5, precision=target, max_replications=3),
+            "max_replications: must be at least the replications to start with (5)",
+        ),
+        "store-type": (
+            lambda: run(scenario, store=3),
+            "store: expected a ResultStore or its folder, got int",
+        ),
+        "store-file": (
+            lambda: run(scenario, store=QUICK),
+            f"store: {QUICK} is a file: a result store is a folder",
+        ),
+        "engine-name": (
+            lambda: run(scenario, engine="spark"),
+            "engine: unknown engine 'spark'; known: local, dask",
+        ),
+        "engine-type": (
+            lambda: run(scenario, engine=3),
+            "engine: expected an engine or its name (local, dask), got int",
+        ),
+        "run-all-pairs": (
+            lambda: run_all([scenario], 2),  # type: ignore[list-item]
+            "runs[0]: expected a (scenario, policy) pair, got Scenario",
+        ),
+        "run-jobs-replication": (
+            lambda: run_jobs([(scenario, -1, None)]),
+            "jobs[0]: must be at least 0",
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "sweep-text", "sweep-base", "sweep-values", "precision-kpi", "precision-type",
+        "max-replications-0", "max-replications-below", "store-type", "store-file",
+        "engine-name", "engine-type", "run-all-pairs", "run-jobs-replication",
+    ],
+)  # fmt: skip
+def test_wrong_arguments_raise_the_projects_errors(scenario: Scenario, case: str) -> None:
+    call, expected = _api_cases(scenario)[case]
+    with pytest.raises(UserInputError) as info:
+        call()
+    assert str(info.value).startswith(expected), str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "cli"),
+    [
+        ({"precision": ["speed=0.01"]}, ["--precision", "speed=0.01"]),
+        (
+            {"replications": 5, "precision": ["on_time_arrival_rate=0.01"], "max_replications": 3},
+            ["--replications", "5", "--precision", "on_time_arrival_rate=0.01",
+             "--max-replications", "3"],
+        ),
+        ({"engine": "spark"}, ["--engine", "spark"]),
+    ],
+    ids=["precision", "max-replications", "engine"],
+)  # fmt: skip
+def test_the_api_and_the_cli_say_the_same(
+    scenario: Scenario, kwargs: dict[str, Any], cli: list[str]
+) -> None:
+    with pytest.raises(UserInputError) as info:
+        run(scenario, **kwargs)
+    result = runner.invoke(app, ["run", str(QUICK), "--days", "2", *cli])
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stdout, result.stderr)
+    assert info.value.message in line
+    assert line == f"error: --{info.value.field.replace('_', '-')}: {info.value.message}"

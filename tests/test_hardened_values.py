@@ -324,3 +324,99 @@ def test_a_vary_grid_too_long_to_run_is_refused_before_its_points_are_made(
     line = _refused(args, tmp_path / "out")
     assert line.startswith("error: --vary: about 1,560,000 calls (6000 replication(s) of 260)")
     assert "more than the 1.0 min limit (RESCUE_SIM_TIME_LIMIT)" in line
+
+
+@pytest.fixture
+def fixed_costs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fixed costs per call and limits: an estimate is the same on every machine."""
+    import sim.experiments.runs.work_estimate as estimate
+
+    monkeypatch.setattr(estimate, "measure_costs", lambda: COST)
+    monkeypatch.setattr(estimate, "is_calibrated", lambda: True)
+    monkeypatch.setenv("RESCUE_SIM_TIME_LIMIT", "1d")
+    monkeypatch.setenv("RESCUE_SIM_MEMORY_LIMIT", "64G")
+
+
+def test_optimise_past_the_time_limit_is_refused_before_stage_1(
+    tmp_path: Path, fixed_costs: None, no_simulation: None
+) -> None:
+    args = ["optimise", str(QUICK), "--days", "3000", "--replications", "1000"]
+    line = _refused(args, tmp_path / "out")
+    assert line.startswith("error: --replications: about 12,480,000,000 calls (32000 repl")
+    assert line.endswith("make the run smaller, or pass --force to run it anyway")
+    # Set in a design spec instead, the spec's line is named.
+    spec = _write(tmp_path, "days: 3000\nreplications: 1000\n", "spec.yaml")
+    line = _refused(["optimise", str(QUICK), "--config", str(spec)], tmp_path / "out")
+    assert line.startswith(f"error: {spec}:2: replications: about 12,480,000,000 calls")
+    # --force lets it by: the search starts (and here meets no_simulation).
+    result = runner.invoke(app, [*args, "--force", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "a simulation started" in result.stderr
+
+
+def test_a_sweep_file_past_the_alias_limit_is_refused(tmp_path: Path, no_simulation: None) -> None:
+    # Nested aliases ("billion laughs"): 8 ** 7 values once expanded, from a few lines.
+    levels = ["  - &l0 [0, 0, 0, 0, 0, 0, 0, 0]"]
+    for k in range(1, 7):
+        levels.append(f"  - &l{k} [" + ", ".join([f"*l{k - 1}"] * 8) + "]")
+    text = f"base: {QUICK}\ndescription:\n" + "\n".join(levels)
+    study = _write(tmp_path, text + "\nfactors:\n  network.vans.total: [70, 140]\n")
+    line = _refused(["sweep", str(study), "--days", "2"], tmp_path / "out")
+    assert line == f"error: {study}: more than 1,000,000 values once YAML aliases are expanded"
+    with pytest.raises(UserInputError) as caught:
+        read_sweep_file(study)
+    assert str(caught.value) == line.removeprefix("error: ")
+
+
+# ------------------------------------------------------------------ item 7: what was given
+
+
+@pytest.fixture
+def one_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A time limit of a minute: 2 points of 3000 days (1.2 million calls) are past it."""
+    monkeypatch.setenv("RESCUE_SIM_TIME_LIMIT", "60s")
+
+
+SWEEP_BODY = "factors:\n  network.vans.total: [70, 140]\n"
+
+
+def test_a_sweep_files_replications_past_the_limit_name_its_line(
+    tmp_path: Path, no_simulation: None
+) -> None:
+    study = _write(tmp_path, f"base: {QUICK}\nreplications: 100000\n{SWEEP_BODY}")
+    assert _refused(["sweep", str(study), "--days", "2"], tmp_path / "out") == (
+        f"error: {study}:2: replications: must be at most 10,000"
+    )
+
+
+@pytest.mark.parametrize(
+    "vary", ["horizon.days=2,3000", "demand.calls_per_day=130,10000000"], ids=["days", "calls"]
+)
+def test_work_made_large_by_a_vary_value_names_vary(
+    tmp_path: Path, vary: str, fixed_costs: None, no_simulation: None, one_minute: None
+) -> None:
+    # Not --days (given, but swept), nor the base scenario's line of the swept field.
+    args = ["sweep", str(QUICK), "--days", "2", "--replications", "3", "--vary", vary]
+    line = _refused(args, tmp_path / "out")
+    assert line.startswith("error: --vary: about "), line
+    assert line.endswith("make the run smaller, or pass --force to run it anyway")
+
+
+def test_work_made_large_by_a_sweep_files_factor_names_its_line(
+    tmp_path: Path, fixed_costs: None, no_simulation: None, one_minute: None
+) -> None:
+    study = _write(
+        tmp_path, f"base: {QUICK}\nreplications: 3\n{SWEEP_BODY}  horizon.days: [2, 3000]\n"
+    )
+    line = _refused(["sweep", str(study), "--days", "2"], tmp_path / "out")
+    assert line.startswith(f"error: {study}:5: factors.horizon.days: about "), line
+
+
+def test_fit_demand_names_the_trace_row_of_a_time_past_any_horizon(tmp_path: Path) -> None:
+    trace = _write(tmp_path, "t_call_h,lat,lon\n1.0,34.7,113.6\n1e308,34.8,113.7\n", "t.csv")
+    assert _refused(["fit-demand", str(trace)], tmp_path / "demand.yaml") == (
+        f"error: {trace}:3: t_call_h: past hour 87840 of day 0 (3660 days): '1e308'"
+    )
+    for days, line in [("nan", "must be positive"), ("inf", "must be at most 3,660")]:
+        args = ["fit-demand", str(trace), "--days", days]
+        assert _refused(args, tmp_path / "demand.yaml") == f"error: --days: {line}"

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -82,6 +83,23 @@ def _wait_until_working(process: subprocess.Popen[str], lock: Path, workers: int
     time.sleep(1.0)  # into the replications
 
 
+def _signalled(
+    process: subprocess.Popen[str], how: tuple[int, int, str], ready: Callable[[], None]
+) -> tuple[str, str]:
+    """Once ``ready`` returns, the signal to the process's group: its one line (checked
+    with the exit code) and its stderr."""
+    signum, code, word = how
+    try:
+        ready()
+        os.killpg(process.pid, signum)
+        stdout, stderr = process.communicate(timeout=300)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == code, stderr
+    return one_error_line(stdout, stderr, prefix=f"{word}: "), stderr
+
+
 SIGINT = (signal.SIGINT, 130, "interrupted")
 SIGTERM = (signal.SIGTERM, 143, "terminated")
 
@@ -100,7 +118,7 @@ SIGTERM = (signal.SIGTERM, 143, "terminated")
 def test_signal_to_the_group(
     tmp_path: Path, how: tuple[int, int, str], workers: int, existing: bool
 ) -> None:
-    signum, code, word = how
+    word = how[2]
     out = tmp_path / "run"
     if existing:
         result = runner.invoke(
@@ -109,15 +127,9 @@ def test_signal_to_the_group(
         assert result.exit_code == 0, result.output
     before = tree(tmp_path)
     process = _start(out, workers, overwrite=existing)
-    try:
-        _wait_until_working(process, tmp_path / ".run.lock", workers)
-        os.killpg(process.pid, signum)
-        stdout, stderr = process.communicate(timeout=300)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    assert process.returncode == code, stderr
-    message = one_error_line(stdout, stderr, prefix=f"{word}: ")
+    message, stderr = _signalled(
+        process, how, lambda: _wait_until_working(process, tmp_path / ".run.lock", workers)
+    )
     assert "leaked" not in stderr
     expected = f"{word}: nothing was written; {out} is as it was"
     # Runs that finished before the signal are kept in a new folder's result store, for
@@ -165,3 +177,38 @@ def test_sigterm_handler_is_restored_after_a_command() -> None:
     result = runner.invoke(app, ["validate", str(QUICK)])
     assert result.exit_code == 0, result.output
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize("how", [SIGINT, SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_a_dask_sweep_is_one_line(tmp_path: Path, how: tuple[int, int, str]) -> None:
+    """A LocalCluster's workers printed a KeyboardInterrupt traceback each, and Dask
+    warned of every cancelled run and lost worker: the command's one line only now."""
+    pytest.importorskip("distributed")
+    word = how[2]
+    out = tmp_path / "sweep"
+    process = popen_as_at_a_terminal(
+        [
+            sys.executable, "-m", "sim", "sweep", str(QUICK),
+            "--vary", "network.vans.total=70,100,140", "--days", "120",
+            "--replications", "4", "--engine", "dask", "--workers", "2", "--out", str(out),
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        start_new_session=True,
+    )  # fmt: skip
+
+    def first_run_stored() -> None:
+        # Signalled once the first run is stored: ten or so are left (about 0.6 s each).
+        deadline = time.monotonic() + 300
+        while not list((out / "store" / "runs").glob("*.parquet")):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the sweep never stored a run"
+            time.sleep(0.05)
+
+    message, _ = _signalled(process, how, first_run_stored)
+    kept = f"{word}: finished runs are kept in {out / 'store'}; run the same command again"
+    assert message.startswith(kept) or message == f"{word}: nothing was written; {out} is as it was"
+    assert not (out / "sweep.csv").exists()
+    deadline = time.monotonic() + 30
+    while _alive_in_group(process.pid):
+        assert time.monotonic() < deadline, f"left alive: {_alive_in_group(process.pid)}"
+        time.sleep(0.1)

@@ -86,6 +86,7 @@ def read_trace(path: str | Path, base: Scenario | None = None) -> pd.DataFrame:
     timestamps, ``attrs["day0"]`` is the date whose midnight is hour 0.
     """
     from sim.model.scenario import DEFAULT_FAULTS, DEFAULT_SEGMENTS, TraceConfig
+    from sim.model.schema import MAX_DAYS
     from sim.model.trace import read_trace_file
 
     faults = base.demand.fault_classes if base is not None else DEFAULT_FAULTS
@@ -98,6 +99,8 @@ def read_trace(path: str | Path, base: Scenario | None = None) -> pd.DataFrame:
         segments=[s.name for s in segments],
         keep=KEPT,
         not_before_h=0.0,
+        # A trace is fitted to a scenario's demand: no longer than a horizon may be.
+        before_h=MAX_DAYS * HOURS_PER_DAY,
     )
     table = pd.DataFrame({"t_call_h": trace.t_call_h, "lat": trace.lat, "lon": trace.lon})
     for name, values in (("fault", trace.fault), ("segment", trace.segment)):

@@ -22,7 +22,7 @@ from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
 from sim.cli.options import ExperimentOptions, ScenarioArgument, shared_options
 from sim.cli.output import claimed, described, show_written
-from sim.cli.setup import engine_from_options, load, locate
+from sim.cli.setup import checked_work, engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
 from sim.errors import UserInputError
 
@@ -72,7 +72,9 @@ ConfirmSeedOption = Annotated[
 
 @app.command()
 @guarded
-@shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
+@shared_options(
+    "days", "replications", "seed", "workers", "overwrite", "force", "engine", "scheduler"
+)
 def optimise(
     scenario_file: ScenarioArgument,
     out_dir: Annotated[
@@ -119,6 +121,7 @@ def optimise(
 ) -> None:
     """Optimise where stations go and how many vans each has (docs/network_design.md)."""
     from sim.experiments.design.optimise import optimise as optimise_network
+    from sim.experiments.design.optimise import search_runs
     from sim.experiments.design.spec import parse_requirement
 
     overrides: dict[str, object] = {}
@@ -144,6 +147,7 @@ def optimise(
         }
         setup = _setup("optimise", scenario_file, config, overrides, given, options)
         with claimed(out_dir, options.overwrite, setup.description) as output:
+            _check_search_work(search_runs(setup.prepared, setup.spec), setup, options)
             with setup.runner:
                 result = optimise_network(
                     setup.scenario, setup.spec, store=output.store, workers=options.workers,
@@ -159,7 +163,9 @@ def optimise(
 
 @app.command()
 @guarded
-@shared_options("days", "replications", "seed", "workers", "overwrite", "engine", "scheduler")
+@shared_options(
+    "days", "replications", "seed", "workers", "overwrite", "force", "engine", "scheduler"
+)
 def frontier(
     scenario_file: ScenarioArgument,
     vans: Annotated[
@@ -195,7 +201,7 @@ def frontier(
     """The cost-service frontier: the best network of each fleet size, with intervals
     (docs/network_design.md)."""
     from sim.experiments.design.frontier import frontier as frontier_of
-    from sim.experiments.design.frontier import parse_fleets, parse_targets
+    from sim.experiments.design.frontier import frontier_runs, parse_fleets, parse_targets
 
     overrides: dict[str, object] = {"maximise": kpi, "minimise": None}
     given = {
@@ -211,6 +217,7 @@ def frontier(
         more = {"fleets": fleets, "targets": list(wanted)}
         setup = _setup("frontier", scenario_file, config, overrides, given, options, more)
         with claimed(out_dir, options.overwrite, setup.description) as output:
+            _check_search_work(frontier_runs(setup.prepared, setup.spec, fleets), setup, options)
             with setup.runner:
                 result = frontier_of(
                     setup.scenario, fleets, setup.spec, targets=wanted, store=output.store,
@@ -224,6 +231,18 @@ def frontier(
     show_written(out_dir, f" ({len(result.points)} fleet sizes)")
 
 
+def _check_search_work(
+    runs: list[tuple[Scenario, int]], setup: _Setup, options: ExperimentOptions
+) -> None:
+    """The work of every run a search may make, checked before stage 1; a too large one
+    names the option or the spec's line that set the horizon or the replications."""
+    set_by = {"horizon.days": setup.spec.days, "replications": setup.spec.replications}
+    checked_work(
+        runs, workers=setup.runner.workers, force=options.force, keep_tables=False,
+        overridden={k: k.split(".")[-1] for k, v in set_by.items() if v is not None},
+    )  # fmt: skip
+
+
 def _log(line: str) -> None:
     err.print(line, highlight=False, markup=False, soft_wrap=True)
 
@@ -232,6 +251,7 @@ def _log(line: str) -> None:
 class _Setup:
     scenario: Scenario
     path: Path
+    prepared: Scenario  # the scenario the search starts from (optimise.prepare)
     spec: DesignSpec
     runner: Any
     description: dict[str, Any]
@@ -266,10 +286,11 @@ def _setup(
         config, overrides, _FRONTIER_OPTIONS if command == "frontier" else _SPEC_OPTIONS
     )
     runner = engine_from_options(options.workers, options.engine, options.scheduler)
-    cached_network(prepare(scenario, spec))  # network mistakes surface before any work
+    prepared = prepare(scenario, spec)
+    cached_network(prepared)  # network mistakes surface before any work
     kept = {k: v for k, v in spec.model_dump(mode="json").items() if k not in _SEARCH_BOUNDS}
     description = described(command, path, scenario, spec=kept, **(more or {}))
-    return _Setup(scenario, path, spec, runner, description)
+    return _Setup(scenario, path, prepared, spec, runner, description)
 
 
 @contextmanager

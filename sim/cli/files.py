@@ -71,8 +71,10 @@ def fit_demand(
     try:
         if start_weekday is not None and not 0 <= start_weekday < 7:
             raise UserInputError("must be 0 (Monday) to 6", field="--start-weekday")
-        if days is not None and days <= 0:
-            raise UserInputError("must be positive", field="--days")
+        if days is not None:
+            from sim.experiments.runs.arguments import check_days
+
+            days = check_days(days, "--days")
         base, _ = load(scenario_file)
         # Both files are claimed before the trace is read: the weights beside the YAML
         # (where it really goes, if --out is a symbolic link), which names them.

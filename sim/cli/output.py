@@ -10,6 +10,7 @@ store into the folder that replaces the old one, and releases the lock.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,7 +83,26 @@ class Output:
         if self.folder is None:
             return
         self.keep_store()
-        write(self.folder)
+        try:
+            write(self.folder)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            from sim.errors import OutputError
+
+            target = self.folder.target
+            name = None if exc.filename is None else Path(exc.filename).relative_to(target)
+            kept = self.kept_store
+            again = (
+                f"; the finished runs are kept in {kept.root}: free some space and run the "
+                "same command again"
+                if kept is not None
+                else ""
+            )
+            raise OutputError(
+                f"{exc.strerror or 'no space left on device'}; {shown} is as it was{again}",
+                file=shown if name is None else shown / name,
+            ) from None
         leaves(f"{shown} was written in full")
 
     def close(self) -> None:

@@ -9,8 +9,8 @@ the folder committed in one step.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -42,6 +42,7 @@ from sim.cli.tables import DELTA_CAPTION, delta_cells, interval_text, kpi_label,
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
+    from sim.experiments.runs.sweep_file import SweepFile
     from sim.model.scenario import Scenario
 
 # The KPIs a sweep shows unless --kpi is given: the headline rates, then these.
@@ -159,16 +160,19 @@ def run(
                 )
                 n = len(result.replications)
                 stop_on_policy_failure(result.failures, n)
-            if n:
-                title = f"{scenario.name} | {result.policy} | {n} replication(s)"
-                out.print(kpi_table(result.summary, escape(title)))
-            if setup.precision:
-                out.print(precision_note([result]), highlight=False)
-            stop_on_failures(result.failures, n + len(result.failures), output.kept_store)
+            title = f"{scenario.name} | {result.policy} | {n} replication(s)"
+            shown: list[Table | str] = [kpi_table(result.summary, escape(title))] if n else []
+            shown += [precision_note([result])] if setup.precision else []
+            # The table comes once the folder is written (else an error is the one line),
+            # or before the failures.
+            if result.failures:
+                out.print(*shown, highlight=False)
+                stop_on_failures(result.failures, n + len(result.failures), output.kept_store)
             if out_dir is not None:
                 from sim.outputs.run_folder import write_run
 
                 output.commit(lambda folder: write_run(result, folder, path), out_dir)
+    out.print(*shown, highlight=False)
     show_written(out_dir)
 
 
@@ -308,7 +312,9 @@ def sweep(
         if from_file:
             assert design is not None
             options = replace(options, replications=design.replications)
-        scenario, _ = options_scenario(base, options)
+        given = _as_given(scenario_file if from_file else None, design)
+        with given([]):
+            scenario, _ = options_scenario(base, options)
         if policy is not None:
             check_policy(policy)
         setup = options_experiment(options, scenario)
@@ -327,7 +333,7 @@ def sweep(
         else:
             parameters = [parse_parameter(text) for text in vary or ()]
             size, size_field, where = grid_size(parameters), "--vary", {}
-        with _replications_from(scenario_file if from_file else None):
+        with given([]):
             checked_design(
                 scenario, size, workers=setup.engine.workers, force=options.force,
                 field=size_field, overridden=named, **where,
@@ -341,13 +347,15 @@ def sweep(
             "sweep", scenario_file, scenario, points=[point.values for point in points]
         )
         with claimed(out_dir, options.overwrite, description) as output:
-            with _replications_from(scenario_file if from_file else None):
+            swept = [parameter.path for parameter in parameters]
+            with given(swept):
                 checked_work(
                     [(point.scenario, scenario.replications) for point in points],
                     workers=setup.engine.workers,
                     force=options.force,
                     keep_tables=False,
-                    overridden=named,
+                    # A swept field (--days's own too) is named as swept.
+                    overridden={k: v for k, v in named.items() if k not in swept},
                 )
             with setup.engine, monitor(f"{len(points)} points x{scenario.replications}") as report:
                 result = sweep_points(
@@ -361,27 +369,48 @@ def sweep(
                 finished = sum(len(r.replications) for r in result.results)
                 stop_on_policy_failure(result.failures, finished)
             runs = sum(len(r.replications) + len(r.failures) for r in result.results)
-            if finished:  # with every run failed there is no table, only the failures
-                out.print(_sweep_table(result, scenario, shown, runs, setup))
-            stop_on_failures(result.failures, runs, output.kept_store, result.point_label)
+            # With every run failed there is no table, only the failures; with none, the
+            # table comes once the folder is written (else an error is the one line).
+            table = _sweep_table(result, scenario, shown, runs, setup) if finished else None
+            if result.failures:
+                out.print(table or "")
+                stop_on_failures(result.failures, runs, output.kept_store, result.point_label)
             if out_dir is not None:
                 from sim.outputs.run_folder import write_sweep
 
                 output.commit(lambda folder: write_sweep(result, folder), out_dir)
+    if table is not None:
+        out.print(table)
     show_written(out_dir)
 
 
-@contextmanager
-def _replications_from(sweep_file: Path | None) -> Iterator[None]:
-    """An error of the replications a sweep file set names that file's line."""
-    try:
-        yield
-    except UserInputError as exc:
-        if sweep_file is not None and exc.field == "replications":
-            from sim.model.loading import field_line
+def _as_given(
+    sweep_file: Path | None, design: SweepFile | None
+) -> Callable[[list[str]], AbstractContextManager[None]]:
+    """Inside ``given(swept)``, an error of a field the sweep set names where the user set
+    it: the replications of ``sweep_file`` (when it set them) its line, a swept field
+    ``--vary`` or the sweep file's factor line, not the base scenario's line or an option."""
 
-            exc.file, exc.line = str(sweep_file), field_line(sweep_file, "replications")
-        raise
+    @contextmanager
+    def given(swept: list[str]) -> Iterator[None]:
+        try:
+            yield
+        except UserInputError as exc:
+            replications = exc.field in ("replications", "--replications") and exc.file is None
+            if sweep_file is not None and replications:
+                from sim.model.loading import field_line
+
+                exc.file, exc.line = str(sweep_file), field_line(sweep_file, "replications")
+                exc.field = "replications"
+            elif exc.field in swept and exc.file is None:
+                if design is None:
+                    exc.field = "--vary"
+                else:
+                    exc.file, exc.line = str(design.path), design.factor_line(exc.field)
+                    exc.field = f"factors.{exc.field}"
+            raise
+
+    return given
 
 
 def _sweep_table(

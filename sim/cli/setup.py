@@ -179,17 +179,12 @@ def experiment_from_options(
     replications: int,
 ) -> Experiment:
     """Check the engine and precision options (UserInputError naming the option)."""
-    from sim.analysis.kpi_catalogue import CATALOGUE
-    from sim.experiments.runs.precision import parse_precision
+    from sim.experiments.runs.arguments import check_max_replications, check_precision
 
     runner = engine_from_options(workers, engine, scheduler)
-    targets = [parse_precision(text, list(CATALOGUE)) for text in precision or ()]
-    if targets and max_replications < max(2, replications):
-        raise UserInputError(
-            f"must be at least the replications to start with ({max(2, replications)})",
-            field="--max-replications",
-        )
-    return Experiment(runner, targets, max_replications)
+    targets = check_precision(list(precision or ()), "--precision")
+    cap = check_max_replications(max_replications, replications, targets, "--max-replications")
+    return Experiment(runner, targets, cap)
 
 
 def checked_work(
@@ -265,7 +260,14 @@ def checked_design(
 
 
 def stop_on_policy_failure(failures: Sequence[RunFailure], finished: int) -> None:
-    """A policy that raised in every run: its one line (exit 2), as without the engine."""
+    """A policy that raised in every run: its one line (exit 2), as without the engine.
+    A run whose results could not be written (a full disk): that line (exit 2), the
+    runs written kept in the store for the same command to resume from."""
+    from sim.errors import OutputError
+
+    unwritten = [failure for failure in failures if failure.error_type == OutputError.__name__]
+    if unwritten:
+        raise OutputError(unwritten[0].message)
     if finished or not failures or not failures[0].headline:
         return
     from sim.errors import PolicyFailure

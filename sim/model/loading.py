@@ -86,6 +86,19 @@ def _plain(node: Any, budget: list[int] | None = None) -> Any:
     return node
 
 
+def expanded(tree: Any, source: str | Path) -> Any:
+    """Plain dicts and lists of a YAML tree (a scenario's, a sweep file's), its aliases
+    expanded; past :data:`MAX_SCENARIO_VALUES` values a :class:`ScenarioError` naming
+    ``source``, before nested aliases can fill the memory."""
+    try:
+        return _plain(tree)
+    except _TooLarge:
+        raise ScenarioError(
+            f"more than {MAX_SCENARIO_VALUES:,} values once YAML aliases are expanded",
+            file=source,
+        ) from None
+
+
 def _message(error: Mapping[str, Any]) -> str:
     msg = str(error["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
@@ -183,13 +196,7 @@ def parse_scenario(text: str, source: str | Path = "<scenario>") -> Scenario:
     if not isinstance(tree, Mapping):
         raise ScenarioError("a scenario must be a mapping of fields", file=source, line=1)
     base_dir = Path(source).parent if str(source) != "<scenario>" else Path.cwd()
-    try:
-        data = _plain(tree)
-    except _TooLarge:
-        raise ScenarioError(
-            f"more than {MAX_SCENARIO_VALUES:,} values once YAML aliases are expanded",
-            file=source,
-        ) from None
+    data = expanded(tree, source)
     try:
         scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as exc:

@@ -276,6 +276,7 @@ def _read_file(
     start: date | None,
     keep: Sequence[str],
     not_before_h: float | None,
+    before_h: float | None = None,
 ) -> _Read:
     path = config.file
     table, parquet = _table(path, config, keep)
@@ -296,6 +297,11 @@ def _read_file(
         if not_before_h is not None and (t_call_h < not_before_h).any():
             row = int(np.flatnonzero(t_call_h < not_before_h)[0])
             _raise_at(table, time, path, row, f"before hour {not_before_h:g} of day 0")
+        if before_h is not None and (t_call_h >= before_h).any():
+            row = int(np.flatnonzero(t_call_h >= before_h)[0])
+            _raise_at(
+                table, time, path, row, f"past hour {before_h:g} of day 0 ({before_h / 24:g} days)"
+            )
         lat = number_column(table, roles["lat"], path, low=-90, high=90).to_numpy()
         lon = number_column(table, roles["lon"], path, low=-180, high=180).to_numpy()
         fault = segment = priority = ids = None
@@ -331,6 +337,7 @@ def read_trace_file(
     start: date | None = None,
     keep: Sequence[str] = (),
     not_before_h: float | None = None,
+    before_h: float | None = None,
 ) -> Trace:
     """Read and check every row of the trace ``config`` names (a CSV or a ``.parquet``).
 
@@ -339,7 +346,8 @@ def read_trace_file(
     call); or hours since day 0, in a ``t_call_h`` column or with ``time_format: hours``.
     Fault classes and segments must be among the names given. ``keep``: other columns
     to return as they are written (:attr:`Trace.kept`), where the trace has them.
-    ``not_before_h``: a call before this hour of day 0 is an error. A bad cell is one
+    ``not_before_h``: a call before this hour of day 0 is an error; ``before_h``: a call
+    at or after this hour is. A bad cell is one
     :class:`~sim.errors.ScenarioError` naming the file, the line (a Parquet file's row)
     and the column.
     """
@@ -350,6 +358,7 @@ def read_trace_file(
         start=start,
         keep=keep,
         not_before_h=not_before_h,
+        before_h=before_h,
     ).trace
 
 

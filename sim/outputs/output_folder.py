@@ -504,9 +504,26 @@ class OutputFolder:
     def __enter__(self) -> OutputFolder:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
         if not self.committed:
+            if isinstance(exc, OSError) and exc.errno in _FULL and exc.filename is None:
+                exc.filename = _last_written(self.staging, self.target)  # before it goes
             self.abort()
+
+
+# A disk (or the user's quota) full: the file being written is named.
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _last_written(staging: Path, target: Path) -> str | None:
+    """The file of ``staging`` written last, as it would be in ``target`` (a store aside)."""
+    files = [
+        path
+        for path in staging.rglob("*")
+        if path.is_file() and path.relative_to(staging).parts[0] != "store"
+    ]
+    newest = max(files, key=lambda path: path.stat().st_mtime_ns, default=None)
+    return None if newest is None else str(target / newest.relative_to(staging))
 
 
 OutDir = str | Path | OutputFolder

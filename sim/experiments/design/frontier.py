@@ -245,6 +245,16 @@ def warm_start(previous: np.ndarray, seed: np.ndarray, fleet: int, max_stations:
     return vans
 
 
+def frontier_runs(
+    base: Scenario, spec: DesignSpec, fleets: Sequence[int]
+) -> list[tuple[Scenario, int]]:
+    """The most runs a frontier of ``base`` (:func:`~sim.experiments.design.optimise.prepare`'s)
+    may make, to estimate its work before the first point: each fleet size's search (every
+    design of its budget) and its confirmation on fresh streams."""
+    confirm = spec.confirm_replications or base.replications
+    return ([(base, base.replications)] * spec.max_evaluations + [(base, confirm)]) * len(fleets)
+
+
 def frontier(
     scenario: Scenario,
     fleets: Sequence[int],

@@ -325,6 +325,14 @@ def prepare(scenario: Scenario, spec: DesignSpec) -> Scenario:
     return prepared
 
 
+def search_runs(base: Scenario, spec: DesignSpec) -> list[tuple[Scenario, int]]:
+    """The most runs a search of ``base`` (:func:`prepare`'s) may make, to estimate its
+    work before stage 1: every design of the budget, then the current and the optimised
+    network confirmed. The designs change stations and vans, not the calls to serve."""
+    confirm = spec.confirm_replications or base.replications
+    return [(base, base.replications)] * spec.max_evaluations + [(base, confirm)] * 2
+
+
 # --------------------------------------------------------------------------- the search
 
 

@@ -30,16 +30,19 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import math
 import os
+import signal
 import sys
 import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from multiprocessing import get_all_start_methods, get_context
 from types import TracebackType
@@ -201,6 +204,31 @@ class LocalEngine(Engine):
             process.join(timeout=5)
 
 
+@contextmanager
+def _deaf_children() -> Iterator[None]:
+    """Processes started inside ignore SIGINT and SIGTERM, as local workers do
+    (:func:`~sim.experiments.runs.worker.init_worker`).
+
+    A signal to the process group (^C at a terminal) is this process's to handle: it
+    cancels the runs and closes the cluster. A ``LocalCluster``'s worker processes are
+    spawned (a new interpreter, which keeps an ignored signal ignored) and would
+    otherwise each print a KeyboardInterrupt traceback; they still end when this process
+    does (Dask's workers watch their parent).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in _GROUP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+_GROUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def _distributed(option: str) -> Any:
     """The ``distributed`` module, or a :class:`UserInputError` naming ``option``."""
     try:
@@ -234,6 +262,7 @@ class DaskEngine(Engine):
         self._client: Any = None
         self._cluster: Any = None
         self._checked = False
+        self._muted: int | None = None  # the level of Dask's logger before _mute
 
     def check(self) -> None:
         """Make sure a Dask scheduler answers at the address, within the timeout.
@@ -268,12 +297,16 @@ class DaskEngine(Engine):
                     field="--scheduler",
                 ) from None
         else:
-            self._cluster = distributed.LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,  # the model is pure Python: one run per process
-                processes=True,
-                dashboard_address=None,
-            )
+            with _deaf_children():
+                self._cluster = distributed.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,  # the model is pure Python: one run per process
+                    processes=True,
+                    dashboard_address=None,
+                    # Runs cancelled on ^C, and workers removed at the end, are this
+                    # command's to report (in one line); Dask would add a warning each.
+                    silence_logs=logging.ERROR,
+                )
             self._client = distributed.Client(self._cluster)
         return self._client
 
@@ -284,10 +317,15 @@ class DaskEngine(Engine):
     def close(self) -> None:
         client, cluster = self._client, self._cluster
         self._client = self._cluster = None
-        if client is not None:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        try:
+            if client is not None:
+                client.close()
+            if cluster is not None:
+                cluster.close()
+        finally:
+            if self._muted is not None:
+                logging.getLogger("distributed").setLevel(self._muted)
+                self._muted = None
 
     def run(self, tasks: Sequence[Task], on_result: ResultFn, on_tick: TickFn) -> None:
         client = self._connect()
@@ -313,8 +351,19 @@ class DaskEngine(Engine):
                     future.release()
                     on_result(task, result)
         except BaseException:
+            # Stopped (^C, SIGTERM, an error here): this command says so in one line.
+            # What Dask logs while its runs are cancelled and the cluster closed (keys
+            # it could not gather, workers it lost) says nothing more.
+            self._mute()
             client.cancel(list(futures))
             raise
+
+    def _mute(self) -> None:
+        """Silence Dask's logging in this process until :meth:`close` has closed all."""
+        if self._muted is None:
+            logger = logging.getLogger("distributed")
+            self._muted = logger.level
+            logger.setLevel(logging.CRITICAL + 1)
 
 
 def scheduler_timeout_s() -> float:

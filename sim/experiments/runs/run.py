@@ -20,9 +20,14 @@ import pandas as pd
 
 from sim.analysis.kpis import summarise
 from sim.experiments.runs.arguments import (
-    check_policy,
+    check_engine,
+    check_jobs,
+    check_max_replications,
+    check_precision,
     check_replications,
+    check_runs,
     check_scenario,
+    check_store,
     check_workers,
 )
 from sim.experiments.runs.executor import Engine, Experiment, LocalEngine, RunOutcome, RunSpec
@@ -188,15 +193,14 @@ class Execution:
         """:func:`run_all` carried out this way."""
         replications = check_replications(replications)
         check_workers(self.workers)
+        runs = check_runs(runs)
+        precision = check_precision(precision)
+        max_replications = check_max_replications(max_replications, replications, precision)
         for scenario, policy in runs:
-            check_scenario(scenario)
-            check_policy(policy)
             # Fail fast, before any work.
             check_roster_without_moveup(scenario.roster is not None, policy_class(scenario, policy))
             if scenario.demand.trace is not None:
                 read_trace(scenario)  # every row checked here, not in a worker
-        if precision and max_replications < replications:
-            raise ValueError("max_replications is below the replications to start with")
         digests = [scenario_digest(scenario) for scenario, _ in runs]
         point_of: dict[str, int] = {}
         points = [point_of.setdefault(digest, len(point_of)) for digest in digests]
@@ -236,7 +240,7 @@ def run_all(
     workers: int = 1,
     progress: ProgressFn | None = None,
     keep_tables: bool = True,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
     store: ResultStore | str | Path | None = None,
     report: ReportFn | None = None,
     precision: Sequence[PrecisionTarget] = (),
@@ -261,17 +265,19 @@ def run_all(
     this process, else :class:`RunFailedError`), otherwise the failures are listed in
     each result's ``failures``. The same as :meth:`Execution.run_all`.
     """
-    if isinstance(store, str | Path):
-        store = ResultStore(store)
-    execution = Execution(workers, engine, store, progress, report, description)
-    return execution.run_all(
-        runs,
-        replications,
-        keep_tables=keep_tables,
-        precision=precision,
-        max_replications=max_replications,
-        raise_on_failure=raise_on_failure,
-    )
+    with ExitStack() as stack:
+        made = check_engine(engine, workers)
+        if made is not None and made is not engine:  # made from its name: entered here
+            stack.enter_context(made)
+        execution = Execution(workers, made, check_store(store), progress, report, description)
+        return execution.run_all(
+            runs,
+            replications,
+            keep_tables=keep_tables,
+            precision=precision,
+            max_replications=max_replications,
+            raise_on_failure=raise_on_failure,
+        )
 
 
 def _raise_first(failed: Sequence[RunOutcome]) -> None:
@@ -357,7 +363,7 @@ def run_jobs(
     workers: int = 1,
     progress: ProgressFn | None = None,
     keep_tables: bool = True,
-    engine: Engine | None = None,
+    engine: Engine | str | None = None,
     experiment: Experiment | None = None,
 ) -> list[ReplicationResult]:
     """Replications named one by one; results in the order of ``jobs``.
@@ -375,10 +381,13 @@ def run_jobs(
     store's manifest lists the runs of every call.
     """
     workers = check_workers(workers)
-    specs = [RunSpec(scenario, policy, replication) for scenario, replication, policy in jobs]
+    specs = [RunSpec(s, policy, replication) for s, replication, policy in check_jobs(jobs)]
     with ExitStack() as stack:
+        made = check_engine(engine, workers)
+        if made is not None and made is not engine:  # made from its name: entered here
+            stack.enter_context(made)
         if experiment is None:
-            execution = Execution(workers, engine, progress=progress)
+            execution = Execution(workers, made, progress=progress)
             experiment = execution.experiment(stack, tables=keep_tables)
         outcomes = experiment.execute(specs)
     _raise_first([o for o in outcomes if not o.ok])

@@ -27,6 +27,7 @@ from ruamel.yaml.error import YAMLError
 
 from sim.analysis.kpis import summarise
 from sim.errors import UserInputError
+from sim.experiments.runs.arguments import check_list, check_scenario
 from sim.experiments.runs.replication import PolicySpec, ProgressFn, policy_instance
 from sim.experiments.runs.run import RunResult, run_all
 from sim.experiments.runs.store import RunFailure
@@ -274,8 +275,32 @@ def sweep(
     ``progress``, ``keep_tables``) and of :func:`~sim.experiments.runs.run.run_all`
     (``engine``, ``store``, ``precision``, ``raise_on_failure``...).
     """
+    base = check_scenario(base, "base")
+    parameters = check_parameters(parameters)
     points = grid(base, parameters, policy=policy, base_dir=base_dir)
-    return sweep_points(base, list(parameters), points, policy=policy, **options)
+    return sweep_points(base, parameters, points, policy=policy, **options)
+
+
+def check_parameters(parameters: Any, field: str = "parameters") -> list[Parameter]:
+    """The parameters of a sweep: :class:`Parameter` values, or ``PATH=V1,V2`` texts as
+    ``--vary`` takes them (read by :func:`parse_parameter`)."""
+    expected = "a list of Parameter(path, values) or PATH=V1,V2 texts"
+    checked = []
+    for k, parameter in enumerate(check_list(parameters, expected, field)):
+        if isinstance(parameter, str):
+            parameter = parse_parameter(parameter)
+        if not isinstance(parameter, Parameter):
+            raise UserInputError(
+                f"expected a Parameter or a PATH=V1,V2 text, got {type(parameter).__name__}",
+                field=f"{field}[{k}]",
+            )
+        if not isinstance(parameter.path, str) or not isinstance(parameter.values, list | tuple):
+            raise UserInputError(
+                "expected Parameter(path, values): a dotted path and a list of values",
+                field=f"{field}[{k}]",
+            )
+        checked.append(Parameter(parameter.path, tuple(parameter.values)))
+    return checked
 
 
 def sweep_points(

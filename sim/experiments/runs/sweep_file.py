@@ -51,7 +51,7 @@ from sim.experiments.runs.sweep import (
     make_points,
 )
 from sim.experiments.runs.work_estimate import MAX_DESIGN_POINTS, check_design_points
-from sim.model.loading import check_size, field_line
+from sim.model.loading import check_size, expanded, field_line
 from sim.model.scenario import Scenario
 from sim.model.schema import MAX_SCENARIO_BYTES
 from sim.model.streams import named_rng
@@ -110,6 +110,17 @@ class SweepFile:
         if self.ranges and self._grid_size <= MAX_DESIGN_POINTS:
             return "sample.points"
         return "factors"
+
+    def factor_line(self, factor: str) -> int | None:
+        """1-based line of a swept field in this file (``policies`` for the policy's)."""
+        try:
+            tree = YAML(typ="rt").load(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, YAMLError):
+            return None
+        factors = tree.get("factors") if isinstance(tree, Mapping) else None
+        if isinstance(factors, Mapping) and factor in factors:
+            return _factor_line(factors, factor)
+        return field_line(self.path, "policies")
 
     def check_size(self) -> None:
         """Refuse a design of more points than one may have, naming this file's line."""
@@ -206,6 +217,8 @@ def read_sweep_file(path: str | Path) -> SweepFile:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or exc
         raise UserInputError(f"YAML syntax: {problem}", file=path, line=line) from None
+
+    expanded(tree, path)  # aliases within the scenarios' limit before any value is read
 
     def fail(message: str, field: str) -> UserInputError:
         return UserInputError(message, file=path, line=field_line(path, field), field=field)
