@@ -354,6 +354,20 @@ def test_optimise_past_the_time_limit_is_refused_before_stage_1(
     assert "a simulation started" in result.stderr
 
 
+def test_a_frontier_past_the_time_limit_is_refused_before_its_first_point(
+    tmp_path: Path, fixed_costs: None, no_simulation: None
+) -> None:
+    # Three fleet sizes of optimise's work each (its search and a confirmation per point).
+    args = ["frontier", str(QUICK), "--vans", "60..100:20", "--days", "3000"]
+    args += ["--replications", "1000"]
+    line = _refused(args, tmp_path / "out")
+    assert line.startswith("error: --replications: about 36,")
+    assert line.endswith("make the run smaller, or pass --force to run it anyway")
+    result = runner.invoke(app, [*args, "--force", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 1
+    assert "a simulation started" in result.stderr
+
+
 def test_a_sweep_file_past_the_alias_limit_is_refused(tmp_path: Path, no_simulation: None) -> None:
     # Nested aliases ("billion laughs"): 8 ** 7 values once expanded, from a few lines.
     levels = ["  - &l0 [0, 0, 0, 0, 0, 0, 0, 0]"]
