@@ -20,7 +20,7 @@ from rich.table import Table
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, ScenarioArgument, shared_options
+from sim.cli.options import ExperimentOptions, ScenarioArgument, out_option, shared_options
 from sim.cli.output import claimed, described, show_written
 from sim.cli.setup import checked_work, engine_from_options, load, locate
 from sim.cli.tables import DELTA_CAPTION, delta_cells, kpi_label
@@ -79,7 +79,7 @@ def optimise(
     scenario_file: ScenarioArgument,
     out_dir: Annotated[
         Path,
-        typer.Option("--out", help="The design folder; the same folder again resumes a search."),
+        out_option("The design folder; the same folder again resumes a search."),
     ],
     config: Annotated[
         Path | None,
@@ -174,7 +174,7 @@ def frontier(
     ],
     out_dir: Annotated[
         Path,
-        typer.Option("--out", help="The frontier folder; the same folder again resumes."),
+        out_option("The frontier folder; the same folder again resumes."),
     ],
     kpi: Annotated[
         str, typer.Option("--kpi", help="The KPI to maximise at each fleet size.")

@@ -22,7 +22,7 @@ import typer
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import BaselineOption, OverwriteFileOption, OverwriteOption
+from sim.cli.options import BaselineOption, OverwriteFileOption, OverwriteOption, out_option
 from sim.cli.setup import load, locate
 from sim.errors import UserInputError
 
@@ -43,9 +43,7 @@ def fit_demand(
     ],
     out_file: Annotated[
         Path,
-        typer.Option(
-            "--out", help="YAML file for the demand section (weights: NAME.prefectures.csv)."
-        ),
+        out_option("YAML file for the demand section (weights: NAME.prefectures.csv)."),
     ],
     scenario_file: Annotated[
         Path | None, typer.Option("--scenario", help="Base scenario for fields not fitted.")
@@ -100,7 +98,7 @@ def fit_demand(
 @guarded
 def travel_matrix(
     scenario_file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Matrix file: .parquet or .csv.")],
+    out_file: Annotated[Path, out_option("Matrix file: .parquet or .csv.")],
     per_prefecture: Annotated[
         int | None,
         typer.Option(help="Stations per prefecture, nearest first (default: the candidate pool)."),
@@ -226,10 +224,9 @@ def plot(
     ],
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            help="Folder to write (default RUN_DIR/figures, which replaces the figures a "
-            "previous plot wrote there).",
+        out_option(
+            "Folder to write (default RUN_DIR/figures, which replaces the figures a "
+            "previous plot wrote there)."
         ),
     ] = None,
     baseline: BaselineOption = None,
@@ -254,10 +251,9 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
     out_file: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            help="HTML file (default RUN_DIR/report.html, which replaces the report written "
-            "there before).",
+        out_option(
+            "HTML file (default RUN_DIR/report.html, which replaces the report written "
+            "there before)."
         ),
     ] = None,
     baseline: BaselineOption = None,
@@ -289,7 +285,7 @@ def report(
 @guarded
 def replay(
     run_dir: Annotated[Path, typer.Argument(help="A folder written by 'rescue-sim run --out'.")],
-    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write (day.html).")],
+    out_file: Annotated[Path, out_option("HTML file to write (day.html).")],
     replication: Annotated[
         int | None, typer.Option(help="Replication to replay (default: the first).")
     ] = None,

@@ -16,7 +16,13 @@ import typer
 
 from sim.cli.app import app, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, ParamOption, ScenarioArgument, shared_options
+from sim.cli.options import (
+    ExperimentOptions,
+    ParamOption,
+    ScenarioArgument,
+    out_option,
+    shared_options,
+)
 from sim.cli.output import claimed, described, show_written
 from sim.cli.progress import fraction_done, monitor
 from sim.cli.setup import (
@@ -51,9 +57,7 @@ def sensitivity(
     samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out", help="Write sensitivity.csv, points.csv, figures here (a rerun resumes)."
-        ),
+        out_option("Write sensitivity.csv, points.csv, figures here (a rerun resumes)."),
     ] = None,
     *,
     options: ExperimentOptions,
@@ -128,9 +132,7 @@ def calibrate(
     ] = 30,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out", help="Write calibrated.yaml and calibration.json here (a rerun resumes)."
-        ),
+        out_option("Write calibrated.yaml and calibration.json here (a rerun resumes)."),
     ] = None,
     *,
     options: ExperimentOptions,

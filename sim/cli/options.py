@@ -67,6 +67,11 @@ ParamOption = Annotated[
 ]
 
 
+def out_option(help: str) -> Any:
+    """The ``--out`` option (a file or a folder), with what the command writes there."""
+    return typer.Option("--out", help=help)
+
+
 @dataclass(frozen=True)
 class ExperimentOptions:
     """The options every command that runs experiments takes, in one value.

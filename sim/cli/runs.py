@@ -21,7 +21,13 @@ from rich.table import Table
 
 from sim.cli.app import app, err, out
 from sim.cli.guard import guarded
-from sim.cli.options import ExperimentOptions, PolicyOption, ScenarioArgument, experiment_options
+from sim.cli.options import (
+    ExperimentOptions,
+    PolicyOption,
+    ScenarioArgument,
+    experiment_options,
+    out_option,
+)
 from sim.cli.output import claimed, show_written
 from sim.cli.progress import monitor
 from sim.cli.setup import (
@@ -129,7 +135,7 @@ def run(
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option("--out", help="Write the run folder here (a rerun resumes from it)."),
+        out_option("Write the run folder here (a rerun resumes from it)."),
     ] = None,
     *,
     options: ExperimentOptions,
@@ -185,9 +191,7 @@ def compare(
         list[str],
         typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
     ],
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="Write comparison.csv/json here.")
-    ] = None,
+    out_dir: Annotated[Path | None, out_option("Write comparison.csv/json here.")] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -280,10 +284,7 @@ def sweep(
     policy: PolicyOption = None,
     out_dir: Annotated[
         Path | None,
-        typer.Option(
-            "--out",
-            help="Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes).",
-        ),
+        out_option("Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes)."),
     ] = None,
     *,
     options: ExperimentOptions,
