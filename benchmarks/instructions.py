@@ -265,14 +265,9 @@ def bytecodes_by_phase(days: float) -> dict[str, Any]:
 
 
 def _worker(args: list[str], prefix: list[str], what: str) -> dict[str, Any]:
-    command = [*prefix, sys.executable, "-m", "benchmarks.instructions", *args]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        sys.stderr.write(done.stdout + done.stderr)
-        raise SystemExit(f"the count of {what} failed")
-    line = next(x for x in done.stdout.splitlines() if x.startswith(RESULT_TAG))
-    result: dict[str, Any] = json.loads(line[len(RESULT_TAG) :])
-    return result
+    from benchmarks.national import _run_worker
+
+    return _run_worker(args, what, "benchmarks.instructions", tuple(prefix))
 
 
 def read_dumps(out_dir: Path) -> dict[str, tuple[int, Path]]:

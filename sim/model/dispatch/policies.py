@@ -78,14 +78,7 @@ class NearestStation(DispatchPolicy):
     def assign(self, order: Order, view: DispatchView) -> Van | None:
         # With every station open the nearest open station is the nearest (the usual case).
         station = order.nearest if view.all_open else view.nearest_open_station(order)
-        # self._give_to(station, order, view), spelt out: this runs for every order.
-        order.station = station
-        idle = view.idle_at[station]
-        if idle:
-            view.idle_count -= 1
-            return idle.pop()
-        self._queue(station).push(order)
-        return None
+        return self._give_to(station, order, view)
 
     def next_order(self, van: Van, view: DispatchView) -> Order | None:
         queue = self._queues.get(van.station)
