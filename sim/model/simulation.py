@@ -45,7 +45,7 @@ import simpy
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import Contractor
-from sim.model.engine import Bays, CallProcess, CallSource, make_wait
+from sim.model.engine import Bays, CallProcess, CallSource, Timer, make_sleep, make_wait, new_timer
 from sim.model.geo import great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
@@ -324,6 +324,7 @@ class Model:
         call_times: list[float] = np.asarray(stream.t_call_h[:n_calls], dtype=np.float64).tolist()
         self._source = CallSource(self.env, call_times, n_calls, self._call)
         self._wait = make_wait(self.env)
+        self._sleep = make_sleep(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
         # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
@@ -475,7 +476,9 @@ class Model:
         exception propagates out of ``env.run()``.
         """
         resume = self._source.resume
-        wait = self._wait
+        # The call's one timeout for all its waits (see sim.model.engine.Timer).
+        timer = new_timer(self.env, resume)
+        sleep = self._sleep
         s = self._in
         rec = self._out
         hotline = self.hotline
@@ -489,7 +492,7 @@ class Model:
             rec.hotline_wait_total_h[i] = 0.0
             handling = s.handling_h[row]
             rec.handling_h[i] = handling
-            now = wait(handling, resume)
+            now = sleep(timer, handling)
             yield
         else:
             env = self.env
@@ -511,13 +514,13 @@ class Model:
                             attempt + 1 < max_attempts
                             and s.redial_u[row + attempt] < self._redial_p
                         ):
-                            now = wait(s.redial_delay_h[row + attempt], resume)
+                            now = sleep(timer, s.redial_delay_h[row + attempt])
                             yield
                             continue
                         rec.abandoned_h[i] = now
                         rec.hotline_wait_total_h[i] = wait_total
                         rec.final_state[i] = ABANDONED
-                        del resume  # the end of the call (see the docstring)
+                        del resume, timer  # the end of the call (see the docstring)
                         yield
                         return
                 rec.answered_h[i] = now
@@ -525,7 +528,7 @@ class Model:
                 rec.hotline_wait_total_h[i] = wait_total
                 handling = s.handling_h[row + attempt]
                 rec.handling_h[i] = handling
-                now = wait(handling, resume)
+                now = sleep(timer, handling)
                 yield
                 break
         hotline.release()
@@ -550,7 +553,7 @@ class Model:
         if remote_u < self._remote_share:
             rec.final_state[i] = REMOTE
             rec.repaired_h[i] = now
-            del resume  # the end of the call
+            del resume, timer  # the end of the call
             yield
             return
 
@@ -604,7 +607,7 @@ class Model:
             )
             rec.departed_h[i] = departed
             rec.road_km[i] = road_km
-            arrived = wait(van.delay_h + drive, resume)
+            arrived = sleep(timer, van.delay_h + drive)
             yield
             network_van = None  # the rest of the job involves no network van
         else:
@@ -645,7 +648,7 @@ class Model:
             van.expected_free_h = (
                 now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
             )
-            arrived = wait(turnout + drive, resume)
+            arrived = sleep(timer, turnout + drive)
             yield
             van.lat = lat
             van.lon = lon
@@ -661,7 +664,7 @@ class Model:
         if fixable and part_u < self._part_p[fault]:
             rec.part_missing[i] = True
             on_site_h += part_delay_h
-        now = wait(on_site_h, resume)
+        now = sleep(timer, on_site_h)
         yield
         rec.van_released_h[i] = now
 
@@ -695,25 +698,30 @@ class Model:
                     else:  # a van serving another station's order
                         road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
                     back_h = self._drive_h(road, now, return_noise, back_factor)
-                wait(back_h, self._home_callbacks[van_id])
+                self._wait(back_h, self._home_callbacks[van_id])
 
         if fixable:
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
         else:
-            yield from self._tow(i, order, now, resume)
-        del resume  # the end of the call
+            yield from self._tow(i, order, now, resume, timer)
+        del resume, timer  # the end of the call
         yield
 
     def _tow(
-        self, i: int, order: Order, now: float, resume: Callable[[simpy.Event], None]
+        self,
+        i: int,
+        order: Order,
+        now: float,
+        resume: Callable[[simpy.Event], None],
+        timer: Timer,
     ) -> CallProcess:
         """Towed to the owning station's workshop (from ``now``) and repaired in a bay."""
         rec = self._out
         s = self._in
         env = self.env
-        wait = self._wait
+        sleep = self._sleep
         rec.towed[i] = True
         workshop = self._workshop_station(order)
         legs = self.view.legs
@@ -728,7 +736,7 @@ class Model:
                 order.lat, order.lon, self._station_lat[workshop], self._station_lon[workshop]
             )
         # A record is written when its moment has come, never ahead: a run can end first.
-        tow_arrived = wait(s.tow_wait_h[i] + tow_km / tow_speed, resume)
+        tow_arrived = sleep(timer, s.tow_wait_h[i] + tow_km / tow_speed)
         yield
         rec.tow_arrived_h[i] = tow_arrived
         bays = self._bays.get(workshop)
@@ -739,7 +747,7 @@ class Model:
         bays.request().callbacks.append(resume)
         yield
         rec.workshop_start_h[i] = env.now
-        repaired = wait(s.workshop_h[i], resume)
+        repaired = sleep(timer, s.workshop_h[i])
         yield
         bays.release()
         rec.repaired_h[i] = repaired
