@@ -151,20 +151,38 @@ _ROW_FIELDS = (
 )
 
 
-def _call_rows(stream: CallStream) -> tuple[struct.Struct, bytes]:
-    """The stream's :data:`_ROW_FIELDS` packed row by row, and the struct that reads a row.
+class _CallRows:
+    """The stream's :data:`_ROW_FIELDS`, packed row by row, a block of calls at a time.
 
     The same numbers as the columns (float64 bits copied, integers widened), so a run
-    reads the same values; a row ``i`` is ``layout.unpack_from(rows, i * layout.size)``.
+    reads the same values; call ``i``'s row is ``read((i - first) * SIZE)`` once
+    ``first <= i < end`` (:meth:`load` makes it so). Packed for the whole stream, the
+    rows would add 120 bytes a call to a run's memory (some 90 MB for a national year);
+    a block is built when its first call starts, and calls start in order.
     """
-    layout = struct.Struct("<" + "".join(code for _, code in _ROW_FIELDS))
-    dtype = np.dtype([(name, "<f8" if code == "d" else "<i8") for name, code in _ROW_FIELDS])
-    assert dtype.itemsize == layout.size
-    table = np.empty(len(stream), dtype=dtype)
-    for name, _ in _ROW_FIELDS:
-        column = stream.candidates[:, 0] if name == "nearest" else getattr(stream, name)
-        table[name] = column
-    return layout, table.tobytes()
+
+    CALLS = 4096  # per block: about 0.5 MB
+    LAYOUT = struct.Struct("<" + "".join(code for _, code in _ROW_FIELDS))
+    SIZE = LAYOUT.size
+    DTYPE = np.dtype([(name, "<f8" if code == "d" else "<i8") for name, code in _ROW_FIELDS])
+    assert DTYPE.itemsize == SIZE
+
+    def __init__(self, stream: CallStream) -> None:
+        self._stream = stream
+        self.first = self.end = 0
+        self.read: Callable[[int], tuple[Any, ...]] = partial(self.LAYOUT.unpack_from, b"")
+
+    def load(self, i: int) -> None:
+        """Pack the block of rows that holds call ``i``."""
+        stream = self._stream
+        first = i - i % self.CALLS
+        end = min(first + self.CALLS, len(stream))
+        table = np.empty(end - first, dtype=self.DTYPE)
+        for name, _ in _ROW_FIELDS:
+            column = stream.candidates[:, 0] if name == "nearest" else getattr(stream, name)
+            table[name] = column[first:end]
+        self.first, self.end = first, end
+        self.read = partial(self.LAYOUT.unpack_from, table.tobytes())
 
 
 # The stream columns the model reads while it runs.
@@ -312,9 +330,7 @@ class Model:
         self._drive_h = self.travel.drive_h
         self._arrival_promise = self.view.arrival_promise
         # Each call's row of what it reads after the hotline (see _ROW_FIELDS).
-        layout, rows = _call_rows(stream)
-        self._read_row = partial(layout.unpack_from, rows)
-        self._row_size = layout.size
+        self._rows = _CallRows(stream)
         # Calls are started in stream order up to the first one at or after the horizon,
         # each at its time, handed its own resume (see sim.model.engine).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
@@ -476,6 +492,28 @@ class Model:
         exception propagates out of ``env.run()``.
         """
         resume = self._source.resume
+        # What the call reads after the hotline (see _ROW_FIELDS): read here, at its start,
+        # since calls start in order and a later call may move the rows to the next block.
+        rows = self._rows
+        if not rows.first <= i < rows.end:
+            rows.load(i)
+        (
+            remote_u,
+            segment,
+            lat,
+            lon,
+            nearest,
+            contact_delay_h,
+            fault,
+            noise,
+            turnout_day_h,
+            turnout_night_h,
+            fix_u,
+            repair_h,
+            part_u,
+            part_delay_h,
+            return_noise,
+        ) = rows.read((i - rows.first) * _CallRows.SIZE)
         # The call's one timeout for all its waits (see sim.model.engine.Timer).
         timer = new_timer(self.env, resume)
         sleep = self._sleep
@@ -533,23 +571,6 @@ class Model:
                 break
         hotline.release()
 
-        (
-            remote_u,
-            segment,
-            lat,
-            lon,
-            nearest,
-            contact_delay_h,
-            fault,
-            noise,
-            turnout_day_h,
-            turnout_night_h,
-            fix_u,
-            repair_h,
-            part_u,
-            part_delay_h,
-            return_noise,
-        ) = self._read_row(i * self._row_size)
         if remote_u < self._remote_share:
             rec.final_state[i] = REMOTE
             rec.repaired_h[i] = now
