@@ -143,11 +143,14 @@ _ROW_FIELDS = (
     ("drive_noise", "d"),
     ("turnout_day_h", "d"),
     ("turnout_night_h", "d"),
-    ("fix_u", "d"),
-    ("repair_h", "d"),
-    ("part_u", "d"),
-    ("part_delay_h", "d"),
     ("return_noise", "d"),
+    # Worked out for a block of calls at once (_CallRows.load), the same values as the
+    # per-call code they replace would give (comparisons and sums of the same float64s):
+    ("fixable", "q"),  # fix_u < on-site fix probability of the fault, 0 or 1
+    ("part_missing", "q"),  # fixable and part_u < part-missing probability, 0 or 1
+    ("on_site_h", "d"),  # repair_h, plus part_delay_h when the part is missing
+    ("nearest_km", "d"),  # DispatchView.arrival_promise from the nearest station:
+    ("nearest_promise_h", "d"),  # its road km and hours (worked out in use_stream)
 )
 
 
@@ -166,8 +169,17 @@ class _CallRows:
     SIZE = LAYOUT.size
     assert 8 * len(_ROW_FIELDS) == SIZE
 
-    def __init__(self, stream: CallStream) -> None:
+    def __init__(
+        self,
+        stream: CallStream,
+        fix_p: list[float],
+        part_p: list[float],
+        promises: tuple[np.ndarray, np.ndarray],
+    ) -> None:
         self._stream = stream
+        self._fix_p = np.asarray(fix_p, dtype=np.float64)
+        self._part_p = np.asarray(part_p, dtype=np.float64)
+        self._promises = promises
         self.first = self.end = 0  # the block's calls: first <= i < end
         self.read: Callable[[int], tuple[Any, ...]] = partial(self.LAYOUT.unpack_from, b"")
 
@@ -180,9 +192,22 @@ class _CallRows:
         # an int64 view of the same memory (a structured array's fields copy slower).
         table = np.empty((end - first, len(_ROW_FIELDS)), dtype="<f8")
         as_int = table.view("<i8")
+        fault = stream.fault[first:end]
+        fixable = stream.fix_u[first:end] < self._fix_p[fault]
+        part_missing = fixable & (stream.part_u[first:end] < self._part_p[fault])
+        repair_h = stream.repair_h[first:end]
+        with_part_h = repair_h + stream.part_delay_h[first:end]
+        columns = {
+            "nearest": stream.candidates[first:end, 0],
+            "fixable": fixable,
+            "part_missing": part_missing,
+            "on_site_h": np.where(part_missing, with_part_h, repair_h),
+            "nearest_km": self._promises[0][first:end],
+            "nearest_promise_h": self._promises[1][first:end],
+        }
         for k, (name, code) in enumerate(_ROW_FIELDS):
-            column = stream.candidates[:, 0] if name == "nearest" else getattr(stream, name)
-            (table if code == "d" else as_int)[:, k] = column[first:end]
+            column = columns[name] if name in columns else getattr(stream, name)[first:end]
+            (table if code == "d" else as_int)[:, k] = column
         self.first, self.end = first, end
         self.read = partial(self.LAYOUT.unpack_from, table.tobytes())
 
@@ -332,7 +357,7 @@ class Model:
         self._drive_h = self.travel.drive_h
         self._arrival_promise = self.view.arrival_promise
         # Each call's row of what it reads after the hotline (see _ROW_FIELDS).
-        self._rows = _CallRows(stream)
+        self._rows = _CallRows(stream, self._fix_p, self._part_p, self.view.nearest_promises())
         # Calls are started in stream order up to the first one at or after the horizon,
         # each at its time, handed its own resume (see sim.model.engine).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
@@ -510,11 +535,12 @@ class Model:
             noise,
             turnout_day_h,
             turnout_night_h,
-            fix_u,
-            repair_h,
-            part_u,
-            part_delay_h,
             return_noise,
+            fixable,
+            part_missing,
+            on_site_h,
+            nearest_km,
+            nearest_promise_h,
         ) = rows.read((i - rows.first) * _CallRows.SIZE)
         # The call's one timeout for all its waits (see sim.model.engine.Timer).
         timer = new_timer(self.env, resume)
@@ -602,7 +628,14 @@ class Model:
         rec.station[i] = order.station
         # The promise, and the station it is measured from: its distance is kept for the
         # van's drives below, to the site and home, when they start or end there.
-        promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
+        if view.all_open:  # self._arrival_promise(order), for the usual case: the nearest's
+            promise_station, promise_km, rec.arrival_promise_h[i] = (
+                nearest,
+                nearest_km,
+                nearest_promise_h,
+            )
+        else:
+            promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
         rec.promise_km[i] = promise_km
         station_lat = self._station_lat[promise_station]
         station_lon = self._station_lon[promise_station]
@@ -682,11 +715,8 @@ class Model:
         rec.arrived_h[i] = arrived
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fixable = fix_u < self._fix_p[fault]
-        on_site_h = repair_h
-        if fixable and part_u < self._part_p[fault]:
+        if part_missing:  # (fixable, part_missing and on_site_h: see _ROW_FIELDS)
             rec.part_missing[i] = True
-            on_site_h += part_delay_h
         now = sleep(timer, on_site_h)
         yield
         rec.van_released_h[i] = now
