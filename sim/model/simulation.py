@@ -18,10 +18,13 @@ Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A nation
 * the shortcuts around SimPy's machinery, in :mod:`sim.model.engine` (the only module
   that touches its internals): a call is a generator that resumes itself, not a
   :class:`simpy.Process`; timeouts are scheduled without ``Timeout.__init__``, and the
-  time they fire is known when they are made; workshop bays are a lean
-  ``simpy.Resource``;
+  time they fire is known when they are made, and a call schedules its one timeout
+  again for each of its waits; workshop bays are a lean ``simpy.Resource``;
 * stream columns are read, and record columns written, through memoryviews, which deal
   in plain Python numbers instead of boxing a numpy scalar on every access;
+* what a call reads from the stream, with what those values decide alone (a fix on
+  site, a missing part, the nearest station's promise), comes as one packed row, made
+  with numpy for a block of calls at a time (:class:`_CallRows`);
 * the distance from the owning station, computed for the promise, is reused when the
   van drives from that very spot or back to it;
 * constants are looked up once per run, not once per call.
