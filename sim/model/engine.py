@@ -11,11 +11,14 @@ internals, listed here and nowhere else:
   id, event)``) and ``_eid`` (the id counter);
 * a :class:`simpy.Timeout` made without its ``__init__`` has the attributes ``env``,
   ``callbacks``, ``_value``, ``_delay`` and ``_ok``;
-* a process is started from an already triggered event at ``URGENT`` priority.
+* a process is started from an already triggered event at ``URGENT`` priority;
+* once an event is processed, its ``callbacks`` is None and SimPy keeps no reference to
+  the list it called (so a call's :class:`Timer` can be given the same list again).
 
 ``tests/test_engine_shortcuts.py`` is the contract: it fails if a SimPy release changes
 any of this. The layer above uses the public names only: :func:`make_wait`,
-:func:`start_urgently`, :class:`CallSource` and :class:`Bays`.
+:func:`make_sleep` with :func:`new_timer`, :func:`start_urgently`, :class:`CallSource`
+and :class:`Bays`.
 
 The call protocol. A call is a generator that resumes itself instead of a
 :class:`simpy.Process`: ``Process`` would start it from an event of its own, resume it
