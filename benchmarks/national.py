@@ -237,8 +237,15 @@ def measure_end_to_end(days: float) -> dict[str, Any]:
     }
 
 
-def _run_worker(args: list[str], what: str) -> dict[str, Any]:
-    command = [sys.executable, "-m", "benchmarks.national", *args]
+def _run_worker(
+    args: list[str],
+    what: str,
+    module: str = "benchmarks.national",
+    prefix: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run ``module`` with ``args`` in a fresh process (after ``prefix``, e.g. valgrind);
+    the JSON it printed after :data:`RESULT_TAG`."""
+    command = [*prefix, sys.executable, "-m", module, *args]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)

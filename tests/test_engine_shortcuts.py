@@ -25,7 +25,7 @@ import simpy
 
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import NearestStation, Order
-from sim.model.engine import Bays, make_wait, start_urgently
+from sim.model.engine import Bays, make_sleep, make_wait, new_timer, start_urgently
 from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.records import ABANDONED, REMOTE, REPAIRED
@@ -71,6 +71,39 @@ def test_wait_schedules_what_env_timeout_schedules() -> None:
     assert seen["fast"] == [2.5, 2.5 + 0.1, 2.5 + 0.2, 3.75, 5.5]
     with pytest.raises(ValueError, match="Negative delay"):
         wait(-1.0, partial(note, "fast", fast))
+
+
+def test_sleep_reschedules_a_call_timer_as_env_timeout_schedules() -> None:
+    """A call's one timer, scheduled again for each wait, runs as a new timeout per wait."""
+    plain, fast = simpy.Environment(initial_time=2.5), simpy.Environment(initial_time=2.5)
+    sleep = make_sleep(fast)
+    seen: dict[str, list[float]] = {"plain": [], "fast": []}
+
+    def note(name: str, env: simpy.Environment, _: simpy.Event) -> None:
+        seen[name].append(env.now)
+
+    timer = new_timer(fast, partial(note, "fast", fast))
+    due = []
+    # One wait after the other, as a call waits; other events in between on both sides.
+    for delay in (0.0, 1.25, 3.0, 0.1, 0.2):
+        plain.timeout(delay).callbacks.append(partial(note, "plain", plain))
+        plain.timeout(0.5 * delay)
+        due.append(sleep(timer, delay))
+        fast.timeout(0.5 * delay)
+        assert [key[:3] for key in sorted(plain._queue)] == [key[:3] for key in sorted(fast._queue)]
+        made = next(event for *_, event in fast._queue if event is timer)
+        expected = next(event for *_, event in plain._queue if event.callbacks)
+        assert {**vars(expected), "env": None, "callbacks": None} == {
+            **{k: v for k, v in vars(made).items() if k != "again"},
+            "env": None,
+            "callbacks": None,
+        }
+        for env in (plain, fast):
+            env.run()
+        assert timer.callbacks is None  # as SimPy leaves an event it has processed
+    assert seen["plain"] == seen["fast"] == due
+    with pytest.raises(ValueError, match="Negative delay"):
+        sleep(timer, -1.0)
 
 
 def test_start_urgently_starts_as_a_process_starts() -> None:

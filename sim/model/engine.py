@@ -11,11 +11,14 @@ internals, listed here and nowhere else:
   id, event)``) and ``_eid`` (the id counter);
 * a :class:`simpy.Timeout` made without its ``__init__`` has the attributes ``env``,
   ``callbacks``, ``_value``, ``_delay`` and ``_ok``;
-* a process is started from an already triggered event at ``URGENT`` priority.
+* a process is started from an already triggered event at ``URGENT`` priority;
+* once an event is processed, its ``callbacks`` is None and SimPy keeps no reference to
+  the list it called (so a call's :class:`Timer` can be given the same list again).
 
 ``tests/test_engine_shortcuts.py`` is the contract: it fails if a SimPy release changes
 any of this. The layer above uses the public names only: :func:`make_wait`,
-:func:`start_urgently`, :class:`CallSource` and :class:`Bays`.
+:func:`make_sleep` with :func:`new_timer`, :func:`start_urgently`, :class:`CallSource`
+and :class:`Bays`.
 
 The call protocol. A call is a generator that resumes itself instead of a
 :class:`simpy.Process`: ``Process`` would start it from an event of its own, resume it
@@ -76,6 +79,54 @@ def make_wait(env: simpy.Environment) -> Wait:
         return due
 
     return wait
+
+
+class Timer(simpy.Timeout):
+    """A call's own timeout: made once per call, scheduled again by each of its waits.
+
+    A call waits for at most one thing at a time, and SimPy forgets an event once it has
+    run its callbacks, so one timeout per call serves all its waits (four to five):
+    each :func:`make_sleep` wait spares making a :class:`simpy.Timeout` and its list of
+    callbacks. The event is the one ``env.timeout(delay)`` would make (same attributes)
+    and it is scheduled with the same key, so everything happens in the same order.
+    """
+
+    # The call's ``resume``, as the callbacks list the timeout is given at each wait
+    # (SimPy sets ``callbacks`` to None once it has called them, and never changes the list).
+    again: list[Callback]
+
+
+Sleep = Callable[[Timer, float], float]
+"""``sleep(timer, delay_h)``: resume ``timer``'s call in ``delay_h``; returns that time."""
+
+
+def new_timer(env: simpy.Environment, resume: Callback) -> Timer:
+    """The timer of the call that ``resume`` resumes (see :class:`Timer`)."""
+    timer = object.__new__(Timer)
+    timer.env = env
+    timer.callbacks = None  # type: ignore[assignment]  # as after an event has run
+    timer._value = None
+    timer._delay = 0.0
+    timer._ok = True
+    timer.again = [resume]
+    return timer
+
+
+def make_sleep(env: simpy.Environment) -> Sleep:
+    """:func:`make_wait` for a call's own :class:`Timer`: the same key, no new event."""
+    queue = env._queue
+    eid = env._eid
+
+    def sleep(timer: Timer, delay: float) -> float:
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        timer.callbacks = timer.again
+        timer._delay = delay
+        due: float = env._now + delay
+        heappush(queue, (due, NORMAL, next(eid), timer))
+        return due
+
+    return sleep
 
 
 def start_urgently(env: simpy.Environment, callback: Callback) -> None:

@@ -18,10 +18,13 @@ Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A nation
 * the shortcuts around SimPy's machinery, in :mod:`sim.model.engine` (the only module
   that touches its internals): a call is a generator that resumes itself, not a
   :class:`simpy.Process`; timeouts are scheduled without ``Timeout.__init__``, and the
-  time they fire is known when they are made; workshop bays are a lean
-  ``simpy.Resource``;
+  time they fire is known when they are made, and a call schedules its one timeout
+  again for each of its waits; workshop bays are a lean ``simpy.Resource``;
 * stream columns are read, and record columns written, through memoryviews, which deal
   in plain Python numbers instead of boxing a numpy scalar on every access;
+* what a call reads from the stream, with what those values decide alone (a fix on
+  site, a missing part, the nearest station's promise), comes as one packed row, made
+  with numpy for a block of calls at a time (:class:`_CallRows`);
 * the distance from the owning station, computed for the promise, is reused when the
   van drives from that very spot or back to it;
 * constants are looked up once per run, not once per call.
@@ -34,6 +37,7 @@ would, so a run gives the same records to the last bit (tests/test_golden_trace.
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable, Generator, Mapping
 from functools import partial
 from typing import Any, cast
@@ -44,7 +48,7 @@ import simpy
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import Contractor
-from sim.model.engine import Bays, CallProcess, CallSource, make_wait
+from sim.model.engine import Bays, CallProcess, CallSource, Timer, make_sleep, make_wait, new_timer
 from sim.model.geo import great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
@@ -126,6 +130,89 @@ class _Columns:
                 native = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("="))
                 view = native.reshape(-1).data
             setattr(self, name, view)
+
+
+# What a call reads from the stream once its hotline part is over, in this order: one row
+# per call, read with one struct.unpack_from instead of a memoryview read per column
+# (each read boxes its number either way; one C call instead of fifteen).
+_ROW_FIELDS = (
+    ("remote_u", "d"),
+    ("segment", "q"),
+    ("lat", "d"),
+    ("lon", "d"),
+    ("nearest", "q"),
+    ("contact_delay_h", "d"),
+    ("fault", "q"),
+    ("drive_noise", "d"),
+    ("turnout_day_h", "d"),
+    ("turnout_night_h", "d"),
+    ("return_noise", "d"),
+    # Worked out for a block of calls at once (_CallRows.load), the same values as the
+    # per-call code they replace would give (comparisons and sums of the same float64s):
+    ("fixable", "q"),  # fix_u < on-site fix probability of the fault, 0 or 1
+    ("part_missing", "q"),  # fixable and part_u < part-missing probability, 0 or 1
+    ("on_site_h", "d"),  # repair_h, plus part_delay_h when the part is missing
+    ("nearest_km", "d"),  # DispatchView.arrival_promise from the nearest station:
+    ("nearest_promise_h", "d"),  # its road km and hours (worked out in use_stream)
+)
+
+
+class _CallRows:
+    """The stream's :data:`_ROW_FIELDS`, packed row by row, a block of calls at a time.
+
+    The same numbers as the columns (float64 bits copied, integers widened), so a run
+    reads the same values; call ``i``'s row is ``read((i - first) * SIZE)`` once
+    ``first <= i < end`` (:meth:`load` makes it so). Packed for the whole stream, the
+    rows would add 120 bytes a call to a run's memory (some 90 MB for a national year);
+    a block is built when its first call starts, and calls start in order.
+    """
+
+    CALLS = 4096  # per block: about 0.5 MB
+    LAYOUT = struct.Struct("<" + "".join(code for _, code in _ROW_FIELDS))
+    SIZE = LAYOUT.size
+    assert 8 * len(_ROW_FIELDS) == SIZE
+
+    def __init__(
+        self,
+        stream: CallStream,
+        fix_p: list[float],
+        part_p: list[float],
+        promises: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        self._stream = stream
+        self._fix_p = np.asarray(fix_p, dtype=np.float64)
+        self._part_p = np.asarray(part_p, dtype=np.float64)
+        self._promises = promises
+        self.first = self.end = 0  # the block's calls: first <= i < end
+        self.read: Callable[[int], tuple[Any, ...]] = partial(self.LAYOUT.unpack_from, b"")
+
+    def load(self, i: int) -> None:
+        """Pack the block of rows that holds call ``i``, a call after the current block."""
+        stream = self._stream
+        first = i - i % self.CALLS
+        end = min(first + self.CALLS, len(stream))
+        # Every field is 8 bytes: one column of a 2-D array each, integers written through
+        # an int64 view of the same memory (a structured array's fields copy slower).
+        table = np.empty((end - first, len(_ROW_FIELDS)), dtype="<f8")
+        as_int = table.view("<i8")
+        fault = stream.fault[first:end]
+        fixable = stream.fix_u[first:end] < self._fix_p[fault]
+        part_missing = fixable & (stream.part_u[first:end] < self._part_p[fault])
+        repair_h = stream.repair_h[first:end]
+        with_part_h = repair_h + stream.part_delay_h[first:end]
+        columns = {
+            "nearest": stream.candidates[first:end, 0],
+            "fixable": fixable,
+            "part_missing": part_missing,
+            "on_site_h": np.where(part_missing, with_part_h, repair_h),
+            "nearest_km": self._promises[0][first:end],
+            "nearest_promise_h": self._promises[1][first:end],
+        }
+        for k, (name, code) in enumerate(_ROW_FIELDS):
+            column = columns[name] if name in columns else getattr(stream, name)[first:end]
+            (table if code == "d" else as_int)[:, k] = column
+        self.first, self.end = first, end
+        self.read = partial(self.LAYOUT.unpack_from, table.tobytes())
 
 
 # The stream columns the model reads while it runs.
@@ -272,14 +359,18 @@ class Model:
         self._log_write = self.unit_log.write
         self._drive_h = self.travel.drive_h
         self._arrival_promise = self.view.arrival_promise
-        # Each call's nearest station (order.candidates[0]), read as a Python int.
-        self._nearest = np.ascontiguousarray(stream.candidates[:, 0], dtype=np.int64).data
+        # Each call's row of what it reads after the hotline (see _ROW_FIELDS).
+        self._rows = _CallRows(stream, self._fix_p, self._part_p, self.view.nearest_promises())
         # Calls are started in stream order up to the first one at or after the horizon,
         # each at its time, handed its own resume (see sim.model.engine).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
         n_calls = int(late[0]) if len(late) else len(stream)
+        # The call times through a memoryview, not as a list: a list would hand out its
+        # floats a little faster (the source reads about three a call), but would hold 32
+        # bytes a call for the whole run (some 23 MB for a national year).
         self._source = CallSource(self.env, self._in.t_call_h, n_calls, self._call)
         self._wait = make_wait(self.env)
+        self._sleep = make_sleep(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
         # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
@@ -431,7 +522,32 @@ class Model:
         exception propagates out of ``env.run()``.
         """
         resume = self._source.resume
-        wait = self._wait
+        # What the call reads after the hotline (see _ROW_FIELDS): read here, at its start,
+        # since calls start in order and a later call may move the rows to the next block.
+        rows = self._rows
+        if i >= rows.end:  # (a call before the block cannot start: calls start in order)
+            rows.load(i)
+        (
+            remote_u,
+            segment,
+            lat,
+            lon,
+            nearest,
+            contact_delay_h,
+            fault,
+            noise,
+            turnout_day_h,
+            turnout_night_h,
+            return_noise,
+            fixable,
+            part_missing,
+            on_site_h,
+            nearest_km,
+            nearest_promise_h,
+        ) = rows.read((i - rows.first) * _CallRows.SIZE)
+        # The call's one timeout for all its waits (see sim.model.engine.Timer).
+        timer = new_timer(self.env, resume)
+        sleep = self._sleep
         s = self._in
         rec = self._out
         hotline = self.hotline
@@ -445,7 +561,7 @@ class Model:
             rec.hotline_wait_total_h[i] = 0.0
             handling = s.handling_h[row]
             rec.handling_h[i] = handling
-            now = wait(handling, resume)
+            now = sleep(timer, handling)
             yield
         else:
             env = self.env
@@ -467,13 +583,13 @@ class Model:
                             attempt + 1 < max_attempts
                             and s.redial_u[row + attempt] < self._redial_p
                         ):
-                            now = wait(s.redial_delay_h[row + attempt], resume)
+                            now = sleep(timer, s.redial_delay_h[row + attempt])
                             yield
                             continue
                         rec.abandoned_h[i] = now
                         rec.hotline_wait_total_h[i] = wait_total
                         rec.final_state[i] = ABANDONED
-                        del resume  # the end of the call (see the docstring)
+                        del resume, timer  # the end of the call (see the docstring)
                         yield
                         return
                 rec.answered_h[i] = now
@@ -481,15 +597,15 @@ class Model:
                 rec.hotline_wait_total_h[i] = wait_total
                 handling = s.handling_h[row + attempt]
                 rec.handling_h[i] = handling
-                now = wait(handling, resume)
+                now = sleep(timer, handling)
                 yield
                 break
         hotline.release()
 
-        if s.remote_u[i] < self._remote_share:
+        if remote_u < self._remote_share:
             rec.final_state[i] = REMOTE
             rec.repaired_h[i] = now
-            del resume  # the end of the call
+            del resume, timer  # the end of the call
             yield
             return
 
@@ -498,16 +614,15 @@ class Model:
         legs = view.legs  # drives by the travel matrix, if the network has one
         # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
         # event), spelt out here, once per call (see _CallOrder).
-        segment = s.segment[i]
         order = _new_order(_CallOrder)
         order.call = i
-        order.lat = s.lat[i]
-        order.lon = s.lon[i]
+        order.lat = lat
+        order.lon = lon
         order.t_call_h = t_call  # env.now at the call's start: see CallSource
         order.dispatched_h = now
         order.segment = segment
         order.priority = self._priority[segment]
-        order.nearest = self._nearest[i]  # candidates[0], as a Python int
+        order.nearest = nearest  # candidates[0], as a Python int
         order.station = -1
         order._event = None
         order._model = self
@@ -516,12 +631,18 @@ class Model:
         rec.station[i] = order.station
         # The promise, and the station it is measured from: its distance is kept for the
         # van's drives below, to the site and home, when they start or end there.
-        promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
+        if view.all_open:  # self._arrival_promise(order), for the usual case: the nearest's
+            promise_station, promise_km, rec.arrival_promise_h[i] = (
+                nearest,
+                nearest_km,
+                nearest_promise_h,
+            )
+        else:
+            promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
         rec.promise_km[i] = promise_km
         station_lat = self._station_lat[promise_station]
         station_lon = self._station_lon[promise_station]
-        rec.contacted_h[i] = now + s.contact_delay_h[i]
-        fault = s.fault[i]
+        rec.contacted_h[i] = now + contact_delay_h
         promise_h, from_arrival = self._repair_promise[fault]
         if not from_arrival:
             rec.repair_due_h[i] = t_call + promise_h
@@ -534,9 +655,6 @@ class Model:
 
         # 3. The van turns out (unless already on the road) and drives to the site; or a
         # local shop's mechanic does (no network van involved).
-        lat = order.lat
-        lon = order.lon
-        noise = s.drive_noise[i]
         rec.assigned_h[i] = now
         if type(van) is Contractor:
             # The shop is near the breakdown: the factor there.
@@ -548,7 +666,7 @@ class Model:
             )
             rec.departed_h[i] = departed
             rec.road_km[i] = road_km
-            arrived = wait(van.delay_h + drive, resume)
+            arrived = sleep(timer, van.delay_h + drive)
             yield
             network_van = None  # the rest of the job involves no network van
         else:
@@ -558,7 +676,8 @@ class Model:
                     f"van {van.id} sent to call {i} while serving call {van.call}"
                 )
             van_id = van.id
-            from_base = van.at_base
+            # van.at_base, spelt out: a property is a Python call, and this runs per call.
+            from_base = van.lat == van.base_lat and van.lon == van.base_lon
             speed_factor = (
                 self._drive_factor(van.lat, van.lon, lat, lon) if self._active_surges else 1.0
             )
@@ -569,7 +688,7 @@ class Model:
             rec.van[i] = van_id
             night = self._night_by_hour[int(now) % 24]
             # A van coming straight from another job is already on the road: no turn-out.
-            turnout = (s.turnout_night_h[i] if night else s.turnout_day_h[i]) if from_base else 0.0
+            turnout = (turnout_night_h if night else turnout_day_h) if from_base else 0.0
             departed = now + turnout
             if legs is not None and from_base:  # by the travel matrix (sim.model.travel_matrix)
                 road_km, drive = legs.trip(van.station, i, lat, lon, departed, noise, speed_factor)
@@ -588,7 +707,7 @@ class Model:
             van.expected_free_h = (
                 now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
             )
-            arrived = wait(turnout + drive, resume)
+            arrived = sleep(timer, turnout + drive)
             yield
             van.lat = lat
             van.lon = lon
@@ -599,12 +718,9 @@ class Model:
         rec.arrived_h[i] = arrived
         if from_arrival:
             rec.repair_due_h[i] = arrived + promise_h
-        fixable = s.fix_u[i] < self._fix_p[fault]
-        on_site_h = s.repair_h[i]
-        if fixable and s.part_u[i] < self._part_p[fault]:
+        if part_missing:  # (fixable, part_missing and on_site_h: see _ROW_FIELDS)
             rec.part_missing[i] = True
-            on_site_h += s.part_delay_h[i]
-        now = wait(on_site_h, resume)
+        now = sleep(timer, on_site_h)
         yield
         rec.van_released_h[i] = now
 
@@ -615,10 +731,10 @@ class Model:
             if next_order is not None:
                 next_order.event.succeed(van)
             elif self._relocator is not None and self._relocator.after_job(
-                van, i, now, s.return_noise[i]
+                van, i, now, return_noise
             ):
                 pass  # the policy's move-up sent it to a new base
-            elif van.at_base:  # the breakdown was at the van's base
+            elif van.lat == van.base_lat and van.lon == van.base_lon:  # van.at_base, spelt out
                 self._van_idle(van, now)
             else:
                 van.state = RETURNING
@@ -629,9 +745,7 @@ class Model:
                     self._drive_factor(lat, lon, base_lat, base_lon) if self._active_surges else 1.0
                 )
                 if legs is not None:  # by the travel matrix: the way out, taken back
-                    back_h = legs.trip(
-                        van.station, i, lat, lon, now, s.return_noise[i], back_factor
-                    )[1]
+                    back_h = legs.trip(van.station, i, lat, lon, now, return_noise, back_factor)[1]
                 else:
                     if base_lat == station_lat and base_lon == station_lon:
                         # Home is where the promise was measured from: the same distance (the
@@ -639,26 +753,31 @@ class Model:
                         road = promise_km
                     else:  # a van serving another station's order
                         road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-                    back_h = self._drive_h(road, now, s.return_noise[i], back_factor)
-                wait(back_h, self._home_callbacks[van_id])
+                    back_h = self._drive_h(road, now, return_noise, back_factor)
+                self._wait(back_h, self._home_callbacks[van_id])
 
         if fixable:
             rec.fixed_on_site[i] = True
             rec.repaired_h[i] = now
             rec.final_state[i] = REPAIRED
         else:
-            yield from self._tow(i, order, now, resume)
-        del resume  # the end of the call
+            yield from self._tow(i, order, now, resume, timer)
+        del resume, timer  # the end of the call
         yield
 
     def _tow(
-        self, i: int, order: Order, now: float, resume: Callable[[simpy.Event], None]
+        self,
+        i: int,
+        order: Order,
+        now: float,
+        resume: Callable[[simpy.Event], None],
+        timer: Timer,
     ) -> CallProcess:
         """Towed to the owning station's workshop (from ``now``) and repaired in a bay."""
         rec = self._out
         s = self._in
         env = self.env
-        wait = self._wait
+        sleep = self._sleep
         rec.towed[i] = True
         workshop = self._workshop_station(order)
         legs = self.view.legs
@@ -673,7 +792,7 @@ class Model:
                 order.lat, order.lon, self._station_lat[workshop], self._station_lon[workshop]
             )
         # A record is written when its moment has come, never ahead: a run can end first.
-        tow_arrived = wait(s.tow_wait_h[i] + tow_km / tow_speed, resume)
+        tow_arrived = sleep(timer, s.tow_wait_h[i] + tow_km / tow_speed)
         yield
         rec.tow_arrived_h[i] = tow_arrived
         bays = self._bays.get(workshop)
@@ -684,7 +803,7 @@ class Model:
         bays.request().callbacks.append(resume)
         yield
         rec.workshop_start_h[i] = env.now
-        repaired = wait(s.workshop_h[i], resume)
+        repaired = sleep(timer, s.workshop_h[i])
         yield
         bays.release()
         rec.repaired_h[i] = repaired

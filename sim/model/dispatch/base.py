@@ -282,6 +282,15 @@ class DispatchView:
         self._nearest_promise_h = np.ascontiguousarray(hours, dtype=np.float64).data
         self._promises_known = True
 
+    def nearest_promises(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each call's promise from its nearest station: road km and hours (after use_stream).
+
+        What :meth:`arrival_promise` gives while every station is open.
+        """
+        if not self._promises_known:
+            raise RuntimeError("nearest_promises before use_stream")
+        return np.asarray(self._nearest_promise_km), np.asarray(self._nearest_promise_h)
+
     def arrival_promise(self, order: Order) -> tuple[int, float, float]:
         """The station that sets the order's arrival promise, its road km and the hours promised.
 
