@@ -23,9 +23,9 @@ import pytest
 
 from benchmarks.fingerprint import ties_case
 from sim.experiments.runs.run import ReplicationResult, run_replication
+from sim.model.call_rows import CallRows
 from sim.model.dispatch import REGISTRY
 from sim.model.loading import load_scenario
-from sim.model.simulation import _CallRows
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).resolve().parent / "golden" / "trace.json"
@@ -107,8 +107,8 @@ def test_stream_rows_read_in_small_blocks_give_the_golden_trace(
     With blocks of 7 calls a run crosses hundreds of block edges (a golden run has fewer
     calls than one block of the usual size): the records must be the golden ones still.
     """
-    monkeypatch.setattr(_CallRows, "CALLS", 7)
+    monkeypatch.setattr(CallRows, "CALLS", 7)
     result = _run_case(case)
-    assert len(result.calls) > 10 * _CallRows.CALLS
+    assert len(result.calls) > 10 * CallRows.CALLS
     expected = _expected()[case]
     assert {"calls": table_digest(result.calls), "units": table_digest(result.units)} == expected

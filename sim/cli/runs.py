@@ -242,8 +242,11 @@ def compare(
         ),
         caption=DELTA_CAPTION.format(what="policy - reference"),
     )
-    for column in ("KPI", "policy", "mean", "95% interval", "Δ", "Δ 95% interval"):
-        table.add_column(column, justify="left" if column in ("KPI", "policy") else "right")
+    for column in ("KPI", "mean", "95% interval", "Δ", "Δ 95% interval"):
+        table.add_column(column, justify="left" if column == "KPI" else "right")
+        if column == "KPI":
+            # A policy's name is never cut short on a narrow terminal: it is what the row is.
+            table.add_column("policy", no_wrap=True, min_width=max(map(len, names)))
     for kpi, rows in comparison.table().groupby("kpi", sort=False):
         name = str(kpi)
         for k, (_, row) in enumerate(rows.iterrows()):

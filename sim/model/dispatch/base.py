@@ -277,7 +277,7 @@ class DispatchView:
             self.legs = StationLegs(matrix, self.travel, self.network, stream.area)
             km = self.legs.road_km_array(nearest, stream.lat, stream.lon, stream.t_call_h)
         hours = self.promises.arrival_h_array(km)
-        # Read one element at a time as Python floats: memoryviews (see Model._Columns).
+        # Read one element at a time as Python floats: memoryviews (see call_rows.Columns).
         self._nearest_promise_km = np.ascontiguousarray(km, dtype=np.float64).data
         self._nearest_promise_h = np.ascontiguousarray(hours, dtype=np.float64).data
         self._promises_known = True
