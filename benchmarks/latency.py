@@ -1,6 +1,6 @@
 """How long the commands people type most take, as whole processes.
 
-    python -m benchmarks.latency [--runs 11] [--baseline DIR] [--quick]
+    python -m benchmarks.latency [--runs 11] [--baseline DIR] [--quick] [--national DIR]
 
 Each command runs as its own process, ``python -m sim ...`` (what the ``rescue-sim``
 script does, on this tree's code: ``PYTHONPATH`` is set to the repository root), with
@@ -20,6 +20,12 @@ change: ``git worktree add /tmp/before <commit>``); each command then runs from 
 trees in turn, in the same rounds, and the report adds the ratio of this tree's median
 to the baseline's, so that a before/after comparison comes from one run on one load.
 
+``plot`` and ``report`` are timed on a run folder of ``scenarios/quick.yaml`` that this
+tree writes first (untimed), each writing into a temporary place of its own
+(``--overwrite``), so that every run does the whole work. ``--national DIR`` also times
+them on the national month's run folder DIR (``rescue-sim run --out DIR``, written first
+if DIR does not exist: two minutes on a quiet machine).
+
 The header names the machine (CPU model, cores) and the load average at start and end.
 """
 
@@ -32,6 +38,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -49,6 +56,16 @@ COMMANDS: dict[str, list[str]] = {
     ],
     "rescue-sim run scenarios/quick.yaml": ["run", "scenarios/quick.yaml"],
 }
+
+
+def folder_commands(name: str, folder: Path, scratch: Path) -> dict[str, list[str]]:
+    """``plot`` and ``report`` of the run folder ``folder``, written under ``scratch``."""
+    return {
+        f"rescue-sim plot ({name})": ["plot", str(folder), "--out", str(scratch / f"{name}-fig"),
+                                      "--overwrite"],
+        f"rescue-sim report ({name})": ["report", str(folder), "--out",
+                                        str(scratch / f"{name}.html"), "--overwrite"],
+    }  # fmt: skip
 
 
 def run_once(root: Path, args: list[str]) -> tuple[float, float]:
@@ -78,9 +95,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, help="timed runs of each command (default 11)")
     parser.add_argument("--baseline", type=Path, help="another checkout to compare with")
     parser.add_argument("--quick", action="store_true", help="--help only, 2 runs: a smoke test")
+    parser.add_argument(
+        "--national", type=Path, help="also plot and report this national run folder"
+    )
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as scratch:
+        measure(parser, args, Path(scratch))
+
+
+def measure(parser: argparse.ArgumentParser, args: argparse.Namespace, scratch: Path) -> None:
+    """Time every command (and print the table) with the options ``args``."""
     runs = args.runs or (2 if args.quick else 11)
     commands = {"rescue-sim --help": COMMANDS["rescue-sim --help"]} if args.quick else COMMANDS
+    commands = dict(commands)
+    if not args.quick:
+        quick = scratch / "quick"
+        run_once(ROOT, ["run", "scenarios/quick.yaml", "--out", str(quick)])
+        commands.update(folder_commands("quick", quick, scratch))
+    if args.national is not None:
+        if not args.national.exists():
+            run_once(ROOT, ["run", "--workers", "2", "--out", str(args.national)])
+        commands.update(folder_commands("national", args.national.resolve(), scratch))
     trees = {"this tree": ROOT}
     if args.baseline is not None:
         if not (args.baseline / "sim" / "__init__.py").is_file():

@@ -22,6 +22,7 @@ from cli_checks import QUICK, subprocess_env
 from typer.testing import CliRunner
 
 from sim.cli import app
+from sim.experiments.runs.executor import PAUSE_AFTER_ENV
 from sim.outputs.output_folder import FAILPOINT_ENV, open_folder
 from sim.outputs.run_folder import read_run
 
@@ -118,4 +119,20 @@ def test_killed_while_it_simulates(tmp_path: Path, old_run: Path, delay_s: float
         process.communicate(timeout=600)
     # Late kills may find the run finished: either way the folder is one whole run.
     assert _seed_of_whole_run(out) in (OLD_SEED, NEW_SEED)
+    _after_kill_a_rerun_cleans_up(out)
+
+
+def test_killed_between_its_runs(tmp_path: Path, old_run: Path) -> None:
+    """Killed with one of its two runs finished (it waits there): the old run stays, whole."""
+    out = _fresh_copy(old_run, tmp_path)
+    paused = tmp_path / "paused"
+    process = _rerun(out, **{PAUSE_AFTER_ENV: f"1:{paused}"})
+    try:
+        _wait_for(paused, process)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.communicate(timeout=600)
+    assert process.returncode == -signal.SIGKILL
+    assert _seed_of_whole_run(out) == OLD_SEED
+    paused.unlink()
     _after_kill_a_rerun_cleans_up(out)

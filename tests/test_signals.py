@@ -24,14 +24,23 @@ from cli_checks import QUICK, one_error_line, popen_as_at_a_terminal, subprocess
 from typer.testing import CliRunner
 
 from sim.cli import app
+from sim.experiments.runs.executor import PAUSE_AFTER_ENV
 
 # Processes killed at chosen moments take tens of seconds: the full suite runs them.
 pytestmark = pytest.mark.slow
 
 runner = CliRunner()
-# Long enough that the signal, sent a second into the replications, lands in them even
-# on a quiet machine (all of 4 x 60 days took about a second there).
-LONG = ["--days", "365", "--replications", "6"]
+LONG = ["--days", "3", "--replications", "3"]
+
+
+@pytest.fixture
+def paused(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The file a run touches once it waits for the signal (away from what is compared)."""
+    return tmp_path_factory.mktemp("paused") / "paused"
+
+
+def _pause_env(paused: Path) -> dict[str, str]:
+    return subprocess_env(**{PAUSE_AFTER_ENV: f"1:{paused}"})
 
 
 def _workers(pid: int) -> list[psutil.Process]:
@@ -58,7 +67,7 @@ def _alive_in_group(pgid: int) -> list[int]:
     return alive
 
 
-def _start(out: Path, workers: int, overwrite: bool) -> subprocess.Popen[str]:
+def _start(out: Path, workers: int, overwrite: bool, paused: Path) -> subprocess.Popen[str]:
     args = [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", str(workers)]
     args += ["--out", str(out)] + (["--overwrite"] if overwrite else [])
     return popen_as_at_a_terminal(
@@ -66,21 +75,17 @@ def _start(out: Path, workers: int, overwrite: bool) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=subprocess_env(),
+        env=_pause_env(paused),
         start_new_session=True,  # its own process group, as a terminal gives a command
     )
 
 
-def _wait_until_working(process: subprocess.Popen[str], lock: Path, workers: int) -> None:
-    deadline = time.monotonic() + 300
-    while True:
+def _wait_until_working(process: subprocess.Popen[str], paused: Path, workers: int) -> None:
+    """Until the run waits for the signal, one run finished and the others not stored."""
+    while not paused.exists():  # pytest-timeout ends a run that never gets there
         assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the run never started its work"
-        started = len(_workers(process.pid)) >= workers if workers > 1 else lock.exists()
-        if started:
-            break
-        time.sleep(0.05)
-    time.sleep(1.0)  # into the replications
+        time.sleep(0.02)
+    assert len(_workers(process.pid)) == (workers if workers > 1 else 0)
 
 
 def _signalled(
@@ -116,7 +121,7 @@ SIGTERM = (signal.SIGTERM, 143, "terminated")
     ],
 )
 def test_signal_to_the_group(
-    tmp_path: Path, how: tuple[int, int, str], workers: int, existing: bool
+    tmp_path: Path, paused: Path, how: tuple[int, int, str], workers: int, existing: bool
 ) -> None:
     word = how[2]
     out = tmp_path / "run"
@@ -126,19 +131,19 @@ def test_signal_to_the_group(
         )
         assert result.exit_code == 0, result.output
     before = tree(tmp_path)
-    process = _start(out, workers, overwrite=existing)
+    process = _start(out, workers, overwrite=existing, paused=paused)
     message, stderr = _signalled(
-        process, how, lambda: _wait_until_working(process, tmp_path / ".run.lock", workers)
+        process, how, lambda: _wait_until_working(process, paused, workers)
     )
     assert "leaked" not in stderr
     expected = f"{word}: nothing was written; {out} is as it was"
-    # Runs that finished before the signal are kept in a new folder's result store, for
+    # The run that finished before the signal is kept in a new folder's result store, for
     # the same command to resume from; an existing folder is never touched.
     kept = (
         f"{word}: finished runs are kept in {out / 'store'}; run the same command again "
         "to run only what is missing"
     )
-    assert message == expected or (not existing and message == kept), message
+    assert message == (expected if existing else kept), message
     deadline = time.monotonic() + 30
     while _alive_in_group(process.pid):
         assert time.monotonic() < deadline, f"left alive: {_alive_in_group(process.pid)}"
@@ -147,19 +152,19 @@ def test_signal_to_the_group(
     if message == kept:
         added = {name for name in after if name not in before}
         assert added and all(name.startswith("run/store/") for name in added), added
-        assert any(name.startswith("run/store/runs/") for name in added)
+        assert len([name for name in added if name.startswith("run/store/runs/")]) == 1
         after = {name: data for name, data in after.items() if name in before}
     assert after == before  # no staging folder, no lock file, the old run intact
 
 
-def test_without_out_the_line_says_nothing_was_written(tmp_path: Path) -> None:
+def test_without_out_the_line_says_nothing_was_written(tmp_path: Path, paused: Path) -> None:
     process = popen_as_at_a_terminal(
         [sys.executable, "-m", "sim", "run", str(QUICK), *LONG, "--workers", "2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_pause_env(paused),
         start_new_session=True, cwd=tmp_path,
     )  # fmt: skip
     try:
-        _wait_until_working(process, tmp_path / "none", 2)
+        _wait_until_working(process, paused, 2)
         os.killpg(process.pid, signal.SIGINT)
         stdout, stderr = process.communicate(timeout=300)
     finally:
@@ -180,7 +185,9 @@ def test_sigterm_handler_is_restored_after_a_command() -> None:
 
 
 @pytest.mark.parametrize("how", [SIGINT, SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_to_a_dask_sweep_is_one_line(tmp_path: Path, how: tuple[int, int, str]) -> None:
+def test_signal_to_a_dask_sweep_is_one_line(
+    tmp_path: Path, paused: Path, how: tuple[int, int, str]
+) -> None:
     """A LocalCluster's workers printed a KeyboardInterrupt traceback each, and Dask
     warned of every cancelled run and lost worker: the command's one line only now."""
     pytest.importorskip("distributed")
@@ -189,24 +196,23 @@ def test_signal_to_a_dask_sweep_is_one_line(tmp_path: Path, how: tuple[int, int,
     process = popen_as_at_a_terminal(
         [
             sys.executable, "-m", "sim", "sweep", str(QUICK),
-            "--vary", "network.vans.total=70,100,140", "--days", "120",
+            "--vary", "network.vans.total=70,100,140", "--days", "3",
             "--replications", "4", "--engine", "dask", "--workers", "2", "--out", str(out),
         ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=subprocess_env(),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_pause_env(paused),
         start_new_session=True,
     )  # fmt: skip
 
     def first_run_stored() -> None:
-        # Signalled once the first run is stored: ten or so are left (about 0.6 s each).
-        deadline = time.monotonic() + 300
-        while not list((out / "store" / "runs").glob("*.parquet")):
+        # The sweep waits after its first stored run (PAUSE_AFTER_ENV), eleven to go.
+        while not paused.exists():  # pytest-timeout ends a sweep that never gets there
             assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the sweep never stored a run"
-            time.sleep(0.05)
+            time.sleep(0.02)
 
     message, _ = _signalled(process, how, first_run_stored)
     kept = f"{word}: finished runs are kept in {out / 'store'}; run the same command again"
-    assert message.startswith(kept) or message == f"{word}: nothing was written; {out} is as it was"
+    assert message.startswith(kept)
+    assert len(list((out / "store" / "runs").glob("*.parquet"))) == 1
     assert not (out / "sweep.csv").exists()
     deadline = time.monotonic() + 30
     while _alive_in_group(process.pid):

@@ -16,11 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-# The Student-t quantile straight from scipy.special (which scipy.spatial, the network's
-# index, loads too): scipy.stats.t.ppf returns this same value, and importing scipy.stats
-# costs about a second of CPU in every process that computes an interval.
-from scipy.special import stdtrit
-
 from sim.analysis.kpi_catalogue import is_share
 from sim.model.records import IDLE, OFF_DUTY, RESTING_STATES, VAN_STATES
 
@@ -338,6 +333,11 @@ def confidence_interval(values: np.ndarray | list[float], level: float = 0.95) -
     mean = float(x.mean())
     if n < 2:
         return Interval(mean, math.nan, math.nan, n)
+    # The Student-t quantile straight from scipy.special: scipy.stats.t.ppf returns this same
+    # value, and importing scipy.stats costs about a second of CPU. Imported here, not at the
+    # top: `plot` and `report` read intervals from summary.json and never need scipy.
+    from scipy.special import stdtrit
+
     half = float(stdtrit(n - 1, (1 + level) / 2) * x.std(ddof=1) / math.sqrt(n))
     return Interval(mean, mean - half, mean + half, n)
 

@@ -16,18 +16,20 @@ import platform
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from sim.errors import CorruptFileError
-from sim.experiments.runs.compare import Comparison
-from sim.experiments.runs.run import RunResult
 from sim.experiments.runs.store import concat_parts
-from sim.experiments.runs.sweep import SweepResult
 from sim.model.loading import file_sha256, named_files
 from sim.model.reference import data_dir
 from sim.outputs.output_folder import OutDir, VerifiedFolder, claimed_folder, open_folder
+
+if TYPE_CHECKING:  # `plot` and `report` only read folders: the engine is not imported for them
+    from sim.experiments.runs.compare import Comparison
+    from sim.experiments.runs.run import RunResult
+    from sim.experiments.runs.sweep import SweepResult
 
 RUN_FILES = ("calls.parquet", "units.parquet", "agents.parquet", "summary.json")
 # Written only by a run whose policy moved vans (move-up); a reader finds none otherwise.

@@ -79,6 +79,14 @@ A variable rather than an option: how long a scheduler takes to answer is a prop
 the network between this machine and the cluster, the same for every command and for the
 Python API, and set once where the cluster is set up (as Dask's own settings are)."""
 
+PAUSE_AFTER_ENV = "RESCUE_SIM_PAUSE_AFTER_RUNS"
+"""For tests only: ``N`` or ``N:FILE``. After the N-th run it finishes (and stores), the
+command touches FILE, if given, and waits there until a signal ends it.
+
+The tests that stop a command midway (^C, SIGTERM, SIGKILL of the group) set it, so that
+the signal lands mid-experiment with exactly N runs done however fast or busy the
+machine is, instead of racing the signal against the runs."""
+
 # The schemes of a scheduler another process can reach (dask.distributed's comm
 # backends; inproc:// lives inside one process, so no command can reach it).
 SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss")
@@ -749,6 +757,7 @@ class Experiment:
             )  # fmt: skip
             self._finished += 1
         self._tick()
+        _pause_if_asked(self._finished - self._reused)
 
     def _write_manifest(self) -> None:
         if self.store is None:
@@ -786,6 +795,21 @@ class Experiment:
                 "runs": runs,
             }
         )
+
+
+def _pause_if_asked(finished: int) -> None:
+    """Wait here for a signal after the run that :data:`PAUSE_AFTER_ENV` names."""
+    text = os.environ.get(PAUSE_AFTER_ENV)
+    if not text:
+        return
+    count, _, flag = text.partition(":")
+    if finished != int(count):
+        return
+    if flag:
+        with open(flag, "w"):
+            pass
+    while True:  # a signal's handler (^C, SIGTERM) raises out of the sleep
+        time.sleep(60.0)
 
 
 def _respec(outcome: RunOutcome, spec: RunSpec) -> RunOutcome:
