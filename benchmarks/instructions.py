@@ -91,24 +91,27 @@ class Callgrind:
         self._args = (ctypes.c_ulong * 6)()
         self._names: list[ctypes.Array[ctypes.c_char]] = []  # kept alive while dumped
 
-    def _send(self, request: int, arg: int = 0) -> None:
+    def _send(self, request: int, arg: int = 0) -> int:
+        """The request's answer: valgrind's under it, 0 natively."""
         self._args[0] = request
         self._args[1] = arg
-        self._request(self._args)
+        answer: int = self._request(self._args)
+        return answer
 
     def start_instrumentation(self) -> None:
         """Instrument from here on (the imports before ran uninstrumented, faster)."""
         self._send(START_INSTRUMENTATION)
 
-    def zero(self) -> None:
-        """Start counting a part from zero."""
-        self._send(ZERO_STATS)
+    def zero(self) -> int:
+        """Start counting a part from zero; returns the request's answer (0 natively)."""
+        return self._send(ZERO_STATS)
 
-    def dump(self, name: str) -> None:
-        """Write the counts since :meth:`zero` to a file of their own, named ``name``."""
+    def dump(self, name: str) -> int:
+        """Write the counts since :meth:`zero` to a file of their own, named ``name``;
+        returns the request's answer (0 natively)."""
         text = ctypes.create_string_buffer(name.encode())
         self._names.append(text)
-        self._send(DUMP_STATS_AT, ctypes.addressof(text))
+        return self._send(DUMP_STATS_AT, ctypes.addressof(text))
 
 
 # ------------------------------------------------------------------ the worker under valgrind
