@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from sim import load_scenario, run
 from sim.analysis import tables
-from sim.analysis.kpis import arrival_outcomes, call_kpis
+from sim.analysis.kpis import KpiSettings, arrival_outcomes, call_kpis
 from sim.experiments.runs.run import RunResult
 from sim.model.network import Network, build_network
 from sim.model.scenario import Scenario
@@ -141,13 +141,13 @@ def test_province_kpis_are_the_kpi_functions_per_province(quick: Quick) -> None:
     # Pretend the northern half of Henan's calls came from Hebei: two provinces to tell apart.
     north = (calls["lat"] > 34.8).to_numpy()
     calls.loc[north, "adcode"] = "130100"
-    table = tables.province_kpis(calls, warmup_h=w, horizon_h=h)
+    table = tables.province_kpis(calls, KpiSettings(warmup_h=w, horizon_h=h))
     assert list(table.index) == ["130000", "410000"]
     assert table["calls"].sum() == (calls["t_call_h"] >= w).sum()
-    settings = {"warmup_h": w, "horizon_h": h, "contact_promise_h": 0.5, "service_level_s": 20.0}
+    settings = KpiSettings(warmup_h=w, horizon_h=h, contact_promise_h=0.5, service_level_s=20.0)
     for code, mask in (("130000", north), ("410000", ~north)):
         per_rep = [
-            call_kpis(group, **settings)["on_time_arrival_rate"]
+            call_kpis(group, settings)["on_time_arrival_rate"]
             for _, group in calls[mask].groupby("replication")
         ]
         assert table.loc[code, "on_time_arrival_rate"] == pytest.approx(np.mean(per_rep))

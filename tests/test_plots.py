@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from sim import load_scenario, run
 from sim.analysis import tables
 from sim.analysis.kpi_catalogue import HEADLINE_KPIS
-from sim.analysis.kpis import van_busy_hours
+from sim.analysis.kpis import KpiSettings, van_busy_hours
 from sim.model.network import build_network
 from sim.outputs import plots
 from sim.outputs.plots.dashboard import RESPONSE_KPIS
@@ -101,7 +101,9 @@ def test_run_figures_render_without_missing_glyphs(quick) -> None:  # type: igno
         plots.network_map(network, surges=scenario),
         plots.on_time_map(result.calls, network, warmup_h=w, horizon_h=h, surges=scenario),
         plots.province_choropleth(
-            tables.province_kpis(result.calls, warmup_h=w, horizon_h=h)["on_time_arrival_rate"],
+            tables.province_kpis(result.calls, KpiSettings(warmup_h=w, horizon_h=h))[
+                "on_time_arrival_rate"
+            ],
             kpi="on_time_arrival_rate",
         ),
         plots.surge_timeline(result.calls, scenario, horizon_h=h, warmup_h=w),

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim import load_scenario
-from sim.analysis.kpis import call_kpis_by, confidence_interval
+from sim.analysis.kpis import KpiSettings, call_kpis_by, confidence_interval
 from sim.experiments.runs.compare import compare, paired_difference
 from sim.experiments.testing import (
     KPIAssertionError,
@@ -59,16 +59,10 @@ def test_backup_beats_nearest_station_when_a_neighbour_is_idle(overloaded) -> No
 
 def _segment_on_time(result, segment: str) -> np.ndarray:  # type: ignore[no-untyped-def]
     """On-time arrival of one segment, per replication, censoring as the KPI does."""
-    sc = result.scenario
-    settings = {
-        "warmup_h": sc.horizon.warmup_h,
-        "horizon_h": sc.horizon.hours,
-        "contact_promise_h": sc.promises.contact_min / 60,
-        "service_level_s": sc.hotline.service_level_s,
-    }
+    settings = KpiSettings.of(result.scenario)
     return np.asarray(
         [
-            call_kpis_by(rep.calls, "segment", **settings).loc[segment, "on_time_arrival_rate"]
+            call_kpis_by(rep.calls, "segment", settings).loc[segment, "on_time_arrival_rate"]
             for rep in result.replications
         ]
     )

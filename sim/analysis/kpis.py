@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from sim.analysis.kpi_catalogue import is_share
 from sim.model.records import IDLE, OFF_DUTY, RESTING_STATES, VAN_STATES
+
+if TYPE_CHECKING:
+    from sim.model.scenario import Scenario
 
 SECONDS_PER_H = 3600.0
 
@@ -92,16 +96,35 @@ def promise_outcomes(
     )
 
 
-def call_kpis(
-    calls: pd.DataFrame,
-    *,
-    warmup_h: float,
-    horizon_h: float,
-    contact_promise_h: float,
-    service_level_s: float,
-    contractor_cost_cny: float = 0.0,
-) -> dict[str, float]:
+@dataclass(frozen=True)
+class KpiSettings:
+    """What the call KPIs depend on beside the calls: the window measured and the promises."""
+
+    warmup_h: float
+    horizon_h: float
+    contact_promise_h: float = 0.5
+    service_level_s: float = 20.0
+    contractor_cost_cny: float = 0.0
+
+    @classmethod
+    def of(cls, scenario: Scenario, horizon_h: float | None = None) -> KpiSettings:
+        """The scenario's settings (its warm-up, horizon and promises); ``horizon_h``
+        where the run's horizon is not the scenario's (a run folder shortened by --days)."""
+        return cls(
+            warmup_h=scenario.horizon.warmup_h,
+            horizon_h=scenario.horizon.hours if horizon_h is None else horizon_h,
+            contact_promise_h=scenario.promises.contact_min / 60.0,
+            service_level_s=scenario.hotline.service_level_s,
+            contractor_cost_cny=scenario.contractors.cost_per_job_cny,
+        )
+
+
+def call_kpis(calls: pd.DataFrame, settings: KpiSettings) -> dict[str, float]:
     """Call-based KPIs of one replication."""
+    warmup_h, horizon_h = settings.warmup_h, settings.horizon_h
+    contact_promise_h = settings.contact_promise_h
+    service_level_s = settings.service_level_s
+    contractor_cost_cny = settings.contractor_cost_cny
     c = calls[calls["t_call_h"] >= warmup_h]
     t_call = c["t_call_h"].to_numpy()
     arrived = c["arrived_h"].to_numpy()
@@ -144,13 +167,13 @@ def call_kpis(
     }
 
 
-def call_kpis_by(calls: pd.DataFrame, by: str, **settings: float) -> pd.DataFrame:
+def call_kpis_by(calls: pd.DataFrame, by: str, settings: KpiSettings) -> pd.DataFrame:
     """:func:`call_kpis` for each value of a column (segment, fault, prefecture...).
 
-    ``settings`` are call_kpis' keyword arguments. One row per group.
+    One row per group.
     """
     rows = {
-        key: call_kpis(group, **settings)
+        key: call_kpis(group, settings)
         for key, group in calls.groupby(by, observed=True, sort=True)
     }
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis(by)

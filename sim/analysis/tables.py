@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from sim.analysis.kpis import arrival_outcomes, call_kpis
+from sim.analysis.kpis import KpiSettings, arrival_outcomes, call_kpis
 from sim.model.records import IDLE, RESTING_STATES, VAN_STATES
 from sim.model.reference import areas
 from sim.model.scenario import Surge
@@ -164,46 +164,31 @@ def busy_share_by_hour(units: pd.DataFrame, horizon_h: float, bin_h: float = 1.0
 # --------------------------------------------------------------------------- provinces
 
 
-def province_kpis(
-    calls: pd.DataFrame,
-    *,
-    warmup_h: float = 0.0,
-    horizon_h: float | None = None,
-    contact_promise_h: float = 0.5,
-    service_level_s: float = 20.0,
-    contractor_cost_cny: float = 0.0,
-) -> pd.DataFrame:
+def province_kpis(calls: pd.DataFrame, settings: KpiSettings | None = None) -> pd.DataFrame:
     """Every call KPI of :func:`sim.analysis.kpis.call_kpis`, by province.
 
     One row per province (index ``province``: its adcode, ``410000``), the mean over
     replications of each replication's value, as the run summary averages them; the
-    column ``calls`` counts the calls after the warm-up, all replications together. The
-    promise settings are the scenario's (``scenario.promises.contact_min / 60``,
-    ``scenario.hotline.service_level_s``, ``scenario.contractors.cost_per_job_cny``).
+    column ``calls`` counts the calls after the warm-up, all replications together.
+    ``settings``: the run's (:meth:`KpiSettings.of` its scenario); without them, no
+    warm-up, the horizon at the end of the last call's day and the default promises.
     """
-    if horizon_h is None:
+    if settings is None:
         last = float(calls["t_call_h"].max()) if len(calls) else 24.0
-        horizon_h = math.ceil(last / 24.0) * 24.0
+        settings = KpiSettings(warmup_h=0.0, horizon_h=math.ceil(last / 24.0) * 24.0)
     frame = calls.assign(province=calls["adcode"].astype(str).str[:2] + "0000")
-    settings = {
-        "warmup_h": warmup_h,
-        "horizon_h": horizon_h,
-        "contact_promise_h": contact_promise_h,
-        "service_level_s": service_level_s,
-        "contractor_cost_cny": contractor_cost_cny,
-    }
     per_replication = []
     replications = frame["replication"] if "replication" in frame else pd.Series(0, frame.index)
     for _, rep in frame.groupby(replications.to_numpy(), sort=True):
         rows = {
-            code: call_kpis(group, **settings) for code, group in rep.groupby("province", sort=True)
+            code: call_kpis(group, settings) for code, group in rep.groupby("province", sort=True)
         }
         per_replication.append(pd.DataFrame.from_dict(rows, orient="index"))
     if not per_replication:
         return pd.DataFrame(columns=["calls"]).rename_axis("province")
     # A province without calls in a replication counts as no value there, not as zero.
     table = pd.concat(per_replication).groupby(level=0).mean()
-    counted = frame[frame["t_call_h"].to_numpy() >= warmup_h]
+    counted = after_warmup(frame, settings.warmup_h)
     table.insert(0, "calls", counted.groupby("province").size().reindex(table.index).fillna(0))
     return table.rename_axis("province")
 

@@ -20,7 +20,6 @@ from sim.cli.options import (
     ExperimentOptions,
     ParamOption,
     ScenarioArgument,
-    out_option,
     shared_options,
 )
 from sim.cli.output import claimed, described, show_written
@@ -43,9 +42,16 @@ if TYPE_CHECKING:
     from sim.model.scenario import Scenario
 
 
+# The shared options sensitivity and calibrate take (the same for both).
+_FITTING_OPTIONS = ("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
+
+
 @app.command()
 @guarded
-@shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
+@shared_options(
+    *_FITTING_OPTIONS,
+    out="Write sensitivity.csv, points.csv, figures here (a rerun resumes).",
+)
 def sensitivity(
     scenario_file: ScenarioArgument,
     param: ParamOption,
@@ -55,10 +61,6 @@ def sensitivity(
     method: Annotated[str, typer.Option(help="morris, or sobol for Sobol indices.")] = "morris",
     trajectories: Annotated[int, typer.Option(help="Morris trajectories.")] = 10,
     samples: Annotated[int, typer.Option(help="Sobol base samples (a power of 2).")] = 64,
-    out_dir: Annotated[
-        Path | None,
-        out_option("Write sensitivity.csv, points.csv, figures here (a rerun resumes)."),
-    ] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -91,7 +93,7 @@ def sensitivity(
         description = described(
             "sensitivity", path, scenario, method=method, parameters=list(param), **shape
         )
-        with claimed(out_dir, options.overwrite, description) as output:
+        with claimed(options.out_dir, options.overwrite, description) as output:
             _check_work(points, scenario.replications, runner.workers, options)
             label = f"{method}: {len(points)} points x{scenario.replications}"
             with runner, monitor(label) as report:
@@ -104,16 +106,19 @@ def sensitivity(
                     execution=runs,
                 )  # fmt: skip
             out.print(result.indices.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-            if out_dir is not None:
+            if options.out_dir is not None:
                 from sim.outputs.sensitivity_plot import write_sensitivity
 
-                output.commit(lambda folder: write_sensitivity(result, folder), out_dir)
-    show_written(out_dir)
+                output.commit(lambda folder: write_sensitivity(result, folder), options.out_dir)
+    show_written(options.out_dir)
 
 
 @app.command()
 @guarded
-@shared_options("days", "replications", "workers", "overwrite", "force", "engine", "scheduler")
+@shared_options(
+    *_FITTING_OPTIONS,
+    out="Write calibrated.yaml and calibration.json here (a rerun resumes).",
+)
 def calibrate(
     scenario_file: ScenarioArgument,
     target: Annotated[
@@ -130,10 +135,6 @@ def calibrate(
             "trial and moved points, each of --replications runs (--max-steps: older name).",
         ),
     ] = 30,
-    out_dir: Annotated[
-        Path | None,
-        out_option("Write calibrated.yaml and calibration.json here (a rerun resumes)."),
-    ] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -155,7 +156,7 @@ def calibrate(
             "calibrate", path, scenario, targets=targets, target_se=target_se,
             parameters=list(param),
         )  # fmt: skip
-        with claimed(out_dir, options.overwrite, description) as output:
+        with claimed(options.out_dir, options.overwrite, description) as output:
             # At most max_points points, none heavier than the heaviest corner of the ranges.
             heaviest = [_heaviest(scenario, ranges)] * max_points
             _check_work(heaviest, scenario.replications, runner.workers, options)
@@ -174,11 +175,11 @@ def calibrate(
             out.print(f"{result.message} ({result.evaluations} points run)", highlight=False)
             out.print(result.parameters.to_string(float_format=lambda v: f"{v:.5g}"))
             out.print(result.residuals.to_string(float_format=lambda v: f"{v:.4g}"))
-            if out_dir is not None:
+            if options.out_dir is not None:
                 from sim.outputs.calibration import write_calibration
 
-                output.commit(lambda folder: write_calibration(result, folder), out_dir)
-    show_written(out_dir)
+                output.commit(lambda folder: write_calibration(result, folder), options.out_dir)
+    show_written(options.out_dir)
 
 
 def _scenario_and_ranges(

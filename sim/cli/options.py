@@ -91,6 +91,7 @@ class ExperimentOptions:
     scheduler: str | None = None
     precision: list[str] | None = None
     max_replications: int = 100
+    out_dir: Path | None = None
 
 
 # Each shared option's type, as a command would declare it.
@@ -112,10 +113,13 @@ _DEFAULTS = ExperimentOptions()
 R = TypeVar("R")
 
 
-def shared_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]]:
+def shared_options(
+    *names: str, out: str | None = None
+) -> Callable[[Callable[..., R]], Callable[..., R]]:
     """Give a command the shared options ``names`` (all of them when none is named); it
     receives them as one :class:`ExperimentOptions` named ``options`` (the options it does
-    not take keep their defaults there).
+    not take keep their defaults there). ``out``: the help of its ``--out`` folder
+    (``options.out_dir``), saying what the command writes there.
 
     The command declares ``options: ExperimentOptions`` and its own parameters; the
     wrapper's signature (what typer reads) is those parameters followed by the shared
@@ -138,6 +142,13 @@ def shared_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]
             )
             for name in taken
         ]
+        if out is not None:
+            annotation = Annotated[Path | None, out_option(out)]
+            shared.append(
+                inspect.Parameter(
+                    "out_dir", inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=None
+                )
+            )
         optional = [
             p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in kept if p.default is not p.empty
         ]
@@ -145,7 +156,8 @@ def shared_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]
 
         @functools.wraps(command)
         def wrapper(*args: Any, **kwargs: Any) -> R:
-            values = {name: kwargs.pop(name) for name in taken if name in kwargs}
+            given = [*taken, "out_dir"] if out is not None else taken
+            values = {name: kwargs.pop(name) for name in given if name in kwargs}
             return command(*args, options=replace(_DEFAULTS, **values), **kwargs)
 
         signature = own.replace(parameters=[*required, *optional, *shared])
@@ -157,7 +169,3 @@ def shared_options(*names: str) -> Callable[[Callable[..., R]], Callable[..., R]
         return wrapper
 
     return decorate
-
-
-# run, compare and sweep take every shared option.
-experiment_options = shared_options()

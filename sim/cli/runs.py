@@ -25,8 +25,7 @@ from sim.cli.options import (
     ExperimentOptions,
     PolicyOption,
     ScenarioArgument,
-    experiment_options,
-    out_option,
+    shared_options,
 )
 from sim.cli.output import claimed, show_written
 from sim.cli.progress import monitor
@@ -127,16 +126,12 @@ def validate(
 
 @app.command()
 @guarded
-@experiment_options
+@shared_options(out="Write the run folder here (a rerun resumes from it).")
 def run(
     scenario_file: Annotated[
         Path | None, typer.Argument(help="Scenario YAML; default: the national Dongfeng scenario.")
     ] = None,
     policy: PolicyOption = None,
-    out_dir: Annotated[
-        Path | None,
-        out_option("Write the run folder here (a rerun resumes from it)."),
-    ] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -149,18 +144,18 @@ def run(
         setup = options_experiment(options, scenario)
         cached_network(scenario)  # network mistakes surface before any work (and it is kept)
         description = _description("run", path, scenario)
-        with claimed(out_dir, options.overwrite, description) as output:
+        with claimed(options.out_dir, options.overwrite, description) as output:
             checked_work(
                 [(scenario, scenario.replications)],
                 workers=setup.engine.workers,
                 force=options.force,
-                out_dir=out_dir,
+                out_dir=options.out_dir,
                 overridden=overridden(options.days, options.replications),
             )
             with setup.engine, monitor(f"{scenario.name} x{scenario.replications}") as report:
                 result = run_scenario(
                     scenario,
-                    keep_tables=out_dir is not None,
+                    keep_tables=options.out_dir is not None,
                     description=description,
                     **setup.options(output.store, output.reporting(report)),
                 )
@@ -174,24 +169,23 @@ def run(
             if result.failures:
                 out.print(*shown, highlight=False)
                 stop_on_failures(result.failures, n + len(result.failures), output.kept_store)
-            if out_dir is not None:
+            if options.out_dir is not None:
                 from sim.outputs.run_folder import write_run
 
-                output.commit(lambda folder: write_run(result, folder, path), out_dir)
+                output.commit(lambda folder: write_run(result, folder, path), options.out_dir)
     out.print(*shown, highlight=False)
-    show_written(out_dir)
+    show_written(options.out_dir)
 
 
 @app.command()
 @guarded
-@experiment_options
+@shared_options(out="Write comparison.csv/json here.")
 def compare(
     scenario_file: ScenarioArgument,
     policy: Annotated[
         list[str],
         typer.Option("--policy", help="A policy to compare; repeat; the first is the reference."),
     ],
-    out_dir: Annotated[Path | None, out_option("Write comparison.csv/json here.")] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -207,7 +201,7 @@ def compare(
         setup = options_experiment(options, scenario)
         cached_network(scenario)
         description = _description("compare", path, scenario)
-        with claimed(out_dir, options.overwrite, description) as output:
+        with claimed(options.out_dir, options.overwrite, description) as output:
             checked_work(
                 [(scenario, scenario.replications)] * len(policy),
                 workers=setup.engine.workers,
@@ -230,10 +224,10 @@ def compare(
                 stop_on_policy_failure(failures, sum(len(r.replications) for r in results))
             runs = sum(len(r.replications) + len(r.failures) for r in results)
             stop_on_failures(failures, runs, output.kept_store)
-            if out_dir is not None:
+            if options.out_dir is not None:
                 from sim.outputs.run_folder import write_comparison
 
-                output.commit(lambda folder: write_comparison(comparison, folder), out_dir)
+                output.commit(lambda folder: write_comparison(comparison, folder), options.out_dir)
     names = comparison.policies
     table = Table(
         title=escape(
@@ -263,12 +257,12 @@ def compare(
     out.print(table)
     if setup.precision:
         out.print(precision_note(results), highlight=False)
-    show_written(out_dir)
+    show_written(options.out_dir)
 
 
 @app.command()
 @guarded
-@experiment_options
+@shared_options(out="Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes).")
 def sweep(
     scenario_file: Annotated[
         Path,
@@ -285,10 +279,6 @@ def sweep(
         list[str] | None, typer.Option("--kpi", help="A KPI to show; repeat (all are written).")
     ] = None,
     policy: PolicyOption = None,
-    out_dir: Annotated[
-        Path | None,
-        out_option("Write sweep.csv, sweep_summary.csv and sweep.json here (a rerun resumes)."),
-    ] = None,
     *,
     options: ExperimentOptions,
 ) -> None:
@@ -350,7 +340,7 @@ def sweep(
         description = _description(
             "sweep", scenario_file, scenario, points=[point.values for point in points]
         )
-        with claimed(out_dir, options.overwrite, description) as output:
+        with claimed(options.out_dir, options.overwrite, description) as output:
             swept = [parameter.path for parameter in parameters]
             with given(swept):
                 checked_work(
@@ -379,13 +369,13 @@ def sweep(
             if result.failures:
                 out.print(table or "")
                 stop_on_failures(result.failures, runs, output.kept_store, result.point_label)
-            if out_dir is not None:
+            if options.out_dir is not None:
                 from sim.outputs.run_folder import write_sweep
 
-                output.commit(lambda folder: write_sweep(result, folder), out_dir)
+                output.commit(lambda folder: write_sweep(result, folder), options.out_dir)
     if table is not None:
         out.print(table)
-    show_written(out_dir)
+    show_written(options.out_dir)
 
 
 def _as_given(

@@ -192,9 +192,29 @@ def number_column(
     high: float | None = None,
     whole: bool = False,
 ) -> pd.Series:
-    """A column as numbers within [low, high]; the first bad cell is one error with its line."""
+    """A column as numbers within [low, high]; the first bad cell is one error with its line.
+
+    The column is text as read from a CSV, or numbers already (a numeric Parquet column:
+    a missing value is then NaN).
+    """
     import pandas as pd
 
+    if table[column].dtype.kind in "iuf":
+        numbers = table[column].to_numpy(dtype=float)
+        failure = first_failure(
+            [
+                (np.isnan(numbers), "missing value"),
+                (np.isinf(numbers), "not a finite number"),
+                *range_checks(numbers, low, high, whole),
+            ]
+        )
+        if failure is not None:
+            row, message = failure
+            number = float(numbers[row])
+            if not np.isnan(number):
+                message = f"{message}: {number!r}"
+            raise ScenarioError(message, file=path, line=line_of(row), field=column)
+        return pd.Series(numbers, index=table.index)
     text = table[column].str.strip()
     values = pd.to_numeric(text, errors="coerce").astype(float)
     numbers = values.to_numpy()

@@ -26,8 +26,9 @@ the priority and the observed times beside the simulated ones.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -138,6 +139,10 @@ def _raise_at(table: pd.DataFrame, column: str, path: Path, row: int, message: s
     """One error naming the file, the cell's line and its column."""
     value = table[column].iat[row]
     raise ScenarioError(f"{message}: {value!r}", file=path, line=line_of(row), field=column)
+
+
+# Raises the reader's error for a row of the time column: (row, message).
+RowError = Callable[[int, str], NoReturn]
 
 
 def _local_times(
@@ -258,26 +263,30 @@ def _missing(roles: dict[str, str], header: set[str], path: Path) -> None:
     raise ScenarioError(f"{WHAT} lacks columns {missing}{hint}", file=path, line=1)
 
 
-@dataclass(frozen=True)
-class _Read:
-    """A trace as read, with what an error about one of its rows needs."""
-
-    trace: Trace
-    table: pd.DataFrame
-    time_column: str
-    parquet: bool
-
-
-def _read_file(
+def read_trace_file(
     config: TraceConfig,
     *,
     fault_classes: Sequence[str],
     segments: Sequence[str],
-    start: date | None,
-    keep: Sequence[str],
-    not_before_h: float | None,
+    start: date | None = None,
+    keep: Sequence[str] = (),
+    not_before_h: float | None = None,
     before_h: float | None = None,
-) -> _Read:
+    check: Callable[[Trace, RowError], None] | None = None,
+) -> Trace:
+    """Read and check every row of the trace ``config`` names (a CSV or a ``.parquet``).
+
+    Times are timestamps (``config.time_format``, ISO 8601 by default) placed on the
+    clock of day 0, the local midnight of ``start`` (default: the day of the earliest
+    call); or hours since day 0, in a ``t_call_h`` column or with ``time_format: hours``.
+    Fault classes and segments must be among the names given. ``keep``: other columns
+    to return as they are written (:attr:`Trace.kept`), where the trace has them.
+    ``not_before_h``: a call before this hour of day 0 is an error; ``before_h``: a call
+    at or after this hour is. A bad cell is one
+    :class:`~sim.errors.ScenarioError` naming the file, the line (a Parquet file's row)
+    and the column. ``check``, when given, is called last with the trace and a function
+    that raises that error for a row of the time column and a message.
+    """
     path = config.file
     table, parquet = _table(path, config, keep)
     header = set(table.columns)
@@ -326,55 +335,27 @@ def _read_file(
             observed[role] = hours
     kept = {name: table[name].str.strip().to_numpy(object) for name in keep if name in header}
     trace = Trace(path, start, t_call_h, lat, lon, fault, segment, priority, ids, observed, kept)
-    return _Read(trace, table, time, parquet)
-
-
-def read_trace_file(
-    config: TraceConfig,
-    *,
-    fault_classes: Sequence[str],
-    segments: Sequence[str],
-    start: date | None = None,
-    keep: Sequence[str] = (),
-    not_before_h: float | None = None,
-    before_h: float | None = None,
-) -> Trace:
-    """Read and check every row of the trace ``config`` names (a CSV or a ``.parquet``).
-
-    Times are timestamps (``config.time_format``, ISO 8601 by default) placed on the
-    clock of day 0, the local midnight of ``start`` (default: the day of the earliest
-    call); or hours since day 0, in a ``t_call_h`` column or with ``time_format: hours``.
-    Fault classes and segments must be among the names given. ``keep``: other columns
-    to return as they are written (:attr:`Trace.kept`), where the trace has them.
-    ``not_before_h``: a call before this hour of day 0 is an error; ``before_h``: a call
-    at or after this hour is. A bad cell is one
-    :class:`~sim.errors.ScenarioError` naming the file, the line (a Parquet file's row)
-    and the column.
-    """
-    return _read_file(
-        config,
-        fault_classes=fault_classes,
-        segments=segments,
-        start=start,
-        keep=keep,
-        not_before_h=not_before_h,
-        before_h=before_h,
-    ).trace
+    if check is not None:
+        with rows_not_lines(parquet):
+            check(trace, functools.partial(_raise_at, table, time, path))
+    return trace
 
 
 def _read(scenario: Scenario) -> Trace:
     config = scenario.demand.trace
     assert config is not None
     demand = scenario.demand
-    read = _read_file(
+    return read_trace_file(
         config,
         fault_classes=[f.name for f in demand.fault_classes],
         segments=[s.name for s in demand.segments],
         start=config.start or scenario.horizon.start_date,
         keep=("replication",),
-        not_before_h=None,
+        check=functools.partial(_check_scenario_trace, scenario),
     )
-    trace = read.trace
+
+
+def _check_scenario_trace(scenario: Scenario, trace: Trace, at_row: RowError) -> None:
     periods = set(trace.kept.get("replication", ()))
     if len(periods) > 1:
         # A run's calls.parquet holds one period per replication; replayed together
@@ -385,13 +366,12 @@ def _read(scenario: Scenario) -> Trace:
             file=trace.path,
             field="replication",
         )
-    if config.bootstrap == "none":
-        with rows_not_lines(read.parquet):
-            _check_horizon(trace, scenario, read.table, read.time_column)
-    return trace
+    assert scenario.demand.trace is not None
+    if scenario.demand.trace.bootstrap == "none":
+        _check_horizon(trace, scenario, at_row)
 
 
-def _check_horizon(trace: Trace, scenario: Scenario, table: pd.DataFrame, column: str) -> None:
+def _check_horizon(trace: Trace, scenario: Scenario, at_row: RowError) -> None:
     """With ``outside_horizon: error``, a call before day 0 or past the horizon is an error."""
     horizon = scenario.horizon
     config = scenario.demand.trace
@@ -403,10 +383,7 @@ def _check_horizon(trace: Trace, scenario: Scenario, table: pd.DataFrame, column
         row = int(np.flatnonzero(~inside)[0])
         when = "before day 0" if trace.t_call_h[row] < 0 else "past the horizon"
         day0 = "" if trace.start is None else f" begins {trace.start} 00:00 and"
-        _raise_at(
-            table,
-            column,
-            trace.path,
+        at_row(
             row,
             f"{when} (day 0{day0} the horizon is {horizon.days:g} days; "
             f"outside_horizon: drop leaves such calls out)",

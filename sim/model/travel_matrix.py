@@ -24,7 +24,6 @@ first ``dispatch.candidates`` kept.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 
 from sim.errors import ScenarioError
-from sim.model.csv_input import first_failure, line_of, number_column, range_checks, read_csv_table
+from sim.model.csv_input import line_of, number_column, read_csv_table, rows_not_lines
 from sim.model.geo import great_circle_km, great_circle_km_array
 from sim.model.reference import areas as all_areas
 from sim.model.travel import TravelModel
@@ -214,41 +213,6 @@ class _Source:
             raise self.error(problem(row), row, column)
 
 
-def _numbers(
-    table: pd.DataFrame,
-    column: str,
-    source: _Source,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    whole: bool = False,
-) -> np.ndarray:
-    """A column as float64 within [low, high]; the first bad cell is one error."""
-    if table[column].dtype.kind in "iuf":  # from Parquet: numbers already
-        numbers = table[column].to_numpy(dtype=float)
-        failure = first_failure(
-            [
-                (np.isnan(numbers), "missing value"),
-                (np.isinf(numbers), "not a finite number"),
-                *range_checks(numbers, low, high, whole),
-            ]
-        )
-        if failure is not None:
-            row, message = failure
-            value = float(numbers[row])
-            raise source.error(
-                message if math.isnan(value) else f"{message}: {value!r}", row, column
-            )
-        return numbers
-    try:
-        text = number_column(table, column, source.path, low=low, high=high, whole=whole)
-    except ScenarioError as exc:
-        if source.parquet and exc.line is not None:
-            raise source.error(exc.message, exc.line - 2, column) from None
-        raise
-    return text.to_numpy(dtype=float)
-
-
 def _origins(table: pd.DataFrame, source: _Source, names: np.ndarray) -> np.ndarray:
     """Station index of each row: a station's name, or its index when no name matches."""
     import pandas as pd
@@ -318,10 +282,16 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
     source = _Source(path, parquet)
     origin = _origins(table, source, network.station_name)
     area = _destinations(table, source, network.areas)
-    start = _numbers(table, "from_hour", source, low=0, high=HOURS - 1, whole=True)
-    end = _numbers(table, "to_hour", source, low=1, high=HOURS, whole=True)
-    km = _numbers(table, "road_km", source, low=0)
-    minutes = _numbers(table, "minutes", source, low=0)
+    with rows_not_lines(parquet):  # numbers as read from Parquet, or text from a CSV
+        start, end, km, minutes = (
+            number_column(table, column, path, low=low, high=high, whole=whole).to_numpy(float)
+            for column, low, high, whole in (
+                ("from_hour", 0, HOURS - 1, True),
+                ("to_hour", 1, HOURS, True),
+                ("road_km", 0, None, False),
+                ("minutes", 0, None, False),
+            )
+        )
     bands, band = _bands(start, end, source)
 
     # A row's key: station, destination as written (outside the scenario too), band.

@@ -21,7 +21,7 @@ import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
+from sim.analysis.kpis import KpiSettings
 from sim.analysis.tables import kpi_frame, province_kpis
 from sim.outputs import plots
 from sim.outputs.outlines import OUTLINE_CAPTION
@@ -102,14 +103,10 @@ def _agents(run: RunFolder) -> pd.DataFrame | tuple[int, ...] | None:
 
 def _province_kpis(run: RunFolder) -> pd.DataFrame:
     """The run's call KPIs by province, with the scenario's promise settings."""
-    settings: dict[str, float] = {}
-    if run.scenario is not None:
-        settings = {
-            "contact_promise_h": run.scenario.promises.contact_min / 60.0,
-            "service_level_s": run.scenario.hotline.service_level_s,
-            "contractor_cost_cny": run.scenario.contractors.cost_per_job_cny,
-        }
-    return province_kpis(run.calls, warmup_h=run.warmup_h, horizon_h=run.horizon_h, **settings)
+    window = {"warmup_h": run.warmup_h, "horizon_h": run.horizon_h}
+    if run.scenario is None:
+        return province_kpis(run.calls, KpiSettings(**window))
+    return province_kpis(run.calls, replace(KpiSettings.of(run.scenario), **window))
 
 
 def run_figures(

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -177,33 +177,61 @@ DESIGNS_DIR = "designs"
 """The folder of the store that holds each design's stations CSV (named by its content)."""
 
 
+def no_log(line: str) -> None:
+    """The search's log when the caller gives none: says nothing."""
+
+
+class SearchRuns(TypedDict, total=False):
+    """Where and how a search runs its designs (the keyword arguments that
+    :func:`~sim.experiments.design.optimise.optimise` documents)."""
+
+    store: ResultStore | str | Path | None
+    workers: int
+    engine: Engine | None
+    report: ReportFn | None
+    description: dict[str, Any] | None
+
+
+class DesignRuns(NamedTuple):
+    """What a search runs its designs with: the experiment, and the folder of their
+    stations files."""
+
+    experiment: Experiment
+    designs_dir: Path
+
+
 @contextmanager
-def design_experiment(
-    store: ResultStore | str | Path | None,
-    workers: int,
-    engine: Engine | None,
-    report: ReportFn | None,
-    description: dict[str, Any] | None,
-) -> Iterator[tuple[Experiment, Path]]:
-    """The experiment a search runs its designs in, and its designs folder: in ``store``
-    (a temporary one when None), kept locked until the block ends."""
+def design_experiment(**runs: Unpack[SearchRuns]) -> Iterator[DesignRuns]:
+    """The experiment a search runs its designs in, and its designs folder: in the
+    store (a temporary one when None), kept locked until the block ends."""
+    workers = runs.get("workers", 1)
     if workers < 1:
         raise UserInputError("must be at least 1", field="--workers")
     with ExitStack() as stack:
+        store = runs.get("store")
         if store is None:
             store = stack.enter_context(tempfile.TemporaryDirectory(prefix="rescue-sim-design-"))
         if not isinstance(store, ResultStore):
             store = ResultStore(store)
         # One pool for the whole search: its workers keep the networks they built.
-        execution = Execution(workers, engine, store, report=report, description=description)
-        yield execution.experiment(stack, tables=True), store.root / DESIGNS_DIR
+        execution = Execution(
+            workers,
+            runs.get("engine"),
+            store,
+            report=runs.get("report"),
+            description=runs.get("description"),
+        )
+        yield DesignRuns(execution.experiment(stack, tables=True), store.root / DESIGNS_DIR)
 
 
 __all__ = [
     "DESIGNS_DIR",
+    "DesignRuns",
     "Evaluation",
+    "SearchRuns",
     "design_experiment",
     "design_name",
     "evaluate_designs",
+    "no_log",
     "paired_interval",
 ]

@@ -30,7 +30,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,14 @@ from sim.analysis.kpi_catalogue import is_share
 from sim.analysis.kpis import Interval, summarise
 from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
-from sim.experiments.design.evaluation import Evaluation, design_experiment, paired_interval
+from sim.experiments.design.evaluation import (
+    DesignRuns,
+    Evaluation,
+    SearchRuns,
+    design_experiment,
+    no_log,
+    paired_interval,
+)
 from sim.experiments.design.moves import MoveGenerator
 from sim.experiments.design.optimise import (
     Designs,
@@ -51,9 +58,6 @@ from sim.experiments.design.optimise import (
 )
 from sim.experiments.design.sites import Sites, design_csv, design_scenario
 from sim.experiments.design.spec import VANS, DesignSpec
-from sim.experiments.runs.executor import Engine, Experiment
-from sim.experiments.runs.progress import ReportFn
-from sim.experiments.runs.store import ResultStore
 from sim.model.scenario import Scenario
 
 COST_KPI = "cost_cny_per_year"
@@ -261,27 +265,23 @@ def frontier(
     spec: DesignSpec | None = None,
     *,
     targets: Sequence[float] = (),
-    store: ResultStore | str | Path | None = None,
-    workers: int = 1,
     log: LogFn | None = None,
-    engine: Engine | None = None,
-    report: ReportFn | None = None,
-    description: dict[str, Any] | None = None,
+    **runs: Unpack[SearchRuns],
 ) -> FrontierResult:
     """The frontier of ``scenario`` over ``fleets``; see the module docstring.
 
     ``spec`` says what to maximise (default on_time_arrival_rate) and how hard each
-    point searches (``max_evaluations``, ``time_limit_min``: per point); ``store``,
-    ``workers``, ``engine``, ``report`` and ``description`` are as for
+    point searches (``max_evaluations``, ``time_limit_min``: per point); ``log`` and
+    ``runs`` (``store``, ``workers``, ``engine``, ``report``, ``description``) are as for
     :func:`~sim.experiments.design.optimise.optimise`, and the result depends on
     neither ``workers`` nor ``engine``.
     """
     spec = spec or DesignSpec()
     if spec.objective == VANS or not spec.higher_is_better:
         raise UserInputError("the frontier maximises a KPI that is better higher", field="--kpi")
-    with design_experiment(store, workers, engine, report, description) as (experiment, designs):
+    with design_experiment(**runs) as design_runs:
         return _frontier(
-            scenario, sorted(set(fleets)), spec, tuple(targets), experiment, designs, log
+            scenario, sorted(set(fleets)), spec, tuple(targets), design_runs, log or no_log
         )
 
 
@@ -290,16 +290,14 @@ def _frontier(
     fleets: list[int],
     spec: DesignSpec,
     targets: tuple[float, ...],
-    experiment: Experiment,
-    designs_dir: Path,
-    log: LogFn | None,
+    runs: DesignRuns,
+    say: LogFn,
 ) -> FrontierResult:
-    say = log or (lambda line: None)
     started = time.perf_counter()
     base, network, sites, fixed, current, max_stations = search_setting(scenario, spec)
     if fleets[0] < spec.min_vans_per_station * max(1, int(fixed.sum())):
         raise UserInputError(f"{fleets[0]} vans cannot staff the fixed stations", field="--vans")
-    designs = Designs(designs_dir, sites, base, experiment)
+    designs = Designs(runs.designs_dir, sites, base, runs.experiment)
     found: list[tuple[int, np.ndarray, Evaluation, int, str]] = []
     rows: list[pd.DataFrame] = []
     timings: dict[str, float] = {}
@@ -309,7 +307,16 @@ def _frontier(
         point_spec = spec.model_copy(update={"max_vans": fleet})
         say(f"frontier: {fleet} vans")
         stage1 = first_stage(
-            point_spec, base, network, sites, fixed, current, max_stations, fleet, say, experiment
+            point_spec,
+            base,
+            network,
+            sites,
+            fixed,
+            current,
+            max_stations,
+            fleet,
+            say,
+            runs.experiment,
         )
         start = stage1.vans if previous is None else warm_start(
             previous, stage1.vans, fleet, max_stations

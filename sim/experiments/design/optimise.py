@@ -48,9 +48,12 @@ from sim.analysis.paired import difference_columns
 from sim.errors import UserInputError
 from sim.experiments.design.covering import InfeasibleModel
 from sim.experiments.design.evaluation import (
+    DesignRuns,
     Evaluation,
+    SearchRuns,
     design_experiment,
     evaluate_designs,
+    no_log,
     paired_interval,
 )
 from sim.experiments.design.moves import Candidate, MoveGenerator
@@ -682,8 +685,11 @@ def optimise(
     with the progress of the runs; ``description`` goes into the store's manifest.
     """
     spec = spec or DesignSpec()
-    with design_experiment(store, workers, engine, report, description) as (experiment, designs):
-        return _optimise(scenario, spec, experiment, designs, log)
+    runs = SearchRuns(
+        store=store, workers=workers, engine=engine, report=report, description=description
+    )
+    with design_experiment(**runs) as design_runs:
+        return _optimise(scenario, spec, design_runs, log or no_log)
 
 
 def search_setting(
@@ -720,23 +726,21 @@ def search_setting(
 def _optimise(
     scenario: Scenario,
     spec: DesignSpec,
-    experiment: Experiment,
-    designs_dir: Path,
-    log: LogFn | None,
+    runs: DesignRuns,
+    say: LogFn,
 ) -> OptimiseResult:
     """:func:`optimise` with its store locked and its experiment made."""
-    say = log or (lambda line: None)
     started = time.perf_counter()
     base, network, sites, fixed, current, max_stations = search_setting(scenario, spec)
     max_vans = spec.max_vans or network.n_vans
     timings: dict[str, float] = {}
     stage1 = first_stage(
-        spec, base, network, sites, fixed, current, max_stations, max_vans, say, experiment
+        spec, base, network, sites, fixed, current, max_stations, max_vans, say, runs.experiment
     )
     timings["stage1_s"] = time.perf_counter() - started
 
     t1 = time.perf_counter()
-    designs = Designs(designs_dir, sites, base, experiment)
+    designs = Designs(runs.designs_dir, sites, base, runs.experiment)
     say(
         f"stage 2: {base.replications} replications of {base.horizon.days:g} days a design, "
         f"seed {base.seed}; at most {spec.max_evaluations} designs"

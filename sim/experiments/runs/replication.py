@@ -17,6 +17,7 @@ import pandas as pd
 
 from sim.analysis.costs import cost_kpis
 from sim.analysis.kpis import (
+    KpiSettings,
     agent_utilisation,
     call_kpis,
     promise_outcomes,
@@ -259,14 +260,7 @@ def run_replication(
     relocations = model.relocations.to_frame()
     relocations.insert(0, "replication", np.full(len(relocations), replication, np.int64))
     warmup_h, horizon_h = scenario.horizon.warmup_h, scenario.horizon.hours
-    kpis = call_kpis(
-        calls,
-        warmup_h=warmup_h,
-        horizon_h=horizon_h,
-        contact_promise_h=scenario.promises.contact_min / 60.0,
-        service_level_s=scenario.hotline.service_level_s,
-        contractor_cost_cny=scenario.contractors.cost_per_job_cny,
-    )
+    kpis = call_kpis(calls, KpiSettings.of(scenario))
     kpis["van_utilisation"] = van_utilisation(units, warmup_h, horizon_h)
     kpis["agent_utilisation"] = agent_utilisation(calls, agents, warmup_h, horizon_h)
     kpis.update(relocation_kpis(relocations, warmup_h, horizon_h))
