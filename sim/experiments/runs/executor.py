@@ -313,7 +313,11 @@ class DaskEngine(Engine):
                     dashboard_address=None,
                     # Runs cancelled on ^C, and workers removed at the end, are this
                     # command's to report (in one line); Dask would add a warning each.
-                    silence_logs=logging.ERROR,
+                    # CRITICAL, not ERROR: a worker whose heartbeat finds the scheduler
+                    # gone (stopped by a signal, on a busy machine before the worker is
+                    # told) logs an ERROR with a traceback. A run that fails still
+                    # reaches the command through its future.
+                    silence_logs=logging.CRITICAL,
                 )
             self._client = distributed.Client(self._cluster)
         return self._client
