@@ -223,3 +223,19 @@ def test_the_parts_check_catches_a_sideways_import() -> None:
         "sim.experiments.fitting.calibrate (line 3) imports sim.experiments.design.evaluation",
         "sim.experiments.runs.engine (line 7) imports sim.experiments.fitting.points",
     ]
+
+
+# A module one can read through: beyond these a file wants splitting by job.
+MAX_LINES = 850
+MAX_CLI_LINES = 500
+
+
+def test_no_module_outgrows_its_limit() -> None:
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = len(path.read_text(encoding="utf-8").splitlines())
+        cli = path.relative_to(PACKAGE).parts[0] == "cli"
+        limit = MAX_CLI_LINES if cli else MAX_LINES
+        if lines > limit:
+            too_long.append(f"{path.relative_to(ROOT)}: {lines} lines (at most {limit})")
+    assert not too_long, "\n".join(too_long)

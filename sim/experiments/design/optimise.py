@@ -50,7 +50,6 @@ from sim.experiments.design.covering import InfeasibleModel
 from sim.experiments.design.evaluation import (
     DesignRuns,
     Evaluation,
-    SearchRuns,
     design_experiment,
     evaluate_designs,
     no_log,
@@ -684,12 +683,10 @@ def optimise(
     caller; a Dask cluster, say); the result depends on neither. ``report`` is called
     with the progress of the runs; ``description`` goes into the store's manifest.
     """
-    spec = spec or DesignSpec()
-    runs = SearchRuns(
+    with design_experiment(
         store=store, workers=workers, engine=engine, report=report, description=description
-    )
-    with design_experiment(**runs) as design_runs:
-        return _optimise(scenario, spec, design_runs, log or no_log)
+    ) as design_runs:
+        return _optimise(scenario, spec or DesignSpec(), design_runs, log or no_log)
 
 
 def search_setting(
