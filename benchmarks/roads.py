@@ -7,8 +7,10 @@
 writes a grid of roads over Henan (scenarios/quick.yaml's province) with about
 4 x rows x cols directed edges (a two-way segment is two), road classes by row and
 column, node places jittered so that no two routes tie; ``rescue-sim travel-matrix``
-then reads it as it would a real extract. tests/test_roads.py builds its small extracts
-with :func:`write_grid_extract` too.
+then reads it as it would a real extract. ``--outside`` writes as much again east of
+Henan, outside the scenario's box: an extract larger than what the scenario needs, as a
+national one is for a province. tests/test_roads.py builds its small extracts with
+:func:`write_grid_extract` too.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import numpy as np
 
 # Henan's box (with room to spare): the grid covers quick.yaml's stations and seats.
 HENAN_SOUTH, HENAN_WEST, HENAN_NORTH, HENAN_EAST = 31.2, 110.2, 36.5, 116.8
+# A box as large, east of Henan and more than the box margin (50 km) away from it.
+OUTSIDE_BOX = (HENAN_SOUTH, HENAN_EAST + 1.0, HENAN_NORTH, 2 * HENAN_EAST - HENAN_WEST + 1.0)
 FIXED_PER_DEGREE = 10_000_000
 
 
@@ -67,29 +71,38 @@ def write_grid_extract(
     skip: Callable[[int], bool] = lambda way_id: False,
     declare_box: bool = True,
     classes: Callable[[int], str] = grid_class,
+    outside: Sequence[float] | None = None,
 ) -> None:
     """Write a grid of roads as an ``.osm.pbf`` (module doc).
 
     Node ``r * cols + c + 1`` stands at row r, column c. Row ways come first, then column
     ways, each of ``segments_per_way`` segments, numbered from 1; ``skip(way_id)`` leaves
     a way out (a road removed). ``declare_box``: the header names the grid's box, as
-    Geofabrik's extracts do.
+    Geofabrik's extracts do. ``outside``: a second grid as large in that box, its nodes
+    and ways numbered after the first's.
     """
     import osmium
 
-    lat, lon = grid_nodes(rows, cols, box)
+    boxes = [box] if outside is None else [box, outside]
     header = osmium.io.Header()
     if declare_box:
-        south, west, north, east = box
+        south, west = min(b[0] for b in boxes), min(b[1] for b in boxes)
+        north, east = max(b[2] for b in boxes), max(b[3] for b in boxes)
         header.add_box(osmium.osm.Box(west - 0.01, south - 0.01, east + 0.01, north + 0.01))
     with osmium.SimpleWriter(str(path), header=header, overwrite=True) as writer:
-        for r in range(rows):
-            for c in range(cols):
-                place = (int(lon[r, c]) / FIXED_PER_DEGREE, int(lat[r, c]) / FIXED_PER_DEGREE)
-                writer.add_node(osmium.osm.mutable.Node(id=r * cols + c + 1, location=place))
+        for g, grid_box in enumerate(boxes):
+            lat, lon = grid_nodes(rows, cols, grid_box)
+            for r in range(rows):
+                for c in range(cols):
+                    place = (int(lon[r, c]) / FIXED_PER_DEGREE, int(lat[r, c]) / FIXED_PER_DEGREE)
+                    node_id = g * rows * cols + r * cols + c + 1
+                    writer.add_node(osmium.osm.mutable.Node(id=node_id, location=place))
         way_id = 0
-        lines = [(r, [r * cols + c + 1 for c in range(cols)]) for r in range(rows)]
-        lines += [(c, [r * cols + c + 1 for r in range(rows)]) for c in range(cols)]
+        lines = []
+        for g in range(len(boxes)):
+            first = g * rows * cols + 1
+            lines += [(r, [first + r * cols + c for c in range(cols)]) for r in range(rows)]
+            lines += [(c, [first + r * cols + c for r in range(rows)]) for c in range(cols)]
         for line, nodes in lines:
             for start in range(0, len(nodes) - 1, segments_per_way):
                 way_id += 1
@@ -105,11 +118,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=710)
     parser.add_argument("--cols", type=int, default=710)
     parser.add_argument("--segments-per-way", type=int, default=10)
+    parser.add_argument(
+        "--outside", action="store_true", help="as much again outside the scenario's box"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    write_grid_extract(args.out, args.rows, args.cols, segments_per_way=args.segments_per_way)
-    segments = args.rows * (args.cols - 1) + args.cols * (args.rows - 1)
-    print(f"wrote {args.out}: {args.rows * args.cols:,} nodes, {segments:,} road segments")
+    outside = OUTSIDE_BOX if args.outside else None
+    write_grid_extract(
+        args.out, args.rows, args.cols, segments_per_way=args.segments_per_way, outside=outside
+    )
+    grids = 2 if args.outside else 1
+    segments = grids * (args.rows * (args.cols - 1) + args.cols * (args.rows - 1))
+    print(f"wrote {args.out}: {grids * args.rows * args.cols:,} nodes, {segments:,} road segments")
 
 
 if __name__ == "__main__":
