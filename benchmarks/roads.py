@@ -7,7 +7,12 @@
 writes a grid of roads over Henan (scenarios/quick.yaml's province) with about
 4 x rows x cols directed edges (a two-way segment is two), road classes by row and
 column, node places jittered so that no two routes tie; ``rescue-sim travel-matrix``
-then reads it as it would a real extract. ``--outside`` writes as much again east of
+then reads it as it would a real extract.
+
+    python benchmarks/roads.py --read /tmp/grid.osm.pbf
+
+reads it only (the box of quick.yaml, every class of the grid) and prints the time and
+the peak resident memory of the read. ``--outside`` writes as much again east of
 Henan, outside the scenario's box: an extract larger than what the scenario needs, as a
 national one is for a province. tests/test_roads.py builds its small extracts with
 :func:`write_grid_extract` too.
@@ -113,6 +118,28 @@ def write_grid_extract(
                 writer.add_way(osmium.osm.mutable.Way(id=way_id, nodes=refs, tags=tags))
 
 
+def measure_read(path: Path) -> str:
+    """Read ``path`` for quick.yaml's box: seconds, peak memory, nodes and edges kept."""
+    import resource
+    import time
+
+    from sim.model.loading import load_scenario
+    from sim.model.network import build_network
+    from sim.model.roads import Box, read_roads, scenario_places
+
+    quick = Path(__file__).resolve().parents[1] / "scenarios" / "quick.yaml"
+    box = Box.around(*scenario_places(build_network(load_scenario(quick))))
+    before_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    graph = read_roads(path, box, sorted({grid_class(line) for line in range(12)}))
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return (
+        f"read {path} in {seconds:.1f} s: {graph.n_nodes:,} nodes and {graph.n_edges:,} edges "
+        f"kept; peak resident memory {peak_mb:.0f} MB ({before_mb:.0f} MB before the read)"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=710)
@@ -121,8 +148,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--outside", action="store_true", help="as much again outside the scenario's box"
     )
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--read", type=Path, help="read this extract only (module doc)")
     args = parser.parse_args(argv)
+    if args.read is not None:
+        print(measure_read(args.read))
+        return
+    if args.out is None:
+        parser.error("give --out (or --read)")
     outside = OUTSIDE_BOX if args.outside else None
     write_grid_extract(
         args.out, args.rows, args.cols, segments_per_way=args.segments_per_way, outside=outside

@@ -20,8 +20,9 @@ from benchmarks.roads import grid_nodes, write_grid_extract
 from sim.cli import app
 from sim.model import road_read, roads
 from sim.model.demand import draw_call_stream
+from sim.model.geo import great_circle_km_array
 from sim.model.loading import load_scenario, with_fields
-from sim.model.network import build_network
+from sim.model.network import Network, build_network
 from sim.model.outlines import read_outlines
 from sim.model.roads import Box, Router, read_roads
 from sim.model.travel import TravelModel
@@ -97,12 +98,58 @@ def test_drive_times_equal_a_hand_computed_shortest_path(tmp_path: Path) -> None
     assert np.allclose(km_back, km.T, rtol=0, atol=1e-12)
 
 
-def _matrix(extract: Path, out: Path) -> pd.DataFrame:
+class _OneStation:
+    """A network of one station and one prefecture (sim.model.travel_matrix.StationSet)."""
+
+    def __init__(self, station: tuple[float, float], seat: tuple[float, float]) -> None:
+        self.station_name = np.array(["A"])
+        self.station_lat, self.station_lon = np.array([station[0]]), np.array([station[1]])
+        self.areas = pd.DataFrame({"adcode": ["410100"], "lat": [seat[0]], "lon": [seat[1]]})
+        self.n_stations = 1
+
+    def nearest_stations(
+        self, lat: np.ndarray, lon: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((len(lat), 1), dtype=np.int64), np.zeros((len(lat), 1))
+
+
+def test_a_demand_points_drive_equals_a_hand_computed_shortest_path(tmp_path: Path) -> None:
+    path = tmp_path / "hand.osm.pbf"
+    _hand_extract(path)
+    router = Router(read_roads(path, Box(33, 112, 35, 115)))
+    a, b, c, d = HAND.values()
+    # The station at A, the seat at C; point:0 at D, point:1 2.2 km north of C.
+    network = _OneStation(a, c)
+    point_1 = (33.97, 113.5)
+    points = (np.array([d[0], point_1[0]]), np.array([d[1], point_1[1]]))
+    travel = TravelModel(load_scenario(QUICK).travel)
+    frame, unreachable = roads.road_matrix(network, travel, router, 1, points=points)
+    assert len(unreachable) == 0
+    assert set(frame["destination"]) == {"410100", "point:0", "point:1"}
+    by_motorway_km = _haversine_km(a, b) + _haversine_km(b, d)
+    access_km = _haversine_km(point_1, c)
+    expected = {  # free-flow km and minutes
+        "point:0": (by_motorway_km, by_motorway_km / roads.SPEED_KMH["motorway"] * 60),
+        "point:1": (
+            _haversine_km(a, c) + access_km,
+            _haversine_km(a, c) / roads.SPEED_KMH["tertiary"] * 60 + access_km / 20 * 60,
+        ),
+    }
+    factor = np.asarray(travel.hourly_speed_factor)
+    for point, (km, minutes) in expected.items():
+        rows = frame[frame["destination"] == point]
+        assert len(rows) == frame["from_hour"].nunique() > 1
+        assert np.allclose(rows["road_km"], km, rtol=0, atol=1e-9)
+        free_min = rows["minutes"] * factor[rows["from_hour"].to_numpy()]
+        assert np.allclose(free_min, minutes, rtol=0, atol=1e-9)
+
+
+def _matrix(extract: Path, out: Path, scenario: Path = QUICK) -> pd.DataFrame:
     result = runner.invoke(
-        app, ["travel-matrix", str(QUICK), "--osm", str(extract), "--out", str(out)]
+        app, ["travel-matrix", str(scenario), "--osm", str(extract), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "0 station-prefecture pairs have no route" in result.stderr
+    assert "0 station-prefecture" in result.stderr and " pairs have no route" in result.stderr
     return pd.read_parquet(out).set_index(["origin", "destination", "from_hour"])
 
 
@@ -266,9 +313,15 @@ def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -
         hour=np.floor(calls["departed_h"]).astype(int) % 24,
     ).merge(matrix, on=["origin", "destination"], suffixes=("", "_matrix"))
     calls = calls[(calls["hour"] >= calls["from_hour"]) & (calls["hour"] < calls["to_hour"])]
+    expected = _scaled_by_seat(network, travel, calls)
+    assert np.allclose(calls["road_km"].to_numpy(), expected, rtol=1e-12, atol=0)
+
+
+def _scaled_by_seat(network: Network, travel: TravelModel, calls: pd.DataFrame) -> np.ndarray:
+    """The travel model's km from each call's station to the call times matrix km / model
+    km to the seat of its prefecture (``destination``), the matrix's km in ``road_km_matrix``."""
     station = calls["station"].to_numpy()
     seats = network.areas.set_index(network.areas["adcode"].astype(str))
-    from sim.model.geo import great_circle_km_array
 
     def model_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         gc = great_circle_km_array(
@@ -285,8 +338,106 @@ def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -
     factor = np.divide(
         calls["road_km_matrix"].to_numpy(), to_seat, out=np.ones(len(to_seat)), where=to_seat > 0
     )
-    expected = to_call * factor
-    assert np.allclose(calls["road_km"].to_numpy(), expected, rtol=1e-12, atol=0)
+    scaled: np.ndarray = to_call * factor
+    return scaled
+
+
+def _demand_points(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A demand CSV of two points near each seat of quick.yaml, and quick.yaml reading it
+    with every call at its point (no scatter)."""
+    seats = build_network(load_scenario(QUICK)).areas
+    points = pd.DataFrame(
+        {
+            "lat": np.concatenate([seats["lat"] + 0.12, seats["lat"] - 0.07]),
+            "lon": np.concatenate([seats["lon"] - 0.09, seats["lon"] + 0.15]),
+            "weight": 1.0,
+        }
+    )
+    points.to_csv(tmp_path / "points.csv", index=False)
+    text = QUICK.read_text(encoding="utf-8").replace(
+        "  calls_per_day: 130",
+        "  calls_per_day: 130\n  spatial: {csv: points.csv, scatter_km: 0}",
+    )
+    scenario_file = tmp_path / "points.yaml"
+    scenario_file.write_text(text, encoding="utf-8")
+    return scenario_file, points
+
+
+def test_a_run_drives_the_calls_at_demand_points_by_the_points_rows(
+    grid: Path, tmp_path: Path
+) -> None:
+    scenario_file, points = _demand_points(tmp_path)
+    matrix_path = tmp_path / "od.parquet"
+    matrix = _matrix(grid, matrix_path, scenario_file).reset_index()
+    to_point = matrix["destination"].str.startswith("point:")
+    assert set(matrix["destination"][to_point]) == {f"point:{i}" for i in range(len(points))}
+    text = scenario_file.read_text(encoding="utf-8") + f"travel:\n  matrix: {matrix_path}\n"
+    scenario_file.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["run", str(scenario_file), "--days", "3", "--replications", "2", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    # Each drive out from a base: to the call's own point, the matrix's km for the
+    # station chosen (every call stands at its point).
+    network = build_network(load_scenario(scenario_file))
+    calls = pd.read_parquet(out / "calls.parquet")
+    calls = calls[(calls["station"] >= 0) & (calls["departed_h"] > calls["assigned_h"])]
+    point_of = {(lat, lon): f"point:{i}" for i, lat, lon in points[["lat", "lon"]].itertuples()}
+    calls = calls.assign(
+        origin=network.station_name.astype(str)[calls["station"].to_numpy()],
+        destination=[point_of[p] for p in zip(calls["lat"], calls["lon"], strict=True)],
+        hour=np.floor(calls["departed_h"]).astype(int) % 24,
+    )
+    driven = calls.merge(matrix, on=["origin", "destination"], suffixes=("", "_matrix"))
+    driven = driven[(driven["hour"] >= driven["from_hour"]) & (driven["hour"] < driven["to_hour"])]
+    assert len(driven) == len(calls) > 200  # every pair is in the matrix
+    assert np.allclose(driven["road_km"], driven["road_km_matrix"], rtol=1e-12, atol=0)
+    # Not what the prefecture's row, scaled from its seat to the call, would give.
+    seat_rows = matrix[~to_point][["origin", "destination", "from_hour", "road_km"]]
+    by_seat = (
+        driven.drop(columns=["destination", "road_km_matrix"])
+        .assign(destination=driven["adcode"].astype(str))
+        .merge(seat_rows, on=["origin", "destination", "from_hour"], suffixes=("", "_matrix"))
+    )
+    assert len(by_seat) > 100
+    seat_scaled = _scaled_by_seat(
+        network, TravelModel(load_scenario(scenario_file).travel), by_seat
+    )
+    assert not np.allclose(by_seat["road_km"], seat_scaled, rtol=0.01, atol=0)
+
+
+def test_a_bad_demand_csv_is_one_line_before_the_extract_is_read(
+    grid: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario_file, _ = _demand_points(tmp_path)
+    (tmp_path / "points.csv").write_text("lat,lon,weight\n34.7,113.6,1\n94.1,113.7,1\n")
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the extract was read")
+
+    monkeypatch.setattr(roads, "read_roads", no_read)
+    before = tree(tmp_path)
+    args = ["travel-matrix", str(scenario_file), "--osm", str(grid), "--out"]
+    line = _refused([*args, str(tmp_path / "od.parquet")])
+    assert line == f"error: {tmp_path / 'points.csv'}:3: lat: must be at most 90: '94.1'"
+    assert tree(tmp_path) == before
+
+
+def test_a_matrix_naming_a_point_past_the_demand_csv_is_refused(tmp_path: Path) -> None:
+    scenario_file, points = _demand_points(tmp_path)
+    n = len(points)
+    (tmp_path / "od.csv").write_text(
+        "origin,destination,from_hour,to_hour,road_km,minutes\n"
+        f"郑州市-1,point:{n - 1},0,24,1,1\n郑州市-1,point:{n},0,24,1,1\n",
+        encoding="utf-8",
+    )
+    text = scenario_file.read_text(encoding="utf-8") + "travel:\n  matrix: od.csv\n"
+    scenario_file.write_text(text, encoding="utf-8")
+    assert _refused(["validate", str(scenario_file)]) == (
+        f"error: {tmp_path / 'od.csv'}:3: destination: 'point:{n}': the demand CSV has {n} "
+        f"points (point:0 to point:{n - 1})"
+    )
 
 
 def test_progress_lines_while_reading(grid: Path, monkeypatch: pytest.MonkeyPatch) -> None:
