@@ -12,10 +12,10 @@ then reads it as it would a real extract.
     python benchmarks/roads.py --read /tmp/grid.osm.pbf
 
 reads it only (the box of quick.yaml, every class of the grid) and prints the time and
-the peak resident memory of the read. ``--outside`` writes as much again east of
-Henan, outside the scenario's box: an extract larger than what the scenario needs, as a
-national one is for a province. tests/test_roads.py builds its small extracts with
-:func:`write_grid_extract` too.
+the peak resident memory of the read. ``--outside N`` writes N grids as large again, side
+by side east of Henan and outside the scenario's box: an extract larger than what the
+scenario needs, as a national one is for a province. tests/test_roads.py builds its
+small extracts with :func:`write_grid_extract` too.
 """
 
 from __future__ import annotations
@@ -28,8 +28,18 @@ import numpy as np
 
 # Henan's box (with room to spare): the grid covers quick.yaml's stations and seats.
 HENAN_SOUTH, HENAN_WEST, HENAN_NORTH, HENAN_EAST = 31.2, 110.2, 36.5, 116.8
-# A box as large, east of Henan and more than the box margin (50 km) away from it.
-OUTSIDE_BOX = (HENAN_SOUTH, HENAN_EAST + 1.0, HENAN_NORTH, 2 * HENAN_EAST - HENAN_WEST + 1.0)
+# Boxes as large, east of Henan and each more than the box margin (50 km) from the last.
+OUTSIDE_STEP = HENAN_EAST - HENAN_WEST + 1.0
+
+
+def outside_boxes(n: int) -> list[tuple[float, float, float, float]]:
+    """``n`` boxes as large as Henan's, side by side east of it, outside quick.yaml's box."""
+    return [
+        (HENAN_SOUTH, HENAN_WEST + k * OUTSIDE_STEP, HENAN_NORTH, HENAN_EAST + k * OUTSIDE_STEP)
+        for k in range(1, n + 1)
+    ]
+
+
 FIXED_PER_DEGREE = 10_000_000
 
 
@@ -76,19 +86,19 @@ def write_grid_extract(
     skip: Callable[[int], bool] = lambda way_id: False,
     declare_box: bool = True,
     classes: Callable[[int], str] = grid_class,
-    outside: Sequence[float] | None = None,
+    outside: Sequence[Sequence[float]] = (),
 ) -> None:
     """Write a grid of roads as an ``.osm.pbf`` (module doc).
 
     Node ``r * cols + c + 1`` stands at row r, column c. Row ways come first, then column
     ways, each of ``segments_per_way`` segments, numbered from 1; ``skip(way_id)`` leaves
     a way out (a road removed). ``declare_box``: the header names the grid's box, as
-    Geofabrik's extracts do. ``outside``: a second grid as large in that box, its nodes
-    and ways numbered after the first's.
+    Geofabrik's extracts do. ``outside``: a grid as large in each of these boxes too,
+    its nodes and ways numbered after the first's.
     """
     import osmium
 
-    boxes = [box] if outside is None else [box, outside]
+    boxes = [box, *outside]
     header = osmium.io.Header()
     if declare_box:
         south, west = min(b[0] for b in boxes), min(b[1] for b in boxes)
@@ -146,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cols", type=int, default=710)
     parser.add_argument("--segments-per-way", type=int, default=10)
     parser.add_argument(
-        "--outside", action="store_true", help="as much again outside the scenario's box"
+        "--outside", type=int, default=0, help="grids as large outside the scenario's box"
     )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--read", type=Path, help="read this extract only (module doc)")
@@ -156,11 +166,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.out is None:
         parser.error("give --out (or --read)")
-    outside = OUTSIDE_BOX if args.outside else None
+    outside = outside_boxes(args.outside)
     write_grid_extract(
         args.out, args.rows, args.cols, segments_per_way=args.segments_per_way, outside=outside
     )
-    grids = 2 if args.outside else 1
+    grids = 1 + args.outside
     segments = grids * (args.rows * (args.cols - 1) + args.cols * (args.rows - 1))
     print(f"wrote {args.out}: {grids * args.rows * args.cols:,} nodes, {segments:,} road segments")
 

@@ -128,7 +128,7 @@ def travel_matrix(
 ) -> None:
     """Write the road travel matrix the scenario's travel model implies, or its roads'
     (--osm) (docs/travel.md)."""
-    from sim.model.demand import read_demand_points
+    from sim.model.demand_points import read_demand_points
     from sim.model.network import build_network
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import candidate_pool, implied_matrix

@@ -18,6 +18,7 @@ import pandas as pd
 
 from sim.errors import ScenarioError
 from sim.model.csv_input import number_column, read_csv_table
+from sim.model.demand_points import read_demand_points
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
@@ -29,7 +30,6 @@ from sim.model.trace import MAX_TRACE_CALLS, trace_calls
 from sim.model.travel import TravelModel
 from sim.model.travel_matrix import rank_candidates
 
-MAX_DEMAND_POINTS = 1_000_000
 # Redraws of the calls scattered outside their prefecture's cell, in rounds: in round k
 # each call still outside draws min(4^k, PLACE_BATCH) places around its seat at once and
 # takes the first inside (few rounds: the cells are tested area by area, and each test
@@ -125,18 +125,6 @@ def _area_weights(
             areas["population_weight"].astype(float),
         )
     return read_demand_points(spatial.csv)
-
-
-def read_demand_points(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Latitudes, longitudes and weights of a demand CSV's points, in its order; one
-    ScenarioError naming the file, line and column for a mistake."""
-    table = read_csv_table(path, "the demand CSV", {"lat", "lon", "weight"}, MAX_DEMAND_POINTS)
-    lat = number_column(table, "lat", path, low=-90, high=90).to_numpy()
-    lon = number_column(table, "lon", path, low=-180, high=180).to_numpy()
-    weight = number_column(table, "weight", path, low=0).to_numpy()
-    if weight.sum() <= 0:
-        raise ScenarioError("weights must have a positive sum", file=path, field="weight")
-    return lat, lon, weight
 
 
 def _poisson_times(

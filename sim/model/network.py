@@ -129,7 +129,7 @@ def build_network(scenario: Scenario) -> Network:
     matrix = scenario.travel.matrix
     if matrix is None:
         return network
-    from sim.model.demand import read_demand_points
+    from sim.model.demand_points import read_demand_points
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import load_travel_matrix
 

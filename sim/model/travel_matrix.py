@@ -314,7 +314,7 @@ def _points(text: pd.Series, source: _Source, n_points: int | None) -> np.ndarra
     number = text.str.removeprefix(POINT_PREFIX)
     is_point = (text.str.startswith(POINT_PREFIX)).to_numpy()
     source.refuse_first(
-        is_point & ~number.str.fullmatch(r"0|[1-9][0-9]*").to_numpy(),
+        is_point & ~number.str.fullmatch(r"0|[1-9][0-9]{0,17}").to_numpy(),
         "destination",
         lambda row: (
             f"{text.iat[row]!r}: a demand point is {POINT_PREFIX}N, N its row in the "
