@@ -7,6 +7,7 @@ jittered so that no two routes tie.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -16,7 +17,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.roads import grid_nodes, write_grid_extract
+from benchmarks.roads import grid_class, grid_nodes, outside_boxes, write_grid_extract
 from sim.cli import app
 from sim.model import road_read, roads
 from sim.model.demand import draw_call_stream
@@ -229,8 +230,6 @@ def test_every_call_lies_on_a_road_of_an_allowed_class_in_its_prefecture(grid: P
     # Every segment of an allowed class in the extract, as written.
     lat, lon = grid_nodes(ROWS, COLS, (31.2, 110.2, 36.5, 116.8))
     lat, lon = lat / 10_000_000, lon / 10_000_000
-    from benchmarks.roads import grid_class
-
     ends = []
     for r in range(ROWS):
         if grid_class(r) in weights:
@@ -438,6 +437,31 @@ def test_a_matrix_naming_a_point_past_the_demand_csv_is_refused(tmp_path: Path) 
         f"error: {tmp_path / 'od.csv'}:3: destination: 'point:{n}': the demand CSV has {n} "
         f"points (point:0 to point:{n - 1})"
     )
+
+
+def test_roads_outside_the_box_change_nothing_that_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone, more = tmp_path / "alone.osm.pbf", tmp_path / "more.osm.pbf"
+    write_grid_extract(alone, 20, 24)
+    write_grid_extract(more, 20, 24, outside=outside_boxes(2))  # three times the file
+    box = Box(32.0, 111.0, 35.5, 115.5)  # cuts the grid: segments leave it
+    classes = roads.ROAD_CLASSES
+    whole = read_roads(more, box, classes)
+    monkeypatch.setattr(road_read, "SEGMENT_BATCH", 50)  # segments sorted in many batches
+    for graph in (read_roads(alone, box, classes), read_roads(more, box, classes)):
+        for field in dataclasses.fields(roads.RoadGraph):
+            assert np.array_equal(getattr(graph, field.name), getattr(whole, field.name))
+    assert box.contains(whole.node_lat, whole.node_lon).all()
+    # Exactly the grid's segments with both ends inside (a motorway is one edge, one way).
+    lat, lon = grid_nodes(20, 24, (31.2, 110.2, 36.5, 116.8))
+    inside = box.contains(lat / 10_000_000, lon / 10_000_000)
+    edges = [
+        (1 if grid_class(line) == "motorway" else 2) * int((ends[:-1] & ends[1:]).sum())
+        for grid in (inside, inside.T)
+        for line, ends in enumerate(grid)
+    ]
+    assert whole.n_edges == sum(edges) < 4 * 20 * 24
 
 
 def test_progress_lines_while_reading(grid: Path, monkeypatch: pytest.MonkeyPatch) -> None:
