@@ -7,6 +7,7 @@ jittered so that no two routes tie.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from pathlib import Path
@@ -16,12 +17,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from benchmarks.roads import grid_nodes, write_grid_extract
+from benchmarks.roads import grid_class, grid_nodes, outside_boxes, write_grid_extract
 from sim.cli import app
-from sim.model import roads
+from sim.model import road_read, roads
 from sim.model.demand import draw_call_stream
+from sim.model.geo import great_circle_km_array
 from sim.model.loading import load_scenario, with_fields
-from sim.model.network import build_network
+from sim.model.network import Network, build_network
 from sim.model.outlines import read_outlines
 from sim.model.roads import Box, Router, read_roads
 from sim.model.travel import TravelModel
@@ -97,12 +99,58 @@ def test_drive_times_equal_a_hand_computed_shortest_path(tmp_path: Path) -> None
     assert np.allclose(km_back, km.T, rtol=0, atol=1e-12)
 
 
-def _matrix(extract: Path, out: Path) -> pd.DataFrame:
+class _OneStation:
+    """A network of one station and one prefecture (sim.model.travel_matrix.StationSet)."""
+
+    def __init__(self, station: tuple[float, float], seat: tuple[float, float]) -> None:
+        self.station_name = np.array(["A"])
+        self.station_lat, self.station_lon = np.array([station[0]]), np.array([station[1]])
+        self.areas = pd.DataFrame({"adcode": ["410100"], "lat": [seat[0]], "lon": [seat[1]]})
+        self.n_stations = 1
+
+    def nearest_stations(
+        self, lat: np.ndarray, lon: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return np.zeros((len(lat), 1), dtype=np.int64), np.zeros((len(lat), 1))
+
+
+def test_a_demand_points_drive_equals_a_hand_computed_shortest_path(tmp_path: Path) -> None:
+    path = tmp_path / "hand.osm.pbf"
+    _hand_extract(path)
+    router = Router(read_roads(path, Box(33, 112, 35, 115)))
+    a, b, c, d = HAND.values()
+    # The station at A, the seat at C; point:0 at D, point:1 2.2 km north of C.
+    network = _OneStation(a, c)
+    point_1 = (33.97, 113.5)
+    points = (np.array([d[0], point_1[0]]), np.array([d[1], point_1[1]]))
+    travel = TravelModel(load_scenario(QUICK).travel)
+    frame, unreachable = roads.road_matrix(network, travel, router, 1, points=points)
+    assert len(unreachable) == 0
+    assert set(frame["destination"]) == {"410100", "point:0", "point:1"}
+    by_motorway_km = _haversine_km(a, b) + _haversine_km(b, d)
+    access_km = _haversine_km(point_1, c)
+    expected = {  # free-flow km and minutes
+        "point:0": (by_motorway_km, by_motorway_km / roads.SPEED_KMH["motorway"] * 60),
+        "point:1": (
+            _haversine_km(a, c) + access_km,
+            _haversine_km(a, c) / roads.SPEED_KMH["tertiary"] * 60 + access_km / 20 * 60,
+        ),
+    }
+    factor = np.asarray(travel.hourly_speed_factor)
+    for point, (km, minutes) in expected.items():
+        rows = frame[frame["destination"] == point]
+        assert len(rows) == frame["from_hour"].nunique() > 1
+        assert np.allclose(rows["road_km"], km, rtol=0, atol=1e-9)
+        free_min = rows["minutes"] * factor[rows["from_hour"].to_numpy()]
+        assert np.allclose(free_min, minutes, rtol=0, atol=1e-9)
+
+
+def _matrix(extract: Path, out: Path, scenario: Path = QUICK) -> pd.DataFrame:
     result = runner.invoke(
-        app, ["travel-matrix", str(QUICK), "--osm", str(extract), "--out", str(out)]
+        app, ["travel-matrix", str(scenario), "--osm", str(extract), "--out", str(out)]
     )
     assert result.exit_code == 0, result.output
-    assert "0 station-prefecture pairs have no route" in result.stderr
+    assert "0 station-prefecture" in result.stderr and " pairs have no route" in result.stderr
     return pd.read_parquet(out).set_index(["origin", "destination", "from_hour"])
 
 
@@ -182,8 +230,6 @@ def test_every_call_lies_on_a_road_of_an_allowed_class_in_its_prefecture(grid: P
     # Every segment of an allowed class in the extract, as written.
     lat, lon = grid_nodes(ROWS, COLS, (31.2, 110.2, 36.5, 116.8))
     lat, lon = lat / 10_000_000, lon / 10_000_000
-    from benchmarks.roads import grid_class
-
     ends = []
     for r in range(ROWS):
         if grid_class(r) in weights:
@@ -266,9 +312,15 @@ def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -
         hour=np.floor(calls["departed_h"]).astype(int) % 24,
     ).merge(matrix, on=["origin", "destination"], suffixes=("", "_matrix"))
     calls = calls[(calls["hour"] >= calls["from_hour"]) & (calls["hour"] < calls["to_hour"])]
+    expected = _scaled_by_seat(network, travel, calls)
+    assert np.allclose(calls["road_km"].to_numpy(), expected, rtol=1e-12, atol=0)
+
+
+def _scaled_by_seat(network: Network, travel: TravelModel, calls: pd.DataFrame) -> np.ndarray:
+    """The travel model's km from each call's station to the call times matrix km / model
+    km to the seat of its prefecture (``destination``), the matrix's km in ``road_km_matrix``."""
     station = calls["station"].to_numpy()
     seats = network.areas.set_index(network.areas["adcode"].astype(str))
-    from sim.model.geo import great_circle_km_array
 
     def model_km(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         gc = great_circle_km_array(
@@ -285,16 +337,139 @@ def test_a_run_on_the_roads_matrix_and_road_demand(grid: Path, tmp_path: Path) -
     factor = np.divide(
         calls["road_km_matrix"].to_numpy(), to_seat, out=np.ones(len(to_seat)), where=to_seat > 0
     )
-    expected = to_call * factor
-    assert np.allclose(calls["road_km"].to_numpy(), expected, rtol=1e-12, atol=0)
+    scaled: np.ndarray = to_call * factor
+    return scaled
+
+
+def _demand_points(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """A demand CSV of two points near each seat of quick.yaml, and quick.yaml reading it
+    with every call at its point (no scatter)."""
+    seats = build_network(load_scenario(QUICK)).areas
+    points = pd.DataFrame(
+        {
+            "lat": np.concatenate([seats["lat"] + 0.12, seats["lat"] - 0.07]),
+            "lon": np.concatenate([seats["lon"] - 0.09, seats["lon"] + 0.15]),
+            "weight": 1.0,
+        }
+    )
+    points.to_csv(tmp_path / "points.csv", index=False)
+    text = QUICK.read_text(encoding="utf-8").replace(
+        "  calls_per_day: 130",
+        "  calls_per_day: 130\n  spatial: {csv: points.csv, scatter_km: 0}",
+    )
+    scenario_file = tmp_path / "points.yaml"
+    scenario_file.write_text(text, encoding="utf-8")
+    return scenario_file, points
+
+
+def test_a_run_drives_the_calls_at_demand_points_by_the_points_rows(
+    grid: Path, tmp_path: Path
+) -> None:
+    scenario_file, points = _demand_points(tmp_path)
+    matrix_path = tmp_path / "od.parquet"
+    matrix = _matrix(grid, matrix_path, scenario_file).reset_index()
+    to_point = matrix["destination"].str.startswith("point:")
+    assert set(matrix["destination"][to_point]) == {f"point:{i}" for i in range(len(points))}
+    text = scenario_file.read_text(encoding="utf-8") + f"travel:\n  matrix: {matrix_path}\n"
+    scenario_file.write_text(text, encoding="utf-8")
+    out = tmp_path / "run"
+    args = ["run", str(scenario_file), "--days", "3", "--replications", "2", "--out", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+    # Each drive out from a base: to the call's own point, the matrix's km for the
+    # station chosen (every call stands at its point).
+    network = build_network(load_scenario(scenario_file))
+    calls = pd.read_parquet(out / "calls.parquet")
+    calls = calls[(calls["station"] >= 0) & (calls["departed_h"] > calls["assigned_h"])]
+    point_of = {(lat, lon): f"point:{i}" for i, lat, lon in points[["lat", "lon"]].itertuples()}
+    calls = calls.assign(
+        origin=network.station_name.astype(str)[calls["station"].to_numpy()],
+        destination=[point_of[p] for p in zip(calls["lat"], calls["lon"], strict=True)],
+        hour=np.floor(calls["departed_h"]).astype(int) % 24,
+    )
+    driven = calls.merge(matrix, on=["origin", "destination"], suffixes=("", "_matrix"))
+    driven = driven[(driven["hour"] >= driven["from_hour"]) & (driven["hour"] < driven["to_hour"])]
+    assert len(driven) == len(calls) > 200  # every pair is in the matrix
+    assert np.allclose(driven["road_km"], driven["road_km_matrix"], rtol=1e-12, atol=0)
+    # Not what the prefecture's row, scaled from its seat to the call, would give.
+    seat_rows = matrix[~to_point][["origin", "destination", "from_hour", "road_km"]]
+    by_seat = (
+        driven.drop(columns=["destination", "road_km_matrix"])
+        .assign(destination=driven["adcode"].astype(str))
+        .merge(seat_rows, on=["origin", "destination", "from_hour"], suffixes=("", "_matrix"))
+    )
+    assert len(by_seat) > 100
+    seat_scaled = _scaled_by_seat(
+        network, TravelModel(load_scenario(scenario_file).travel), by_seat
+    )
+    assert not np.allclose(by_seat["road_km"], seat_scaled, rtol=0.01, atol=0)
+
+
+def test_a_bad_demand_csv_is_one_line_before_the_extract_is_read(
+    grid: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario_file, _ = _demand_points(tmp_path)
+    (tmp_path / "points.csv").write_text("lat,lon,weight\n34.7,113.6,1\n94.1,113.7,1\n")
+
+    def no_read(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the extract was read")
+
+    monkeypatch.setattr(roads, "read_roads", no_read)
+    before = tree(tmp_path)
+    args = ["travel-matrix", str(scenario_file), "--osm", str(grid), "--out"]
+    line = _refused([*args, str(tmp_path / "od.parquet")])
+    assert line == f"error: {tmp_path / 'points.csv'}:3: lat: must be at most 90: '94.1'"
+    assert tree(tmp_path) == before
+
+
+def test_a_matrix_naming_a_point_past_the_demand_csv_is_refused(tmp_path: Path) -> None:
+    scenario_file, points = _demand_points(tmp_path)
+    n = len(points)
+    (tmp_path / "od.csv").write_text(
+        "origin,destination,from_hour,to_hour,road_km,minutes\n"
+        f"郑州市-1,point:{n - 1},0,24,1,1\n郑州市-1,point:{n},0,24,1,1\n",
+        encoding="utf-8",
+    )
+    text = scenario_file.read_text(encoding="utf-8") + "travel:\n  matrix: od.csv\n"
+    scenario_file.write_text(text, encoding="utf-8")
+    assert _refused(["validate", str(scenario_file)]) == (
+        f"error: {tmp_path / 'od.csv'}:3: destination: 'point:{n}': the demand CSV has {n} "
+        f"points (point:0 to point:{n - 1})"
+    )
+
+
+def test_roads_outside_the_box_change_nothing_that_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alone, more = tmp_path / "alone.osm.pbf", tmp_path / "more.osm.pbf"
+    write_grid_extract(alone, 20, 24)
+    write_grid_extract(more, 20, 24, outside=outside_boxes(2))  # three times the file
+    box = Box(32.0, 111.0, 35.5, 115.5)  # cuts the grid: segments leave it
+    classes = roads.ROAD_CLASSES
+    whole = read_roads(more, box, classes)
+    monkeypatch.setattr(road_read, "SEGMENT_BATCH", 50)  # segments sorted in many batches
+    for graph in (read_roads(alone, box, classes), read_roads(more, box, classes)):
+        for field in dataclasses.fields(roads.RoadGraph):
+            assert np.array_equal(getattr(graph, field.name), getattr(whole, field.name))
+    assert box.contains(whole.node_lat, whole.node_lon).all()
+    # Exactly the grid's segments with both ends inside (a motorway is one edge, one way).
+    lat, lon = grid_nodes(20, 24, (31.2, 110.2, 36.5, 116.8))
+    inside = box.contains(lat / 10_000_000, lon / 10_000_000)
+    edges = [
+        (1 if grid_class(line) == "motorway" else 2) * int((ends[:-1] & ends[1:]).sum())
+        for grid in (inside, inside.T)
+        for line, ends in enumerate(grid)
+    ]
+    assert whole.n_edges == sum(edges) < 4 * 20 * 24
 
 
 def test_progress_lines_while_reading(grid: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(roads, "PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(road_read, "PROGRESS_INTERVAL_S", 0.0)
     lines: list[str] = []
     read_roads(grid, Box(31, 110, 37, 117), progress=lines.append)
     assert any(line.startswith("read ") and "roads" in line for line in lines)
-    assert any("road nodes" in line for line in lines)
+    assert any(line.startswith("read ") and "nodes" in line for line in lines)
 
 
 def _refused(args: list[str]) -> str:

@@ -255,6 +255,10 @@ CSV_CASES = [
      "not a number: 'far'"),
     ("repeated_row", GOOD_ROWS + "郑州市-1,410200,0,24,70,80\n", 4, "origin",
      "station, prefecture and hour band repeated (first on line 2)"),
+    ("point_without_demand_csv", GOOD_ROWS + "郑州市-1,point:0,0,24,1,1\n", 4, "destination",
+     "'point:0': the scenario has no demand CSV (demand.spatial.csv)"),
+    ("malformed_point", "郑州市-1,point:07,0,24,1,1\n", 2, "destination",
+     "'point:07': a demand point is point:N, N its row in the demand CSV counted from 0"),
 ]  # fmt: skip
 
 

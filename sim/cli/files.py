@@ -27,6 +27,8 @@ from sim.cli.setup import load, locate
 from sim.errors import UserInputError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from sim.model.network import Network
     from sim.model.travel import TravelModel
 
@@ -126,6 +128,7 @@ def travel_matrix(
 ) -> None:
     """Write the road travel matrix the scenario's travel model implies, or its roads'
     (--osm) (docs/travel.md)."""
+    from sim.model.demand_points import read_demand_points
     from sim.model.network import build_network
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import candidate_pool, implied_matrix
@@ -138,13 +141,16 @@ def travel_matrix(
         if per_prefecture is not None and per_prefecture < 1:
             raise UserInputError("must be at least 1", field="--per-prefecture")
         network = build_network(scenario)
+        road = (osm, road_classes, road_speeds)
+        csv = scenario.demand.spatial.csv
+        # With --osm, the demand CSV's points are destinations too (checked before the read).
+        points = read_demand_points(csv)[:2] if osm is not None and csv is not None else None
     except UserInputError as exc:
         locate(exc, scenario_file)
         raise
     k = per_prefecture or candidate_pool(scenario.dispatch.candidates, network.n_stations)
     if osm is not None or road_classes is not None or road_speeds is not None:
-        road = (osm, road_classes, road_speeds)
-        _road_matrix(road, network, TravelModel(scenario.travel), k, out_file, overwrite)
+        _road_matrix(road, network, TravelModel(scenario.travel), k, (out_file, overwrite), points)
         return
     with OutputFile.claim(out_file, overwrite=overwrite) as claimed:
         frame = implied_matrix(network, TravelModel(scenario.travel), k)
@@ -162,17 +168,20 @@ def _road_matrix(
     network: Network,
     travel: TravelModel,
     per_area: int,
-    out_file: Path,
-    overwrite: bool,
+    target: tuple[Path, bool],
+    points: tuple[np.ndarray, np.ndarray] | None,
 ) -> None:
     """``travel-matrix --osm``: everything checked and both files claimed before the read.
 
-    ``road``: the --osm, --road-classes and --road-speeds options."""
+    ``road``: the --osm, --road-classes and --road-speeds options; ``target``: the --out
+    file and --overwrite; ``points``: the demand CSV's latitudes and longitudes, if any."""
     from sim.model import roads
+    from sim.model.travel_matrix import POINT_PREFIX
     from sim.outputs.output_file import OutputFile
     from sim.outputs.travel_matrix_file import write_travel_matrix
 
     osm, road_classes, road_speeds = road
+    out_file, overwrite = target
     if osm is None:
         raise UserInputError(
             "needs --osm", field="--road-classes" if road_classes else "--road-speeds"
@@ -185,9 +194,10 @@ def _road_matrix(
         speeds = roads.parse_speeds(road_speeds or "")
     except ValueError as exc:
         raise UserInputError(str(exc), field="--road-speeds") from None
-    lat, lon = roads.scenario_places(network)
+    lat, lon = roads.scenario_places(network, points)
+    what = "stations and prefecture seats" + (", and demand points" if points else "")
     try:
-        roads.check_covers(osm, lat, lon, "stations and prefecture seats")
+        roads.check_covers(osm, lat, lon, what)
     except roads.ExtractError as exc:
         raise UserInputError(str(exc), file=osm, field="--osm") from None
     listed = out_file.with_suffix(".unreachable.csv")
@@ -198,14 +208,18 @@ def _road_matrix(
         try:
             graph = roads.read_roads(osm, roads.Box.around(lat, lon), classes, _say)
             router = roads.Router(graph, speeds)
-            frame, unreachable = roads.road_matrix(network, travel, router, per_area, _say)
+            frame, unreachable = roads.road_matrix(network, travel, router, per_area, _say, points)
         except roads.ExtractError as exc:
             raise UserInputError(str(exc), file=osm, field="--osm") from None
         claimed_list.write(lambda tmp: unreachable.to_csv(tmp, index=False))
         write_travel_matrix(frame, claimed)
-    err.print(f"{len(unreachable):,} station-prefecture pairs have no route: see {listed}")
+    pairs = "station-prefecture and station-point" if points else "station-prefecture"
+    err.print(f"{len(unreachable):,} {pairs} pairs have no route: see {listed}")
+    to_point = frame["destination"].str.startswith(POINT_PREFIX)
+    to_points = f", {frame['destination'][to_point].nunique():,} demand points" if points else ""
     out.print(
-        f"wrote {out_file}: {len(frame):,} rows ({frame['destination'].nunique()} prefectures, "
+        f"wrote {out_file}: {len(frame):,} rows "
+        f"({frame['destination'][~to_point].nunique()} prefectures{to_points}, "
         f"{frame['from_hour'].nunique()} hour bands) from {graph.n_edges:,} road edges of {osm}",
         highlight=False,
     )

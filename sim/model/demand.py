@@ -18,6 +18,7 @@ import pandas as pd
 
 from sim.errors import ScenarioError
 from sim.model.csv_input import number_column, read_csv_table
+from sim.model.demand_points import read_demand_points
 from sim.model.geo import SpatialIndex, great_circle_km_array
 from sim.model.network import KM_PER_DEGREE, Network
 from sim.model.outlines import Region, read_outlines
@@ -29,7 +30,6 @@ from sim.model.trace import MAX_TRACE_CALLS, trace_calls
 from sim.model.travel import TravelModel
 from sim.model.travel_matrix import rank_candidates
 
-MAX_DEMAND_POINTS = 1_000_000
 # Redraws of the calls scattered outside their prefecture's cell, in rounds: in round k
 # each call still outside draws min(4^k, PLACE_BATCH) places around its seat at once and
 # takes the first inside (few rounds: the cells are tested area by area, and each test
@@ -80,6 +80,9 @@ class CallStream:
     # The row of the replayed trace each call comes from (-1: a drawn call); None in a
     # stream made by hand.
     trace_row: np.ndarray | None = None
+    # The point of the demand CSV each call was drawn at (-1: none; a travel matrix's
+    # rows to that point drive it); None in a stream made by hand.
+    point: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.t_call_h)
@@ -121,14 +124,7 @@ def _area_weights(
             areas["lon"].astype(float),
             areas["population_weight"].astype(float),
         )
-    path = spatial.csv
-    table = read_csv_table(path, "the demand CSV", {"lat", "lon", "weight"}, MAX_DEMAND_POINTS)
-    lat = number_column(table, "lat", path, low=-90, high=90).to_numpy()
-    lon = number_column(table, "lon", path, low=-180, high=180).to_numpy()
-    weight = number_column(table, "weight", path, low=0).to_numpy()
-    if weight.sum() <= 0:
-        raise ScenarioError("weights must have a positive sum", file=path, field="weight")
-    return lat, lon, weight
+    return read_demand_points(spatial.csv)
 
 
 def _poisson_times(
@@ -285,22 +281,24 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
 
     def place(
         rng: np.random.Generator, n: int, w: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Places, areas and demand-CSV points (-1: drawn for an area) of ``n`` calls."""
         point = rng.choice(len(w), size=n, p=w / w.sum())
+        none = np.full(n, -1, dtype=np.int64)
         if not from_areas:
             lat, lon = _scatter(rng, point_lat[point], point_lon[point], scatter_km)
-            return lat, lon, np.full(n, -1, dtype=np.int64)
+            return lat, lon, none, point.astype(np.int64)
         if on_roads is not None and cells is not None:  # on a road of the call's area
-            return (*on_roads.draw(rng, point, cells.contains), point.astype(np.int64))
+            return (*on_roads.draw(rng, point, cells.contains), point.astype(np.int64), none)
         if cells is None:  # no scatter: every call at its seat
-            return point_lat[point], point_lon[point], point.astype(np.int64)
+            return point_lat[point], point_lon[point], point.astype(np.int64), none
         lat, lon = _scatter_in_cells(rng, point, point_lat, point_lon, scatter_km, cells)
-        return lat, lon, point.astype(np.int64)
+        return lat, lon, point.astype(np.int64), none
 
     t = _poisson_times(named_rng(seed, "arrivals", replication), rates)
     t = t[t < horizon_h]  # the last hour is drawn whole; a Poisson process cut stays Poisson
-    lat, lon, area = place(named_rng(seed, "places", replication), len(t), weight)
-    parts = [(t, lat, lon, area, np.full(len(t), -1, dtype=np.int8))]
+    lat, lon, area, point = place(named_rng(seed, "places", replication), len(t), weight)
+    parts = [(t, lat, lon, area, point, np.full(len(t), -1, dtype=np.int8))]
     for s, surge in enumerate(scenario.surges):
         if surge.demand_multiplier <= 1.0:
             continue
@@ -312,9 +310,9 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
         t = _poisson_times(named_rng(seed, f"surge:{surge.name}:arrivals", replication), extra)
         t = t[(t >= surge.start_h) & (t < surge.end_h) & (t < horizon_h)]
         rng = named_rng(seed, f"surge:{surge.name}:places", replication)
-        lat, lon, area = place(rng, len(t), w)
-        parts.append((t, lat, lon, area, np.full(len(t), s, dtype=np.int8)))
-    t_call, lat, lon, area, surge_id = (
+        lat, lon, area, point = place(rng, len(t), w)
+        parts.append((t, lat, lon, area, point, np.full(len(t), s, dtype=np.int8)))
+    t_call, lat, lon, area, point, surge_id = (
         np.concatenate(column) for column in zip(*parts, strict=True)
     )
     order = np.argsort(t_call, kind="stable")
@@ -324,6 +322,7 @@ def _arrivals(scenario: Scenario, network: Network, replication: int) -> pd.Data
             "lat": lat[order],
             "lon": lon[order],
             "area": area[order],
+            "point": point[order],
             "surge": surge_id[order],
         }
     )
@@ -452,6 +451,7 @@ def draw_call_stream(
     contractor_km = rng("contractor_distance").rayleigh(
         1.0 / math.sqrt(2 * math.pi * shops_per_km2), n
     )
+    point = base["point"].to_numpy(np.int64) if "point" in base else np.full(n, -1, dtype=np.int64)
     candidates, candidate_km = network.nearest_stations(lat, lon, scenario.dispatch.candidates)
     if network.travel_matrix is not None:  # ranked by road time instead (sim.model.travel_matrix)
         candidates, candidate_km = rank_candidates(
@@ -463,6 +463,7 @@ def draw_call_stream(
             area,
             base["t_call_h"].to_numpy(float),
             scenario.dispatch.candidates,
+            point,
         )
     return CallStream(
         t_call_h=base["t_call_h"].to_numpy(float),
@@ -500,6 +501,7 @@ def draw_call_stream(
             if "trace_row" in base
             else np.full(n, -1, dtype=np.int64)
         ),
+        point=point,
     )
 
 

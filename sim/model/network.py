@@ -129,12 +129,14 @@ def build_network(scenario: Scenario) -> Network:
     matrix = scenario.travel.matrix
     if matrix is None:
         return network
+    from sim.model.demand_points import read_demand_points
     from sim.model.travel import TravelModel
     from sim.model.travel_matrix import load_travel_matrix
 
-    return replace(
-        network, travel_matrix=load_travel_matrix(matrix, network, TravelModel(scenario.travel))
-    )
+    csv = scenario.demand.spatial.csv
+    points = None if csv is None else read_demand_points(csv)[:2]  # rows to "point:N"
+    travel = TravelModel(scenario.travel)
+    return replace(network, travel_matrix=load_travel_matrix(matrix, network, travel, points))
 
 
 def _check_roster_stations(scenario: Scenario, names: np.ndarray) -> None:

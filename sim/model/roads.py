@@ -1,16 +1,6 @@
 """Roads from an OpenStreetMap extract: drive times between places, and places on roads.
 
-An extract (``.osm.pbf``, e.g. Geofabrik's China extract; docs/travel.md) is read in two
-passes with pyosmium, and only what the scenario's bounding box needs is kept:
-
-1. the ways of the drivable classes (``highway=motorway`` to ``tertiary`` by default,
-   their ``_link`` ramps counted with them), as pairs of consecutive node ids;
-2. the locations of just those nodes, and only inside the box (a C++ id filter drops
-   every other node before Python sees it).
-
-Memory is the drivable ways' node references (8 bytes each, national: tens of millions)
-plus the kept nodes and edges; nodes of buildings, rivers and footpaths are never held.
-
+The extract is read by :mod:`sim.model.road_read` (only what the scenario's box needs).
 The graph is directed (``oneway``, motorways and roundabouts one way), each edge driven
 at its class's free-flow speed (:data:`SPEED_KMH`). Places are snapped to the nearest
 node of the largest strongly connected part of the graph (a fragment cut by the box's
@@ -25,23 +15,33 @@ every hour band and its minutes are the free-flow minutes over the band's factor
 from __future__ import annotations
 
 import math
-import time
-from array import array
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim.model.geo import EARTH_RADIUS_KM, great_circle_km_array
+from sim.model.geo import great_circle_km_array
 from sim.model.road_classes import (
     DEFAULT_CLASSES,
     ROAD_CLASSES,
     TRUCK_WEIGHT,
     RoadDemand,
     check_classes,
+)
+from sim.model.road_read import (
+    Box,
+    ExtractError,
+    Points,
+    Progress,
+    RoadGraph,
+    Ticker,
+    check_covers,
+    extract_box,
+    read_roads,
+    refuse,
 )
 
 if TYPE_CHECKING:
@@ -71,24 +71,11 @@ MAX_SNAP_KM = 10.0
 # A route's km over its ends' great-circle km that a station's search reaches without a
 # second, unlimited search (a pair past it is searched again in full: same result).
 ROUTE_DETOUR_BOUND = 2.0
-# The box read around the scenario's places: routes leave the box of their ends.
-BOX_MARGIN_KM = 50.0
-# Seconds between two progress lines while an extract is read.
-PROGRESS_INTERVAL_S = 5.0
 # Bytes of the arrays of one Dijkstra batch: distances, predecessors, km and ancestors
 # (about 80 bytes per origin and node, with the index arrays of the km sums).
 ROUTING_BATCH_BYTES = 64 * 1024 * 1024
 _BYTES_PER_CELL = 80
-KM_PER_DEGREE = math.radians(EARTH_RADIUS_KM)  # km along a meridian per degree
 MIN_PER_H = 60.0
-_FIXED_PER_DEGREE = 10_000_000  # OSM stores degrees as integers of 1e-7
-_ONEWAY_FORWARD = {"yes", "true", "1"}
-
-Progress = Callable[[str], None]
-
-
-class ExtractError(ValueError):
-    """An extract that cannot be used: unreadable, or not covering the places asked for."""
 
 
 def parse_speeds(text: str) -> dict[str, float]:
@@ -108,257 +95,6 @@ def parse_speeds(text: str) -> dict[str, float]:
             )
         speeds[name.strip()] = kmh
     return speeds
-
-
-# --------------------------------------------------------------------------- reading
-
-
-@dataclass(frozen=True)
-class Box:
-    """A latitude-longitude box, degrees."""
-
-    south: float
-    west: float
-    north: float
-    east: float
-
-    @staticmethod
-    def around(lat: np.ndarray, lon: np.ndarray, margin_km: float = BOX_MARGIN_KM) -> Box:
-        """The box of the places, grown by ``margin_km`` on every side."""
-        dlat = margin_km / KM_PER_DEGREE
-        north, south = float(np.max(lat)) + dlat, float(np.min(lat)) - dlat
-        dlon = dlat / max(0.1, math.cos(math.radians(max(abs(north), abs(south)))))
-        return Box(south, float(np.min(lon)) - dlon, north, float(np.max(lon)) + dlon)
-
-    def contains(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
-        """True for each place inside the box."""
-        inside: np.ndarray = (
-            (lat >= self.south) & (lat <= self.north) & (lon >= self.west) & (lon <= self.east)
-        )
-        return inside
-
-
-def extract_box(path: Path) -> Box | None:
-    """The box the extract's header declares (None if none); ExtractError if unreadable.
-
-    Reading the header opens the file and decodes its first block: a missing file, or one
-    that is no OSM file, fails here, before any long read.
-    """
-    import osmium
-
-    if not Path(path).is_file():
-        raise ExtractError("no such file")
-    try:
-        reader = osmium.io.Reader(str(path), osmium.osm.NOTHING)
-        try:
-            box = reader.header().box()
-        finally:
-            reader.close()
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ExtractError(f"not a readable OpenStreetMap file: {_one_line(exc)}") from None
-    if not box.valid():
-        return None
-    low, high = box.bottom_left, box.top_right
-    return Box(low.lat, low.lon, high.lat, high.lon)
-
-
-def check_covers(path: Path, lat: np.ndarray, lon: np.ndarray, what: str) -> None:
-    """ExtractError unless the extract's declared box holds every place (none declared: ok).
-
-    Geofabrik's extracts declare their box, so a province's extract given for another
-    province is refused before the file is read.
-    """
-    box = extract_box(path)
-    if box is None:
-        return
-    _refuse(
-        ~box.contains(np.asarray(lat), np.asarray(lon)),
-        lambda n, k: (
-            f"the extract covers lat {box.south:.3f} to {box.north:.3f}, lon {box.west:.3f} to "
-            f"{box.east:.3f}; {n} {what} lie outside (the first at "
-            f"{float(lat[k]):.4f}, {float(lon[k]):.4f})"
-        ),
-    )
-
-
-def _refuse(bad: np.ndarray, message: Callable[[int, int], str]) -> None:
-    """ExtractError worded by ``message(count, first)`` when any of ``bad`` holds."""
-    where = np.flatnonzero(bad)
-    if len(where):
-        raise ExtractError(message(len(where), int(where[0])))
-
-
-@dataclass(frozen=True)
-class RoadGraph:
-    """Road segments read from an extract: nodes (degrees) and directed edges.
-
-    ``edge_class`` indexes :data:`ROAD_CLASSES`. A two-way road is two edges.
-    """
-
-    node_lat: np.ndarray
-    node_lon: np.ndarray
-    edge_from: np.ndarray
-    edge_to: np.ndarray
-    edge_km: np.ndarray
-    edge_class: np.ndarray
-
-    @property
-    def n_nodes(self) -> int:
-        return len(self.node_lat)
-
-    @property
-    def n_edges(self) -> int:
-        return len(self.edge_from)
-
-
-class _Ticker:
-    """Calls ``progress`` at most every PROGRESS_INTERVAL_S seconds."""
-
-    def __init__(self, progress: Progress | None) -> None:
-        self.progress = progress
-        self.next_s = time.monotonic() + PROGRESS_INTERVAL_S
-
-    def due(self) -> bool:
-        """True when a line is due (then the next one is PROGRESS_INTERVAL_S away)."""
-        if self.progress is None or time.monotonic() < self.next_s:
-            return False
-        self.next_s = time.monotonic() + PROGRESS_INTERVAL_S
-        return True
-
-    def say(self, text: str) -> None:
-        if self.progress is not None:
-            self.progress(text)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
-def _direction(tags: Any, highway: str) -> int:
-    """1: along the way only, -1: against it only, 0: both ways."""
-    oneway = tags.get("oneway", "")
-    if oneway == "-1":
-        return -1
-    if oneway in _ONEWAY_FORWARD:
-        return 1
-    if oneway == "no":
-        return 0
-    implied = highway == "motorway" or tags.get("junction", "") in ("roundabout", "circular")
-    return 1 if implied else 0
-
-
-def _read_ways(
-    path: Path, classes: Sequence[str], tick: _Ticker
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Consecutive node-id pairs of the ways of ``classes``: from, to, class, direction."""
-    import osmium
-
-    code = {c: k for k, c in enumerate(ROAD_CLASSES)}
-    tags = [("highway", c) for c in classes] + [("highway", c + "_link") for c in classes]
-    a, b = array("q"), array("q")
-    cls, way_dir = array("b"), array("b")
-    ways = 0
-    processor = osmium.FileProcessor(str(path), osmium.osm.WAY).with_filter(
-        osmium.filter.TagFilter(*tags)
-    )
-    for entity in processor:
-        way = cast("osmium.osm.Way", entity)
-        highway = str(way.tags.get("highway", ""))
-        refs = [n.ref for n in way.nodes]
-        if len(refs) < 2:
-            continue
-        n = len(refs) - 1
-        a.extend(refs[:-1])
-        b.extend(refs[1:])
-        cls.extend([code[highway.removesuffix("_link")]] * n)
-        way_dir.extend([_direction(way.tags, highway)] * n)
-        ways += 1
-        if tick.due():
-            tick.say(f"read {ways:,} roads ({len(a):,} segments)")
-    return (
-        np.frombuffer(a, dtype=np.int64),
-        np.frombuffer(b, dtype=np.int64),
-        np.frombuffer(cls, dtype=np.int8),
-        np.frombuffer(way_dir, dtype=np.int8),
-    )
-
-
-def _read_nodes(
-    path: Path, ids: np.ndarray, box: Box, tick: _Ticker
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Ids and fixed-point locations of the nodes ``ids`` inside ``box``, by id."""
-    import osmium
-
-    kept, xs, ys = array("q"), array("i"), array("i")
-    south, north = (
-        math.floor(box.south * _FIXED_PER_DEGREE),
-        math.ceil(box.north * _FIXED_PER_DEGREE),
-    )
-    west, east = math.floor(box.west * _FIXED_PER_DEGREE), math.ceil(box.east * _FIXED_PER_DEGREE)
-    processor = osmium.FileProcessor(str(path), osmium.osm.NODE).with_filter(
-        osmium.filter.IdFilter(ids)  # iterated in C++: no Python list of the ids
-    )
-    for seen, entity in enumerate(processor, 1):
-        node = cast("osmium.osm.Node", entity)
-        location = node.location
-        x, y = location.x, location.y
-        if west <= x <= east and south <= y <= north:
-            kept.append(node.id)
-            xs.append(x)
-            ys.append(y)
-        if tick.due():
-            tick.say(f"read {seen:,} of {len(ids):,} road nodes")
-    node_id = np.frombuffer(kept, dtype=np.int64)
-    order = np.argsort(node_id, kind="stable")
-    lon = np.frombuffer(xs, dtype=np.int32)[order] / _FIXED_PER_DEGREE
-    lat = np.frombuffer(ys, dtype=np.int32)[order] / _FIXED_PER_DEGREE
-    return node_id[order], lat, lon
-
-
-def read_roads(
-    path: Path,
-    box: Box,
-    classes: Sequence[str] = DEFAULT_CLASSES,
-    progress: Progress | None = None,
-) -> RoadGraph:
-    """The road segments of ``classes`` inside ``box`` (module doc: two passes).
-
-    ExtractError for a file pyosmium cannot read (also one that breaks off midway).
-    """
-    tick = _Ticker(progress)
-    try:
-        a, b, cls, way_dir = _read_ways(path, classes, tick)
-        ids = np.unique(np.concatenate([a, b]))
-        node_id, lat, lon = _read_nodes(path, ids, box, tick)
-    except (RuntimeError, ValueError, OSError) as exc:
-        raise ExtractError(f"not a readable OpenStreetMap file: {_one_line(exc)}") from None
-    del ids
-    if len(node_id) == 0:
-        raise ExtractError(
-            f"the extract has no road of the classes {', '.join(classes)} inside lat "
-            f"{box.south:.3f} to {box.north:.3f}, lon {box.west:.3f} to {box.east:.3f}: it does "
-            "not cover the scenario"
-        )
-    ia = np.searchsorted(node_id, a)
-    ib = np.searchsorted(node_id, b)
-    n = len(node_id)
-    known = (ia < n) & (ib < n)
-    known[known] &= (node_id[ia[known]] == a[known]) & (node_id[ib[known]] == b[known])
-    ia, ib, cls, way_dir = ia[known], ib[known], cls[known], way_dir[known]
-    # Only the nodes some kept segment uses, numbered 0.. in id order.
-    used, inverse = np.unique(np.concatenate([ia, ib]), return_inverse=True)
-    ia, ib = inverse[: len(ia)], inverse[len(ia) :]
-    lat, lon = lat[used], lon[used]
-    km = great_circle_km_array(lat[ia], lon[ia], lat[ib], lon[ib])
-    forward, backward = way_dir >= 0, way_dir <= 0
-    return RoadGraph(
-        node_lat=lat,
-        node_lon=lon,
-        edge_from=np.concatenate([ia[forward], ib[backward]]).astype(np.int64),
-        edge_to=np.concatenate([ib[forward], ia[backward]]).astype(np.int64),
-        edge_km=np.concatenate([km[forward], km[backward]]),
-        edge_class=np.concatenate([cls[forward], cls[backward]]),
-    )
 
 
 # --------------------------------------------------------------------------- routing
@@ -476,7 +212,7 @@ class Router:
         batch = max(1, ROUTING_BATCH_BYTES // (_BYTES_PER_CELL * max(1, self.graph.n_nodes)))
         minutes = np.full((len(origins), len(targets)), np.inf)
         km = np.full((len(origins), len(targets)), np.inf)
-        tick = _Ticker(progress)
+        tick = Ticker(progress)
         # toward: the routes from each target to each origin, searched back from the
         # origins on the reversed graph (fewer searches when the origins are fewer).
         graph = self.matrix.T.tocsr() if toward else self.matrix
@@ -514,11 +250,15 @@ class Router:
 # --------------------------------------------------------------------------- the matrix
 
 
-def scenario_places(network: StationSet) -> tuple[np.ndarray, np.ndarray]:
-    """Latitudes and longitudes of every station and seat of a network."""
-    lat = np.concatenate([network.station_lat, network.areas["lat"].to_numpy(float)])
-    lon = np.concatenate([network.station_lon, network.areas["lon"].to_numpy(float)])
-    return lat, lon
+def scenario_places(network: StationSet, points: Points | None = None) -> Points:
+    """Latitudes and longitudes of every station and seat of a network (and demand point)."""
+    seats = network.areas["lat"].to_numpy(float), network.areas["lon"].to_numpy(float)
+    parts = [
+        (network.station_lat, network.station_lon),
+        seats,
+        *([] if points is None else [points]),
+    ]
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
 
 
 def _snapped(
@@ -526,7 +266,7 @@ def _snapped(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and access km of the places; ExtractError if one lies off the extract's roads."""
     node, km = router.snap(lat, lon)
-    _refuse(
+    refuse(
         ~(km <= MAX_SNAP_KM),
         lambda n, k: (
             f"the extract does not cover the scenario: {n} {what} lie more than "
@@ -543,8 +283,11 @@ def road_matrix(
     router: Router,
     per_area: int,
     progress: Progress | None = None,
+    points: Points | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The travel matrix of the roads: the ``per_area`` nearest stations of each area.
+    """The travel matrix of the roads: the ``per_area`` nearest stations of each area
+    (and of each demand point of ``points``, latitudes and longitudes in the demand CSV's
+    order: destination ``point:N``, docs/travel.md).
 
     Rows as :func:`sim.model.travel_matrix.implied_matrix` writes them (the same hour
     bands); road km and free-flow minutes of the fastest route, access legs included,
@@ -553,24 +296,30 @@ def road_matrix(
     """
     import pandas as pd
 
-    from sim.model.travel_matrix import equal_factor_bands
+    from sim.model.travel_matrix import POINT_PREFIX, equal_factor_bands
 
     areas = network.areas
-    seat_lat, seat_lon = areas["lat"].to_numpy(float), areas["lon"].to_numpy(float)
+    # The destinations: the seats, then the points.
+    seat_lat, seat_lon = (x[network.n_stations :] for x in scenario_places(network, points))
     codes = areas["adcode"].astype(str).to_numpy()
+    what = "prefecture seats"
+    if points is not None:  # a destination as any seat: to each point, its nearest stations
+        point_codes = [f"{POINT_PREFIX}{i}" for i in range(len(points[0]))]
+        codes = np.concatenate([codes, np.array(point_codes, dtype=object)]).astype(str)
+        what = "prefecture seats and demand points"
     k = min(per_area, network.n_stations)
     station, _ = network.nearest_stations(seat_lat, seat_lon, k)
-    area = np.repeat(np.arange(len(areas)), k)
+    area = np.repeat(np.arange(len(codes)), k)
     station = station.reshape(-1)
     names = network.station_name.astype(str)
     station_node, station_km = _snapped(
         router, network.station_lat, network.station_lon, names, "stations"
     )
-    seat_node, seat_km = _snapped(router, seat_lat, seat_lon, codes, "prefecture seats")
+    seat_node, seat_km = _snapped(router, seat_lat, seat_lon, codes, what)
     origins = np.unique(station)
     row = np.searchsorted(origins, station)
     # Searched from the fewer: each station, or back from each seat on the reversed graph.
-    toward = len(areas) < len(origins)
+    toward = len(codes) < len(origins)
     src, dst = (seat_node, station_node[origins]) if toward else (station_node[origins], seat_node)
     src_of, dst_of = (area, row) if toward else (row, area)
     # Each search stops past what its farthest pair could take by the slowest road on a

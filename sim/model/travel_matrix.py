@@ -16,6 +16,13 @@ trips inside the prefecture then). A matrix written by ``rescue-sim travel-matri
 exactly the model's values, so every factor is exactly 1.0 and every drive is the travel
 model's to the bit.
 
+Demand points. With a demand CSV (``demand.spatial.csv``), a row's destination may be
+one of its points instead, ``point:N`` (N: the point's row in the CSV, counted from 0),
+with the road km and minutes from the station to the point itself. A call drawn at that
+point is driven by the (station, point) pair's factors, measured between the station and
+the point: standing at the point (``scatter_km: 0``) its drive is the matrix's. Pairs
+the matrix lacks fall back to the (station, prefecture) pair's factors, then to 1.
+
 Dispatch: a call's candidate stations are the nearest by great circle, a wider pool of
 them, ranked by the expected drive at the call's hour with the matrix's time factor, the
 first ``dispatch.candidates`` kept.
@@ -41,6 +48,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = ("origin", "destination", "from_hour", "to_hour", "road_km", "minutes")
+# A destination that is a demand point of the scenario's demand CSV: "point:17".
+POINT_PREFIX = "point:"
 MAX_MATRIX_ROWS = 20_000_000
 # Columns read as text whatever their type in a Parquet file (an adcode may be a number).
 _TEXT_COLUMNS = ("origin", "destination")
@@ -123,15 +132,21 @@ class TravelMatrix:
     km_factor: np.ndarray
     time_factor: np.ndarray
     rows: int
+    points: PointFactors | None = None  # the rows of demand points, if the matrix has any
 
     @property
     def n_pairs(self) -> int:
         return len(self.km_factor)
 
     def factors_array(
-        self, stations: np.ndarray, areas: np.ndarray, hours_h: np.ndarray
+        self,
+        stations: np.ndarray,
+        areas: np.ndarray,
+        hours_h: np.ndarray,
+        points: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The km and time factors of each (station, area, start time), 1.0 where unknown."""
+        """The km and time factors of each (station, area, start time), 1.0 where unknown;
+        ``points``: each call's demand point (-1: none), whose pair's factors come first."""
         stations = np.asarray(stations, dtype=np.int64)
         areas = np.broadcast_to(np.asarray(areas, dtype=np.int64), stations.shape)
         hour = np.floor(np.asarray(hours_h, dtype=float)).astype(np.int64) % HOURS
@@ -143,14 +158,42 @@ class TravelMatrix:
         time = np.ones(stations.shape)
         km[known] = self.km_factor[pair[known], band[known]]
         time[known] = self.time_factor[pair[known], band[known]]
+        if self.points is not None and points is not None:
+            row = self.points.row_of(stations, np.broadcast_to(points, stations.shape))
+            known = (row >= 0) & (band >= 0)
+            km[known] = self.points.km_factor[row[known], band[known]]
+            time[known] = self.points.time_factor[row[known], band[known]]
         return km, time
 
     def describe(self) -> str:
         """One line for ``validate``: rows, pairs and bands."""
+        points = "" if self.points is None else f", {len(self.points.keys):,} station-point pairs"
         return (
             f"{Path(self.source).name}: {self.rows:,} rows, "
-            f"{self.n_pairs:,} station-prefecture pairs, {len(self.bands)} hour bands"
+            f"{self.n_pairs:,} station-prefecture pairs{points}, {len(self.bands)} hour bands"
         )
+
+
+@dataclass(frozen=True)
+class PointFactors:
+    """The factors of a matrix's (station, demand point) pairs (module doc).
+
+    ``keys`` are ``station * n_points + point``, sorted; ``km_factor`` and
+    ``time_factor`` have a row per key and a column per band of the matrix.
+    """
+
+    n_points: int
+    keys: np.ndarray
+    km_factor: np.ndarray
+    time_factor: np.ndarray
+
+    def row_of(self, stations: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Each (station, point) pair's row, -1 where the matrix lacks it (or point < 0)."""
+        key = np.asarray(stations, dtype=np.int64) * self.n_points + np.asarray(points)
+        at = np.minimum(np.searchsorted(self.keys, key), len(self.keys) - 1)  # never empty
+        found = (np.asarray(points) >= 0) & (self.keys[at] == key)
+        row: np.ndarray = np.where(found, at, -1)
+        return row
 
 
 # --------------------------------------------------------------------------- reading
@@ -176,7 +219,7 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, bool]:
                 f"{len(frame):,} rows; the travel matrix may have at most {MAX_MATRIX_ROWS:,}",
                 file=path,
             )
-        # Numbers stay numbers (checked by _numbers); anything else is read as text, as
+        # Numbers stay numbers (checked by number_column); anything else is read as text, as
         # from a CSV (a float's str is its shortest round-trip form: the same value).
         table = pd.DataFrame(
             {
@@ -230,17 +273,47 @@ def _origins(table: pd.DataFrame, source: _Source, names: np.ndarray) -> np.ndar
     return station.to_numpy(dtype=np.int64)
 
 
-def _destinations(table: pd.DataFrame, source: _Source, scenario_areas: pd.DataFrame) -> np.ndarray:
-    """Area index of each row in the scenario's areas; -1 for a prefecture outside them."""
+def _points(text: pd.Series, source: _Source, n_points: int | None) -> np.ndarray:
+    """Demand point of each row (``point:N``); -1 for a row of a prefecture."""
+    number = text.str.removeprefix(POINT_PREFIX)
+    is_point = (text.str.startswith(POINT_PREFIX)).to_numpy()
+    source.refuse_first(
+        is_point & ~number.str.fullmatch(r"0|[1-9][0-9]{0,17}").to_numpy(),
+        "destination",
+        lambda row: (
+            f"{text.iat[row]!r}: a demand point is {POINT_PREFIX}N, N its row in the "
+            "demand CSV counted from 0"
+        ),
+    )
+    point = np.where(is_point, number.where(is_point, "-1").astype(np.int64), -1)
+    source.refuse_first(
+        is_point if n_points is None else point >= n_points,
+        "destination",
+        lambda row: (
+            f"{text.iat[row]!r}: the scenario has no demand CSV (demand.spatial.csv)"
+            if n_points is None
+            else f"{text.iat[row]!r}: the demand CSV has {n_points:,} points "
+            f"({POINT_PREFIX}0 to {POINT_PREFIX}{n_points - 1})"
+        ),
+    )
+    return point
+
+
+def _destinations(
+    table: pd.DataFrame, source: _Source, scenario_areas: pd.DataFrame, n_points: int | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Area index of each row in the scenario's areas (-1 for a prefecture outside them,
+    or a demand point), and its demand point (-1 for a prefecture)."""
     known = set(all_areas()["adcode"].astype(str))
     lookup = {str(code): i for i, code in enumerate(scenario_areas["adcode"].astype(str))}
     text = table["destination"].str.strip()
+    point = _points(text, source, n_points)
     source.refuse_first(
-        (~text.isin(known)).to_numpy(),
+        (~text.isin(known)).to_numpy() & (point < 0),
         "destination",
         lambda row: f"{text.iat[row]!r} is no prefecture adcode (seeds/prefectures.csv)",
     )
-    return text.map(lookup).fillna(-1).to_numpy(dtype=np.int64)
+    return text.map(lookup).fillna(-1).to_numpy(dtype=np.int64), point
 
 
 def _bands(
@@ -269,19 +342,28 @@ def _bands(
     return tuple(pairs), band
 
 
-def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> TravelMatrix:
+def load_travel_matrix(
+    path: Path,
+    network: StationSet,
+    travel: TravelModel,
+    points: tuple[np.ndarray, np.ndarray] | None = None,
+) -> TravelMatrix:
     """Read and check a matrix against a network, and work out its factors (module doc).
 
-    Every mistake is one :class:`ScenarioError` naming the file, the line (CSV) or row
-    (Parquet) and the column. Rows for prefectures outside the scenario's geography are
-    left out, so that a national matrix serves a provincial scenario.
+    ``points``: latitudes and longitudes of the demand CSV's points (None: the scenario
+    has none, and a row naming one is refused). Every mistake is one
+    :class:`ScenarioError` naming the file, the line (CSV) or row (Parquet) and the
+    column. Rows for prefectures outside the scenario's geography are left out, so that a
+    national matrix serves a provincial scenario.
     """
     import pandas as pd
 
     table, parquet = _read_table(path)
     source = _Source(path, parquet)
     origin = _origins(table, source, network.station_name)
-    area = _destinations(table, source, network.areas)
+    area, point = _destinations(
+        table, source, network.areas, None if points is None else len(points[0])
+    )
     with rows_not_lines(parquet):  # numbers as read from Parquet, or text from a CSV
         start, end, km, minutes = (
             number_column(table, column, path, low=low, high=high, whole=whole).to_numpy(float)
@@ -329,20 +411,28 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
             network.station_lat[station], network.station_lon[station], seat_lat, seat_lon
         )
     )
-    km_factor = np.ones((len(keys), len(bands)))
-    time_factor = np.ones((len(keys), len(bands)))
-    row_pair, row_band = pair, band[inside]
-    row_km, row_minutes = km[inside], minutes[inside]
-    for k, (a, b) in enumerate(bands):
-        rows = row_band == k
-        p = row_pair[rows]
-        base_km = model_km[p]
-        base_minutes = band_minutes(travel, base_km, a, b)
-        # A station at the seat: nothing to scale by, the travel model stands.
-        scalable = base_minutes > 0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            km_factor[p[scalable], k] = row_km[rows][scalable] / base_km[scalable]
-            time_factor[p[scalable], k] = row_minutes[rows][scalable] / base_minutes[scalable]
+    rows = _Rows(bands, band[inside], km[inside], minutes[inside])
+    km_factor, time_factor = rows.factors(travel, model_km, pair)
+    is_point = point >= 0
+    point_factors = None
+    if points is not None and is_point.any():  # the same, to each demand point
+        n_points = len(points[0])
+        point_keys, point_pair = np.unique(
+            origin[is_point] * n_points + point[is_point], return_inverse=True
+        )
+        station, at = point_keys // n_points, point_keys % n_points
+        model_km = travel.road_km_array(
+            great_circle_km_array(
+                network.station_lat[station],
+                network.station_lon[station],
+                points[0][at],
+                points[1][at],
+            )
+        )
+        point_rows = _Rows(bands, band[is_point], km[is_point], minutes[is_point])
+        point_factors = PointFactors(
+            n_points, point_keys, *point_rows.factors(travel, model_km, point_pair)
+        )
     return TravelMatrix(
         source=str(path),
         n_stations=network.n_stations,
@@ -353,7 +443,37 @@ def load_travel_matrix(path: Path, network: StationSet, travel: TravelModel) -> 
         km_factor=km_factor,
         time_factor=time_factor,
         rows=len(table),
+        points=point_factors,
     )
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """The matrix rows of one kind of destination: band, road km and minutes of each."""
+
+    bands: tuple[tuple[int, int], ...]
+    band: np.ndarray
+    km: np.ndarray
+    minutes: np.ndarray
+
+    def factors(
+        self, travel: TravelModel, model_km: np.ndarray, pair: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Km and time factors by pair and band: the rows over the travel model's km and
+        minutes ``model_km[pair]`` of each row's pair; 1.0 where no row or model km 0."""
+        km_factor = np.ones((len(model_km), len(self.bands)))
+        time_factor = np.ones((len(model_km), len(self.bands)))
+        for k, (a, b) in enumerate(self.bands):
+            rows = self.band == k
+            p = pair[rows]
+            base_km = model_km[p]
+            base_minutes = band_minutes(travel, base_km, a, b)
+            # A station at the seat (or point): nothing to scale by, the travel model stands.
+            scalable = base_minutes > 0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                km_factor[p[scalable], k] = self.km[rows][scalable] / base_km[scalable]
+                time_factor[p[scalable], k] = self.minutes[rows][scalable] / base_minutes[scalable]
+        return km_factor, time_factor
 
 
 # --------------------------------------------------------------------------- use
@@ -373,12 +493,13 @@ def rank_candidates(
     area: np.ndarray,
     t_call_h: np.ndarray,
     k: int,
+    point: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each call's k candidate stations, fastest first, and their great-circle km.
 
     Ranked from the :func:`candidate_pool` nearest by great circle, by the drive without
-    noise starting at the call's hour, with the matrix's time factor; ties keep the great
-    circle's order.
+    noise starting at the call's hour, with the matrix's time factor (of the call's
+    demand point ``point``, where it has one); ties keep the great circle's order.
     """
     n = len(lat)
     pool, pool_km = nearest(lat, lon, candidate_pool(k, matrix.n_stations))
@@ -391,7 +512,10 @@ def rank_candidates(
     drive_h = road / (travel.speed_kmh_array(road) * hourly)
     station = np.where(pool < matrix.n_stations, pool, 0)  # past the last: no station
     _, time = matrix.factors_array(
-        station, np.asarray(area)[:, None], np.asarray(t_call_h)[:, None]
+        station,
+        np.asarray(area)[:, None],
+        np.asarray(t_call_h)[:, None],
+        None if point is None else np.asarray(point)[:, None],
     )
     key = np.where(np.isfinite(pool_km), drive_h * time, np.inf)
     order = np.argsort(key, axis=1, kind="stable")[:, :k]
@@ -403,10 +527,16 @@ class StationLegs:
 
     The per-trip forms take Python numbers and look the factors up in lists: they run
     once per trip of a run with a matrix (a run without one never makes this object).
+    ``call_point``: each call's demand point (-1: none; None: no call has one).
     """
 
     def __init__(
-        self, matrix: TravelMatrix, travel: TravelModel, network: StationSet, call_area: np.ndarray
+        self,
+        matrix: TravelMatrix,
+        travel: TravelModel,
+        network: StationSet,
+        call_area: np.ndarray,
+        call_point: np.ndarray | None = None,
     ) -> None:
         self.matrix = matrix
         self.travel = travel
@@ -422,10 +552,27 @@ class StationLegs:
         self._station_lon_array = network.station_lon
         self.call_area = np.asarray(call_area, dtype=np.int64)
         self._call_area: list[int] = self.call_area.tolist()
+        self.call_point = call_point
+        points = matrix.points
+        self._call_point: list[int] = []
+        if points is not None and call_point is not None:
+            # The factors of the pairs of the run's own points only: a national CSV's
+            # matrix holds millions.
+            self._call_point = np.asarray(call_point, dtype=np.int64).tolist()
+            own = np.flatnonzero(np.isin(points.keys % points.n_points, call_point))
+            self._n_points = points.n_points
+            self._point_row = dict(zip(points.keys[own].tolist(), range(len(own)), strict=True))
+            self._point_km: list[float] = points.km_factor[own].reshape(-1).tolist()
+            self._point_time: list[float] = points.time_factor[own].reshape(-1).tolist()
 
     def _factors(self, station: int, call: int, start_h: float) -> tuple[float, float]:
-        pair = self._pair_of[station * self._n_areas + self._call_area[call]]
         band = self._band_of_hour[int(start_h) % HOURS]
+        if self._call_point and self._call_point[call] >= 0 and band >= 0:
+            row = self._point_row.get(station * self._n_points + self._call_point[call], -1)
+            if row >= 0:
+                cell = row * self._n_bands + band
+                return self._point_km[cell], self._point_time[cell]
+        pair = self._pair_of[station * self._n_areas + self._call_area[call]]
         if pair < 0 or band < 0:
             return 1.0, 1.0
         cell = pair * self._n_bands + band
@@ -468,7 +615,7 @@ class StationLegs:
         gc = great_circle_km_array(
             self._station_lat_array[stations], self._station_lon_array[stations], lat, lon
         )
-        km_factor, _ = self.matrix.factors_array(stations, self.call_area, start_h)
+        km_factor, _ = self.matrix.factors_array(stations, self.call_area, start_h, self.call_point)
         km: np.ndarray = self.travel.road_km_array(gc) * km_factor
         return km
 
@@ -521,6 +668,8 @@ def implied_matrix(network: StationSet, travel: TravelModel, per_area: int) -> p
 
 __all__ = [
     "COLUMNS",
+    "POINT_PREFIX",
+    "PointFactors",
     "StationLegs",
     "TravelMatrix",
     "band_minutes",

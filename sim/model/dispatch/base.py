@@ -274,7 +274,7 @@ class DispatchView:
         if matrix is None:
             km = self.station_road_km_array(nearest, stream.lat, stream.lon)
         else:
-            self.legs = StationLegs(matrix, self.travel, self.network, stream.area)
+            self.legs = StationLegs(matrix, self.travel, self.network, stream.area, stream.point)
             km = self.legs.road_km_array(nearest, stream.lat, stream.lon, stream.t_call_h)
         hours = self.promises.arrival_h_array(km)
         # Read one element at a time as Python floats: memoryviews (see call_rows.Columns).
