@@ -75,7 +75,7 @@ def test_plot_run_writes_to_run_dir_figures_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One small figure stands in for the run's: only the folder is checked here.
-    monkeypatch.setattr(report_module, "run_figures", lambda run, baseline=None: {"one": Figure()})
+    monkeypatch.setattr(report_module, "figure_makers", lambda run, baseline=None: {"one": Figure})
     assert plot_run(run_dir) == [run_dir / "figures" / "one.png"]
     assert (run_dir / "figures" / "one.png").read_bytes().startswith(PNG)
 
