@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib import image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
@@ -20,7 +21,7 @@ from sim.cli import app
 from sim.model.loading import with_fields
 from sim.outputs import report as report_module
 from sim.outputs.outlines import OUTLINE_CAPTION
-from sim.outputs.report import load_run, plot_run, report_html, write_report
+from sim.outputs.report import load_run, plot_run, report_html, run_figures, write_report
 from sim.outputs.run_folder import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +70,29 @@ def test_plot_run_writes_every_figure_as_png(run_dir: Path, tmp_path: Path) -> N
         assert pixels.shape[0] > 300 and pixels.shape[1] > 400
         assert pixels[..., :3].std() > 0.05  # drawn, not blank
     assert not list((tmp_path / "figures").glob(".*tmp"))  # atomic: no temporary left behind
+
+
+def test_figures_are_the_same_bytes_whatever_the_workers(run_dir: Path, tmp_path: Path) -> None:
+    """Drawn side by side in forked processes or one by one here: the same files, in the
+    same order; and the report the same page."""
+    one = plot_run(run_dir, tmp_path / "one", workers=1)
+    two = plot_run(run_dir, tmp_path / "two", workers=2)
+    assert [p.name for p in one] == [p.name for p in two]
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+    assert report_html(run_dir, workers=1) == report_html(run_dir, workers=2)
+
+
+def test_every_text_of_a_figure_is_inside_it(run_dir: Path) -> None:
+    """Figures laid out at fixed margins cut no title, tick label or axis label off:
+    what the figure draws (its tight box, in inches) lies within it."""
+    for name, fig in run_figures(run_dir).items():
+        fig.set_dpi(report_module.DPI)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # lays it out and draws it as saving does
+        drawn = fig.get_tightbbox(canvas.get_renderer())
+        width, height = fig.get_size_inches()
+        assert drawn.x0 >= 0 and drawn.y0 >= 0, name
+        assert drawn.x1 <= width and drawn.y1 <= height, name
 
 
 def test_plot_run_writes_to_run_dir_figures_by_default(

@@ -71,7 +71,7 @@ def van_utilisation(
     ]
     # The stations' names take the room they need on the left (ticks and a pad besides).
     left_in = text_width_in(labels, 8) + 0.25
-    fig = fixed_figure(13, 5.5, Margins(left_in, 0.15, 0.5, 0.6, gap_x=0.7, ncols=2))
+    fig = fixed_figure(13, 5.5, Margins(left_in, 0.3, 0.5, 0.6, gap_x=0.7, ncols=2))
     ax_top, ax_time = fig.subplots(1, 2, width_ratios=(1, 1.4))
     y = np.arange(len(order))[::-1]
     ax_top.barh(y, share[order] * 100, color="#3182bd")
