@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
+from matplotlib.collections import PathCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, PathPatch
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from sim.analysis.kpi_catalogue import CATALOGUE
@@ -114,9 +114,11 @@ def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> t
     return fig, ax
 
 
-def _region_patches(regions: Sequence[Region], **style: Any) -> PatchCollection:
-    """The regions' outlines as one collection, drawn in ``style`` (PatchCollection's)."""
-    return PatchCollection([PathPatch(region_path(r)) for r in regions], **style)
+def _region_paths(regions: Sequence[Region], **style: Any) -> PathCollection:
+    """The regions' outlines as one collection of their (cached) paths, drawn in
+    ``style`` (PathCollection's). No patch per region: a patch costs more to make than
+    its path costs to draw."""
+    return PathCollection([region_path(r) for r in regions], **style)
 
 
 def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
@@ -124,7 +126,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
     regions = outlines.provinces
     if fill:
         ax.add_collection(
-            _region_patches(
+            _region_paths(
                 regions,
                 facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
                 edgecolors="none",
@@ -132,7 +134,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
             )
         )
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             regions,
             facecolors="none",
             edgecolors=BORDER,
@@ -145,7 +147,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
 
 def _draw_cells(ax: Axes, outlines: Outlines) -> None:
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             outlines.cells,
             facecolors="none",
             edgecolors="#c8c8c8",
@@ -280,7 +282,7 @@ def on_time_map(
     with_data = [c for c in shapes.cells if c.adcode in rate]
     without = [c for c in shapes.cells if c.adcode not in rate]
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             without,
             facecolors=NO_DATA,
             edgecolors="#ffffff",
@@ -290,7 +292,7 @@ def on_time_map(
     )
     rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
     low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
-    coloured = _region_patches(
+    coloured = _region_paths(
         with_data,
         cmap="RdYlGn",
         norm=Normalize(vmin=low, vmax=1.0),
@@ -385,7 +387,7 @@ def province_choropleth(
     if high <= low:  # one value (or all equal): a band around it, not a degenerate scale
         low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
     norm = Normalize(vmin=low, vmax=high)
-    coloured = _region_patches(
+    coloured = _region_paths(
         regions,
         cmap=cmap,
         norm=norm,
@@ -397,7 +399,7 @@ def province_choropleth(
     ax.add_collection(coloured)
     missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             missing,
             facecolors=NO_DATA,
             edgecolors="none",
