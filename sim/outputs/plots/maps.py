@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import PathCollection
+from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -62,6 +63,8 @@ OUTSIDE_MODEL = "#e4e4e4"  # Taiwan, Hong Kong, Macao: drawn, never simulated
 NO_DATA = "#dcdcdc"
 BORDER = "#444444"
 OPENED, CLOSED = "#1a9850", "#d73027"
+# The width a map's figure gives its colour scale, its ticks and its label (inches).
+COLOUR_BAR_ROOM_IN = 1.4
 
 OutlinesLike = Outlines | str | Path | None
 
@@ -93,13 +96,32 @@ def _extent(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float, float, floa
 
 
 def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> tuple[Figure, Axes]:
-    """A figure sized to the view, with degree ticks and the outline caption under it."""
+    """A figure sized to the view, with degree ticks and the outline caption under it.
+
+    The axes sit at fixed margins (inches), no layout engine: the room the degree
+    labels, the title and the caption take is known, and the constrained layout would
+    measure every text of the map again at each save. ``colorbar``: room on the right
+    for :func:`_colour_bar`.
+    """
     x0, y0, x1, y1 = extent
     stretch = 1.0 / math.cos(math.radians((y0 + y1) / 2.0))
     ratio = (x1 - x0) / ((y1 - y0) * stretch)
     height = 7.5
-    width = float(np.clip(height * ratio, 5.5, 12.0)) + (1.4 if colorbar else 0.0)
-    fig = Figure(figsize=(width, height + 0.4), layout="constrained")
+    width = float(np.clip(height * ratio, 5.5, 12.0)) + (COLOUR_BAR_ROOM_IN if colorbar else 0.0)
+    fig = Figure(figsize=(width, height + 0.4))
+    # About 17 characters of 7-point text per inch: wrap so a narrow map keeps it whole.
+    caption = textwrap.fill(OUTLINE_CAPTION, width=int(width * 17))
+    fig.supxlabel(caption, fontsize=7, color="#555555")
+    left, top = 0.48, 0.32  # the latitudes; the title
+    # The longitudes, then the caption's lines (7 points each, with their spacing).
+    bottom = 0.3 + 0.12 * (caption.count("\n") + 1)
+    right = 0.1 + (COLOUR_BAR_ROOM_IN if colorbar else 0.0)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1.0 - right / width,
+        bottom=bottom / fig.get_figheight(),
+        top=1.0 - top / fig.get_figheight(),
+    )
     ax = fig.subplots()
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -108,10 +130,17 @@ def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> t
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}°N"))
     ax.tick_params(labelsize=8)
     ax.set_facecolor("#eef3f7")  # the sea, and land outside China
-    # About 17 characters of 7-point text per inch: wrap so a narrow map keeps it whole.
-    caption = textwrap.fill(OUTLINE_CAPTION, width=int(fig.get_figwidth() * 17))
-    fig.supxlabel(caption, fontsize=7, color="#555555")
     return fig, ax
+
+
+def _colour_bar(fig: Figure, ax: Axes, mappable: Any) -> Colorbar:
+    """The colour scale beside the map, 70% of its height, in the room :func:`_map_axes`
+    left on the right of the axes."""
+    box = ax.get_position(original=True)
+    width = fig.get_figwidth()
+    bar_h = box.height * 0.7
+    cax = fig.add_axes((box.x1 + 0.3 / width, box.y0 + 0.15 * box.height, 0.22 / width, bar_h))
+    return fig.colorbar(mappable, cax=cax)
 
 
 def _region_paths(regions: Sequence[Region], **style: Any) -> PathCollection:
@@ -303,7 +332,7 @@ def on_time_map(
     )
     coloured.set_array(rates)
     ax.add_collection(coloured)
-    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar = _colour_bar(fig, ax, coloured)
     bar.set_label("on-time arrival rate (dispatched calls)")
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles: list[Any] = [
@@ -408,7 +437,7 @@ def province_choropleth(
     )
     unit = "%" if scale == 100.0 else ""
     name = label or (kpi.replace("_", " ") if kpi else "value")
-    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar = _colour_bar(fig, ax, coloured)
     bar.set_label(f"{name}{' (percent)' if unit else ''}")
     handles = [Patch(facecolor=NO_DATA, label="no value")] if missing else []
     if handles:
