@@ -34,6 +34,23 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
+def idle_cores() -> int:
+    """The usable cores that no other process is running on right now (at least 1).
+
+    Counted from the kernel's number of runnable processes at this instant
+    (``/proc/loadavg``; this one among them): on a machine that other work keeps busy, a
+    second process drawing beside this one finds no core of its own, and only adds the
+    cost of starting it. Where that count cannot be read, every usable core.
+    """
+    cores = usable_cores()
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            running = int(handle.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return cores
+    return max(1, min(cores, cores - (running - 1)))
+
+
 def _can_fork() -> bool:
     """Forking is safe only while this process runs a single thread (the command line
     does; a notebook's kernel does not): a lock held by another thread at the fork would
@@ -59,11 +76,12 @@ def _run_job(name: str) -> Any:
 def run_jobs(jobs: Mapping[str, Callable[[], Any]], workers: int | None = None) -> dict[str, Any]:
     """Each job's result by name, in the order of ``jobs``.
 
-    ``workers``: processes to use (default: one per usable core, at most one per job);
-    1, or a platform or process that cannot fork safely, runs the jobs here one after
-    another. Give the longest jobs first: a worker takes the next job as it ends one.
+    ``workers``: processes to use (default: one per idle core, :func:`idle_cores`; at
+    most one per job); 1, or a platform or process that cannot fork safely, runs the
+    jobs here one after another. The results are the same either way. Give the longest
+    jobs first: a worker takes the next job as it ends one.
     """
-    count = min(len(jobs), workers if workers is not None else usable_cores())
+    count = min(len(jobs), workers if workers is not None else idle_cores())
     if count <= 1 or not _can_fork():
         return {name: job() for name, job in jobs.items()}
     global _JOBS
@@ -82,4 +100,4 @@ def run_jobs(jobs: Mapping[str, Callable[[], Any]], workers: int | None = None) 
     return results
 
 
-__all__ = ["run_jobs", "usable_cores"]
+__all__ = ["idle_cores", "run_jobs", "usable_cores"]
