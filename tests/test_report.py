@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from sim import load_scenario, run
 from sim.cli import app
 from sim.model.loading import with_fields
+from sim.outputs import figure_jobs
 from sim.outputs import report as report_module
 from sim.outputs.outlines import OUTLINE_CAPTION
 from sim.outputs.report import load_run, plot_run, report_html, run_figures, write_report
@@ -80,6 +81,17 @@ def test_figures_are_the_same_bytes_whatever_the_workers(run_dir: Path, tmp_path
     assert [p.name for p in one] == [p.name for p in two]
     assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
     assert report_html(run_dir, workers=1) == report_html(run_dir, workers=2)
+
+
+@pytest.mark.parametrize(("others", "idle"), [(0, 2), (1, 1), (5, 1), (None, 2)])
+def test_figures_are_drawn_beside_each_other_on_idle_cores_only(
+    monkeypatch: pytest.MonkeyPatch, others: int | None, idle: int
+) -> None:
+    """Two cores: two processes when no other is running, one when others are (never
+    none), every core when the count cannot be read."""
+    monkeypatch.setattr(figure_jobs, "usable_cores", lambda: 2)
+    monkeypatch.setattr(figure_jobs, "_others_running", lambda: others)
+    assert figure_jobs.idle_cores() == idle
 
 
 def test_every_text_of_a_figure_is_inside_it(run_dir: Path) -> None:

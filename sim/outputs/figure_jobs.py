@@ -34,21 +34,29 @@ def usable_cores() -> int:
     return os.cpu_count() or 1
 
 
-def idle_cores() -> int:
-    """The usable cores that no other process is running on right now (at least 1).
-
-    Counted from the kernel's number of runnable processes at this instant
-    (``/proc/loadavg``; this one among them): on a machine that other work keeps busy, a
-    second process drawing beside this one finds no core of its own, and only adds the
-    cost of starting it. Where that count cannot be read, every usable core.
-    """
-    cores = usable_cores()
+def _others_running() -> int | None:
+    """How many other processes are runnable at this instant (the kernel's count in
+    ``/proc/loadavg`` less this one); None where it cannot be read."""
     try:
         with open("/proc/loadavg", encoding="ascii") as handle:
             running = int(handle.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
+        return None
+    return max(0, running - 1)
+
+
+def idle_cores() -> int:
+    """The usable cores that no other process is running on right now (at least 1).
+
+    On a machine that other work keeps busy, a second process drawing beside this one
+    finds no core of its own and only adds the cost of starting it. Where the count of
+    runnable processes cannot be read, every usable core.
+    """
+    cores = usable_cores()
+    others = _others_running()
+    if others is None:
         return cores
-    return max(1, min(cores, cores - (running - 1)))
+    return max(1, min(cores, cores - others))
 
 
 def _can_fork() -> bool:
