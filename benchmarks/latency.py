@@ -1,6 +1,7 @@
 """How long the commands people type most take, as whole processes.
 
     python -m benchmarks.latency [--runs 11] [--baseline DIR] [--quick] [--national DIR]
+                                 [--figures]
 
 Each command runs as its own process, ``python -m sim ...`` (what the ``rescue-sim``
 script does, on this tree's code: ``PYTHONPATH`` is set to the repository root), with
@@ -24,7 +25,8 @@ to the baseline's, so that a before/after comparison comes from one run on one l
 tree writes first (untimed), each writing into a temporary place of its own
 (``--overwrite``), so that every run does the whole work. ``--national DIR`` also times
 them on the national month's run folder DIR (``rescue-sim run --out DIR``, written first
-if DIR does not exist: two minutes on a quiet machine).
+if DIR does not exist: two minutes on a quiet machine). ``--figures`` times ``plot`` and
+``report`` alone.
 
 The header names the machine (CPU model, cores) and the load average at start and end.
 """
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--national", type=Path, help="also plot and report this national run folder"
     )
+    parser.add_argument("--figures", action="store_true", help="time plot and report alone")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as scratch:
         measure(parser, args, Path(scratch))
@@ -107,7 +110,7 @@ def measure(parser: argparse.ArgumentParser, args: argparse.Namespace, scratch: 
     """Time every command (and print the table) with the options ``args``."""
     runs = args.runs or (2 if args.quick else 11)
     commands = {"rescue-sim --help": COMMANDS["rescue-sim --help"]} if args.quick else COMMANDS
-    commands = dict(commands)
+    commands = {} if args.figures and not args.quick else dict(commands)
     if not args.quick:
         quick = scratch / "quick"
         run_once(ROOT, ["run", "scenarios/quick.yaml", "--out", str(quick)])

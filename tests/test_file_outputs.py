@@ -80,7 +80,7 @@ def no_work(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fit_module, "read_trace", _work)
     monkeypatch.setattr(fit_module, "fit_demand", _work)
     monkeypatch.setattr(matrix_module, "implied_matrix", _work)
-    monkeypatch.setattr(report_module, "run_figures", _work)
+    monkeypatch.setattr(report_module, "figure_makers", _work)
     monkeypatch.setattr(report_module, "read_sweep_summary", _work)
     monkeypatch.setattr(report_module, "report_html", _work)
 
@@ -91,7 +91,7 @@ PAGE = "<!DOCTYPE html>\n<title>rescue-sim report: stand-in</title>\n"
 @pytest.fixture
 def quick_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
     """One empty figure and a stand-in page for the run's: only the writing is tested."""
-    monkeypatch.setattr(report_module, "run_figures", lambda run, baseline=None: {"one": Figure()})
+    monkeypatch.setattr(report_module, "figure_makers", lambda run, baseline=None: {"one": Figure})
     monkeypatch.setattr(report_module, "report_html", lambda run, baseline=None: PAGE)
 
 

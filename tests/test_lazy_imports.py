@@ -6,6 +6,7 @@ is asserted (speed lives in benchmarks/latency.py), only which heavy modules wer
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -120,3 +121,24 @@ def test_run_loads_no_plotting_and_no_scipy_stats() -> None:
     loaded = _loaded(CLI, json.dumps(["run", "scenarios/quick.yaml", "--replications", "2"]))
     assert "sim.analysis.kpis" in loaded  # the intervals were computed
     assert _heavy(loaded, ("scipy.stats", *PLOTTING)) == []
+
+
+def test_plot_and_report_of_a_run_load_neither_scipy_nor_the_optimiser(tmp_path: Path) -> None:
+    """Telling a run folder from an optimise, frontier or sensitivity folder imports none
+    of their modules (the optimiser, SciPy): a run's figures and page need neither."""
+    folder = tmp_path / "run"
+    given = ["run", "scenarios/quick.yaml", "--days", "2", "--replications", "2"]
+    _loaded(CLI, json.dumps([*given, "--out", str(folder)]))
+    heavy = ("scipy", "sim.experiments.design", "sim.experiments.fitting")
+    for command in (["plot", str(folder)], ["report", str(folder)]):
+        loaded = _loaded(CLI, json.dumps(command))
+        assert "sim.outputs.plots" in loaded  # it did draw
+        assert _heavy(loaded, heavy) == [], command
+
+
+def test_the_other_reports_are_told_by_their_modules_markers() -> None:
+    from sim.cli.files import OTHER_REPORTS
+
+    for marker, module, function in OTHER_REPORTS:
+        imported = importlib.import_module(module)
+        assert marker == imported.MARKER and callable(getattr(imported, function))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.axes import Axes
-from matplotlib.collections import Collection, PatchCollection, PathCollection
+from matplotlib.collections import Collection, PathCollection
 from matplotlib.figure import Figure
 
 from sim import load_scenario, run
@@ -179,7 +179,7 @@ def test_province_choropleth_colours_each_named_province() -> None:
     texts = {t.get_text() for t in ax.texts}
     # Each value under its province's name.
     assert {"Henan\n91.0%", "Hebei\n95.0%", "Hubei\n80.0%"} <= texts
-    grey = [c for c in ax.collections if isinstance(c, PatchCollection) and c.get_gid() is None]
+    grey = [c for c in ax.collections if isinstance(c, PathCollection) and c.get_gid() is None]
     assert any(len(c.get_paths()) == 31 - 3 for c in grey)  # the other provinces: no value
 
 

@@ -12,15 +12,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib import image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from sim import load_scenario, run
 from sim.cli import app
 from sim.model.loading import with_fields
+from sim.outputs import figure_jobs
 from sim.outputs import report as report_module
 from sim.outputs.outlines import OUTLINE_CAPTION
-from sim.outputs.report import load_run, plot_run, report_html, write_report
+from sim.outputs.report import load_run, plot_run, report_html, run_figures, write_report
 from sim.outputs.run_folder import write_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,11 +73,45 @@ def test_plot_run_writes_every_figure_as_png(run_dir: Path, tmp_path: Path) -> N
     assert not list((tmp_path / "figures").glob(".*tmp"))  # atomic: no temporary left behind
 
 
+def test_figures_are_the_same_bytes_whatever_the_workers(run_dir: Path, tmp_path: Path) -> None:
+    """Drawn side by side in forked processes or one by one here: the same files, in the
+    same order; and the report the same page."""
+    one = plot_run(run_dir, tmp_path / "one", workers=1)
+    two = plot_run(run_dir, tmp_path / "two", workers=2)
+    assert [p.name for p in one] == [p.name for p in two]
+    assert [p.read_bytes() for p in one] == [p.read_bytes() for p in two]
+    assert report_html(run_dir, workers=1) == report_html(run_dir, workers=2)
+
+
+@pytest.mark.parametrize(("others", "idle"), [(0, 2), (1, 1), (5, 1), (None, 2)])
+def test_figures_are_drawn_beside_each_other_on_idle_cores_only(
+    monkeypatch: pytest.MonkeyPatch, others: int | None, idle: int
+) -> None:
+    """Two cores: two processes when no other is running, one when others are (never
+    none), every core when the count cannot be read."""
+    monkeypatch.setattr(figure_jobs, "usable_cores", lambda: 2)
+    monkeypatch.setattr(figure_jobs, "_others_running", lambda: others)
+    assert figure_jobs.idle_cores() == idle
+
+
+def test_every_text_of_a_figure_is_inside_it(run_dir: Path) -> None:
+    """Figures laid out at fixed margins cut no title, tick label or axis label off:
+    what the figure draws (its tight box, in inches) lies within it."""
+    for name, fig in run_figures(run_dir).items():
+        fig.set_dpi(report_module.DPI)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # lays it out and draws it as saving does
+        drawn = fig.get_tightbbox(canvas.get_renderer())
+        width, height = fig.get_size_inches()
+        assert drawn.x0 >= 0 and drawn.y0 >= 0, name
+        assert drawn.x1 <= width and drawn.y1 <= height, name
+
+
 def test_plot_run_writes_to_run_dir_figures_by_default(
     run_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One small figure stands in for the run's: only the folder is checked here.
-    monkeypatch.setattr(report_module, "run_figures", lambda run, baseline=None: {"one": Figure()})
+    monkeypatch.setattr(report_module, "figure_makers", lambda run, baseline=None: {"one": Figure})
     assert plot_run(run_dir) == [run_dir / "figures" / "one.png"]
     assert (run_dir / "figures" / "one.png").read_bytes().startswith(PNG)
 

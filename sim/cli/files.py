@@ -13,6 +13,7 @@ files, so it verifies as before).
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -259,6 +260,26 @@ def plot(
         out.print(str(path), highlight=False)
 
 
+# Folders that are no run, each told by the file that marks it (its module's MARKER),
+# with the module that writes its page: imported only for such a folder, since they
+# import the optimiser or SciPy, more than a run's report takes to write.
+OTHER_REPORTS = (
+    ("optimise.json", "sim.outputs.design_folder", "design_report_html"),  # optimise --out
+    ("frontier.json", "sim.outputs.frontier_folder", "frontier_report_html"),  # frontier --out
+    ("sensitivity.json", "sim.outputs.sensitivity_plot", "sensitivity_report_html"),
+)
+
+
+def _other_report(folder: Path) -> Callable[[Path], str] | None:
+    """What writes the page of a folder that ``optimise``, ``frontier`` or
+    ``sensitivity`` wrote; None for any other folder (a run's)."""
+    for marker, module, function in OTHER_REPORTS:
+        if (folder / marker).is_file():
+            page_of: Callable[[Path], str] = getattr(importlib.import_module(module), function)
+            return page_of
+    return None
+
+
 @app.command()
 @guarded
 def report(
@@ -274,18 +295,9 @@ def report(
     overwrite: OverwriteFileOption = False,
 ) -> None:
     """Write one self-contained HTML report of a run (figures, KPIs, scenario)."""
-    from sim.outputs.design_folder import design_report_html, is_design_folder
-    from sim.outputs.frontier_folder import frontier_report_html, is_frontier_folder
     from sim.outputs.report import claimed_page, write_report
-    from sim.outputs.sensitivity_plot import is_sensitivity_folder, sensitivity_report_html
 
-    page_of: Callable[[Path], str] | None = None
-    if is_design_folder(run_dir):  # written by 'rescue-sim optimise --out'
-        page_of = design_report_html
-    elif is_frontier_folder(run_dir):  # written by 'rescue-sim frontier --out'
-        page_of = frontier_report_html
-    elif is_sensitivity_folder(run_dir):  # written by 'rescue-sim sensitivity --out'
-        page_of = sensitivity_report_html
+    page_of = _other_report(run_dir)
     if page_of is None:
         written = write_report(run_dir, out_file, baseline_dir=baseline, overwrite=overwrite)
     else:

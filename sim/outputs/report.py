@@ -19,7 +19,7 @@ import json
 import math
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,6 +33,7 @@ from sim.analysis.kpi_catalogue import CATALOGUE, format_kpi
 from sim.analysis.kpis import KpiSettings
 from sim.analysis.tables import kpi_frame, province_kpis
 from sim.outputs import plots
+from sim.outputs.figure_jobs import run_jobs
 from sim.outputs.outlines import OUTLINE_CAPTION
 from sim.outputs.output_file import OutputFile
 from sim.outputs.output_folder import MANIFEST, FolderLock, OutputFolder, existing_folder
@@ -109,21 +110,22 @@ def _province_kpis(run: RunFolder) -> pd.DataFrame:
     return province_kpis(run.calls, replace(KpiSettings.of(run.scenario), **window))
 
 
-def run_figures(
-    run: RunFolder | str | Path, baseline: RunFolder | str | Path | None = None
-) -> dict[str, Figure]:
-    """Every figure of a run folder, by file stem, in report order.
+def figure_makers(
+    run: RunFolder, baseline: RunFolder | str | Path | None = None
+) -> dict[str, Callable[[], Figure | None]]:
+    """What draws each figure of a run folder, by file stem, in report order.
 
-    With ``baseline`` (another run folder) the figures end with the map of how this
-    run's network differs from the baseline's (``network_changes``).
+    Each maker is a pure function of the folder as read: :func:`run_jobs` draws them
+    side by side. A maker returns None when its figure says nothing for this run (the
+    province map of a run in one province). With ``baseline`` (another run folder) the
+    figures end with the map of how this run's network differs from the baseline's
+    (``network_changes``).
     """
-    if not isinstance(run, RunFolder):
-        run = load_run(run)
     if baseline is not None and not isinstance(baseline, RunFolder):
         baseline = load_run(baseline)
     c, u = run.calls, run.units
     warmup_h, horizon_h = run.warmup_h, run.horizon_h
-    figures: dict[str, Callable[[], Figure]] = {
+    figures: dict[str, Callable[[], Figure | None]] = {
         "kpi_dashboard": lambda: plots.kpi_dashboard(run.summary, title=run.title),
         "response_times": lambda: plots.response_time_cdf(c, warmup_h=warmup_h),
     }
@@ -156,14 +158,7 @@ def run_figures(
         surges=run.scenario_dict,
         title=f"{run.title}: on-time arrival by prefecture",
     )
-    by_province = _province_kpis(run)
-    # One province is a single colour: the prefecture map says more.
-    if by_province["on_time_arrival_rate"].notna().sum() >= 2:
-        figures["province_on_time"] = lambda: plots.province_choropleth(
-            by_province["on_time_arrival_rate"],
-            kpi="on_time_arrival_rate",
-            title=f"{run.title}: on-time arrival by province",
-        )
+    figures["province_on_time"] = lambda: _province_map(run)
     if network is not None and baseline is not None and baseline.network is not None:
         base = baseline
         figures["network_changes"] = lambda: plots.network_difference_map(
@@ -172,7 +167,62 @@ def run_figures(
     figures["timeline"] = lambda: plots.surge_timeline(
         c, run.scenario_dict, horizon_h=horizon_h, warmup_h=warmup_h
     )
-    return {name: make() for name, make in figures.items()}
+    return figures
+
+
+def _province_map(run: RunFolder) -> Figure | None:
+    """On-time arrival by province; None for a run in one province, which would be a
+    single colour (the prefecture map says more)."""
+    by_province = _province_kpis(run)
+    if by_province["on_time_arrival_rate"].notna().sum() < 2:
+        return None
+    return plots.province_choropleth(
+        by_province["on_time_arrival_rate"],
+        kpi="on_time_arrival_rate",
+        title=f"{run.title}: on-time arrival by province",
+    )
+
+
+def run_figures(
+    run: RunFolder | str | Path, baseline: RunFolder | str | Path | None = None
+) -> dict[str, Figure]:
+    """Every figure of a run folder, by file stem, in report order (drawn here).
+
+    With ``baseline`` (another run folder) the figures end with the map of how this
+    run's network differs from the baseline's (``network_changes``).
+    """
+    if not isinstance(run, RunFolder):
+        run = load_run(run)
+    drawn = {name: make() for name, make in figure_makers(run, baseline).items()}
+    return {name: fig for name, fig in drawn.items() if fig is not None}
+
+
+def _png_job(make: Callable[[], Figure | None], dpi: int) -> Callable[[], bytes | None]:
+    def job() -> bytes | None:
+        fig = make()
+        return None if fig is None else figure_png(fig, dpi)
+
+    return job
+
+
+def figure_pngs(
+    run: RunFolder,
+    baseline: RunFolder | str | Path | None = None,
+    *,
+    dpi: int = DPI,
+    more: Mapping[str, Callable[[], Any]] | None = None,
+    workers: int | None = None,
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Every figure of a run folder as PNG bytes, drawn side by side (:func:`run_jobs`),
+    by file stem in report order; and the results of the ``more`` jobs (run first, in
+    the same pool: the report's replay). ``workers``: as :func:`run_jobs` takes it."""
+    extra = dict(more or {})
+    jobs: dict[str, Callable[[], Any]] = {f"more:{k}": job for k, job in extra.items()}
+    makers = figure_makers(run, baseline)
+    jobs.update({name: _png_job(make, dpi) for name, make in makers.items()})
+    done = run_jobs(jobs, workers)
+    pngs = {name: done[name] for name in makers if done[name] is not None}
+    return pngs, {k: done[f"more:{k}"] for k in extra}
 
 
 # --------------------------------------------------------------------------- writing
@@ -288,16 +338,20 @@ def plot_run(
     dpi: int = DPI,
     baseline_dir: str | Path | None = None,
     overwrite: bool = False,
+    workers: int | None = None,
 ) -> list[Path]:
     """Write every figure of a run folder as PNG (default: RUN_DIR/figures); returns the paths.
 
     The folder is claimed first (:func:`claimed_figures`) and written as a unit.
     ``baseline_dir``: another run folder; adds the map of the network changes.
+    ``workers``: processes drawing the figures (default one per core; the same files
+    whatever the number).
     """
     with claimed_figures(run_dir, out_dir, overwrite) as (folder, shown):
         names = []
-        for name, fig in run_figures(run_dir, baseline_dir).items():
-            (folder.staging / f"{name}.png").write_bytes(figure_png(fig, dpi))
+        pngs, _ = figure_pngs(load_run(run_dir), baseline_dir, dpi=dpi, workers=workers)
+        for name, png in pngs.items():
+            (folder.staging / f"{name}.png").write_bytes(png)
             names.append(f"{name}.png")
         folder.commit(kind=FIGURES_KIND)
     return [shown / name for name in names]
@@ -417,11 +471,20 @@ def _replay_part(run: RunFolder) -> list[str]:
     ]
 
 
-def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> str:
-    """The report page as a string; with ``baseline_dir`` it maps the network changes."""
+def report_html(
+    run_dir: str | Path, baseline_dir: str | Path | None = None, *, workers: int | None = None
+) -> str:
+    """The report page as a string; with ``baseline_dir`` it maps the network changes.
+
+    The figures and the replay are made side by side (``workers``: as :func:`run_jobs`
+    takes it; the same page whatever the number).
+    """
     run = load_run(run_dir)
     s = run.summary
-    figures = run_figures(run, baseline_dir)
+    # The replay first: the longest job on a national run.
+    figures, more = figure_pngs(
+        run, baseline_dir, more={"replay": lambda: _replay_part(run)}, workers=workers
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -449,8 +512,8 @@ def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> 
     parts.append("<h2>KPIs</h2>")
     parts.append(kpi_table_html(s))
     parts.append("<h2>Figures</h2>")
-    for name, fig in figures.items():
-        data = base64.b64encode(figure_png(fig)).decode("ascii")
+    for name, png in figures.items():
+        data = base64.b64encode(png).decode("ascii")
         caption = _CAPTIONS.get(name, name)
         if name in MAPS:
             caption = f"{caption} {OUTLINE_CAPTION}"
@@ -459,7 +522,7 @@ def report_html(run_dir: str | Path, baseline_dir: str | Path | None = None) -> 
             f'<figure id="{name}"><img alt="{name.replace("_", " ")}" '
             f'src="data:image/png;base64,{data}"><figcaption>{caption}</figcaption></figure>'
         )
-    parts.extend(_replay_part(run))
+    parts.extend(more["replay"])
     parts.append("<h2>Resolved scenario</h2>")
     parts.append(
         "<p>As validated and run (every default filled in); "
@@ -523,7 +586,9 @@ def write_replay(
 
 __all__ = [
     "RunFolder",
+    "figure_makers",
     "figure_png",
+    "figure_pngs",
     "load_run",
     "plot_run",
     "report_html",

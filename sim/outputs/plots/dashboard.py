@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpi_catalogue import HEADLINE_KPIS, published_targets
 from sim.analysis.tables import kpi_frame
-from sim.outputs.plots._style import TARGET_COLOUR, errorbar_x, new_figure
+from sim.outputs.plots._style import TARGET_COLOUR, Margins, errorbar_x, fixed_figure
 
 # The dashboard's panels besides the headline rates.
 SERVICE_KPIS = (
@@ -25,6 +25,9 @@ SERVICE_KPIS = (
 )
 RESPONSE_KPIS = ("response_p50_h", "response_p90_h", "response_p95_h")
 LOAD_KPIS = ("van_utilisation", "agent_utilisation")
+
+# The panels' tick labels are the KPIs' names: the room they take is known.
+DASHBOARD_MARGINS = Margins(1.75, 0.15, 0.5, 0.55, gap_x=1.7, gap_y=0.75, ncols=2, nrows=2)
 
 
 def kpi_dashboard(
@@ -40,7 +43,7 @@ def kpi_dashboard(
     """
     table = kpi_frame(summary)
     targets = dict(published_targets() if targets is None else targets)
-    fig = new_figure(12, 7.5)
+    fig = fixed_figure(12, 7.5, DASHBOARD_MARGINS)
     axes = fig.subplots(2, 2)
     panels = (
         (axes[0, 0], HEADLINE_KPIS, "Headline rates vs published target", 100.0),

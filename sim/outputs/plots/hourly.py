@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpis import agents_by_hour_of_day
 from sim.analysis.tables import after_warmup, replications_in
-from sim.outputs.plots._style import new_figure
+from sim.outputs.plots._style import Margins, fixed_figure
+
+# Room for 6-digit tick labels on either side (an axis of its own on the right).
+HOURLY_MARGINS = Margins(0.75, 0.65, 0.5, 0.3, gap_y=0.42, nrows=2)
 
 
 def _horizon_h(calls: pd.DataFrame, warmup_h: float, horizon_h: float | None) -> float:
@@ -51,7 +54,7 @@ def hourly_profile(
     days = _observed_days(calls, warmup_h, horizon_h) * replications_in(calls)
     hour = (np.floor(c["t_call_h"].to_numpy(float)) % 24).astype(int)
     per_hour = np.bincount(hour, minlength=24) / days
-    fig = new_figure(11, 7)
+    fig = fixed_figure(11, 7, HOURLY_MARGINS)
     ax_calls, ax_wait = fig.subplots(2, 1, sharex=True)
     hours = np.arange(24)
     ax_calls.bar(

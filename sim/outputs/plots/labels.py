@@ -5,11 +5,9 @@ as the caller ranks them); each is measured with the renderer's own text extents
 kept only if its box, padded, meets no box kept before and stays inside the axes. The
 rest are left out: a crowded coast shows its main names, not a smudge.
 
-The boxes are measured on the axes as they stand before the figure's layout engine
-runs (matplotlib's default margins, then the map's aspect). Running the layout here
-would double the cost of a map; the constrained layout only widens the axes
-afterwards, so the data stretch under each label then and labels kept apart here stay
-apart (a conservative test: a label may be left out that would just have fitted).
+The boxes are measured on the axes where they will be drawn: a map's axes sit at fixed
+margins (no layout engine moves them after the labels are placed), with the map's
+aspect applied first.
 """
 
 from __future__ import annotations

@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.collections import PatchCollection
+from matplotlib.collections import PathCollection
+from matplotlib.colorbar import Colorbar
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, PathPatch
+from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from sim.analysis.kpi_catalogue import CATALOGUE
@@ -62,6 +63,8 @@ OUTSIDE_MODEL = "#e4e4e4"  # Taiwan, Hong Kong, Macao: drawn, never simulated
 NO_DATA = "#dcdcdc"
 BORDER = "#444444"
 OPENED, CLOSED = "#1a9850", "#d73027"
+# The width a map's figure gives its colour scale, its ticks and its label (inches).
+COLOUR_BAR_ROOM_IN = 1.4
 
 OutlinesLike = Outlines | str | Path | None
 
@@ -93,13 +96,32 @@ def _extent(lon: np.ndarray, lat: np.ndarray) -> tuple[float, float, float, floa
 
 
 def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> tuple[Figure, Axes]:
-    """A figure sized to the view, with degree ticks and the outline caption under it."""
+    """A figure sized to the view, with degree ticks and the outline caption under it.
+
+    The axes sit at fixed margins (inches), no layout engine: the room the degree
+    labels, the title and the caption take is known, and the constrained layout would
+    measure every text of the map again at each save. ``colorbar``: room on the right
+    for :func:`_colour_bar`.
+    """
     x0, y0, x1, y1 = extent
     stretch = 1.0 / math.cos(math.radians((y0 + y1) / 2.0))
     ratio = (x1 - x0) / ((y1 - y0) * stretch)
     height = 7.5
-    width = float(np.clip(height * ratio, 5.5, 12.0)) + (1.4 if colorbar else 0.0)
-    fig = Figure(figsize=(width, height + 0.4), layout="constrained")
+    width = float(np.clip(height * ratio, 5.5, 12.0)) + (COLOUR_BAR_ROOM_IN if colorbar else 0.0)
+    fig = Figure(figsize=(width, height + 0.4))
+    # About 17 characters of 7-point text per inch: wrap so a narrow map keeps it whole.
+    caption = textwrap.fill(OUTLINE_CAPTION, width=int(width * 17))
+    fig.supxlabel(caption, fontsize=7, color="#555555")
+    left, top = 0.48, 0.32  # the latitudes; the title
+    # The longitudes, then the caption's lines (7 points each, with their spacing).
+    bottom = 0.3 + 0.12 * (caption.count("\n") + 1)
+    right = 0.1 + (COLOUR_BAR_ROOM_IN if colorbar else 0.0)
+    fig.subplots_adjust(
+        left=left / width,
+        right=1.0 - right / width,
+        bottom=bottom / fig.get_figheight(),
+        top=1.0 - top / fig.get_figheight(),
+    )
     ax = fig.subplots()
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
@@ -108,15 +130,24 @@ def _map_axes(extent: tuple[float, float, float, float], *, colorbar: bool) -> t
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}°N"))
     ax.tick_params(labelsize=8)
     ax.set_facecolor("#eef3f7")  # the sea, and land outside China
-    # About 17 characters of 7-point text per inch: wrap so a narrow map keeps it whole.
-    caption = textwrap.fill(OUTLINE_CAPTION, width=int(fig.get_figwidth() * 17))
-    fig.supxlabel(caption, fontsize=7, color="#555555")
     return fig, ax
 
 
-def _region_patches(regions: Sequence[Region], **style: Any) -> PatchCollection:
-    """The regions' outlines as one collection, drawn in ``style`` (PatchCollection's)."""
-    return PatchCollection([PathPatch(region_path(r)) for r in regions], **style)
+def _colour_bar(fig: Figure, ax: Axes, mappable: Any) -> Colorbar:
+    """The colour scale beside the map, 70% of its height, in the room :func:`_map_axes`
+    left on the right of the axes."""
+    box = ax.get_position(original=True)
+    width = fig.get_figwidth()
+    bar_h = box.height * 0.7
+    cax = fig.add_axes((box.x1 + 0.3 / width, box.y0 + 0.15 * box.height, 0.22 / width, bar_h))
+    return fig.colorbar(mappable, cax=cax)
+
+
+def _region_paths(regions: Sequence[Region], **style: Any) -> PathCollection:
+    """The regions' outlines as one collection of their (cached) paths, drawn in
+    ``style`` (PathCollection's). No patch per region: a patch costs more to make than
+    its path costs to draw."""
+    return PathCollection([region_path(r) for r in regions], **style)
 
 
 def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
@@ -124,7 +155,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
     regions = outlines.provinces
     if fill:
         ax.add_collection(
-            _region_patches(
+            _region_paths(
                 regions,
                 facecolors=[LAND if r.in_model else OUTSIDE_MODEL for r in regions],
                 edgecolors="none",
@@ -132,7 +163,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
             )
         )
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             regions,
             facecolors="none",
             edgecolors=BORDER,
@@ -145,7 +176,7 @@ def _draw_provinces(ax: Axes, outlines: Outlines, *, fill: bool = True) -> None:
 
 def _draw_cells(ax: Axes, outlines: Outlines) -> None:
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             outlines.cells,
             facecolors="none",
             edgecolors="#c8c8c8",
@@ -280,7 +311,7 @@ def on_time_map(
     with_data = [c for c in shapes.cells if c.adcode in rate]
     without = [c for c in shapes.cells if c.adcode not in rate]
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             without,
             facecolors=NO_DATA,
             edgecolors="#ffffff",
@@ -290,7 +321,7 @@ def on_time_map(
     )
     rates = np.array([rate[c.adcode] for c in with_data], dtype=float)
     low = min(0.7, float(np.nanmin(rates))) if len(rates) else 0.7
-    coloured = _region_patches(
+    coloured = _region_paths(
         with_data,
         cmap="RdYlGn",
         norm=Normalize(vmin=low, vmax=1.0),
@@ -301,7 +332,7 @@ def on_time_map(
     )
     coloured.set_array(rates)
     ax.add_collection(coloured)
-    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar = _colour_bar(fig, ax, coloured)
     bar.set_label("on-time arrival rate (dispatched calls)")
     bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
     handles: list[Any] = [
@@ -385,7 +416,7 @@ def province_choropleth(
     if high <= low:  # one value (or all equal): a band around it, not a degenerate scale
         low, high = low - max(abs(low) * 0.05, 1e-9), high + max(abs(high) * 0.05, 1e-9)
     norm = Normalize(vmin=low, vmax=high)
-    coloured = _region_patches(
+    coloured = _region_paths(
         regions,
         cmap=cmap,
         norm=norm,
@@ -397,7 +428,7 @@ def province_choropleth(
     ax.add_collection(coloured)
     missing = [r for r in shapes.provinces if r.in_model and r.adcode not in by_region]
     ax.add_collection(
-        _region_patches(
+        _region_paths(
             missing,
             facecolors=NO_DATA,
             edgecolors="none",
@@ -406,7 +437,7 @@ def province_choropleth(
     )
     unit = "%" if scale == 100.0 else ""
     name = label or (kpi.replace("_", " ") if kpi else "value")
-    bar = fig.colorbar(coloured, ax=ax, shrink=0.7)
+    bar = _colour_bar(fig, ax, coloured)
     bar.set_label(f"{name}{' (percent)' if unit else ''}")
     handles = [Patch(facecolor=NO_DATA, label="no value")] if missing else []
     if handles:

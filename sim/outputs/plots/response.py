@@ -9,7 +9,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from sim.analysis.tables import after_warmup
-from sim.outputs.plots._style import PALETTE, new_figure
+from sim.outputs.plots._style import PALETTE, Margins, fixed_figure
+
+RESPONSE_MARGINS = Margins(0.65, 0.1, 0.5, 0.55, gap_x=0.25, ncols=2)
 
 
 def _ecdf(ax: Any, values: np.ndarray, **kwargs: Any) -> Any:
@@ -29,7 +31,7 @@ def response_time_cdf(calls: pd.DataFrame, *, warmup_h: float = 0.0) -> Figure:
     c = c[~np.isnan(c["arrived_h"].to_numpy(float))]
     response = (c["arrived_h"] - c["t_call_h"]).to_numpy(float)
     promise = c["arrival_promise_h"].to_numpy(float)
-    fig = new_figure(12, 4.8)
+    fig = fixed_figure(12, 4.8, RESPONSE_MARGINS)
     ax_band, ax_seg = fig.subplots(1, 2, sharey=True)
     bands = np.unique(promise[np.isfinite(promise)])
     for k, hours in enumerate(bands):

@@ -11,7 +11,10 @@ from matplotlib.figure import Figure
 
 from sim.analysis.kpis import arrival_outcomes
 from sim.analysis.tables import replications_in, surge_windows
-from sim.outputs.plots._style import SURGE_COLOUR, TARGET_COLOUR, new_figure
+from sim.outputs.plots._style import SURGE_COLOUR, TARGET_COLOUR, Margins, fixed_figure
+
+# Room for 6-digit tick labels on either side (an axis of its own on the right).
+TIMELINE_MARGINS = Margins(0.75, 0.65, 0.5, 0.6, gap_y=0.42, nrows=3)
 
 
 def surge_timeline(
@@ -48,7 +51,7 @@ def surge_timeline(
     wait = np.nan_to_num(calls["hotline_wait_total_h"].to_numpy(float))
     abandoned = ~np.isnan(calls["abandoned_h"].to_numpy(float))
 
-    fig = new_figure(12, 8.5)
+    fig = fixed_figure(12, 8.5, TIMELINE_MARGINS)
     ax_calls, ax_hot, ax_late = fig.subplots(3, 1, sharex=True)
     ax_calls.plot(x, per_bin(), color="#08519c", linewidth=1.2, label="all calls")
     if (surge_ids >= 0).any():

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from sim.analysis.kpis import van_busy_hours, van_off_duty_hours
 from sim.analysis.tables import busy_share_by_hour, van_station_from_calls
 from sim.model.records import VAN_STATES
-from sim.outputs.plots._style import TARGET_COLOUR, new_figure
+from sim.outputs.plots._style import TARGET_COLOUR, Margins, fixed_figure, text_width_in
 
 
 def van_utilisation(
@@ -62,8 +62,6 @@ def van_utilisation(
     on_duty = station_vans * window - station_off
     share = np.divide(station_busy, on_duty, out=np.zeros(n_stations), where=on_duty > 0)
 
-    fig = new_figure(13, 5.5)
-    ax_top, ax_time = fig.subplots(1, 2, width_ratios=(1, 1.4))
     order = np.argsort(-share, kind="stable")[: max(0, top_n)]
     labels = [
         f"#{s} "
@@ -71,6 +69,10 @@ def van_utilisation(
         + f" ({station_vans[s]} vans)"
         for s in order
     ]
+    # The stations' names take the room they need on the left (ticks and a pad besides).
+    left_in = text_width_in(labels, 8) + 0.25
+    fig = fixed_figure(13, 5.5, Margins(left_in, 0.3, 0.5, 0.6, gap_x=0.7, ncols=2))
+    ax_top, ax_time = fig.subplots(1, 2, width_ratios=(1, 1.4))
     y = np.arange(len(order))[::-1]
     ax_top.barh(y, share[order] * 100, color="#3182bd")
     ax_top.set_yticks(y, labels, fontsize=8)
