@@ -9,6 +9,9 @@ internals, listed here and nowhere else:
 
 * ``Environment._now`` (the clock), ``_queue`` (the event heap of ``(time, priority,
   id, event)``) and ``_eid`` (the id counter);
+* ``Environment.run(until)`` is ``step()`` in a loop until an urgent event at ``until``
+  raises ``StopSimulation``, and ``step()`` pops the heap, sets the clock, calls the
+  event's callbacks and crashes on a failed event nobody defused (:func:`run_until`);
 * a :class:`simpy.Timeout` made without its ``__init__`` has the attributes ``env``,
   ``callbacks``, ``_value``, ``_delay`` and ``_ok``;
 * a process is started from an already triggered event at ``URGENT`` priority;
@@ -16,7 +19,7 @@ internals, listed here and nowhere else:
   the list it called (so a call's :class:`Timer` can be given the same list again).
 
 ``tests/test_engine_shortcuts.py`` is the contract: it fails if a SimPy release changes
-any of this. The layer above uses the public names only: :func:`make_wait`,
+any of this. The layer above uses the public names only: :func:`run_until`, :func:`make_wait`,
 :func:`make_sleep` with :func:`new_timer`, :func:`start_urgently`, :class:`CallSource`
 and :class:`Bays`.
 
@@ -39,10 +42,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from functools import partial
-from heapq import heappush
+from heapq import heappop, heappush
 
 import simpy
-from simpy.events import NORMAL, URGENT
+from simpy.core import StopSimulation
+from simpy.events import NORMAL, URGENT, EventPriority
 
 Callback = Callable[[simpy.Event], None]
 # A call yields nothing and is resumed with the event it waited for.
@@ -50,6 +54,46 @@ CallProcess = Generator[None, simpy.Event, None]
 Resume = Callable[[simpy.Event], None]
 Wait = Callable[[float, Callback], float]
 """``wait(delay_h, callback)``: call ``callback(event)`` in ``delay_h``; returns that time."""
+
+
+def run_until(env: simpy.Environment, until: float) -> None:
+    """``env.run(until=until)``, with ``Environment.step`` spelt out in its loop.
+
+    ``step`` is a Python call per event (some five a call); this loop does what ``run``
+    and ``step`` do, statement for statement: the same stop event (urgent, at ``until``,
+    scheduled the same way), the same events processed in the same order, the stop
+    event scheduled again with the callbacks after its own if the run stops in the
+    middle of them, and the same error for a failed event that nobody defused.
+    """
+    at = float(until)
+    if at <= env._now:
+        raise ValueError(f"until ({at}) must be greater than the current simulation time")
+    stop = simpy.Event(env)
+    stop._ok = True
+    stop._value = None
+    env.schedule(stop, URGENT, at - env._now)
+    stop.callbacks.append(StopSimulation.callback)
+    queue = env._queue
+    while True:
+        try:
+            env._now, _, _, event = heappop(queue)
+        except IndexError:  # never while the stop event is queued: as run() says it
+            raise RuntimeError(
+                f'No scheduled events left but "until" event was not triggered: {stop}'
+            ) from None
+        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+        try:
+            for callback in callbacks:
+                callback(event)
+        except StopSimulation:
+            event.callbacks = callbacks[callbacks.index(callback) + 1 :]
+            env.schedule(event, EventPriority(-1))
+            return
+        if not event._ok and not hasattr(event, "_defused"):
+            failure = event._value
+            crash = type(failure)(*failure.args)
+            crash.__cause__ = failure
+            raise crash
 
 
 def make_wait(env: simpy.Environment) -> Wait:
@@ -150,9 +194,16 @@ class CallSource:
     """Starts call ``i`` at ``times[i]`` for ``i < n``: the call source, without a process.
 
     A source process would wait for each call's time with a timeout and start the call as
-    a process. Here the timeout's callback starts the calls due itself, each as a
-    self-resuming generator ``call(i, now)`` (see the module docstring) that reads its
-    ``resume`` from :attr:`resume` at its first step, before its first ``yield``.
+    a process. Here the source's own :class:`Timer`, scheduled again for each call's
+    time, starts the calls due itself, each as a self-resuming generator ``call(i, now)``
+    (see the module docstring) that reads its ``resume`` and its :class:`Timer` from
+    :attr:`resume` and :attr:`timer` at its first step, before its first ``yield``.
+
+    A call's timer is a spare one when there is one: a call hands its timer back to
+    :attr:`spare` at its end (nothing is scheduled with it then), so a run makes as many
+    timers as calls are ever under way at once, not one a call. A spare timer still
+    holds the call that used it last, stopped at its last ``yield``, until the next call
+    takes it up (a reference, not a cycle).
 
     :meth:`release_first` schedules the first timeout and returns the calls due at time
     0; the caller starts them with :meth:`start_urgently` once its own processes are
@@ -163,14 +214,18 @@ class CallSource:
 
     __slots__ = (
         "_call",
+        "_eid",
         "_env",
         "_n",
         "_next",
         "_next_h",
-        "_on_time_callback",
+        "_queue",
+        "_sleep",
+        "_timer",
         "_times",
-        "_wait",
         "resume",
+        "spare",
+        "timer",
     )
 
     def __init__(
@@ -181,18 +236,30 @@ class CallSource:
         call: Callable[[int, float], CallProcess],
     ) -> None:
         self._env = env
-        self._wait = make_wait(env)
+        self._queue = env._queue
+        self._eid = env._eid
+        self._sleep = make_sleep(env)
+        self._timer = new_timer(env, self._on_time)
         self._times = times
         self._n = n
         self._call = call
         self._next = 0
-        self._next_h = 0.0  # when the pending timeout fires
-        self._on_time_callback = self._on_time  # bound once, not once per call
+        self._next_h = 0.0  # when the source's timer fires next
         self.resume: Resume = _unset_resume
+        self.timer = new_timer(env, _unset_resume)
+        self.spare: list[Timer] = []
 
     def release_first(self) -> range:
         """The calls due at time 0; schedules the timeout for the next one."""
-        return self._release(0.0)
+        times = self._times
+        n = self._n
+        end = 0
+        while end < n and not times[end] > 0.0:
+            end += 1
+        self._next = end
+        if end < n:
+            self._next_h = self._sleep(self._timer, times[end])
+        return range(0, end)
 
     def start_urgently(self, ids: range) -> None:
         """Start each call from an urgent event, as ``env.process`` would."""
@@ -200,14 +267,21 @@ class CallSource:
             start_urgently(self._env, partial(self._begin, i))
 
     def _begin(self, i: int, _: simpy.Event) -> None:
+        # One call of _on_time's loop below.
         process = self._call(i, self._env._now)
-        self.resume = process.send
+        send = self.resume = process.send
+        spare = self.spare
+        if spare:
+            timer = self.timer = spare.pop()
+            timer.again[0] = send
+        else:
+            self.timer = new_timer(self._env, send)
         next(process)
 
     def _on_time(self, _: simpy.Event) -> None:
-        # The timeout fired: ``now`` is its due time, env.now to the bit. The first call
+        # The timer fired: ``now`` is its due time, env.now to the bit. The first call
         # due is the one it waited for, whatever the rounding of now (now + (t - now)
-        # can differ from t by an ulp). Runs once per call: _release is spelt out here.
+        # can differ from t by an ulp). Runs once per call: sleep is spelt out here.
         now = self._next_h
         times = self._times
         n = self._n
@@ -216,25 +290,23 @@ class CallSource:
         while end < n and not times[end] > now:
             end += 1
         self._next = end
-        if end < n:
-            self._next_h = self._wait(times[end] - now, self._on_time_callback)
+        if end < n:  # self._next_h = self._sleep(timer, times[end] - now)
+            timer = self._timer
+            timer.callbacks = timer.again
+            delay = timer._delay = times[end] - now  # > 0: times[end] > now
+            self._next_h = due = now + delay
+            heappush(self._queue, (due, NORMAL, next(self._eid), timer))
         call = self._call
+        spare = self.spare
         for i in range(first, end):
             process = call(i, now)
-            self.resume = process.send
+            send = self.resume = process.send
+            if spare:
+                timer = self.timer = spare.pop()
+                timer.again[0] = send
+            else:
+                self.timer = new_timer(self._env, send)
             next(process)
-
-    def _release(self, now: float) -> range:
-        """The calls due at ``now`` (at the start); schedules the timeout for the next one."""
-        times = self._times
-        n = self._n
-        first = end = self._next
-        while end < n and not times[end] > now:
-            end += 1
-        self._next = end
-        if end < n:
-            self._next_h = self._wait(times[end] - now, self._on_time_callback)
-        return range(first, end)
 
 
 class Bays:

@@ -48,7 +48,15 @@ from sim.model.call_rows import STREAM_COLUMNS, CallRows, Columns
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import Contractor
-from sim.model.engine import Bays, CallProcess, CallSource, Timer, make_sleep, make_wait, new_timer
+from sim.model.engine import (
+    Bays,
+    CallProcess,
+    CallSource,
+    Timer,
+    make_sleep,
+    make_wait,
+    run_until,
+)
 from sim.model.geo import great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
@@ -287,7 +295,7 @@ class Model:
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
         self.start()
-        self.env.run(until=min(until_h, self.horizon_h))
+        run_until(self.env, min(until_h, self.horizon_h))  # env.run(until=...), leaner
 
     def run(self) -> Model:
         """Simulate until the horizon."""
@@ -392,7 +400,11 @@ class Model:
         the due time the engine's ``wait`` returned, or ``env.now`` after other events. An
         exception propagates out of ``env.run()``.
         """
-        resume = self._source.resume
+        source = self._source
+        resume = source.resume
+        # The call's one timeout for all its waits (see sim.model.engine.Timer), handed
+        # back to the source at the call's end for a later call.
+        timer = source.timer
         # What the call reads after the hotline (see call_rows.ROW_FIELDS): read here, at its start,
         # since calls start in order and a later call may move the rows to the next block.
         rows = self._rows
@@ -416,8 +428,6 @@ class Model:
             nearest_km,
             nearest_promise_h,
         ) = rows.read((i - rows.first) * CallRows.SIZE)
-        # The call's one timeout for all its waits (see sim.model.engine.Timer).
-        timer = new_timer(self.env, resume)
         sleep = self._sleep
         s = self._in
         rec = self._out
@@ -460,6 +470,7 @@ class Model:
                         rec.abandoned_h[i] = now
                         rec.hotline_wait_total_h[i] = wait_total
                         rec.final_state[i] = ABANDONED
+                        source.spare.append(timer)
                         del resume, timer  # the end of the call (see the docstring)
                         yield
                         return
@@ -476,6 +487,7 @@ class Model:
         if remote_u < self._remote_share:
             rec.final_state[i] = REMOTE
             rec.repaired_h[i] = now
+            source.spare.append(timer)
             del resume, timer  # the end of the call
             yield
             return
@@ -633,6 +645,7 @@ class Model:
             rec.final_state[i] = REPAIRED
         else:
             yield from self._tow(i, order, now, resume, timer)
+        source.spare.append(timer)
         del resume, timer  # the end of the call
         yield
 
