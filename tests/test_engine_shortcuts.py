@@ -3,9 +3,10 @@
 The engine builds timeouts without Timeout.__init__ for speed, relying on SimPy's
 internals; a test here fails if a SimPy release changes what env.timeout schedules, or
 how a process starts. Workshop bays are a lean simpy.Resource: checked event for event.
-Calls are generators that resume themselves instead of SimPy processes; the tests here
-check that every call ends, leaves no garbage behind, and that calls at time zero start
-as processes would. The model's work order, built without Order.__init__, is checked
+Calls are served by workers, generators that resume themselves, instead of a SimPy
+process per call; the tests here check that every call ends, that workers serve call
+after call and go with their model, and that calls at time zero start as processes
+would. The model's work order, built without Order.__init__, is checked
 against what Order.__init__ would build.
 """
 
@@ -180,37 +181,52 @@ def _model(
     return Model(scenario, network, stream)
 
 
-def _live_calls() -> int:
+def _live_workers() -> int:
     return sum(
         1
         for obj in gc.get_objects()
-        if isinstance(obj, types.GeneratorType) and obj.gi_code is Model._call.__code__
+        if isinstance(obj, types.GeneratorType) and obj.gi_code is Model._serve_calls.__code__
     )
 
 
-@pytest.mark.parametrize("policy", ["nearest_station", "contractor_overflow"])
-def test_finished_calls_leave_no_reference_cycles(policy: str) -> None:
-    """A call drops its own resume callback at every end, so it is freed at once.
+def _most_under_way(records: Any, t_call: np.ndarray, horizon_h: float) -> int:
+    """The most calls under way at one moment, each from its ring to its end (or the horizon)."""
+    end = np.fmin(np.fmin(records.repaired_h, records.abandoned_h), horizon_h)
+    started = t_call < horizon_h
+    moments = np.concatenate([t_call[started], end[started]])
+    # At a tie the start counts first: an upper bound of the calls under way.
+    steps = np.concatenate([np.ones(started.sum()), -np.ones(started.sum())])
+    order = np.lexsort((-steps, moments))
+    return int(np.cumsum(steps[order]).max())
 
-    Were a `del resume` forgotten, each call ending there would stay alive in a reference
-    cycle until the garbage collector found it: the collection below would free it.
+
+@pytest.mark.parametrize("policy", ["nearest_station", "contractor_overflow"])
+def test_workers_serve_call_after_call_and_go_with_their_model(policy: str) -> None:
+    """A worker serves calls one after another: a run makes no more workers than calls
+    were under way at once, far fewer than calls, and none outlives its model.
+
+    Were a worker not handed back at one of a call's ends (abandoned, remote, repaired
+    on site or in a workshop), every call ending there would make a new one.
     """
     path, days = (OVERLOADED, 5) if policy == "contractor_overflow" else (QUICK, 2)
     model = _model(days=days, policy=policy, path=path)
     gc.collect()
-    gc.disable()
-    try:
-        model.run()
-        # The model stays alive, and with it every call still under way at the horizon.
-        alive = _live_calls()
-        gc.collect()
-        assert _live_calls() == alive
-    finally:
-        gc.enable()
-    assert 0 < alive < 100  # only the calls under way at the horizon
-    assert len(model.records.attempts) > 50  # of a run with real content
+    before = _live_workers()
+    model.run()
+    made = _live_workers() - before
+    records = model.finalize()
+    t_call = np.asarray(model.stream.t_call_h)
+    calls = int((t_call < model.horizon_h).sum())
+    assert calls > 50  # a run with real content
+    assert 0 < made <= _most_under_way(records, t_call, model.horizon_h) < calls
     if policy == "contractor_overflow":
-        assert np.asarray(model.records.contractor).any()  # the contractor's end is reached
+        assert np.asarray(records.contractor).any()  # the contractor's end is reached
+    else:
+        assert (np.asarray(records.final_state) == ABANDONED).any()
+        assert (np.asarray(records.final_state) == REMOTE).any()
+    del model, records
+    gc.collect()
+    assert _live_workers() == before  # freed with the model (a worker is a cycle)
 
 
 def test_every_call_ends_in_one_of_the_final_states() -> None:

@@ -23,18 +23,17 @@ any of this. The layer above uses the public names only: :func:`run_until`, :fun
 :func:`make_sleep` with :func:`new_timer`, :func:`start_urgently`, :class:`CallSource`
 and :class:`Bays`.
 
-The call protocol. A call is a generator that resumes itself instead of a
-:class:`simpy.Process`: ``Process`` would start it from an event of its own, resume it
-from a callback of its own (a Python frame) on each event it waits for, and trigger
-itself as an event when done; nothing waits on a call, so all three were pure cost.
-Instead, just before it yields, the call appends its own ``send`` (``resume``, which
-its :class:`CallSource` hands it) to the callbacks of the event it waits for, which is
-the very place ``Process`` would append its callback: the call is resumed in the same
-order relative to everything else. A call must never return while being resumed
-(``send`` would raise ``StopIteration`` into SimPy's loop), so each end of a call drops
-``resume`` (a reference back to the generator: a cycle) and stops at a last ``yield``
-that nothing resumes; the generator is freed with the callbacks of the event that
-resumed it last.
+The call protocol. Calls are served by workers, generators that resume themselves
+instead of a :class:`simpy.Process` per call: ``Process`` would start a call from an
+event of its own, resume it from a callback of its own (a Python frame) on each event
+it waits for, and trigger itself as an event when done; nothing waits on a call, so
+all three were pure cost. Instead, just before it yields, a worker appends its own
+``send`` (``resume``, which its :class:`CallSource` hands it) to the callbacks of the
+event it waits for, which is the very place ``Process`` would append its callback: the
+call is resumed in the same order relative to everything else. A worker never returns
+(``send`` would raise ``StopIteration`` into the loop): at the end of a call it waits
+for its next one (:class:`CallSource` has the details). Its ``resume`` is a reference
+back to it (a cycle), freed by the garbage collector with the model.
 """
 
 from __future__ import annotations
@@ -43,6 +42,7 @@ from collections import deque
 from collections.abc import Callable, Generator, Sequence
 from functools import partial
 from heapq import heappop, heappush
+from typing import Any
 
 import simpy
 from simpy.core import StopSimulation
@@ -51,6 +51,9 @@ from simpy.events import NORMAL, URGENT, EventPriority
 Callback = Callable[[simpy.Event], None]
 # A call yields nothing and is resumed with the event it waited for.
 CallProcess = Generator[None, simpy.Event, None]
+# A worker serves calls one after another: resumed with the event it waited for during
+# a call, and with the number of its next call (an int) when it has none.
+CallWorker = Generator[None, Any, None]
 Resume = Callable[[simpy.Event], None]
 Wait = Callable[[float, Callback], float]
 """``wait(delay_h, callback)``: call ``callback(event)`` in ``delay_h``; returns that time."""
@@ -126,10 +129,10 @@ def make_wait(env: simpy.Environment) -> Wait:
 
 
 class Timer(simpy.Timeout):
-    """A call's own timeout: made once per call, scheduled again by each of its waits.
+    """A worker's own timeout: made once, scheduled again by each of its waits.
 
-    A call waits for at most one thing at a time, and SimPy forgets an event once it has
-    run its callbacks, so one timeout per call serves all its waits (four to five):
+    A worker waits for at most one thing at a time, and SimPy forgets an event once it
+    has run its callbacks, so one timeout serves all the waits of all its calls:
     each :func:`make_sleep` wait spares making a :class:`simpy.Timeout` and its list of
     callbacks. The event is the one ``env.timeout(delay)`` would make (same attributes)
     and it is scheduled with the same key, so everything happens in the same order.
@@ -193,17 +196,21 @@ def _unset_resume(_: simpy.Event) -> None:
 class CallSource:
     """Starts call ``i`` at ``times[i]`` for ``i < n``: the call source, without a process.
 
-    A source process would wait for each call's time with a timeout and start the call as
-    a process. Here the source's own :class:`Timer`, scheduled again for each call's
-    time, starts the calls due itself, each as a self-resuming generator ``call(i, now)``
-    (see the module docstring) that reads its ``resume`` and its :class:`Timer` from
-    :attr:`resume` and :attr:`timer` at its first step, before its first ``yield``.
+    A source process would wait for each call's time with a timeout and start each call
+    as a process of its own. Here the source's own :class:`Timer`, scheduled again for
+    each call's time, starts the calls due itself, and a call is served by a *worker*:
+    a self-resuming generator (see the module docstring) that serves calls one after
+    another. Making a generator for each call, and closing it at its end (a generator
+    stopped at a ``yield`` is closed by throwing into it), cost as much as a sixth of
+    a call's own work.
 
-    A call's timer is a spare one when there is one: a call hands its timer back to
-    :attr:`spare` at its end (nothing is scheduled with it then), so a run makes as many
-    timers as calls are ever under way at once, not one a call. A spare timer still
-    holds the call that used it last, stopped at its last ``yield``, until the next call
-    takes it up (a reference, not a cycle).
+    The protocol: ``worker()`` makes a worker; at its first step it reads its
+    ``resume`` from :attr:`resume` (and makes its own :class:`Timer`), then waits at a
+    ``yield`` for a call. The source starts call ``i`` by sending ``i`` to a spare
+    worker (a new one when none is spare), after setting :attr:`t_call_h`; the worker
+    runs the call's first step until it waits for something. At the end of a call the
+    worker appends its ``resume`` to :attr:`spare` and waits for its next call. So a run
+    makes as many workers as calls are ever under way at once.
 
     :meth:`release_first` schedules the first timeout and returns the calls due at time
     0; the caller starts them with :meth:`start_urgently` once its own processes are
@@ -213,7 +220,6 @@ class CallSource:
     """
 
     __slots__ = (
-        "_call",
         "_eid",
         "_env",
         "_n",
@@ -223,9 +229,10 @@ class CallSource:
         "_sleep",
         "_timer",
         "_times",
+        "_worker",
         "resume",
         "spare",
-        "timer",
+        "t_call_h",
     )
 
     def __init__(
@@ -233,7 +240,7 @@ class CallSource:
         env: simpy.Environment,
         times: Sequence[float],
         n: int,
-        call: Callable[[int, float], CallProcess],
+        worker: Callable[[], CallWorker],
     ) -> None:
         self._env = env
         self._queue = env._queue
@@ -242,12 +249,12 @@ class CallSource:
         self._timer = new_timer(env, self._on_time)
         self._times = times
         self._n = n
-        self._call = call
+        self._worker = worker
         self._next = 0
         self._next_h = 0.0  # when the source's timer fires next
-        self.resume: Resume = _unset_resume
-        self.timer = new_timer(env, _unset_resume)
-        self.spare: list[Timer] = []
+        self.resume: Resume = _unset_resume  # the new worker's, while it takes its first step
+        self.spare: list[Resume] = []  # the resume of each worker waiting for a call
+        self.t_call_h = 0.0  # the time of the call being started
 
     def release_first(self) -> range:
         """The calls due at time 0; schedules the timeout for the next one."""
@@ -266,17 +273,16 @@ class CallSource:
         for i in ids:
             start_urgently(self._env, partial(self._begin, i))
 
+    def _new_worker(self) -> Resume:
+        """A new worker, waiting for its first call: its ``resume``."""
+        worker = self._worker()
+        resume = self.resume = worker.send
+        next(worker)
+        return resume
+
     def _begin(self, i: int, _: simpy.Event) -> None:
-        # One call of _on_time's loop below.
-        process = self._call(i, self._env._now)
-        send = self.resume = process.send
-        spare = self.spare
-        if spare:
-            timer = self.timer = spare.pop()
-            timer.again[0] = send
-        else:
-            self.timer = new_timer(self._env, send)
-        next(process)
+        self.t_call_h = self._env._now
+        (self.spare.pop() if self.spare else self._new_worker())(i)  # type: ignore[arg-type]
 
     def _on_time(self, _: simpy.Event) -> None:
         # The timer fired: ``now`` is its due time, env.now to the bit. The first call
@@ -296,17 +302,11 @@ class CallSource:
             delay = timer._delay = times[end] - now  # > 0: times[end] > now
             self._next_h = due = now + delay
             heappush(self._queue, (due, NORMAL, next(self._eid), timer))
-        call = self._call
+        self.t_call_h = now
         spare = self.spare
         for i in range(first, end):
-            process = call(i, now)
-            send = self.resume = process.send
-            if spare:
-                timer = self.timer = spare.pop()
-                timer.again[0] = send
-            else:
-                self.timer = new_timer(self._env, send)
-            next(process)
+            start = spare.pop() if spare else self._new_worker()
+            start(i)  # type: ignore[arg-type]  # (a worker waiting for a call takes its number)
 
 
 class Bays:
