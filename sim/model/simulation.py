@@ -257,6 +257,10 @@ class Model:
         self._sleep = make_sleep(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
+        # Each van's own timeout for its drives home, scheduled again for each (a van
+        # drives home from one job at a time; see sim.model.engine.Timer); made at its
+        # first drive home (a national network has thousands of vans).
+        self._home_timers: list[Timer | None] = [None] * len(self.vans)
         # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
         self.relocations = RelocationLog()
         self._relocator = (
@@ -621,7 +625,15 @@ class Model:
                                 great_circle_km(lat, lon, base_lat, base_lon)
                             )
                         back_h = self._drive_h(road, now, return_noise, back_factor)
-                    self._wait(back_h, self._home_callbacks[van_id])
+                    home = self._home_timers[van_id]
+                    if home is None:
+                        home = self._home_timers[van_id] = new_timer(
+                            self.env, self._home_callbacks[van_id]
+                        )
+                    if home.callbacks is None:  # not under way: always, unless a policy
+                        sleep(home, back_h)  # sent a van on its way home to a job
+                    else:
+                        self._wait(back_h, self._home_callbacks[van_id])
 
             if fixable:
                 rec.fixed_on_site[i] = True
