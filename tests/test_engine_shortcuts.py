@@ -26,7 +26,7 @@ import simpy
 
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import NearestStation, Order
-from sim.model.engine import Bays, make_sleep, make_wait, new_timer, start_urgently
+from sim.model.engine import Bays, make_sleep, make_wait, new_timer, run_until, start_urgently
 from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.records import ABANDONED, REMOTE, REPAIRED
@@ -40,6 +40,51 @@ OVERLOADED = SCENARIOS / "overloaded_neighbour.yaml"
 
 def _scheduled(env: simpy.Environment) -> list[tuple[float, int, int, str]]:
     return [(t, prio, eid, type(ev).__name__) for t, prio, eid, ev in sorted(env._queue)]
+
+
+def _busy_env() -> tuple[simpy.Environment, list[tuple[float, str]]]:
+    """Processes, timeouts and events with ties at the stop times, noting what runs when."""
+    env = simpy.Environment()
+    log: list[tuple[float, str]] = []
+
+    def ticker(name: str, step_h: float) -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield env.timeout(step_h)
+            log.append((env.now, name))
+            if name == "b":  # an event triggered now, processed after the ties due now
+                done = env.event()
+                done.callbacks.append(lambda _: log.append((env.now, "b's event")))
+                done.succeed()
+
+    for name, step_h in (("a", 0.5), ("b", 1.25), ("c", 2.5)):
+        env.process(ticker(name, step_h))
+    return env, log
+
+
+def test_run_until_runs_what_env_run_runs() -> None:
+    """Stopped and run on again (as advance() does), at times where events tie."""
+    plain, plain_log = _busy_env()
+    lean, lean_log = _busy_env()
+    for until_h in (2.5, 5.0, 7.3, 10.0):
+        plain.run(until=until_h)
+        run_until(lean, until_h)
+        assert lean.now == plain.now == until_h
+        assert lean_log == plain_log
+        assert _scheduled(lean) == _scheduled(plain)  # the same keys: ties stay in order
+    assert len(plain_log) > 30
+    with pytest.raises(ValueError, match="must be greater"):
+        run_until(lean, 10.0)
+
+
+def test_run_until_crashes_on_a_failed_event_as_env_run_does() -> None:
+    errors = []
+    for run in (lambda env: env.run(until=5.0), lambda env: run_until(env, 5.0)):
+        env = simpy.Environment()
+        env.timeout(1.0).callbacks.append(lambda _, env=env: env.event().fail(KeyError("x")))
+        with pytest.raises(KeyError) as error:
+            run(env)
+        errors.append((env.now, error.value.args, type(error.value.__cause__)))
+    assert errors[0] == errors[1] == (1.0, ("x",), KeyError)
 
 
 def test_wait_schedules_what_env_timeout_schedules() -> None:

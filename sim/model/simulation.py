@@ -630,9 +630,9 @@ class Model:
                         home = self._home_timers[van_id] = new_timer(
                             self.env, self._home_callbacks[van_id]
                         )
-                    if home.callbacks is None:  # not under way: always, unless a policy
-                        sleep(home, back_h)  # sent a van on its way home to a job
-                    else:
+                    if home.callbacks is None:  # its last drive home is over (always,
+                        sleep(home, back_h)  # unless a policy sent a van on its way home)
+                    else:  # that drive is still queued: a timeout of its own
                         self._wait(back_h, self._home_callbacks[van_id])
 
             if fixable:
