@@ -159,7 +159,7 @@ def count_parts(days: float) -> dict[str, Any]:
 
 PHASES = ("call source", "hotline", "dispatch", "drive", "on site", "records", "events")
 
-# Where each part of simulation.Model._call starts: the comments that open its sections.
+# Where each part of simulation.Model._serve_calls starts: the comments that open its sections.
 _CALL_SECTIONS = (
     ("# 2. Dispatch", "dispatch"),
     ("# 3. The van turns out", "drive"),
@@ -176,7 +176,8 @@ _MODULE_PHASES = {
     "roster": "dispatch",
 }
 _SIMULATION_FUNCTIONS = {
-    "_call": "hotline",  # until the first section comment
+    "_serve_calls": "hotline",  # until the first section comment
+    "_queue_for_agent": "hotline",
     "_tow": "on site",
     "_van_home": "dispatch",
     "_van_idle": "records",
@@ -187,7 +188,7 @@ _SIMULATION_FUNCTIONS = {
 
 
 def _call_lines(code: CodeType) -> dict[int, str]:
-    """The phase of each line of ``Model._call``: its section, or records for a write."""
+    """The phase of each line of ``Model._serve_calls``: its section, or records for a write."""
     import inspect
 
     lines, first = inspect.getsourcelines(code)
@@ -212,7 +213,7 @@ def phase_of(code: CodeType, line: int, call_lines: dict[int, str]) -> str:
         qualname = code.co_qualname
         return "call source" if qualname.startswith("CallSource") else "events"
     if path.name == "simulation.py":
-        if code.co_name == "_call":
+        if code.co_name == "_serve_calls":
             return call_lines.get(line, "hotline")
         return _SIMULATION_FUNCTIONS.get(code.co_name, "dispatch")
     if path.parent.name == "dispatch":
@@ -254,7 +255,7 @@ def bytecodes_by_phase(days: float) -> dict[str, Any]:
     stream = draw_call_stream(scenario, network, 0)
     model = Model(scenario, network, stream)
     counts = count_bytecodes(model.run)
-    call_lines = _call_lines(Model._call.__code__)
+    call_lines = _call_lines(Model._serve_calls.__code__)
     phases: Counter[str] = Counter()
     for (code, line), n in counts.items():
         phases[phase_of(code, line, call_lines)] += n

@@ -21,8 +21,9 @@ with whatever else the machine is doing; so, for each horizon, in one fresh proc
   as in real use) or switched off (``--gc off``) on both sides alike;
 * the events per call of each side are counted after each run from SimPy's event-id
   counter and its queue (scheduled minus still pending), which costs the timed run
-  nothing; ``--quick`` also counts them by wrapping ``Environment.step`` in a separate
-  run and checks that both counts agree.
+  nothing; ``--quick`` also counts them by wrapping the heap pop of the event loops
+  (SimPy's ``step`` and the model's ``run_until``) in a separate run and checks that
+  both counts agree.
 
 The header names the machine (CPU model, cores, load average at start, and again at the
 end). When the IQR of a horizon's ratios is wider than ``--max-iqr`` (default 10%) of
@@ -100,20 +101,32 @@ def events_processed(env: simpy.Environment) -> int:
 
 
 def events_by_stepping(run: Callable[[], object]) -> int:
-    """Events processed by ``run()``, counted by wrapping ``Environment.step`` (slow)."""
-    original = simpy.Environment.step
+    """Events processed by ``run()``, counted by wrapping the event loops' heap pop (slow).
+
+    Each processed event is popped once from the queue, by ``Environment.step`` or by
+    the model's own loop (:func:`sim.model.engine.run_until`), so both names are wrapped.
+    """
+    import simpy.core
+
+    from sim.model import engine
+
+    modules = (simpy.core, engine)
+    originals = [module.heappop for module in modules]
+    original = originals[0]
     count = 0
 
-    def step(self: simpy.Environment) -> None:
+    def heappop(queue: list[Any]) -> Any:
         nonlocal count
         count += 1
-        original(self)
+        return original(queue)
 
-    simpy.Environment.step = step  # type: ignore[method-assign]
+    for module in modules:
+        module.heappop = heappop  # type: ignore[attr-defined]
     try:
         run()
     finally:
-        simpy.Environment.step = original  # type: ignore[method-assign]
+        for module, saved in zip(modules, originals, strict=True):
+            module.heappop = saved  # type: ignore[attr-defined]
     # The last step processes the run's ``until`` event, which the id count includes too.
     return count
 

@@ -3,9 +3,10 @@
 The engine builds timeouts without Timeout.__init__ for speed, relying on SimPy's
 internals; a test here fails if a SimPy release changes what env.timeout schedules, or
 how a process starts. Workshop bays are a lean simpy.Resource: checked event for event.
-Calls are generators that resume themselves instead of SimPy processes; the tests here
-check that every call ends, leaves no garbage behind, and that calls at time zero start
-as processes would. The model's work order, built without Order.__init__, is checked
+Calls are served by workers, generators that resume themselves, instead of a SimPy
+process per call; the tests here check that every call ends, that workers serve call
+after call and go with their model, and that calls at time zero start as processes
+would. The model's work order, built without Order.__init__, is checked
 against what Order.__init__ would build.
 """
 
@@ -25,7 +26,7 @@ import simpy
 
 from sim.model.demand import draw_call_stream
 from sim.model.dispatch import NearestStation, Order
-from sim.model.engine import Bays, make_sleep, make_wait, new_timer, start_urgently
+from sim.model.engine import Bays, make_sleep, make_wait, new_timer, run_until, start_urgently
 from sim.model.loading import load_scenario
 from sim.model.network import build_network
 from sim.model.records import ABANDONED, REMOTE, REPAIRED
@@ -39,6 +40,51 @@ OVERLOADED = SCENARIOS / "overloaded_neighbour.yaml"
 
 def _scheduled(env: simpy.Environment) -> list[tuple[float, int, int, str]]:
     return [(t, prio, eid, type(ev).__name__) for t, prio, eid, ev in sorted(env._queue)]
+
+
+def _busy_env() -> tuple[simpy.Environment, list[tuple[float, str]]]:
+    """Processes, timeouts and events with ties at the stop times, noting what runs when."""
+    env = simpy.Environment()
+    log: list[tuple[float, str]] = []
+
+    def ticker(name: str, step_h: float) -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield env.timeout(step_h)
+            log.append((env.now, name))
+            if name == "b":  # an event triggered now, processed after the ties due now
+                done = env.event()
+                done.callbacks.append(lambda _: log.append((env.now, "b's event")))
+                done.succeed()
+
+    for name, step_h in (("a", 0.5), ("b", 1.25), ("c", 2.5)):
+        env.process(ticker(name, step_h))
+    return env, log
+
+
+def test_run_until_runs_what_env_run_runs() -> None:
+    """Stopped and run on again (as advance() does), at times where events tie."""
+    plain, plain_log = _busy_env()
+    lean, lean_log = _busy_env()
+    for until_h in (2.5, 5.0, 7.3, 10.0):
+        plain.run(until=until_h)
+        run_until(lean, until_h)
+        assert lean.now == plain.now == until_h
+        assert lean_log == plain_log
+        assert _scheduled(lean) == _scheduled(plain)  # the same keys: ties stay in order
+    assert len(plain_log) > 30
+    with pytest.raises(ValueError, match="must be greater"):
+        run_until(lean, 10.0)
+
+
+def test_run_until_crashes_on_a_failed_event_as_env_run_does() -> None:
+    errors = []
+    for run in (lambda env: env.run(until=5.0), lambda env: run_until(env, 5.0)):
+        env = simpy.Environment()
+        env.timeout(1.0).callbacks.append(lambda _, env=env: env.event().fail(KeyError("x")))
+        with pytest.raises(KeyError) as error:
+            run(env)
+        errors.append((env.now, error.value.args, type(error.value.__cause__)))
+    assert errors[0] == errors[1] == (1.0, ("x",), KeyError)
 
 
 def test_wait_schedules_what_env_timeout_schedules() -> None:
@@ -180,37 +226,52 @@ def _model(
     return Model(scenario, network, stream)
 
 
-def _live_calls() -> int:
+def _live_workers() -> int:
     return sum(
         1
         for obj in gc.get_objects()
-        if isinstance(obj, types.GeneratorType) and obj.gi_code is Model._call.__code__
+        if isinstance(obj, types.GeneratorType) and obj.gi_code is Model._serve_calls.__code__
     )
 
 
-@pytest.mark.parametrize("policy", ["nearest_station", "contractor_overflow"])
-def test_finished_calls_leave_no_reference_cycles(policy: str) -> None:
-    """A call drops its own resume callback at every end, so it is freed at once.
+def _most_under_way(records: Any, t_call: np.ndarray, horizon_h: float) -> int:
+    """The most calls under way at one moment, each from its ring to its end (or the horizon)."""
+    end = np.fmin(np.fmin(records.repaired_h, records.abandoned_h), horizon_h)
+    started = t_call < horizon_h
+    moments = np.concatenate([t_call[started], end[started]])
+    # At a tie the start counts first: an upper bound of the calls under way.
+    steps = np.concatenate([np.ones(started.sum()), -np.ones(started.sum())])
+    order = np.lexsort((-steps, moments))
+    return int(np.cumsum(steps[order]).max())
 
-    Were a `del resume` forgotten, each call ending there would stay alive in a reference
-    cycle until the garbage collector found it: the collection below would free it.
+
+@pytest.mark.parametrize("policy", ["nearest_station", "contractor_overflow"])
+def test_workers_serve_call_after_call_and_go_with_their_model(policy: str) -> None:
+    """A worker serves calls one after another: a run makes no more workers than calls
+    were under way at once, far fewer than calls, and none outlives its model.
+
+    Were a worker not handed back at one of a call's ends (abandoned, remote, repaired
+    on site or in a workshop), every call ending there would make a new one.
     """
     path, days = (OVERLOADED, 5) if policy == "contractor_overflow" else (QUICK, 2)
     model = _model(days=days, policy=policy, path=path)
     gc.collect()
-    gc.disable()
-    try:
-        model.run()
-        # The model stays alive, and with it every call still under way at the horizon.
-        alive = _live_calls()
-        gc.collect()
-        assert _live_calls() == alive
-    finally:
-        gc.enable()
-    assert 0 < alive < 100  # only the calls under way at the horizon
-    assert len(model.records.attempts) > 50  # of a run with real content
+    before = _live_workers()
+    model.run()
+    made = _live_workers() - before
+    records = model.finalize()
+    t_call = np.asarray(model.stream.t_call_h)
+    calls = int((t_call < model.horizon_h).sum())
+    assert calls > 50  # a run with real content
+    assert 0 < made <= _most_under_way(records, t_call, model.horizon_h) < calls
     if policy == "contractor_overflow":
-        assert np.asarray(model.records.contractor).any()  # the contractor's end is reached
+        assert np.asarray(records.contractor).any()  # the contractor's end is reached
+    else:
+        assert (np.asarray(records.final_state) == ABANDONED).any()
+        assert (np.asarray(records.final_state) == REMOTE).any()
+    del model, records
+    gc.collect()
+    assert _live_workers() == before  # freed with the model (a worker is a cycle)
 
 
 def test_every_call_ends_in_one_of_the_final_states() -> None:

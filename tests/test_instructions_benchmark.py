@@ -34,11 +34,11 @@ def test_client_requests_do_nothing_outside_valgrind() -> None:
 
 
 def test_every_section_of_a_call_has_its_phase() -> None:
-    lines = _call_lines(Model._call.__code__)
+    lines = _call_lines(Model._serve_calls.__code__)
     phases = set(lines.values())
     assert {"hotline", "dispatch", "drive", "on site", "records"} <= phases
     # A record write is a record, wherever it stands.
-    source = Path(Model._call.__code__.co_filename).read_text().splitlines()
+    source = Path(Model._serve_calls.__code__.co_filename).read_text().splitlines()
     for number, phase in lines.items():
         if source[number - 1].strip().startswith("rec."):
             assert phase == "records"

@@ -16,10 +16,12 @@ Speed (docs/architecture.md section 5; PERFORMANCE.md has the numbers). A nation
 700 000 calls, so the per-call path is kept lean, without changing any result:
 
 * the shortcuts around SimPy's machinery, in :mod:`sim.model.engine` (the only module
-  that touches its internals): a call is a generator that resumes itself, not a
-  :class:`simpy.Process`; timeouts are scheduled without ``Timeout.__init__``, and the
-  time they fire is known when they are made, and a call schedules its one timeout
-  again for each of its waits; workshop bays are a lean ``simpy.Resource``;
+  that touches its internals): the run loop is ``env.run`` with ``step`` spelt out;
+  calls are served by workers, generators that resume themselves and serve call after
+  call, not a :class:`simpy.Process` per call; timeouts are scheduled without
+  ``Timeout.__init__``, and the time they fire is known when they are made, and a
+  worker schedules its one timeout again for each of its waits; workshop bays are a
+  lean ``simpy.Resource``;
 * stream columns are read, and record columns written, through memoryviews, which deal
   in plain Python numbers instead of boxing a numpy scalar on every access;
 * what a call reads from the stream, with what those values decide alone (a fix on
@@ -48,7 +50,18 @@ from sim.model.call_rows import STREAM_COLUMNS, CallRows, Columns
 from sim.model.demand import CallStream
 from sim.model.dispatch import DispatchPolicy, DispatchView, Order, Van, resolve_policy
 from sim.model.dispatch.base import Contractor
-from sim.model.engine import Bays, CallProcess, CallSource, Timer, make_sleep, make_wait, new_timer
+from sim.model.engine import (
+    Bays,
+    CallProcess,
+    CallSource,
+    CallWorker,
+    Resume,
+    Timer,
+    make_sleep,
+    make_wait,
+    new_timer,
+    run_until,
+)
 from sim.model.geo import great_circle_km
 from sim.model.hotline import Hotline
 from sim.model.network import Network
@@ -84,7 +97,7 @@ class _CallOrder(Order):
     The same attributes, but the candidate rows (numpy views of the stream) are made only
     if a policy reads them (nearest_station reads ``nearest`` instead), and the event only
     when first asked for (only a queued order's is). Making an event schedules nothing,
-    so when it is made changes nothing. Built in :meth:`Model._call`, which sets the
+    so when it is made changes nothing. Built in :meth:`Model._serve_calls`, which sets the
     other attributes; tests/test_engine_shortcuts.py checks that every attribute
     ``Order.__init__`` sets is there, with the value it would have.
     """
@@ -233,17 +246,21 @@ class Model:
         # Each call's row of what it reads after the hotline (see call_rows.ROW_FIELDS).
         self._rows = CallRows(stream, self._fix_p, self._part_p, self.view.nearest_promises())
         # Calls are started in stream order up to the first one at or after the horizon,
-        # each at its time, handed its own resume (see sim.model.engine).
+        # each at its time, by a worker (see sim.model.engine.CallSource).
         late = np.flatnonzero(np.asarray(stream.t_call_h) >= self.horizon_h)
         n_calls = int(late[0]) if len(late) else len(stream)
         # The call times through a memoryview, not as a list: a list would hand out its
         # floats a little faster (the source reads about three a call), but would hold 32
         # bytes a call for the whole run (some 23 MB for a national year).
-        self._source = CallSource(self.env, self._in.t_call_h, n_calls, self._call)
+        self._source = CallSource(self.env, self._in.t_call_h, n_calls, self._serve_calls)
         self._wait = make_wait(self.env)
         self._sleep = make_sleep(self.env)
         # The callback of each van's drive home, made once per van, not once per trip.
         self._home_callbacks = [partial(self._van_home, van) for van in self.vans]
+        # Each van's own timeout for its drives home, scheduled again for each (a van
+        # drives home from one job at a time; see sim.model.engine.Timer); made at its
+        # first drive home (a national network has thousands of vans).
+        self._home_timers: list[Timer | None] = [None] * len(self.vans)
         # Move-up (sim.model.relocation): None unless the policy has a move-up hook.
         self.relocations = RelocationLog()
         self._relocator = (
@@ -287,7 +304,7 @@ class Model:
     def advance(self, until_h: float) -> None:
         """Simulate up to ``until_h`` (at most the horizon); lets a caller show progress."""
         self.start()
-        self.env.run(until=min(until_h, self.horizon_h))
+        run_until(self.env, min(until_h, self.horizon_h))  # env.run(until=...), leaner
 
     def run(self) -> Model:
         """Simulate until the horizon."""
@@ -383,258 +400,289 @@ class Model:
 
     # ------------------------------------------------------------------ one call
 
-    def _call(self, i: int, t_call: float) -> CallProcess:
-        """Call ``i``, from the first ring at ``t_call`` to the repair.
+    def _serve_calls(self) -> CallWorker:
+        """A worker: serves calls one after another, each from the first ring to the repair.
 
         A generator that resumes itself (the protocol is in :mod:`sim.model.engine`):
-        before each ``yield`` it hands ``resume`` to the event it waits for, and each of
-        its ends drops ``resume`` and stops at a last ``yield``. The time after a wait is
-        the due time the engine's ``wait`` returned, or ``env.now`` after other events. An
-        exception propagates out of ``env.run()``.
+        before each ``yield`` it hands ``resume`` to the event it waits for. At the end of
+        a call it hands ``resume`` back to the source, which sends it the number of its
+        next call (``t_call``, the source's time then: see CallSource). The time after a
+        wait is the due time the engine's ``sleep`` returned, or ``env.now`` after other
+        events. An exception propagates out of :meth:`run`.
         """
-        resume = self._source.resume
-        # What the call reads after the hotline (see call_rows.ROW_FIELDS): read here, at its start,
-        # since calls start in order and a later call may move the rows to the next block.
-        rows = self._rows
-        if i >= rows.end:  # (a call before the block cannot start: calls start in order)
-            rows.load(i)
-        (
-            remote_u,
-            segment,
-            lat,
-            lon,
-            nearest,
-            contact_delay_h,
-            fault,
-            noise,
-            turnout_day_h,
-            turnout_night_h,
-            return_noise,
-            fixable,
-            part_missing,
-            on_site_h,
-            nearest_km,
-            nearest_promise_h,
-        ) = rows.read((i - rows.first) * CallRows.SIZE)
-        # The call's one timeout for all its waits (see sim.model.engine.Timer).
+        source = self._source
+        resume = source.resume
+        # The worker's one timeout for all its waits (see sim.model.engine.Timer).
         timer = new_timer(self.env, resume)
+        spare = source.spare
+        rows = self._rows
         sleep = self._sleep
         s = self._in
         rec = self._out
         hotline = self.hotline
+        view = self.view
+        legs = view.legs  # drives by the travel matrix, if the network has one
+        while True:
+            i = yield  # the number of the next call, sent by the source
+            t_call = source.t_call_h
+            # What the call reads after the hotline (see call_rows.ROW_FIELDS): read here,
+            # at its start, since calls start in order and a later call may move the rows
+            # to the next block.
+            if i >= rows.end:  # (a call before the block cannot start: calls start in order)
+                rows.load(i)
+            (
+                remote_u,
+                segment,
+                lat,
+                lon,
+                nearest,
+                contact_delay_h,
+                fault,
+                noise,
+                turnout_day_h,
+                turnout_night_h,
+                return_noise,
+                fixable,
+                part_missing,
+                on_site_h,
+                nearest_km,
+                nearest_promise_h,
+            ) = rows.read((i - rows.first) * CallRows.SIZE)
 
-        # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
-        row = i * self._attempt_stride  # this call's first element in per-attempt columns
-        if hotline.answer_at_once():  # most calls: what the loop below would record
-            rec.attempts[i] = 1
-            rec.answered_h[i] = t_call
-            rec.hotline_wait_h[i] = 0.0  # now - now
-            rec.hotline_wait_total_h[i] = 0.0
-            handling = s.handling_h[row]
-            rec.handling_h[i] = handling
-            now = sleep(timer, handling)
-            yield
-        else:
-            env = self.env
-            now = t_call
-            max_attempts = self._max_attempts
-            priority = self._priority[s.segment[i]] if self._prioritise_hotline else 0
-            wait_total = 0.0
-            for attempt in range(max_attempts):
-                rec.attempts[i] = attempt + 1
-                started = now
-                answered = hotline.arrive(s.patience_h[row + attempt], priority)
-                if answered is not None:
-                    answered.callbacks.append(resume)
-                    yield
-                    now = env.now
-                    wait_total += now - started
-                    if not answered.value:  # hung up before an agent answered
-                        if (
-                            attempt + 1 < max_attempts
-                            and s.redial_u[row + attempt] < self._redial_p
-                        ):
-                            now = sleep(timer, s.redial_delay_h[row + attempt])
-                            yield
-                            continue
-                        rec.abandoned_h[i] = now
-                        rec.hotline_wait_total_h[i] = wait_total
-                        rec.final_state[i] = ABANDONED
-                        del resume, timer  # the end of the call (see the docstring)
-                        yield
-                        return
-                rec.answered_h[i] = now
-                rec.hotline_wait_h[i] = now - started
-                rec.hotline_wait_total_h[i] = wait_total
-                handling = s.handling_h[row + attempt]
+            # 1. Hotline: wait for an agent; an impatient caller hangs up and may redial.
+            row = i * self._attempt_stride  # this call's first element in per-attempt columns
+            if hotline.answer_at_once():  # most calls: what the loop below would record
+                rec.attempts[i] = 1
+                rec.answered_h[i] = t_call
+                rec.hotline_wait_h[i] = 0.0  # now - now
+                rec.hotline_wait_total_h[i] = 0.0
+                handling = s.handling_h[row]
                 rec.handling_h[i] = handling
                 now = sleep(timer, handling)
                 yield
-                break
-        hotline.release()
+            else:  # the caller waits, hangs up, may redial: rarer, so a generator of its own
+                handled = yield from self._queue_for_agent(i, t_call, row, resume, timer)
+                if handled is None:  # abandoned: the end of the call
+                    spare.append(resume)
+                    continue
+                now = handled
+            hotline.release()
 
-        if remote_u < self._remote_share:
-            rec.final_state[i] = REMOTE
-            rec.repaired_h[i] = now
-            del resume, timer  # the end of the call
-            yield
-            return
+            if remote_u < self._remote_share:
+                rec.final_state[i] = REMOTE
+                rec.repaired_h[i] = now
+                spare.append(resume)  # the end of the call
+                continue
 
-        # 2. Dispatch: the policy picks the station and a van now, or queues the order.
-        view = self.view
-        legs = view.legs  # drives by the travel matrix, if the network has one
-        # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
-        # event), spelt out here, once per call (see _CallOrder).
-        order = _new_order(_CallOrder)
-        order.call = i
-        order.lat = lat
-        order.lon = lon
-        order.t_call_h = t_call  # env.now at the call's start: see CallSource
-        order.dispatched_h = now
-        order.segment = segment
-        order.priority = self._priority[segment]
-        order.nearest = nearest  # candidates[0], as a Python int
-        order.station = -1
-        order._event = None
-        order._model = self
-        van = self.policy.assign(order, view)
-        rec.dispatched_h[i] = now
-        rec.station[i] = order.station
-        # The promise, and the station it is measured from: its distance is kept for the
-        # van's drives below, to the site and home, when they start or end there.
-        if view.all_open:  # self._arrival_promise(order), for the usual case: the nearest's
-            promise_station, promise_km, rec.arrival_promise_h[i] = (
-                nearest,
-                nearest_km,
-                nearest_promise_h,
-            )
-        else:
-            promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
-        rec.promise_km[i] = promise_km
-        station_lat = self._station_lat[promise_station]
-        station_lon = self._station_lon[promise_station]
-        rec.contacted_h[i] = now + contact_delay_h
-        promise_h, from_arrival = self._repair_promise[fault]
-        if not from_arrival:
-            rec.repair_due_h[i] = t_call + promise_h
-        if van is None:
-            given = order.event  # triggered with the van when the order's turn comes
-            given.callbacks.append(resume)
-            yield
-            van = cast(Van, given.value)  # what the order's event was triggered with
-            now = self.env.now
-
-        # 3. The van turns out (unless already on the road) and drives to the site; or a
-        # local shop's mechanic does (no network van involved).
-        rec.assigned_h[i] = now
-        if type(van) is Contractor:
-            # The shop is near the breakdown: the factor there.
-            speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
-            rec.contractor[i] = True
-            departed = now + van.delay_h
-            road_km, drive = self.travel.trip(
-                van.distance_km, departed, noise, self._contractor_speed * speed_factor
-            )
-            rec.departed_h[i] = departed
-            rec.road_km[i] = road_km
-            arrived = sleep(timer, van.delay_h + drive)
-            yield
-            network_van = None  # the rest of the job involves no network van
-        else:
-            network_van = van
-            if van.call != -1:
-                raise ModelInvariantError(
-                    f"van {van.id} sent to call {i} while serving call {van.call}"
+            # 2. Dispatch: the policy picks the station and a van now, or queues the order.
+            # Order(i, lat, lon, t_call, now, segment, priority, candidates, candidate_km,
+            # event), spelt out here, once per call (see _CallOrder).
+            order = _new_order(_CallOrder)
+            order.call = i
+            order.lat = lat
+            order.lon = lon
+            order.t_call_h = t_call  # env.now at the call's start: see CallSource
+            order.dispatched_h = now
+            order.segment = segment
+            order.priority = self._priority[segment]
+            order.nearest = nearest  # candidates[0], as a Python int
+            order.station = -1
+            order._event = None
+            order._model = self
+            van = self.policy.assign(order, view)
+            rec.dispatched_h[i] = now
+            rec.station[i] = order.station
+            # The promise, and the station it is measured from: its distance is kept for the
+            # van's drives below, to the site and home, when they start or end there.
+            if view.all_open:  # self._arrival_promise(order), for the usual case: the nearest's
+                promise_station, promise_km, rec.arrival_promise_h[i] = (
+                    nearest,
+                    nearest_km,
+                    nearest_promise_h,
                 )
-            van_id = van.id
-            # van.at_base, spelt out: a property is a Python call, and this runs per call.
-            from_base = van.lat == van.base_lat and van.lon == van.base_lon
-            speed_factor = (
-                self._drive_factor(van.lat, van.lon, lat, lon) if self._active_surges else 1.0
-            )
-            van.call = i
-            van.state = TO_SITE
-            # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as below).
-            self._log_write(self._log_pack(now, van_id, TO_SITE, i))
-            rec.van[i] = van_id
-            night = self._night_by_hour[int(now) % 24]
-            # A van coming straight from another job is already on the road: no turn-out.
-            turnout = (turnout_night_h if night else turnout_day_h) if from_base else 0.0
-            departed = now + turnout
-            if legs is not None and from_base:  # by the travel matrix (sim.model.travel_matrix)
-                road_km, drive = legs.trip(van.station, i, lat, lon, departed, noise, speed_factor)
-            elif van.lat == station_lat and van.lon == station_lon:
-                # The van stands where the promise was measured from: the same distance.
-                road_km = promise_km
-                drive = self._drive_h(promise_km, departed, noise, speed_factor)
             else:
-                gc = great_circle_km(van.lat, van.lon, lat, lon)
-                road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
-            rec.departed_h[i] = departed
-            rec.road_km[i] = road_km
-            # What the dispatcher expects (means, not the drawn times): turn-out, the
-            # drive without its noise, the job.
-            expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
-            van.expected_free_h = (
-                now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
-            )
-            arrived = sleep(timer, turnout + drive)
-            yield
-            van.lat = lat
-            van.lon = lon
-            van.state = ON_SITE
-            self._log_write(self._log_pack(arrived, van_id, ON_SITE, i))
+                promise_station, promise_km, rec.arrival_promise_h[i] = self._arrival_promise(order)
+            rec.promise_km[i] = promise_km
+            station_lat = self._station_lat[promise_station]
+            station_lon = self._station_lon[promise_station]
+            rec.contacted_h[i] = now + contact_delay_h
+            promise_h, from_arrival = self._repair_promise[fault]
+            if not from_arrival:
+                rec.repair_due_h[i] = t_call + promise_h
+            if van is None:
+                given = order.event  # triggered with the van when the order's turn comes
+                given.callbacks.append(resume)
+                yield
+                van = cast(Van, given.value)  # what the order's event was triggered with
+                now = self.env.now
 
-        # 4. On site: repair, or diagnose and call a tow; a missing part adds its wait.
-        rec.arrived_h[i] = arrived
-        if from_arrival:
-            rec.repair_due_h[i] = arrived + promise_h
-        if part_missing:  # (fixable, part_missing and on_site_h: see call_rows.ROW_FIELDS)
-            rec.part_missing[i] = True
-        now = sleep(timer, on_site_h)
-        yield
-        rec.van_released_h[i] = now
-
-        if network_van is not None:  # the van is free: the next waiting order, or home
-            van = network_van
-            van.call = -1
-            next_order = self._next_order(van, view)
-            if next_order is not None:
-                next_order.event.succeed(van)
-            elif self._relocator is not None and self._relocator.after_job(
-                van, i, now, return_noise
-            ):
-                pass  # the policy's move-up sent it to a new base
-            elif van.lat == van.base_lat and van.lon == van.base_lon:  # van.at_base, spelt out
-                self._van_idle(van, now)
-            else:
-                van.state = RETURNING
-                self._log_write(self._log_pack(now, van_id, RETURNING, -1))
-                base_lat = van.base_lat
-                base_lon = van.base_lon
-                back_factor = (
-                    self._drive_factor(lat, lon, base_lat, base_lon) if self._active_surges else 1.0
+            # 3. The van turns out (unless already on the road) and drives to the site; or a
+            # local shop's mechanic does (no network van involved).
+            rec.assigned_h[i] = now
+            if type(van) is Contractor:
+                # The shop is near the breakdown: the factor there.
+                speed_factor = self._speed_factor_at(lat, lon) if self._active_surges else 1.0
+                rec.contractor[i] = True
+                departed = now + van.delay_h
+                road_km, drive = self.travel.trip(
+                    van.distance_km, departed, noise, self._contractor_speed * speed_factor
                 )
-                if legs is not None:  # by the travel matrix: the way out, taken back
-                    back_h = legs.trip(van.station, i, lat, lon, now, return_noise, back_factor)[1]
+                rec.departed_h[i] = departed
+                rec.road_km[i] = road_km
+                arrived = sleep(timer, van.delay_h + drive)
+                yield
+                network_van = None  # the rest of the job involves no network van
+            else:
+                network_van = van
+                if van.call != -1:
+                    raise ModelInvariantError(
+                        f"van {van.id} sent to call {i} while serving call {van.call}"
+                    )
+                van_id = van.id
+                # van.at_base, spelt out: a property is a Python call, and this runs per call.
+                from_base = van.lat == van.base_lat and van.lon == van.base_lon
+                speed_factor = (
+                    self._drive_factor(van.lat, van.lon, lat, lon) if self._active_surges else 1.0
+                )
+                van.call = i
+                van.state = TO_SITE
+                # self.unit_log.log(now, van_id, TO_SITE, i), spelt out (as below).
+                self._log_write(self._log_pack(now, van_id, TO_SITE, i))
+                rec.van[i] = van_id
+                night = self._night_by_hour[int(now) % 24]
+                # A van coming straight from another job is already on the road: no turn-out.
+                turnout = (turnout_night_h if night else turnout_day_h) if from_base else 0.0
+                departed = now + turnout
+                if legs is not None and from_base:  # by the travel matrix (sim.model.travel_matrix)
+                    road_km, drive = legs.trip(
+                        van.station, i, lat, lon, departed, noise, speed_factor
+                    )
+                elif van.lat == station_lat and van.lon == station_lon:
+                    # The van stands where the promise was measured from: the same distance.
+                    road_km = promise_km
+                    drive = self._drive_h(promise_km, departed, noise, speed_factor)
                 else:
-                    if base_lat == station_lat and base_lon == station_lon:
-                        # Home is where the promise was measured from: the same distance (the
-                        # haversine is symmetric to the bit), so the same road km.
-                        road = promise_km
-                    else:  # a van serving another station's order
-                        road = self.travel.road_km(great_circle_km(lat, lon, base_lat, base_lon))
-                    back_h = self._drive_h(road, now, return_noise, back_factor)
-                self._wait(back_h, self._home_callbacks[van_id])
+                    gc = great_circle_km(van.lat, van.lon, lat, lon)
+                    road_km, drive = self.travel.trip(gc, departed, noise, speed_factor)
+                rec.departed_h[i] = departed
+                rec.road_km[i] = road_km
+                # What the dispatcher expects (means, not the drawn times): turn-out, the
+                # drive without its noise, the job.
+                expected_turnout = self._expected_turnout_h[night] if from_base else 0.0
+                van.expected_free_h = (
+                    now + expected_turnout + drive / noise + self._expected_on_site_h[fault]
+                )
+                arrived = sleep(timer, turnout + drive)
+                yield
+                van.lat = lat
+                van.lon = lon
+                van.state = ON_SITE
+                self._log_write(self._log_pack(arrived, van_id, ON_SITE, i))
 
-        if fixable:
-            rec.fixed_on_site[i] = True
-            rec.repaired_h[i] = now
-            rec.final_state[i] = REPAIRED
-        else:
-            yield from self._tow(i, order, now, resume, timer)
-        del resume, timer  # the end of the call
-        yield
+            # 4. On site: repair, or diagnose and call a tow; a missing part adds its wait.
+            rec.arrived_h[i] = arrived
+            if from_arrival:
+                rec.repair_due_h[i] = arrived + promise_h
+            if part_missing:  # (fixable, part_missing and on_site_h: see call_rows.ROW_FIELDS)
+                rec.part_missing[i] = True
+            now = sleep(timer, on_site_h)
+            yield
+            rec.van_released_h[i] = now
+
+            if network_van is not None:  # the van is free: the next waiting order, or home
+                van = network_van
+                van.call = -1
+                next_order = self._next_order(van, view)
+                if next_order is not None:
+                    next_order.event.succeed(van)
+                elif self._relocator is not None and self._relocator.after_job(
+                    van, i, now, return_noise
+                ):
+                    pass  # the policy's move-up sent it to a new base
+                elif van.lat == van.base_lat and van.lon == van.base_lon:  # van.at_base, spelt out
+                    self._van_idle(van, now)
+                else:
+                    van.state = RETURNING
+                    self._log_write(self._log_pack(now, van_id, RETURNING, -1))
+                    base_lat = van.base_lat
+                    base_lon = van.base_lon
+                    back_factor = (
+                        self._drive_factor(lat, lon, base_lat, base_lon)
+                        if self._active_surges
+                        else 1.0
+                    )
+                    if legs is not None:  # by the travel matrix: the way out, taken back
+                        back_h = legs.trip(
+                            van.station, i, lat, lon, now, return_noise, back_factor
+                        )[1]
+                    else:
+                        if base_lat == station_lat and base_lon == station_lon:
+                            # Home is where the promise was measured from: the same distance (the
+                            # haversine is symmetric to the bit), so the same road km.
+                            road = promise_km
+                        else:  # a van serving another station's order
+                            road = self.travel.road_km(
+                                great_circle_km(lat, lon, base_lat, base_lon)
+                            )
+                        back_h = self._drive_h(road, now, return_noise, back_factor)
+                    home = self._home_timers[van_id]
+                    if home is None:
+                        home = self._home_timers[van_id] = new_timer(
+                            self.env, self._home_callbacks[van_id]
+                        )
+                    if home.callbacks is None:  # its last drive home is over (always,
+                        sleep(home, back_h)  # unless a policy sent a van on its way home)
+                    else:  # that drive is still queued: a timeout of its own
+                        self._wait(back_h, self._home_callbacks[van_id])
+
+            if fixable:
+                rec.fixed_on_site[i] = True
+                rec.repaired_h[i] = now
+                rec.final_state[i] = REPAIRED
+            else:
+                yield from self._tow(i, order, now, resume, timer)
+            spare.append(resume)  # the end of the call: ready for the next
+
+    def _queue_for_agent(
+        self, i: int, t_call: float, row: int, resume: Resume, timer: Timer
+    ) -> Generator[None, simpy.Event, float | None]:
+        """Call ``i`` waits for an agent: the time its handling ends, or None if abandoned."""
+        s = self._in
+        rec = self._out
+        hotline = self.hotline
+        sleep = self._sleep
+        env = self.env
+        now = t_call
+        max_attempts = self._max_attempts
+        priority = self._priority[s.segment[i]] if self._prioritise_hotline else 0
+        wait_total = 0.0
+        for attempt in range(max_attempts):
+            rec.attempts[i] = attempt + 1
+            started = now
+            answered = hotline.arrive(s.patience_h[row + attempt], priority)
+            if answered is not None:
+                answered.callbacks.append(resume)
+                yield
+                now = env.now
+                wait_total += now - started
+                if not answered.value:  # hung up before an agent answered
+                    if attempt + 1 < max_attempts and s.redial_u[row + attempt] < self._redial_p:
+                        now = sleep(timer, s.redial_delay_h[row + attempt])
+                        yield
+                        continue
+                    rec.abandoned_h[i] = now
+                    rec.hotline_wait_total_h[i] = wait_total
+                    rec.final_state[i] = ABANDONED
+                    return None
+            rec.answered_h[i] = now
+            rec.hotline_wait_h[i] = now - started
+            rec.hotline_wait_total_h[i] = wait_total
+            handling = s.handling_h[row + attempt]
+            rec.handling_h[i] = handling
+            now = sleep(timer, handling)
+            yield
+            return now
+        return None  # (not reached: the last attempt is answered or abandoned)
 
     def _tow(
         self,
