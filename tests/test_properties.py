@@ -455,7 +455,9 @@ def test_records_are_consistent(tmp_path: Path, province: str, data: st.DataObje
 @pytest.mark.parametrize("province", PROVINCES, ids=PROVINCE_IDS)
 @PROPERTY_SETTINGS
 @given(data=st.data())
-def test_both_policies_see_the_same_calls(tmp_path: Path, province: str, data: st.DataObject) -> None:
+def test_both_policies_see_the_same_calls(
+    tmp_path: Path, province: str, data: st.DataObject
+) -> None:
     """Common random numbers: a change of policy changes no call, patience or repair."""
     raw = data.draw(scenarios(tmp_path, province))
     scenario = _scenario(raw, tmp_path)
