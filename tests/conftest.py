@@ -55,7 +55,7 @@ LONGEST_FIRST = (
 # Left out of the quick loop (`pytest -m "not slow"`), beside the tests marked `slow` in
 # their files: each took 3 s or more on a quiet machine (about 15 s at load 8; see
 # `--durations`), or shares a module fixture that does. The full suite and CI run them.
-# A whole test name stands for all its parameters. Grouped by file.
+# A test's name stands for all its parameters, a file's for all its tests.
 LONG_FOR_THE_QUICK_LOOP = (
     *(
         f"tests/test_frontier.py::test_{name}"
@@ -68,10 +68,7 @@ LONG_FOR_THE_QUICK_LOOP = (
             "an_interrupted_frontier_resumes_with_every_finished_run",
         )
     ),
-    "tests/test_report.py::test_a_baseline_run_adds_the_map_of_network_changes",
-    "tests/test_report.py::test_cli_names_a_baseline_that_is_not_a_run_folder",
-    "tests/test_report.py::test_report_survives_a_moved_scenario_csv",
-    "tests/test_report.py::test_plot_run_writes_every_figure_as_png",
+    "tests/test_report.py",  # each test reads the `run_dir` fixture, a run of 2 x 2 days
     "tests/test_properties.py::test_both_policies_see_the_same_calls",
     "tests/test_properties.py::test_records_are_consistent",
     "tests/test_precision.py::test_the_command_stops_with_the_half_width_under_the_target",
@@ -135,12 +132,39 @@ LONG_FOR_THE_QUICK_LOOP = (
     "tests/test_scheduler_address.py::test_a_server_that_is_not_a_dask_scheduler_is_one_line",
     "tests/test_scenario_library.py::test_henan_surge_raises_calls_and_sinks_on_time_arrival",
     "tests/test_scenario_library.py::test_henan_rescues_match_the_published_order_of_magnitude",
+    # 2 s or more on a quiet machine (6 s or more at load 6), for the quick loop's 2 minutes:
+    "tests/test_api_errors.py::test_readme_snippet_as_a_plain_script",
+    "tests/test_custom_policy_doc.py::test_example_policy_spreads_load_over_neighbours",
+    "tests/test_dask.py::test_the_command_runs_a_sweep_on_the_cluster",
+    "tests/test_determinism.py::test_cli_run_writes_folder_and_prints_headline_rates",
+    "tests/test_determinism.py::test_compare_shares_one_pool_with_the_same_results",
+    "tests/test_engine.py::test_a_failing_point_does_not_stop_the_others",
+    "tests/test_engine.py::test_a_failure_raises_once_the_others_have_run",
+    "tests/test_engine.py::test_a_network_is_built_once_per_point",
+    "tests/test_engine.py::test_results_do_not_depend_on_workers_or_order",
+    "tests/test_engine.py::test_tables_are_written_by_the_runs_and_read_back_from_the_store",
+    "tests/test_fitting_folders.py::test_a_folder_with_files_is_refused_without_overwrite",
+    "tests/test_hardened_values.py::test_a_sweep_file_past_the_alias_limit_is_refused",
+    "tests/test_kpi_catalogue.py::test_no_second_headline_list_and_no_share_rule_by_name",
+    "tests/test_kpi_catalogue.py::test_published_figures_yaml_is_read_in_one_module",
+    "tests/test_lazy_imports.py::test_a_replication_loads_no_plotting_and_no_scipy_stats",
+    "tests/test_lazy_imports.py::test_public_names_still_import_from_sim",
+    "tests/test_lazy_imports.py::test_run_loads_no_plotting_and_no_scipy_stats",
+    "tests/test_lazy_imports.py::test_validate_loads_the_scenario_and_network_only",
+    "tests/test_maps.py::test_maps_name_their_places_without_overlap",
+    "tests/test_output_folder.py::test_two_runs_on_one_folder_at_once",
+    "tests/test_policies.py::test_a_regressed_baseline_names_kpi_baseline_new_value_and_interval",
+    "tests/test_replay.py::test_a_broken_timestamp_is_caught",
+    "tests/test_replay.py::test_counters_equal_the_run_tables_at_three_times",
+    "tests/test_replay.py::test_screenshots_at_two_times_differ_in_the_vans",
+    "tests/test_sweep_file.py::test_a_grid_file_is_the_grid_of_vary",
+    "tests/test_sweep_file.py::test_the_command_runs_a_sweep_file",
 )
 
 
 def _long_for_the_quick_loop(item: pytest.Item) -> bool:
     name = item.nodeid.split("[")[0]  # every parameter of a listed test
-    return name in LONG_FOR_THE_QUICK_LOOP
+    return name in LONG_FOR_THE_QUICK_LOOP or name.split("::")[0] in LONG_FOR_THE_QUICK_LOOP
 
 
 def _rank(item: pytest.Item) -> int:
