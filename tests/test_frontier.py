@@ -1,8 +1,9 @@
 """The cost-service frontier: each fleet size optimised, on common streams, then confirmed.
 
 One frontier of quick.yaml (5 fleet sizes, 2 replications of 2 days, a search of 3
-designs a point) is made by the command and read by most tests; the Dask test makes it
-again on a LocalCluster, the resume test interrupts and resumes a smaller one.
+designs a point) is made by the command and read by most tests. A smaller one (2 fleet
+sizes) is made once for the other two: the Dask test makes it again on a LocalCluster, the
+resume test interrupts it and resumes it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def folder(config: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = runner.invoke(app, _args(config, out))
     assert result.exit_code == 0, result.output
     return out
+
+
+SMALL_FLEETS = "70,86"
+
+
+@pytest.fixture(scope="module")
+def small(config: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
+    """The two-point frontier, uninterrupted, and the number of runs it stored."""
+    out = tmp_path_factory.mktemp("small") / "out"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        counter = StoreCounter(monkeypatch)
+        result = counter.invoke(_args(config, out, SMALL_FLEETS))
+    assert result.exit_code == 0, result.output
+    return out, counter.stored
 
 
 def test_the_kpi_rises_with_the_fleet_at_every_step(folder: Path) -> None:
@@ -112,14 +127,16 @@ def test_the_report_has_a_frontier_section(folder: Path, tmp_path: Path) -> None
 
 
 def test_the_frontier_on_a_dask_cluster_equals_local_processes(
-    folder: Path, config: Path, tmp_path: Path
+    small: tuple[Path, int], config: Path, tmp_path: Path
 ) -> None:
     distributed = pytest.importorskip("distributed")
+    folder, _ = small
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
     ) as cluster:
         out = tmp_path / "dask"
-        result = runner.invoke(app, [*_args(config, out), "--scheduler", cluster.scheduler_address])
+        args = [*_args(config, out, SMALL_FLEETS), "--scheduler", cluster.scheduler_address]
+        result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     for name in ("frontier.csv", "answers.csv", "kpis_by_replication.csv"):
         pd.testing.assert_frame_equal(
@@ -132,23 +149,20 @@ def test_the_frontier_on_a_dask_cluster_equals_local_processes(
 
 
 def test_an_interrupted_frontier_resumes_with_every_finished_run(
-    config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small: tuple[Path, int], config: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    whole, total = small
     counter = StoreCounter(monkeypatch)
-    fleets = "70,86"
-    whole = counter.invoke(_args(config, tmp_path / "whole", fleets))
-    assert whole.exit_code == 0, whole.output
-    total = counter.stored
     out = tmp_path / "out"
-    stopped = counter.invoke(_args(config, out, fleets), interrupt_after=total - 3)
+    stopped = counter.invoke(_args(config, out, SMALL_FLEETS), interrupt_after=total - 3)
     assert stopped.exit_code == 130, stopped.output
     assert not (out / "frontier.csv").exists()
-    resumed = counter.invoke(_args(config, out, fleets))
+    resumed = counter.invoke(_args(config, out, SMALL_FLEETS))
     assert resumed.exit_code == 0, resumed.output
     assert counter.stored == 3  # every run finished before the interruption was reused
     pd.testing.assert_frame_equal(
         pd.read_csv(out / "frontier.csv"),
-        pd.read_csv(tmp_path / "whole" / "frontier.csv"),
+        pd.read_csv(whole / "frontier.csv"),
         check_exact=True,
     )
 

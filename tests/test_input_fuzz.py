@@ -55,10 +55,13 @@ COST = Calibration(
     process_bytes=2e8,
     build="fuzz",
 )
-# Per test. Ten scenarios, three ways to mutate each (bytes, as written, resolved) and five
-# kinds of edit: 150 examples draw every combination about once (the same 150 on every run,
-# see tests/conftest.py); HYPOTHESIS_PROFILE=explore is for drawing more.
-EXAMPLES = 150
+# Per bundled file, so that the examples of one file are a test of their own and the files
+# spread over the workers (pytest-xdist). Ten scenarios x 15: each scenario's three ways to
+# mutate (bytes, as written, resolved) and five kinds of edit are drawn about once each;
+# three station CSVs x 50. 150 examples per property, the same ones on every run (see
+# tests/conftest.py: each parameter draws its own); HYPOTHESIS_PROFILE=explore draws more.
+EXAMPLES_PER_SCENARIO = 15
+EXAMPLES_PER_CSV = 50
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -153,8 +156,7 @@ def _resolved(path: Path) -> str:
 
 
 @st.composite
-def mutated_scenario(draw: st.DrawFn) -> tuple[str, bytes]:
-    path = draw(st.sampled_from(SCENARIOS))
+def mutated_scenario(draw: st.DrawFn, path: Path) -> tuple[str, bytes]:
     how = draw(st.sampled_from(["bytes", "as_written", "resolved"]))
     text = _resolved(path) if how == "resolved" else path.read_text(encoding="utf-8")
     if how == "bytes":
@@ -166,8 +168,7 @@ def mutated_scenario(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 @st.composite
-def mutated_csv(draw: st.DrawFn) -> tuple[str, bytes]:
-    name = draw(st.sampled_from(sorted(CSV_SCENARIOS)))
+def mutated_csv(draw: st.DrawFn, name: str) -> tuple[str, bytes]:
     data = (ROOT / "scenarios" / "data" / name).read_bytes()
     if draw(st.integers(0, 3)) == 0:
         return name, _byte_mutation(draw, data)
@@ -222,30 +223,32 @@ def _validate_then_run(path: Path) -> None:
         event(f"run exit {ran}")
 
 
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda path: path.stem)
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=EXAMPLES_PER_SCENARIO,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(case=mutated_scenario())
-def test_mutated_scenarios(workdir: Path, case: tuple[str, bytes]) -> None:
-    name, data = case
+@given(data=st.data())
+def test_mutated_scenarios(workdir: Path, scenario: Path, data: st.DataObject) -> None:
+    name, mutated = data.draw(mutated_scenario(scenario))
     path = workdir / f"mutated_{name}"
-    path.write_bytes(data)
+    path.write_bytes(mutated)
     _validate_then_run(path)
 
 
+@pytest.mark.parametrize("csv", sorted(CSV_SCENARIOS))
 @settings(
-    max_examples=EXAMPLES,
+    max_examples=EXAMPLES_PER_CSV,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(case=mutated_csv())
-def test_mutated_station_csvs(workdir: Path, case: tuple[str, bytes]) -> None:
-    name, data = case
+@given(data=st.data())
+def test_mutated_station_csvs(workdir: Path, csv: str, data: st.DataObject) -> None:
+    name, mutated = data.draw(mutated_csv(csv))
     original = (ROOT / "scenarios" / "data" / name).read_bytes()
     target = workdir / "data" / name
-    target.write_bytes(data)
+    target.write_bytes(mutated)
     try:
         _validate_then_run(workdir / CSV_SCENARIOS[name])
     finally:

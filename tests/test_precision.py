@@ -117,22 +117,23 @@ def test_every_point_of_a_sweep_gets_its_own_replications(quick: Scenario) -> No
 
 
 def test_the_command_stops_with_the_half_width_under_the_target(tmp_path: Path) -> None:
+    # 0.006 takes some 19 replications, not the first 3 (0.004 took 38, for the same checks).
     out = tmp_path / "run"
     result = runner.invoke(
         app,
         [
             "run", str(QUICK), "--days", "2", "--replications", "3",
-            "--precision", f"{KPI}=0.004", "--out", str(out),
+            "--precision", f"{KPI}=0.006", "--out", str(out),
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     values = [row[KPI] for row in summary["kpis_by_replication"]]
     assert summary["replications"] == len(values) > 3
-    assert half_width(values) <= 0.004
+    assert half_width(values) <= 0.006
     note = next(line for line in result.stdout.splitlines() if "replications;" in line)
     assert note.startswith(f"{len(values)} replications; {KPI} half-width ")
-    assert note.endswith("<= 0.004")
+    assert note.endswith("<= 0.006")
 
 
 def test_the_cap_stops_a_target_out_of_reach(tmp_path: Path) -> None:

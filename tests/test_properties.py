@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -34,11 +35,14 @@ from sim.model.scenario import Scenario
 
 # Small provinces keep the generated networks and the spatial indexes small.
 PROVINCES = ("海南省", "宁夏回族自治区", "青海省")
+PROVINCE_IDS = ("hainan", "ningxia", "qinghai")
 POLICIES = ("nearest_station", "nearest_idle_van", "compliance_table", "dynamic_mexclp")
 EPS = 1e-9
 
+# Per province: each property is one test per province (so that the workers share them),
+# 3 x 9 = 27 examples in all, the same ones on every run (tests/conftest.py).
 PROPERTY_SETTINGS = settings(
-    max_examples=25,
+    max_examples=9,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -66,9 +70,8 @@ def _dist(draw: st.DrawFn, low: float, high: float, zero: bool = False) -> dict[
 
 
 @st.composite
-def scenarios(draw: st.DrawFn, tmp: Path) -> dict[str, Any]:
-    """A small random scenario as plain data (CSV files go under ``tmp``)."""
-    province = draw(st.sampled_from(PROVINCES))
+def scenarios(draw: st.DrawFn, tmp: Path, province: str) -> dict[str, Any]:
+    """A small random scenario in ``province`` as plain data (CSV files go under ``tmp``)."""
     areas = select_areas((province,), False)
     n_areas = len(areas)
     n_stations = draw(st.integers(1, 6))
@@ -438,21 +441,25 @@ def _check_all(result: ReplicationResult, scenario: Scenario, n_vans: int, n_sta
 # --------------------------------------------------------------------------- tests
 
 
+@pytest.mark.parametrize("province", PROVINCES, ids=PROVINCE_IDS)
 @PROPERTY_SETTINGS
 @given(data=st.data())
-def test_records_are_consistent(tmp_path: Path, data: st.DataObject) -> None:
-    raw = data.draw(scenarios(tmp_path))
+def test_records_are_consistent(tmp_path: Path, province: str, data: st.DataObject) -> None:
+    raw = data.draw(scenarios(tmp_path, province))
     scenario = _scenario(raw, tmp_path)
     network = build_network(scenario)
     result = run_replication(scenario, 0, network=network)
     _check_all(result, scenario, network.n_vans, network.n_stations)
 
 
+@pytest.mark.parametrize("province", PROVINCES, ids=PROVINCE_IDS)
 @PROPERTY_SETTINGS
 @given(data=st.data())
-def test_both_policies_see_the_same_calls(tmp_path: Path, data: st.DataObject) -> None:
+def test_both_policies_see_the_same_calls(
+    tmp_path: Path, province: str, data: st.DataObject
+) -> None:
     """Common random numbers: a change of policy changes no call, patience or repair."""
-    raw = data.draw(scenarios(tmp_path))
+    raw = data.draw(scenarios(tmp_path, province))
     scenario = _scenario(raw, tmp_path)
     network = build_network(scenario)
     results = [run_replication(scenario, 0, policy, network=network) for policy in POLICIES]
